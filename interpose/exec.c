@@ -1,0 +1,51 @@
+/*
+ * The exec and spawn functions that take an explicit environment: with
+ * CARRY_INHERIT=0 they get it without libcarry (see shim/inherit.c).  The
+ * filtered copy lives on the stack, so these stay safe after vfork.
+ */
+#include <string.h>
+
+#include "real.h"
+
+#define CARRY__PRELOAD_MAX 4096
+
+/* Evaluates call with env bound to envp, filtered when CARRY_INHERIT=0. */
+#define CARRY__WITH_ENV(envp, env, call) \
+    do { \
+        if (!carry__inherit_strip()) { \
+            char *const *env = (envp); \
+            return call; \
+        } \
+        char *carry__out[carry__env_count(envp) + 1]; \
+        char carry__buf[CARRY__PRELOAD_MAX]; \
+        char *const *env = carry__env_without_carry((envp), carry__out, \
+                                                    sizeof carry__out / sizeof carry__out[0], \
+                                                    carry__buf, sizeof carry__buf); \
+        return call; \
+    } while (0)
+
+CARRY__EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    CARRY__WITH_ENV(envp, env, CARRY__REAL(execve)(path, argv, env));
+}
+
+CARRY__EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    CARRY__WITH_ENV(envp, env, CARRY__REAL(execvpe)(file, argv, env));
+}
+
+CARRY__EXPORT int posix_spawn(pid_t *pid, const char *path,
+                              const posix_spawn_file_actions_t *actions,
+                              const posix_spawnattr_t *attr, char *const argv[],
+                              char *const envp[])
+{
+    CARRY__WITH_ENV(envp, env, CARRY__REAL(posix_spawn)(pid, path, actions, attr, argv, env));
+}
+
+CARRY__EXPORT int posix_spawnp(pid_t *pid, const char *file,
+                               const posix_spawn_file_actions_t *actions,
+                               const posix_spawnattr_t *attr, char *const argv[],
+                               char *const envp[])
+{
+    CARRY__WITH_ENV(envp, env, CARRY__REAL(posix_spawnp)(pid, file, actions, attr, argv, env));
+}

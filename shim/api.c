@@ -1,0 +1,144 @@
+/*
+ * The API of carry.h, exported as one table behind one versioned entry
+ * point so that the header needs no link-time dependency.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+static uint64_t carry__api_id(void)
+{
+    carry_ctx *ctx = carry__current();
+    return ctx ? ctx->id : 0;
+}
+
+static const char *carry__api_get(const char *key)
+{
+    carry_ctx *ctx = carry__current();
+    if (ctx == NULL || key == NULL)
+        return NULL;
+    return carry__store_get(ctx, key);
+}
+
+/* Checks in the order carry.h documents: key, value, current context. */
+static int carry__api_write(const char *key, const char *value, bool unset)
+{
+    size_t len;
+    carry_ctx *ctx = carry__current();
+    int err = carry__key_check(key, &len);
+    if (err == 0 && !unset && value == NULL)
+        err = EINVAL;
+    if (err == 0 && ctx == NULL)
+        err = ESRCH;
+    if (err == 0)
+        err = unset ? carry__store_unset(ctx, key) : carry__store_set(ctx, key, value);
+    if (err == 0)
+        return 0;
+    errno = err;
+    return -1;
+}
+
+static int carry__api_set(const char *key, const char *value)
+{
+    return carry__api_write(key, value, false);
+}
+
+static int carry__api_unset(const char *key)
+{
+    return carry__api_write(key, NULL, true);
+}
+
+static carry_ctx *carry__api_capture(void)
+{
+    carry_ctx *ctx = carry__current();
+    return ctx ? carry__ctx_handle(ctx) : NULL;
+}
+
+static void carry__api_release(carry_ctx *ctx)
+{
+    if (ctx != NULL)
+        carry__ctx_release_handle(ctx);
+}
+
+/* A context handed back by the application must be live; a dead one is a
+ * use after release, reported and treated as no context. */
+static bool carry__live_handle(carry_ctx *ctx, const char *fn)
+{
+    if (ctx == NULL || ctx->magic == CARRY__CTX_LIVE)
+        return true;
+    carry__warn("%s(%p): the context is dead (used after its last release); running with no "
+                "context",
+                fn, (void *)ctx);
+    if (carry__config.debug >= 3)
+        abort();
+    return false;
+}
+
+/* Restores the context current before carry_run, also when fn's thread is
+ * cancelled or exits and the stack unwinds through it. */
+static void carry__run_restore(carry_ctx **prev)
+{
+    carry__adopt(*prev);
+}
+
+static void *carry__api_run(carry_ctx *ctx, void *(*fn)(void *), void *arg)
+{
+    if (fn == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!carry__live_handle(ctx, "carry_run"))
+        ctx = NULL;
+    /* The previous context's reference moves to this frame and back. */
+    carry_ctx *prev __attribute__((cleanup(carry__run_restore))) = carry__self.current;
+    if (ctx != NULL)
+        carry__ctx_ref(ctx);
+    carry__self.current = NULL;
+    carry__adopt(ctx);
+    return fn(arg);
+}
+
+static carry_ctx *carry__api_begin(void)
+{
+    carry_ctx *ctx = carry__ctx_new();
+    if (ctx == NULL)
+        return NULL;
+    carry__ctx_handle(ctx);
+    carry__adopt(ctx);
+    return ctx;
+}
+
+static int carry__api_enter(carry_ctx *ctx)
+{
+    if (!carry__live_handle(ctx, "carry_enter")) {
+        errno = EINVAL;
+        return -1;
+    }
+    carry__switch(ctx);
+    return 0;
+}
+
+static uint64_t carry__api_ctx_id(const carry_ctx *ctx)
+{
+    return ctx ? ctx->id : 0;
+}
+
+static const struct carry_api carry__api = {
+    .size = sizeof(struct carry_api),
+    .id = carry__api_id,
+    .get = carry__api_get,
+    .set = carry__api_set,
+    .unset = carry__api_unset,
+    .capture = carry__api_capture,
+    .release = carry__api_release,
+    .run = carry__api_run,
+    .begin = carry__api_begin,
+    .enter = carry__api_enter,
+    .ctx_id = carry__api_ctx_id,
+};
+
+CARRY__EXPORT const struct carry_api *carry_api_v1(void)
+{
+    carry__ensure_init();
+    return carry__config.active ? &carry__api : NULL;
+}

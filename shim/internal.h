@@ -1,0 +1,235 @@
+/*
+ * Internal interface of libcarry's core, shared between shim/ and
+ * interpose/.  Nothing here is exported from the library.
+ */
+#ifndef CARRY_INTERNAL_H
+#define CARRY_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "carry.h"
+
+#define CARRY__EXPORT __attribute__((visibility("default")))
+#define CARRY__LIKELY(x) __builtin_expect(!!(x), 1)
+#define CARRY__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- Configuration (config.c) ------------------------------------------ */
+
+/* Propagation rules, as CARRY_MODE names them. */
+enum {
+    CARRY__THREADS = 1u << 0,  /* T */
+    CARRY__EPOLL = 1u << 1,    /* D and E */
+    CARRY__ACCEPT = 1u << 2,   /* C */
+    CARRY__LOOPS = 1u << 3,    /* L */
+    CARRY__DATAFLOW = 1u << 4, /* H */
+};
+#define CARRY__MODE_EVENTS (CARRY__THREADS | CARRY__EPOLL | CARRY__ACCEPT | CARRY__LOOPS)
+#define CARRY__MODE_ALL (CARRY__MODE_EVENTS | CARRY__DATAFLOW)
+
+struct carry__config {
+    unsigned mode;    /* CARRY__* bits */
+    int debug;        /* CARRY_DEBUG, 0..3 */
+    bool inherit;     /* CARRY_INHERIT */
+    bool active;      /* false when CARRY_ONLY / CARRY_SKIP make carry passive */
+};
+
+extern struct carry__config carry__config;
+
+/* Where configuration comes from; getenv-like.  Tests pass their own. */
+typedef const char *carry__getenv_fn(const char *name);
+
+/* Parses the CARRY_* variables into *out, warning once per bad value
+ * through carry__warn.  program is the name CARRY_ONLY / CARRY_SKIP match. */
+void carry__config_parse(struct carry__config *out, carry__getenv_fn *getenv_fn,
+                         const char *program);
+
+static inline bool carry__mode(unsigned rule)
+{
+    return (carry__config.mode & rule) != 0;
+}
+
+/* ---- Logging (log.c) --------------------------------------------------- */
+
+/* Writes "carry: <message>\n" to stderr with one write(2), no stdio, no
+ * allocation: safe from any wrapper.  carry__debug logs only at or above
+ * the CARRY_DEBUG level. */
+void carry__warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define carry__debug(level, ...) \
+    do { \
+        if (CARRY__UNLIKELY(carry__config.debug >= (level))) \
+            carry__warn(__VA_ARGS__); \
+    } while (0)
+
+/* Tests capture warnings by installing a sink; NULL restores stderr. */
+typedef void carry__warn_sink_fn(const char *line, size_t len);
+void carry__set_warn_sink(carry__warn_sink_fn *sink);
+
+/* ---- Locks (lock.c) ---------------------------------------------------- */
+
+/*
+ * A spin lock for short critical sections that leave the data they guard
+ * consistent at every step.  It stores the fork generation of its holder,
+ * so a child process takes over a lock that a thread of its parent held at
+ * fork time (that thread does not exist in the child) instead of
+ * deadlocking.
+ */
+typedef _Atomic uint32_t carry__spin;
+void carry__spin_lock(carry__spin *lock);
+static inline void carry__spin_unlock(carry__spin *lock)
+{
+    atomic_store_explicit(lock, 0, memory_order_release);
+}
+
+/* Odd, changes in every child after fork. */
+extern _Atomic uint32_t carry__fork_generation;
+
+/* ---- Contexts (context.c, store.c) ------------------------------------- */
+
+struct carry__entry;
+struct carry__value;
+
+/*
+ * A context.  Memory comes from a pool that never returns it to malloc, so
+ * a stale handle points at a context-shaped object, never at freed memory.
+ */
+struct carry_ctx {
+    /* Low 32 bits: internal references (threads, registrations, fds);
+     * high 32: handles the API returned.  The context dies at zero. */
+    _Atomic uint64_t refs;
+    uint64_t id;
+    _Atomic(struct carry__entry *) entries; /* the store, newest first */
+    struct carry__value *retired;           /* replaced values, under lock */
+    carry__spin lock;                       /* serialises writers */
+    uint32_t magic;
+    struct carry_ctx *free_next;            /* pool link while dead */
+} __attribute__((aligned(64)));
+
+#define CARRY__CTX_LIVE 0x43415259u /* "CARY" */
+#define CARRY__CTX_DEAD 0xdeadc7a0u
+
+#define CARRY__REF_INTERNAL UINT64_C(1)
+#define CARRY__REF_HANDLE (UINT64_C(1) << 32)
+
+/* A new context with a fresh id and one internal reference, or NULL with
+ * errno ENOMEM. */
+carry_ctx *carry__ctx_new(void);
+
+static inline void carry__ctx_ref(carry_ctx *ctx)
+{
+    atomic_fetch_add_explicit(&ctx->refs, CARRY__REF_INTERNAL, memory_order_relaxed);
+}
+
+void carry__ctx_die(carry_ctx *ctx);
+
+static inline void carry__ctx_unref(carry_ctx *ctx)
+{
+    if (atomic_fetch_sub_explicit(&ctx->refs, CARRY__REF_INTERNAL, memory_order_acq_rel) ==
+        CARRY__REF_INTERNAL)
+        carry__ctx_die(ctx);
+}
+
+/* Converts one internal reference into an API handle and back. */
+carry_ctx *carry__ctx_handle(carry_ctx *ctx);
+void carry__ctx_release_handle(carry_ctx *ctx);
+
+/* Contexts alive in this process (for tests and stats). */
+uint64_t carry__ctx_live(void);
+
+/* A fresh, non-zero id: the pid in the top 24 bits, a counter below, so
+ * ids of a parent and its forked children differ. */
+uint64_t carry__id_next(void);
+
+/* The store.  Reads are wait-free; writes take the context's lock. */
+const char *carry__store_get(carry_ctx *ctx, const char *key);
+int carry__store_set(carry_ctx *ctx, const char *key, const char *value);
+int carry__store_unset(carry_ctx *ctx, const char *key);
+void carry__store_free(carry_ctx *ctx);
+
+/* Validates a key: 0, or an errno value. */
+int carry__key_check(const char *key, size_t *len);
+
+/* ---- The current context (current.c) ----------------------------------- */
+
+struct carry__thread {
+    carry_ctx *current;  /* holds an internal reference */
+    uint64_t id_next;    /* this thread's block of ids */
+    uint64_t id_limit;
+    bool exit_hook;      /* thread-exit release armed */
+};
+
+extern __thread struct carry__thread carry__self __attribute__((tls_model("initial-exec")));
+
+static inline carry_ctx *carry__current(void)
+{
+    return carry__self.current;
+}
+
+/* Makes ctx current (taking a reference; NULL: none), releasing the old. */
+void carry__switch(carry_ctx *ctx);
+
+/* Makes ctx current, adopting a reference the caller already holds. */
+void carry__adopt(carry_ctx *ctx);
+
+/* Rule D: the thread is back in its event loop; its context ends. */
+static inline void carry__dispatch(void)
+{
+    if (carry__self.current)
+        carry__switch(NULL);
+}
+
+/* ---- Threads (thread.c) ------------------------------------------------ */
+
+/* Rule T.  If the new thread should start in the current context, replaces
+ * *fn and *arg with a trampoline that enters it and returns true; the
+ * caller then passes them to the real pthread_create, and calls
+ * carry__thread_abandon(*arg) if that fails. */
+bool carry__thread_capture(void *(**fn)(void *), void **arg);
+void carry__thread_abandon(void *arg);
+
+/* ---- Lifecycle (init.c) ------------------------------------------------ */
+
+/* Wrappers call this before anything else: cheap once initialised. */
+extern _Atomic int carry__initialised;
+void carry__init(void);
+static inline void carry__ensure_init(void)
+{
+    if (CARRY__UNLIKELY(!atomic_load_explicit(&carry__initialised, memory_order_acquire)))
+        carry__init();
+}
+
+/* True when carry propagates rule in this program. */
+static inline bool carry__on(unsigned rule)
+{
+    carry__ensure_init();
+    return carry__config.active && carry__mode(rule);
+}
+
+/* Fork handling of each module, called by init.c's pthread_atfork handlers. */
+void carry__ctx_atfork_prepare(void);
+void carry__ctx_atfork_parent(void);
+void carry__ctx_atfork_child(void);
+
+/* ---- Processes (inherit.c) --------------------------------------------- */
+
+/*
+ * With CARRY_INHERIT=0: if envp's LD_PRELOAD names libcarry, fills out
+ * (room for n_out pointers) with envp minus libcarry, using buf (size
+ * buf_size) for the new LD_PRELOAD string, and returns out; else returns
+ * envp.  Allocates nothing: safe in a vfork child.
+ */
+char *const *carry__env_without_carry(char *const *envp, char **out, size_t n_out,
+                                      char *buf, size_t buf_size);
+size_t carry__env_count(char *const *envp);
+bool carry__inherit_strip(void);
+
+/* Removes libcarry from this process's own LD_PRELOAD (CARRY_INHERIT=0), so
+ * that every exec which passes environ runs without it. */
+void carry__inherit_init(void);
+
+/* Is this LD_PRELOAD entry libcarry? */
+bool carry__is_carry_path(const char *entry, size_t len);
+
+#endif /* CARRY_INTERNAL_H */

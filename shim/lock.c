@@ -1,0 +1,26 @@
+/* The fork-aware spin lock of internal.h. */
+#include <sched.h>
+
+#include "internal.h"
+
+_Atomic uint32_t carry__fork_generation = 1;
+
+void carry__spin_lock(carry__spin *lock)
+{
+    uint32_t mine = atomic_load_explicit(&carry__fork_generation, memory_order_relaxed);
+    for (unsigned spins = 0;; spins++) {
+        uint32_t seen = 0;
+        if (atomic_compare_exchange_weak_explicit(lock, &seen, mine, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return;
+        /* Held since before this process forked: its holder is gone. */
+        if (seen != 0 && seen != mine &&
+            atomic_compare_exchange_strong_explicit(lock, &seen, mine, memory_order_acquire,
+                                                    memory_order_relaxed))
+            return;
+        if (spins < 64)
+            __builtin_ia32_pause();
+        else
+            sched_yield(); /* The holder was preempted: let it run. */
+    }
+}

@@ -1,0 +1,36 @@
+/* carry's own diagnostics: one write(2) per line, straight to the kernel so
+ * that no wrapper of ours (or stdio lock of the host) is involved. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static carry__warn_sink_fn *carry__warn_sink;
+
+void carry__set_warn_sink(carry__warn_sink_fn *sink)
+{
+    carry__warn_sink = sink;
+}
+
+void carry__warn(const char *fmt, ...)
+{
+    char line[512] = "carry: ";
+    size_t len = 7;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line + len, sizeof line - len - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    len += (size_t)n < sizeof line - len - 1 ? (size_t)n : sizeof line - len - 2;
+    line[len++] = '\n';
+    if (carry__warn_sink) {
+        carry__warn_sink(line, len);
+        return;
+    }
+    int saved_errno = errno;
+    syscall(SYS_write, 2, line, len);
+    errno = saved_errno;
+}

@@ -1,0 +1,124 @@
+/* scripts/carry, the launcher. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run.h"
+
+static char *launcher(void)
+{
+    char *path;
+    cr_assert(asprintf(&path, "%s/scripts/carry", carry_test_source()) > 0);
+    return path;
+}
+
+static struct carry_run_result launch(const char *const *env, const char *const *args)
+{
+    const char *argv[16];
+    size_t n = 0;
+    argv[n++] = launcher();
+    while (*args && n < 15)
+        argv[n++] = *args++;
+    argv[n] = NULL;
+    struct carry_run_result r = carry_run_program(false, env, argv);
+    free((char *)argv[0]);
+    return r;
+}
+
+Test(launcher, help_documents_every_option_and_variable)
+{
+    const char *args[] = {"--help", NULL};
+    struct carry_run_result r = launch(NULL, args);
+    cr_assert_eq(r.status, 0);
+    const char *words[] = {"--mode", "--epoll", "--tag", "--stats", "--crash", "--debug",
+                           "--only", "--skip", "--inherit", "--lib", "CARRY_MODE", "CARRY_EPOLL",
+                           "CARRY_TAG", "CARRY_STATS", "CARRY_CRASH", "CARRY_DEBUG", "CARRY_ONLY",
+                           "CARRY_SKIP", "CARRY_INHERIT", "CARRY_LIB"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        cr_assert_not_null(strstr(r.out, words[i]), "--help does not mention %s", words[i]);
+    carry_run_free(&r);
+}
+
+Test(launcher, runs_a_program_under_carry)
+{
+    const char *args[] = {"--lib", carry_test_lib(), "--", carry_test_probe(), "threads", NULL};
+    struct carry_run_result r = launch(NULL, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_neq(carry_line_id(r.out, "t1"), 0);
+    cr_assert_eq(carry_line_id(r.out, "t1"), carry_line_id(r.out, "main"));
+    carry_run_free(&r);
+}
+
+Test(launcher, options_become_variables)
+{
+    const char *args[] = {"--lib", carry_test_lib(), "--mode", "off", "--debug", "1",
+                          "--", carry_test_probe(), "threads", NULL};
+    struct carry_run_result r = launch(NULL, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(carry_line_id(r.out, "t1"), 0);
+    cr_assert_not_null(strstr(r.err, "mode=0 "), "%s", r.err);
+    carry_run_free(&r);
+}
+
+static char *preload_seen(const char *existing)
+{
+    char *entry = NULL;
+    if (existing)
+        cr_assert(asprintf(&entry, "LD_PRELOAD=%s", existing) > 0);
+    const char *env[] = {entry, NULL};
+    const char *args[] = {"--lib", carry_test_lib(), "--", "/bin/sh", "-c",
+                          "printf '%s\\n' \"$LD_PRELOAD\"", NULL};
+    struct carry_run_result r = launch(env, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char *seen = strndup(r.out, strcspn(r.out, "\n"));
+    carry_run_free(&r);
+    free(entry);
+    return seen;
+}
+
+Test(launcher, prepends_to_ld_preload_once)
+{
+    const char *lib = carry_test_lib();
+    char *seen = preload_seen(NULL);
+    cr_assert_str_eq(seen, lib);
+    free(seen);
+
+    char *other, *want;
+    cr_assert(asprintf(&other, "%s", "/usr/lib/libnothing-here.so") > 0);
+    cr_assert(asprintf(&want, "%s:%s", lib, other) > 0);
+    seen = preload_seen(other);
+    cr_assert_str_eq(seen, want);
+    free(seen);
+    free(want);
+
+    /* Already there: not added twice. */
+    seen = preload_seen(lib);
+    cr_assert_str_eq(seen, lib);
+    free(seen);
+    free(other);
+}
+
+Test(launcher, missing_library_is_a_clear_error)
+{
+    const char *args[] = {"--lib", "/nonexistent/libcarry.so", "--", "/bin/true", NULL};
+    struct carry_run_result r = launch(NULL, args);
+    cr_assert_eq(r.status, 127);
+    cr_assert_not_null(strstr(r.err, "libcarry.so not found"), "%s", r.err);
+    carry_run_free(&r);
+}
+
+Test(launcher, usage_errors)
+{
+    const char *none[] = {NULL};
+    struct carry_run_result r = launch(NULL, none);
+    cr_assert_eq(r.status, 2);
+    cr_assert_not_null(strstr(r.err, "carry"), "%s", r.err);
+    carry_run_free(&r);
+
+    const char *bad[] = {"--frobnicate", "--", "/bin/true", NULL};
+    r = launch(NULL, bad);
+    cr_assert_eq(r.status, 2);
+    cr_assert_not_null(strstr(r.err, "unknown option --frobnicate"), "%s", r.err);
+    carry_run_free(&r);
+}

@@ -1,0 +1,116 @@
+/* Rules T and X as a program sees them: probe run under libcarry. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run.h"
+
+static struct carry_run_result probe(bool preload, const char *const *env, const char *cmd)
+{
+    const char *argv[] = {carry_test_probe(), cmd, NULL};
+    struct carry_run_result r = carry_run_program(preload, env, argv);
+    cr_assert_eq(r.status, 0, "probe %s exited %d\nstdout:\n%s\nstderr:\n%s", cmd, r.status,
+                 r.out, r.err);
+    return r;
+}
+
+static void assert_user(const char *out, const char *name, const char *want)
+{
+    char *line = carry_line(out, name);
+    cr_assert_not_null(line, "no line %s in:\n%s", name, out);
+    char *user = carry_field(line, "user");
+    cr_assert_str_eq(user, want, "%s", line);
+    free(user);
+    free(line);
+}
+
+Test(threads, children_and_grandchildren_inherit)
+{
+    struct carry_run_result r = probe(true, NULL, "threads");
+    uint64_t main_id = carry_line_id(r.out, "main");
+    cr_assert_neq(main_id, 0);
+    cr_assert_eq(carry_line_id(r.out, "t1"), main_id);
+    cr_assert_eq(carry_line_id(r.out, "t2"), main_id);
+    assert_user(r.out, "t1", "alice");
+    assert_user(r.out, "t2", "alice");
+    /* The store is shared: what t1 set, main reads after the join. */
+    cr_assert_not_null(strstr(r.out, "main seen=t1\n"), "%s", r.out);
+    cr_assert_str_empty(r.err);
+    carry_run_free(&r);
+}
+
+Test(threads, mode_off_does_not_propagate)
+{
+    const char *env[] = {"CARRY_MODE=off", NULL};
+    struct carry_run_result r = probe(true, env, "threads");
+    cr_assert_neq(carry_line_id(r.out, "main"), 0, "the API still works with mode off");
+    cr_assert_eq(carry_line_id(r.out, "t1"), 0);
+    cr_assert_eq(carry_line_id(r.out, "t2"), 0);
+    cr_assert_not_null(strstr(r.out, "main seen=-\n"), "%s", r.out);
+    carry_run_free(&r);
+}
+
+Test(threads, mode_list_without_threads_does_not_propagate)
+{
+    const char *env[] = {"CARRY_MODE=epoll,accept,loops", NULL};
+    struct carry_run_result r = probe(true, env, "threads");
+    cr_assert_eq(carry_line_id(r.out, "t1"), 0);
+    carry_run_free(&r);
+}
+
+Test(threads, mode_list_with_threads_propagates)
+{
+    const char *env[] = {"CARRY_MODE=threads", NULL};
+    struct carry_run_result r = probe(true, env, "threads");
+    cr_assert_eq(carry_line_id(r.out, "t1"), carry_line_id(r.out, "main"));
+    carry_run_free(&r);
+}
+
+Test(threads, pool_created_before_request_does_not_carry_it)
+{
+    struct carry_run_result r = probe(true, NULL, "pool");
+    uint64_t request = carry_line_id(r.out, "request");
+    cr_assert_neq(request, 0);
+    /* A job handed over through a pipe: no interposer can see it... */
+    cr_assert_eq(carry_line_id(r.out, "worker-plain"), 0);
+    /* ...but carry_capture + carry_run carry it explicitly (rule X)... */
+    cr_assert_eq(carry_line_id(r.out, "worker-run"), request);
+    assert_user(r.out, "worker-run", "bob");
+    /* ...and the worker is back to no context after the job. */
+    cr_assert_eq(carry_line_id(r.out, "worker-after"), 0);
+    carry_run_free(&r);
+}
+
+Test(threads, carry_run_nests_and_restores)
+{
+    struct carry_run_result r = probe(true, NULL, "run");
+    char *ids = carry_line(r.out, "ids");
+    char *a_hex = carry_field(ids, "a"), *b_hex = carry_field(ids, "b");
+    uint64_t a = strtoull(a_hex, NULL, 16), b = strtoull(b_hex, NULL, 16);
+    cr_assert(a != 0 && b != 0 && a != b);
+    cr_assert_eq(carry_line_id(r.out, "outer-before"), a);
+    cr_assert_eq(carry_line_id(r.out, "inner"), b);
+    assert_user(r.out, "inner", "b");
+    cr_assert_eq(carry_line_id(r.out, "outer-after"), a);
+    assert_user(r.out, "outer-after", "a");
+    cr_assert_not_null(strstr(r.out, "inner-returned inner-result\n"));
+    cr_assert_eq(carry_line_id(r.out, "outer-none"), 0);
+    cr_assert_eq(carry_line_id(r.out, "outer-end"), a);
+    /* carry_begin(b) was the last context main entered. */
+    cr_assert_eq(carry_line_id(r.out, "main"), b);
+    cr_assert_eq(carry_line_id(r.out, "left"), 0);
+    free(a_hex);
+    free(b_hex);
+    free(ids);
+    carry_run_free(&r);
+}
+
+Test(threads, fresh_contexts_have_distinct_ids)
+{
+    struct carry_run_result r1 = probe(true, NULL, "threads");
+    struct carry_run_result r2 = probe(true, NULL, "threads");
+    /* Different processes: the pid part of the id differs. */
+    cr_assert_neq(carry_line_id(r1.out, "main"), carry_line_id(r2.out, "main"));
+    carry_run_free(&r1);
+    carry_run_free(&r2);
+}

@@ -1,0 +1,156 @@
+#include "run.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static const char *carry_test_env(const char *name)
+{
+    const char *value = getenv(name);
+    cr_assert_not_null(value, "%s is not set: run the tests through meson test", name);
+    return value;
+}
+
+const char *carry_test_lib(void) { return carry_test_env("CARRY_TEST_LIB"); }
+const char *carry_test_probe(void) { return carry_test_env("CARRY_TEST_PROBE"); }
+const char *carry_test_source(void) { return carry_test_env("CARRY_TEST_SOURCE"); }
+
+struct buffer {
+    char *data;
+    size_t len, cap;
+};
+
+static void buffer_read(struct buffer *b, int fd, bool *open)
+{
+    if (b->cap - b->len < 4097) {
+        b->cap = b->cap * 2 + 8192;
+        b->data = realloc(b->data, b->cap);
+        cr_assert_not_null(b->data);
+    }
+    ssize_t n = read(fd, b->data + b->len, b->cap - b->len - 1);
+    if (n > 0)
+        b->len += (size_t)n;
+    else if (n == 0 || errno != EINTR)
+        *open = false;
+    b->data[b->len] = '\0';
+}
+
+struct carry_run_result carry_run_program(bool preload, const char *const *env,
+                                          const char *const *argv)
+{
+    size_t n = 0, extra = 0;
+    while (environ[n])
+        n++;
+    while (env && env[extra])
+        extra++;
+    char **envp = calloc(n + extra + 2, sizeof *envp);
+    char *preload_entry = NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "CARRY_", 6) != 0 || strncmp(environ[i], "CARRY_TEST_", 11) == 0)
+            if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+                envp[k++] = environ[i];
+    if (preload) {
+        cr_assert(asprintf(&preload_entry, "LD_PRELOAD=%s", carry_test_lib()) > 0);
+        envp[k++] = preload_entry;
+    }
+    for (size_t i = 0; i < extra; i++)
+        envp[k++] = (char *)env[i];
+    envp[k] = NULL;
+
+    int out[2], err[2];
+    cr_assert(pipe(out) == 0 && pipe(err) == 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    posix_spawn_file_actions_addclose(&actions, err[0]);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &actions, NULL, (char *const *)argv, envp);
+    cr_assert_eq(rc, 0, "cannot start %s: %s", argv[0], strerror(rc));
+    posix_spawn_file_actions_destroy(&actions);
+    close(out[1]);
+    close(err[1]);
+
+    struct buffer bo = {0}, be = {0};
+    bool out_open = true, err_open = true;
+    while (out_open || err_open) {
+        struct pollfd p[2] = {{out_open ? out[0] : -1, POLLIN, 0}, {err_open ? err[0] : -1, POLLIN, 0}};
+        if (poll(p, 2, -1) < 0) {
+            cr_assert_eq(errno, EINTR);
+            continue;
+        }
+        if (p[0].revents)
+            buffer_read(&bo, out[0], &out_open);
+        if (p[1].revents)
+            buffer_read(&be, err[0], &err_open);
+    }
+    close(out[0]);
+    close(err[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        cr_assert_eq(errno, EINTR);
+    free(preload_entry);
+    free(envp);
+    struct carry_run_result r = {
+        bo.data ? bo.data : strdup(""),
+        be.data ? be.data : strdup(""),
+        WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+    };
+    return r;
+}
+
+void carry_run_free(struct carry_run_result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+char *carry_line(const char *text, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (strncmp(p, name, len) == 0 && (p[len] == ' ' || p[len] == '\n' || p[len] == '\0'))
+            return strndup(p, strcspn(p, "\n"));
+    }
+    return NULL;
+}
+
+char *carry_field(const char *line, const char *key)
+{
+    size_t len = strlen(key);
+    for (const char *p = line; p && *p; p = strchr(p, ' '), p = p ? p + 1 : NULL)
+        if (strncmp(p, key, len) == 0 && p[len] == '=')
+            return strndup(p + len + 1, strcspn(p + len + 1, " \n"));
+    return NULL;
+}
+
+uint64_t carry_line_id(const char *text, const char *name)
+{
+    char *line = carry_line(text, name);
+    cr_assert_not_null(line, "no line '%s' in:\n%s", name, text);
+    char *id = carry_field(line, "id");
+    cr_assert_not_null(id, "no id= in '%s'", line);
+    cr_assert_eq(strlen(id), 16, "id '%s' is not 16 hex digits", id);
+    uint64_t value = strtoull(id, NULL, 16);
+    free(id);
+    free(line);
+    return value;
+}
+
+int carry_count(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}

@@ -1,0 +1,47 @@
+/*
+ * Helpers for the integration tests: run a program in a controlled
+ * environment (libcarry preloaded or not), capture what it prints, and pick
+ * fields out of the "name key=value..." lines the fixtures print.
+ */
+#ifndef CARRY_TEST_RUN_H
+#define CARRY_TEST_RUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct carry_run_result {
+    char *out;   /* stdout, NUL-terminated */
+    char *err;   /* stderr, NUL-terminated */
+    int status;  /* exit status, or 128 + signal */
+};
+
+/* Paths handed over by meson through the environment. */
+const char *carry_test_lib(void);      /* build/libcarry.so */
+const char *carry_test_probe(void);    /* build/tests/fixtures/probe */
+const char *carry_test_source(void);   /* the source tree */
+
+/*
+ * Runs argv (NULL-terminated) with the test's environment minus every
+ * CARRY_* variable and LD_PRELOAD, plus LD_PRELOAD=libcarry when preload is
+ * true, plus the NAME=VALUE strings of env (NULL-terminated, may be NULL).
+ * Fails the current test if the program cannot be started.
+ */
+struct carry_run_result carry_run_program(bool preload, const char *const *env,
+                                          const char *const *argv);
+void carry_run_free(struct carry_run_result *r);
+
+/* The first line of text that starts with "name " (or is exactly name), as
+ * a malloc'd string, or NULL. */
+char *carry_line(const char *text, const char *name);
+
+/* The value of key=... in line, as a malloc'd string, or NULL. */
+char *carry_field(const char *line, const char *key);
+
+/* Hex id field ("id=...") of the line named name; fails the test if the
+ * line or field is missing. */
+uint64_t carry_line_id(const char *text, const char *name);
+
+/* How many times needle occurs in text. */
+int carry_count(const char *text, const char *needle);
+
+#endif
