@@ -16,6 +16,9 @@
 #define CARRY__LIKELY(x) __builtin_expect(!!(x), 1)
 #define CARRY__UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* The exported entry point (api.c). */
+CARRY__EXPORT const struct carry_api *carry_api_v1(void);
+
 /* ---- Configuration (config.c) ------------------------------------------ */
 
 /* Propagation rules, as CARRY_MODE names them. */

@@ -1,0 +1,121 @@
+/* Parsing of the CARRY_* variables, with a fake environment. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const char *const *fake_env;
+static char warned[4096];
+static int warnings;
+
+static const char *fake_getenv(const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *const *e = fake_env; e && *e; e++)
+        if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+            return *e + len + 1;
+    return NULL;
+}
+
+static void sink(const char *line, size_t len)
+{
+    warnings++;
+    strncat(warned, line, len < sizeof warned - strlen(warned) - 1 ? len : 0);
+}
+
+static struct carry__config parse(const char *const *env, const char *program)
+{
+    struct carry__config c;
+    fake_env = env;
+    warned[0] = '\0';
+    warnings = 0;
+    carry__set_warn_sink(sink);
+    carry__config_parse(&c, fake_getenv, program);
+    carry__set_warn_sink(NULL);
+    return c;
+}
+
+Test(config, defaults)
+{
+    struct carry__config c = parse(NULL, "server");
+    cr_assert_eq(c.mode, CARRY__MODE_EVENTS);
+    cr_assert_eq(c.debug, 0);
+    cr_assert(c.inherit);
+    cr_assert(c.active);
+    cr_assert_eq(warnings, 0);
+}
+
+struct mode_case {
+    const char *value;
+    unsigned mode;
+};
+
+Test(config, modes)
+{
+    static const struct mode_case cases[] = {
+        {"off", 0},
+        {"threads", CARRY__THREADS},
+        {"events", CARRY__THREADS | CARRY__EPOLL | CARRY__ACCEPT | CARRY__LOOPS},
+        {"all", CARRY__THREADS | CARRY__EPOLL | CARRY__ACCEPT | CARRY__LOOPS | CARRY__DATAFLOW},
+        {"epoll,accept", CARRY__EPOLL | CARRY__ACCEPT},
+        {"threads,,dataflow,", CARRY__THREADS | CARRY__DATAFLOW},
+        {"loops", CARRY__LOOPS},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char assignment[64];
+        snprintf(assignment, sizeof assignment, "CARRY_MODE=%s", cases[i].value);
+        const char *env[] = {assignment, NULL};
+        struct carry__config c = parse(env, "x");
+        cr_assert_eq(c.mode, cases[i].mode, "%s", cases[i].value);
+        cr_assert_eq(warnings, 0, "%s: %s", cases[i].value, warned);
+    }
+}
+
+Test(config, bad_values_warn_once_each_and_use_defaults)
+{
+    const char *env[] = {"CARRY_MODE=Threads", "CARRY_DEBUG=-1", "CARRY_INHERIT=", NULL};
+    struct carry__config c = parse(env, "x");
+    cr_assert_eq(c.mode, CARRY__MODE_EVENTS);
+    cr_assert_eq(c.debug, 0);
+    cr_assert(c.inherit);
+    cr_assert_eq(warnings, 3, "%s", warned);
+    cr_assert_not_null(strstr(warned, "carry: CARRY_MODE=Threads is invalid"));
+    cr_assert_not_null(strstr(warned, "carry: CARRY_DEBUG=-1 is invalid"));
+    cr_assert_not_null(strstr(warned, "carry: CARRY_INHERIT= is invalid"));
+}
+
+Test(config, bad_names_in_a_list_reject_the_whole_list)
+{
+    const char *env[] = {"CARRY_MODE=threads,epol", NULL};
+    struct carry__config c = parse(env, "x");
+    cr_assert_eq(c.mode, CARRY__MODE_EVENTS);
+    cr_assert_eq(warnings, 1);
+    const char *commas[] = {"CARRY_MODE=,,", NULL};
+    c = parse(commas, "x");
+    cr_assert_eq(c.mode, CARRY__MODE_EVENTS);
+    cr_assert_eq(warnings, 1);
+}
+
+Test(config, debug_and_inherit)
+{
+    const char *env[] = {"CARRY_DEBUG=3", "CARRY_INHERIT=0", NULL};
+    struct carry__config c = parse(env, "x");
+    cr_assert_eq(c.debug, 3);
+    cr_assert_not(c.inherit);
+    cr_assert_eq(warnings, 0);
+}
+
+Test(config, only_and_skip)
+{
+    const char *only[] = {"CARRY_ONLY=redis-server,nginx", NULL};
+    cr_assert(parse(only, "nginx").active);
+    cr_assert_not(parse(only, "ngin").active);
+    cr_assert_not(parse(only, "bash").active);
+    const char *skip[] = {"CARRY_SKIP=bash,sh", NULL};
+    cr_assert_not(parse(skip, "sh").active);
+    cr_assert(parse(skip, "nginx").active);
+    const char *both[] = {"CARRY_ONLY=nginx", "CARRY_SKIP=nginx", NULL};
+    cr_assert_not(parse(both, "nginx").active);
+    cr_assert(parse(skip, NULL).active, "no program name");
+}

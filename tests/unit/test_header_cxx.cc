@@ -1,0 +1,2 @@
+// The same header test, compiled as C++.
+#include "test_header.c"

@@ -1,0 +1,174 @@
+/* The store: semantics, retention of replaced values, and concurrency. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+static uint64_t live_before;
+
+static void setup(void)
+{
+    live_before = carry__ctx_live();
+}
+
+static void teardown(void)
+{
+    cr_assert_eq(carry__ctx_live(), live_before, "contexts leaked");
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+Test(store, set_get_unset)
+{
+    carry_ctx *ctx = carry__ctx_new();
+    cr_assert_null(carry__store_get(ctx, "user"));
+    cr_assert_eq(carry__store_set(ctx, "user", "alice"), 0);
+    cr_assert_eq(carry__store_set(ctx, "role", "admin"), 0);
+    cr_assert_str_eq(carry__store_get(ctx, "user"), "alice");
+    cr_assert_str_eq(carry__store_get(ctx, "role"), "admin");
+    cr_assert_null(carry__store_get(ctx, "use"), "no prefix match");
+    cr_assert_null(carry__store_get(ctx, "users"), "no prefix match");
+    cr_assert_eq(carry__store_unset(ctx, "user"), 0);
+    cr_assert_null(carry__store_get(ctx, "user"));
+    cr_assert_eq(carry__store_unset(ctx, "user"), ENOENT);
+    cr_assert_eq(carry__store_unset(ctx, "never"), ENOENT);
+    cr_assert_eq(carry__store_set(ctx, "user", "again"), 0);
+    cr_assert_str_eq(carry__store_get(ctx, "user"), "again");
+    carry__ctx_unref(ctx);
+}
+
+Test(store, replaced_values_stay_valid_while_the_context_lives)
+{
+    carry_ctx *ctx = carry__ctx_new();
+    carry__store_set(ctx, "k", "first");
+    const char *first = carry__store_get(ctx, "k");
+    carry__store_set(ctx, "k", "second");
+    carry__store_unset(ctx, "k");
+    cr_assert_str_eq(first, "first");
+    cr_assert_null(carry__store_get(ctx, "k"));
+    carry__ctx_unref(ctx);
+}
+
+Test(store, setting_the_same_value_does_not_grow)
+{
+    carry_ctx *ctx = carry__ctx_new();
+    carry__store_set(ctx, "k", "same");
+    const char *before = carry__store_get(ctx, "k");
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(carry__store_set(ctx, "k", "same"), 0);
+    cr_assert_eq(carry__store_get(ctx, "k"), before, "value not replaced");
+    cr_assert_null(ctx->retired);
+    carry__ctx_unref(ctx);
+}
+
+Test(store, value_limits)
+{
+    carry_ctx *ctx = carry__ctx_new();
+    static char big[CARRY_VALUE_MAX + 2];
+    memset(big, 'v', CARRY_VALUE_MAX + 1);
+    cr_assert_eq(carry__store_set(ctx, "k", big), E2BIG);
+    big[CARRY_VALUE_MAX] = '\0';
+    cr_assert_eq(carry__store_set(ctx, "k", big), 0);
+    cr_assert_eq(strlen(carry__store_get(ctx, "k")), CARRY_VALUE_MAX);
+    cr_assert_eq(carry__store_set(ctx, "empty", ""), 0);
+    cr_assert_str_eq(carry__store_get(ctx, "empty"), "");
+    carry__ctx_unref(ctx);
+}
+
+Test(store, key_check)
+{
+    size_t len;
+    char key[CARRY_KEY_MAX + 2];
+    memset(key, 'k', sizeof key - 1);
+    key[sizeof key - 1] = '\0';
+    cr_assert_eq(carry__key_check(NULL, &len), EINVAL);
+    cr_assert_eq(carry__key_check("", &len), EINVAL);
+    cr_assert_eq(carry__key_check(key, &len), ENAMETOOLONG);
+    key[CARRY_KEY_MAX] = '\0';
+    cr_assert_eq(carry__key_check(key, &len), 0);
+    cr_assert_eq(len, CARRY_KEY_MAX);
+}
+
+/* Writers cycle values "k<key>:<n>" through 4 keys while readers check
+ * that every value they see belongs to the key they asked for and that
+ * every pointer they were handed still reads what it read then. */
+#define KEYS 4
+#define WRITES 20000
+#define HELD 64
+
+struct stress {
+    carry_ctx *ctx;
+    int index;
+    _Atomic int *writers_left;
+    int bad;
+};
+
+static void *writer(void *p)
+{
+    struct stress *s = p;
+    char value[32];
+    for (int n = 0; n < WRITES; n++) {
+        int key = (n + s->index) % KEYS;
+        char name[8];
+        snprintf(name, sizeof name, "k%d", key);
+        snprintf(value, sizeof value, "k%d:%d:%d", key, s->index, n);
+        if (carry__store_set(s->ctx, name, value) != 0)
+            s->bad++;
+    }
+    atomic_fetch_sub(s->writers_left, 1);
+    return NULL;
+}
+
+static void *reader(void *p)
+{
+    struct stress *s = p;
+    const char *held[HELD];
+    char copies[HELD][32];
+    int n = 0;
+    while (atomic_load(s->writers_left) > 0 || n < HELD) {
+        int key = n % KEYS;
+        char name[8], prefix[8];
+        snprintf(name, sizeof name, "k%d", key);
+        snprintf(prefix, sizeof prefix, "k%d:", key);
+        const char *v = carry__store_get(s->ctx, name);
+        if (v != NULL) {
+            if (strncmp(v, prefix, strlen(prefix)) != 0)
+                s->bad++;
+            if (n < HELD) {
+                held[n] = v;
+                snprintf(copies[n], sizeof copies[n], "%s", v);
+            }
+        } else if (n < HELD) {
+            held[n] = NULL;
+        }
+        n++;
+    }
+    for (int i = 0; i < HELD; i++)
+        if (held[i] && strcmp(held[i], copies[i]) != 0)
+            s->bad++;
+    return NULL;
+}
+
+Test(store, concurrent_writers_and_readers, .timeout = 60)
+{
+    carry_ctx *ctx = carry__ctx_new();
+    _Atomic int writers_left = 4;
+    struct stress s[8];
+    pthread_t t[8];
+    for (int i = 0; i < 8; i++) {
+        s[i] = (struct stress){ctx, i, &writers_left, 0};
+        cr_assert_eq(pthread_create(&t[i], NULL, i < 4 ? writer : reader, &s[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        cr_assert_eq(s[i].bad, 0, "thread %d saw %d bad values", i, s[i].bad);
+    }
+    for (int k = 0; k < KEYS; k++) {
+        char name[8];
+        snprintf(name, sizeof name, "k%d", k);
+        cr_assert_not_null(carry__store_get(ctx, name));
+    }
+    carry__ctx_unref(ctx);
+}
