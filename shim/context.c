@@ -43,25 +43,33 @@ uint64_t carry__id_next(void)
     return carry__id_prefix | (self->id_next++ & ((UINT64_C(1) << 40) - 1));
 }
 
+/* Never allocates under the pool lock: a malloc that takes its own locks
+ * around fork (ASan's, jemalloc's) would deadlock against our atfork
+ * handler, which holds the pool lock across fork. */
 static carry_ctx *carry__pool_take(void)
 {
-    carry__spin_lock(&carry__pool_lock);
-    if (carry__pool_free == NULL) {
-        carry_ctx *slab = aligned_alloc(64, sizeof(carry_ctx) * CARRY__SLAB_CONTEXTS);
-        if (slab == NULL) {
+    for (;;) {
+        carry__spin_lock(&carry__pool_lock);
+        carry_ctx *ctx = carry__pool_free;
+        if (ctx != NULL) {
+            carry__pool_free = ctx->free_next;
             carry__spin_unlock(&carry__pool_lock);
-            return NULL;
+            return ctx;
         }
+        carry__spin_unlock(&carry__pool_lock);
+
+        carry_ctx *slab = aligned_alloc(64, sizeof(carry_ctx) * CARRY__SLAB_CONTEXTS);
+        if (slab == NULL)
+            return NULL;
         for (size_t i = 0; i < CARRY__SLAB_CONTEXTS; i++) {
             slab[i].magic = CARRY__CTX_DEAD;
             slab[i].free_next = i + 1 < CARRY__SLAB_CONTEXTS ? &slab[i + 1] : NULL;
         }
+        carry__spin_lock(&carry__pool_lock);
+        slab[CARRY__SLAB_CONTEXTS - 1].free_next = carry__pool_free;
         carry__pool_free = slab;
+        carry__spin_unlock(&carry__pool_lock);
     }
-    carry_ctx *ctx = carry__pool_free;
-    carry__pool_free = ctx->free_next;
-    carry__spin_unlock(&carry__pool_lock);
-    return ctx;
 }
 
 carry_ctx *carry__ctx_new(void)

@@ -158,6 +158,11 @@ static void *run_and_block(void *p)
 
 Test(refs, cancelling_a_thread_inside_carry_run_releases_everything)
 {
+#ifdef __SANITIZE_ADDRESS__
+    /* gcc 12's ASan reports a stack-buffer-underflow in its own sigaltstack
+     * interceptor during the forced unwind of a cancelled thread. */
+    cr_skip_test("ASan false positive on forced unwinding");
+#endif
     int fds[2];
     cr_assert_eq(pipe(fds), 0);
     struct cancel c = {carry__ctx_new(), carry__ctx_new(), fds[0]};

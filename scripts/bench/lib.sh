@@ -1,0 +1,112 @@
+# shellcheck shell=bash disable=SC2034  # globals are for the scripts sourcing this
+# Helpers sourced by the benchmark drivers in scripts/bench/.
+#
+# Sourced, so it sets no shell options itself (its callers run under
+# `set -euo pipefail`, and every function here is correct under it).
+
+# Repository root, from this file's location (scripts/bench/..).
+CARRY_BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+# What building the benchmarks needs (the test suite's dependencies
+# included: tests/meson.build, which builds tests/bench/, needs Criterion).
+CARRY_BENCH_PACKAGES="meson ninja-build gcc pkg-config libcriterion-dev libunwind-dev"
+
+# bench_need_packages PKG... — install the missing Debian packages, with
+# scripts/lib/deps.sh when it exists, else with a minimal fallback.
+bench_need_packages() {
+	if declare -F carry_need_packages >/dev/null; then
+		carry_need_packages "$@"
+		return
+	fi
+	local pkg
+	local -a missing=()
+	command -v dpkg-query >/dev/null 2>&1 || return 0
+	for pkg in "$@"; do
+		# shellcheck disable=SC2016  # ${Status} is dpkg-query's syntax
+		case $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true) in
+		*"install ok installed"*) ;;
+		*) missing+=("$pkg") ;;
+		esac
+	done
+	[ "${#missing[@]}" -eq 0 ] && return 0
+	if [ "${EUID:-$(id -u)}" -ne 0 ]; then
+		echo "carry: missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+		return 1
+	fi
+	echo "carry: installing ${missing[*]}..." >&2
+	apt-get update -qq >/dev/null 2>&1 || true
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		"${missing[@]}" >/dev/null
+}
+
+# bench_build DIR — configure DIR (relative to the root) if needed and build
+# it, with scripts/lib/deps.sh's carry_build when it exists.
+bench_build() {
+	local dir=$1
+	if declare -F carry_build >/dev/null; then
+		carry_build "$dir"
+		return
+	fi
+	(
+		cd "$CARRY_BENCH_ROOT" || exit 1
+		if [ ! -f "$dir/build.ninja" ]; then
+			meson setup "$dir" >/dev/null
+		fi
+		ninja -C "$dir" >/dev/null
+	)
+}
+
+# bench_prepare DIR — packages and build: what every driver does first.
+bench_prepare() {
+	local deps="$CARRY_BENCH_ROOT/scripts/lib/deps.sh"
+	if [ -f "$deps" ]; then
+		# shellcheck source-path=SCRIPTDIR source=../lib/deps.sh
+		. "$deps"
+	fi
+	# shellcheck disable=SC2086  # a list of package names
+	bench_need_packages $CARRY_BENCH_PACKAGES
+	bench_build "$1"
+}
+
+# bench_pin_init [CPU] — sets the array BENCH_PIN to the command prefix that
+# pins a benchmark to CPU (default 1), empty when taskset is missing or there
+# is a single CPU, and BENCH_PIN_DESC to a description of it.
+BENCH_PIN=()
+BENCH_PIN_DESC="not pinned"
+bench_pin_init() {
+	local cpu=${1:-1} n
+	n=$(nproc 2>/dev/null || echo 1)
+	BENCH_PIN=()
+	if ! command -v taskset >/dev/null 2>&1; then
+		BENCH_PIN_DESC="not pinned (no taskset)"
+	elif [ "$n" -lt 2 ]; then
+		BENCH_PIN_DESC="not pinned (1 CPU)"
+	else
+			BENCH_PIN=(taskset -c "$cpu")
+		BENCH_PIN_DESC="pinned to CPU $cpu of $n (taskset)"
+	fi
+}
+
+# bench_carry_env — the CARRY_* variables set in the environment, as one
+# line ("" when none), for headers: they change what is measured.
+bench_carry_env() {
+	env | LC_ALL=C grep '^CARRY_' | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//' || true
+}
+
+# bench_date — the date for headers.
+bench_date() {
+	date -u '+%Y-%m-%d %H:%M:%S UTC'
+}
+
+# bench_commit — the commit (and "+dirty" for local changes), or "unknown".
+bench_commit() {
+	local c
+	c=$(git -C "$CARRY_BENCH_ROOT" rev-parse --short HEAD 2>/dev/null) || {
+		echo unknown
+		return 0
+	}
+	local changes
+	changes=$(git -C "$CARRY_BENCH_ROOT" status --porcelain 2>/dev/null || true)
+	[ -z "$changes" ] || c="$c+dirty"
+	echo "$c"
+}
