@@ -84,7 +84,7 @@ carry_ctx *carry__ctx_new(void)
     atomic_init(&ctx->refs, CARRY__REF_INTERNAL);
     ctx->id = carry__id_next();
     atomic_init(&ctx->entries, NULL);
-    ctx->retired = NULL;
+    ctx->arena = NULL;
     atomic_init(&ctx->lock, 0);
     ctx->free_next = NULL;
     ctx->magic = CARRY__CTX_LIVE;
@@ -122,14 +122,14 @@ void carry__ctx_release_handle(carry_ctx *ctx)
         carry__bad_release(ctx, "the context is already dead (released twice?)");
         return;
     }
-    uint64_t refs = atomic_load_explicit(&ctx->refs, memory_order_relaxed);
-    do {
-        if (refs < CARRY__REF_HANDLE) {
-            carry__bad_release(ctx, "more releases than captures of this context");
-            return;
-        }
-    } while (!atomic_compare_exchange_weak_explicit(&ctx->refs, &refs, refs - CARRY__REF_HANDLE,
-                                                    memory_order_acq_rel, memory_order_relaxed));
+    uint64_t refs = atomic_fetch_sub_explicit(&ctx->refs, CARRY__REF_HANDLE, memory_order_acq_rel);
+    if (CARRY__UNLIKELY(refs < CARRY__REF_HANDLE)) {
+        /* No handle was out: undo.  Meanwhile the count read huge, which
+         * kills nothing. */
+        atomic_fetch_add_explicit(&ctx->refs, CARRY__REF_HANDLE, memory_order_relaxed);
+        carry__bad_release(ctx, "more releases than captures of this context");
+        return;
+    }
     if (refs == CARRY__REF_HANDLE)
         carry__ctx_die(ctx);
 }

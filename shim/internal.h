@@ -92,7 +92,7 @@ extern _Atomic uint32_t carry__fork_generation;
 /* ---- Contexts (context.c, store.c) ------------------------------------- */
 
 struct carry__entry;
-struct carry__value;
+struct carry__chunk;
 
 /*
  * A context.  Memory comes from a pool that never returns it to malloc, so
@@ -104,7 +104,7 @@ struct carry_ctx {
     _Atomic uint64_t refs;
     uint64_t id;
     _Atomic(struct carry__entry *) entries; /* the store, newest first */
-    struct carry__value *retired;           /* replaced values, under lock */
+    struct carry__chunk *arena;             /* entries and values, under lock */
     carry__spin lock;                       /* serialises writers */
     uint32_t magic;
     struct carry_ctx *free_next;            /* pool link while dead */

@@ -114,3 +114,12 @@ Test(threads, fresh_contexts_have_distinct_ids)
     carry_run_free(&r1);
     carry_run_free(&r2);
 }
+
+Test(threads, the_api_from_many_threads_at_once, .timeout = 120)
+{
+    /* In the TSan build a data race makes the probe fail. */
+    struct carry_run_result r = probe(true, NULL, "stress");
+    cr_assert_str_eq(r.out, "stress bad=0 keys=4\n");
+    cr_assert_null(strstr(r.err, "WARNING"), "%s", r.err);
+    carry_run_free(&r);
+}
