@@ -119,3 +119,12 @@ Test(config, only_and_skip)
     cr_assert_not(parse(both, "nginx").active);
     cr_assert(parse(skip, NULL).active, "no program name");
 }
+
+Test(config, variables_not_implemented_yet_are_reported)
+{
+    const char *env[] = {"CARRY_TAG=stderr", "CARRY_STATS=stderr", NULL};
+    struct carry__config c = parse(env, "x");
+    cr_assert(c.active);
+    cr_assert_eq(warnings, 2, "%s", warned);
+    cr_assert_not_null(strstr(warned, "carry: CARRY_TAG is not implemented in this version"));
+}
