@@ -1,7 +1,7 @@
 /*
  * Binding of the real functions.  dlsym may allocate and take the loader's
  * lock, but calls nothing libcarry wraps, so binding cannot recurse into a
- * wrapper.  Threads racing to bind store the same pointers.
+ * wrapper.
  */
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -9,22 +9,30 @@
 #include "real.h"
 
 struct carry__real_table carry__real;
+_Atomic int carry__real_bound;
 
-static void *carry__lookup(const char *name, const char *version)
+static void *carry__lookup(const char *name, const char *version, bool required)
 {
     void *fn = version ? dlvsym(RTLD_NEXT, name, version) : dlsym(RTLD_NEXT, name);
-    if (fn == NULL) {
+    if (fn == NULL && required) {
         carry__warn("cannot find the real %s (%s); giving up", name, dlerror());
         abort();
     }
     return fn;
 }
 
-void carry__real_bind(void)
+static void carry__real_bind_once(void)
 {
-#define CARRY__REAL_BIND(name, ret, params, version) \
-    __atomic_store_n(&carry__real.name, (ret(*) params)carry__lookup(#name, version), \
-                     __ATOMIC_RELEASE);
+#define CARRY__REAL_BIND(name, ret, params, version, required) \
+    carry__real.name = (ret(*) params)carry__lookup(#name, version, required);
     CARRY__REAL_SYMBOLS(CARRY__REAL_BIND)
 #undef CARRY__REAL_BIND
+    atomic_store_explicit(&carry__real_bound, 1, memory_order_release);
+}
+
+/* Once, so that no thread reads an entry while another still writes it. */
+void carry__real_bind(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, carry__real_bind_once);
 }

@@ -7,38 +7,77 @@
 #define CARRY_REAL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
 
 #include "../shim/internal.h"
 
-/* X(name, return type, parameter list, symbol version or NULL) */
+/* X(name, return type, parameter list, symbol version or NULL, required).
+ * A missing optional symbol leaves its entry NULL; its wrapper answers
+ * ENOSYS, as libc would without it. */
 #define CARRY__REAL_SYMBOLS(X) \
     X(pthread_create, int, \
-      (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *), NULL) \
-    X(execve, int, (const char *, char *const[], char *const[]), NULL) \
-    X(execvpe, int, (const char *, char *const[], char *const[]), NULL) \
+      (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *), NULL, true) \
+    X(execve, int, (const char *, char *const[], char *const[]), NULL, true) \
+    X(execvpe, int, (const char *, char *const[], char *const[]), NULL, true) \
     X(posix_spawn, int, \
       (pid_t *, const char *, const posix_spawn_file_actions_t *, \
-       const posix_spawnattr_t *, char *const[], char *const[]), NULL) \
+       const posix_spawnattr_t *, char *const[], char *const[]), NULL, true) \
     X(posix_spawnp, int, \
       (pid_t *, const char *, const posix_spawn_file_actions_t *, \
-       const posix_spawnattr_t *, char *const[], char *const[]), NULL)
+       const posix_spawnattr_t *, char *const[], char *const[]), NULL, true) \
+    X(epoll_create, int, (int), NULL, true) \
+    X(epoll_create1, int, (int), NULL, true) \
+    X(epoll_ctl, int, (int, int, int, struct epoll_event *), NULL, true) \
+    X(epoll_wait, int, (int, struct epoll_event *, int, int), NULL, true) \
+    X(epoll_pwait, int, (int, struct epoll_event *, int, int, const sigset_t *), NULL, true) \
+    X(epoll_pwait2, int, \
+      (int, struct epoll_event *, int, const struct timespec *, const sigset_t *), NULL, false) \
+    X(accept, int, (int, struct sockaddr *, socklen_t *), NULL, true) \
+    X(accept4, int, (int, struct sockaddr *, socklen_t *, int), NULL, true) \
+    X(connect, int, (int, const struct sockaddr *, socklen_t), NULL, true) \
+    X(close, int, (int), NULL, true) \
+    X(close_range, int, (unsigned, unsigned, int), NULL, false) \
+    X(dup, int, (int), NULL, true) \
+    X(dup2, int, (int, int), NULL, true) \
+    X(dup3, int, (int, int, int), NULL, true) \
+    X(fcntl, int, (int, int, ...), NULL, true) \
+    X(fcntl64, int, (int, int, ...), NULL, false) \
+    X(read, ssize_t, (int, void *, size_t), NULL, true) \
+    X(readv, ssize_t, (int, const struct iovec *, int), NULL, true) \
+    X(recv, ssize_t, (int, void *, size_t, int), NULL, true) \
+    X(recvfrom, ssize_t, (int, void *, size_t, int, struct sockaddr *, socklen_t *), NULL, true) \
+    X(recvmsg, ssize_t, (int, struct msghdr *, int), NULL, true) \
+    X(recvmmsg, int, (int, struct mmsghdr *, unsigned, int, struct timespec *), NULL, true) \
+    X(write, ssize_t, (int, const void *, size_t), NULL, true) \
+    X(writev, ssize_t, (int, const struct iovec *, int), NULL, true) \
+    X(send, ssize_t, (int, const void *, size_t, int), NULL, true) \
+    X(sendto, ssize_t, \
+      (int, const void *, size_t, int, const struct sockaddr *, socklen_t), NULL, true) \
+    X(sendmsg, ssize_t, (int, const struct msghdr *, int), NULL, true) \
+    X(sendmmsg, int, (int, struct mmsghdr *, unsigned, int), NULL, true)
 
 struct carry__real_table {
-#define CARRY__REAL_FIELD(name, ret, params, version) ret(*name) params;
+#define CARRY__REAL_FIELD(name, ret, params, version, required) ret(*name) params;
     CARRY__REAL_SYMBOLS(CARRY__REAL_FIELD)
 #undef CARRY__REAL_FIELD
 };
 
 extern struct carry__real_table carry__real;
 
-/* Binds every entry; aborts with a message if one cannot be found, since a
- * wrapper without its real function cannot do what the program asked. */
+/* Binds every entry; aborts with a message if a required one cannot be
+ * found, since a wrapper without its real function cannot do what the
+ * program asked. */
 void carry__real_bind(void);
+extern _Atomic int carry__real_bound;
 
 #define CARRY__REAL(name) \
-    (CARRY__LIKELY(__atomic_load_n(&carry__real.name, __ATOMIC_ACQUIRE) != NULL) \
+    (CARRY__LIKELY(atomic_load_explicit(&carry__real_bound, memory_order_acquire)) \
          ? carry__real.name \
          : (carry__real_bind(), carry__real.name))
 

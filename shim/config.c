@@ -110,17 +110,24 @@ void carry__config_parse(struct carry__config *out, carry__getenv_fn *getenv_fn,
     out->debug = 0;
     out->inherit = true;
     out->active = true;
+    out->epoll_batch = false;
 
     if ((value = getenv_fn("CARRY_MODE")) != NULL)
         out->mode = carry__parse_mode(value);
     if ((value = getenv_fn("CARRY_DEBUG")) != NULL)
         out->debug = carry__parse_int("CARRY_DEBUG", value, 0, 3, 0);
+    if ((value = getenv_fn("CARRY_EPOLL")) != NULL) {
+        if (strcmp(value, "batch") == 0 || strcmp(value, "split") == 0)
+            out->epoll_batch = strcmp(value, "batch") == 0;
+        else
+            carry__warn("CARRY_EPOLL=%s is invalid: it takes split or batch; using split", value);
+    }
     if ((value = getenv_fn("CARRY_INHERIT")) != NULL)
         out->inherit = carry__parse_int("CARRY_INHERIT", value, 0, 1, 1) == 1;
 
     /* Named by the contract, implemented by later work: say so rather than
      * ignore them silently. */
-    static const char *const pending[] = {"CARRY_EPOLL", "CARRY_TAG", "CARRY_STATS", "CARRY_CRASH"};
+    static const char *const pending[] = {"CARRY_TAG", "CARRY_STATS", "CARRY_CRASH"};
     for (size_t i = 0; i < sizeof pending / sizeof pending[0]; i++)
         if (getenv_fn(pending[i]) != NULL)
             carry__warn("%s is not implemented in this version of libcarry; ignored", pending[i]);

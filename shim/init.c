@@ -27,6 +27,7 @@ static void carry__atfork_child(void)
 {
     atomic_fetch_add(&carry__fork_generation, 2);
     carry__ctx_atfork_child();
+    carry__ep_atfork_child();
 }
 
 static const char *carry__secure_getenv(const char *name)

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include "carry.h"
 
@@ -36,6 +38,7 @@ struct carry__config {
     unsigned mode;    /* CARRY__* bits */
     int debug;        /* CARRY_DEBUG, 0..3 */
     bool inherit;     /* CARRY_INHERIT */
+    bool epoll_batch; /* CARRY_EPOLL=batch */
     bool active;      /* false when CARRY_ONLY / CARRY_SKIP make carry passive */
 };
 
@@ -161,6 +164,8 @@ struct carry__thread {
     uint64_t id_next;    /* this thread's block of ids */
     uint64_t id_limit;
     bool exit_hook;      /* thread-exit release armed */
+    uint64_t batch;      /* CARRY_EPOLL=batch: the batch being handled, 0 if none */
+    struct carry__ep *batch_ep;
 };
 
 extern __thread struct carry__thread carry__self __attribute__((tls_model("initial-exec")));
@@ -191,6 +196,129 @@ static inline void carry__dispatch(void)
  * carry__thread_abandon(*arg) if that fails. */
 bool carry__thread_capture(void *(**fn)(void *), void **arg);
 void carry__thread_abandon(void *arg);
+
+/* ---- File descriptor maps (fdmap.c) ------------------------------------ */
+
+#define CARRY__FDMAP_PAGE 1024
+#define CARRY__FDMAP_PAGES 1024
+#define CARRY__FDMAP_LIMIT (CARRY__FDMAP_PAGE * CARRY__FDMAP_PAGES) /* fds tracked */
+
+struct carry__fdmap {
+    size_t entry_size;
+    _Atomic(char *) pages[CARRY__FDMAP_PAGES];
+};
+
+/* The entry of fd, or NULL when its page was never used or fd is out of
+ * range (carry then leaves that fd alone). */
+static inline void *carry__fdmap_get(struct carry__fdmap *map, int fd)
+{
+    if ((unsigned)fd >= CARRY__FDMAP_LIMIT)
+        return NULL;
+    char *page = atomic_load_explicit(&map->pages[fd / CARRY__FDMAP_PAGE], memory_order_acquire);
+    return page ? page + (size_t)(fd % CARRY__FDMAP_PAGE) * map->entry_size : NULL;
+}
+
+/* The entry of fd, allocating its (zeroed) page; NULL when out of memory or
+ * range. */
+void *carry__fdmap_ensure(struct carry__fdmap *map, int fd);
+
+/* Calls fn on every entry of every allocated page. */
+void carry__fdmap_each(struct carry__fdmap *map, void (*fn)(int fd, void *entry, void *arg),
+                       void *arg);
+
+/* ---- Context slots (fd.c) ---------------------------------------------- */
+
+/* A new reference to the context a shared slot holds, or NULL; safe against
+ * a concurrent carry__ctx_store on the slot. */
+carry_ctx *carry__ctx_take(_Atomic(carry_ctx *) *slot);
+
+/* Makes the slot hold ctx (taking a reference; NULL: none), releasing the
+ * context it held. */
+void carry__ctx_store(_Atomic(carry_ctx *) *slot, carry_ctx *ctx);
+
+/* ---- File descriptors (fd.c) ------------------------------------------- */
+
+enum {
+    CARRY__FD_NONE,
+    CARRY__FD_ACCEPTED,  /* owns its connection's context */
+    CARRY__FD_CONNECTED, /* borrowed by the context that last wrote to it */
+};
+
+struct carry__ep;
+
+struct carry__fd {
+    _Atomic(carry_ctx *) owner;       /* holds a reference */
+    _Atomic(struct carry__ep *) ep;   /* set when this fd is an epoll fd */
+    _Atomic(char *) local;            /* a listener's local address, cached */
+    _Atomic uint32_t regs;            /* epoll registrations of this fd */
+    _Atomic uint8_t kind;
+    _Atomic uint8_t probed;           /* a listener's address was looked at */
+};
+
+extern struct carry__fdmap carry__fds;
+
+/* Rule C: fd was accepted on listen_fd from peer; it gets a new context,
+ * which becomes the thread's current one. */
+void carry__fd_accepted(int listen_fd, int fd, const struct sockaddr *peer, unsigned peer_len);
+
+/* fd was connected: an outbound fd, borrowed by whoever writes to it. */
+void carry__fd_connected(int fd);
+
+void carry__fd_wrote_slow(struct carry__fd *e, carry_ctx *current);
+
+/* The thread wrote to fd: a borrowed fd changes hands. */
+static inline void carry__fd_wrote(int fd)
+{
+    struct carry__fd *e = carry__fdmap_get(&carry__fds, fd);
+    if (e != NULL && atomic_load_explicit(&e->kind, memory_order_relaxed) == CARRY__FD_CONNECTED &&
+        atomic_load_explicit(&e->owner, memory_order_relaxed) != carry__current())
+        carry__fd_wrote_slow(e, carry__current());
+}
+
+/* Called before fd is closed (so that a racing accept that reuses the
+ * number cannot have its new state wiped): ownership ends, queued epoll
+ * events of fd are dropped, an epoll fd's state is released. */
+void carry__fd_close(int fd);
+
+/* close_range(first, last) without CLOSE_RANGE_CLOEXEC. */
+void carry__fd_close_range(unsigned first, unsigned last);
+
+/* newfd is now a duplicate of oldfd (newfd's old state was closed first). */
+void carry__fd_dup(int oldfd, int newfd);
+
+/* ---- epoll (epoll.c) --------------------------------------------------- */
+
+/* The real epoll_wait, epoll_pwait or epoll_pwait2, with the caller's
+ * timeout and signal mask bound in call. */
+typedef int carry__wait_fn(void *call, struct epoll_event *events, int maxevents);
+
+/* Rules D and E for one epoll_wait-family call; forever tells whether the
+ * caller's timeout is infinite. */
+int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__wait_fn *real,
+                   void *call, bool forever);
+
+typedef int carry__ctl_fn(int epfd, int op, int fd, struct epoll_event *event);
+
+/* Rule E for epoll_ctl: binds the registration to the current context and
+ * swaps the caller's data for carry's token. */
+int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ctl_fn *real);
+
+void carry__ep_fd_closed(int fd);
+
+void carry__ep_batch_io(int fd);
+
+/* CARRY_EPOLL=batch: I/O on an fd of the batch being handled switches to
+ * that event's context. */
+static inline void carry__fd_io(int fd)
+{
+    if (CARRY__UNLIKELY(carry__self.batch != 0))
+        carry__ep_batch_io(fd);
+}
+
+/* epfd is a new epoll fd: any state left under its number is stale. */
+void carry__ep_created(int epfd);
+void carry__ep_release(struct carry__ep *ep);
+void carry__ep_atfork_child(void);
 
 /* ---- Lifecycle (init.c) ------------------------------------------------ */
 

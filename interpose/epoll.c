@@ -1,0 +1,71 @@
+/* The epoll family: rules D and E.  The policy is in shim/epoll.c. */
+#include <errno.h>
+
+#include "real.h"
+
+CARRY__EXPORT int epoll_create(int size)
+{
+    int fd = CARRY__REAL(epoll_create)(size);
+    if (fd >= 0)
+        carry__ep_created(fd);
+    return fd;
+}
+
+CARRY__EXPORT int epoll_create1(int flags)
+{
+    int fd = CARRY__REAL(epoll_create1)(flags);
+    if (fd >= 0)
+        carry__ep_created(fd);
+    return fd;
+}
+
+CARRY__EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
+{
+    return carry__ep_ctl(epfd, op, fd, event, CARRY__REAL(epoll_ctl));
+}
+
+/* One of the three waits with its own timeout and mask, for the core. */
+struct carry__wait_call {
+    int epfd;
+    int timeout;                  /* epoll_wait, epoll_pwait */
+    const struct timespec *ts;    /* epoll_pwait2 */
+    const sigset_t *sigmask;      /* epoll_pwait, epoll_pwait2 */
+    enum { CARRY__WAIT, CARRY__PWAIT, CARRY__PWAIT2 } kind;
+};
+
+static int carry__wait_real(void *p, struct epoll_event *events, int maxevents)
+{
+    struct carry__wait_call *c = p;
+    switch (c->kind) {
+    case CARRY__WAIT:
+        return CARRY__REAL(epoll_wait)(c->epfd, events, maxevents, c->timeout);
+    case CARRY__PWAIT:
+        return CARRY__REAL(epoll_pwait)(c->epfd, events, maxevents, c->timeout, c->sigmask);
+    default:
+        return CARRY__REAL(epoll_pwait2)(c->epfd, events, maxevents, c->ts, c->sigmask);
+    }
+}
+
+CARRY__EXPORT int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
+{
+    struct carry__wait_call c = {epfd, timeout, NULL, NULL, CARRY__WAIT};
+    return carry__ep_wait(epfd, events, maxevents, carry__wait_real, &c, timeout < 0);
+}
+
+CARRY__EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout,
+                              const sigset_t *sigmask)
+{
+    struct carry__wait_call c = {epfd, timeout, NULL, sigmask, CARRY__PWAIT};
+    return carry__ep_wait(epfd, events, maxevents, carry__wait_real, &c, timeout < 0);
+}
+
+CARRY__EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
+                               const struct timespec *timeout, const sigset_t *sigmask)
+{
+    if (CARRY__REAL(epoll_pwait2) == NULL) {
+        errno = ENOSYS;
+        return -1;
+    }
+    struct carry__wait_call c = {epfd, 0, timeout, sigmask, CARRY__PWAIT2};
+    return carry__ep_wait(epfd, events, maxevents, carry__wait_real, &c, timeout == NULL);
+}

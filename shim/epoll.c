@@ -1,0 +1,427 @@
+/*
+ * Rules D and E: epoll.
+ *
+ * epoll_ctl registers carry's token in place of the caller's epoll_data:
+ * the fd number and the registration's generation.  The registration keeps
+ * the caller's data and the context current at ADD/MOD.  epoll_wait turns
+ * tokens back into the caller's data and makes current the context the
+ * event's fd owns (rule C), else the registration's.
+ *
+ * In split mode (the default) one event is handed out per return; the rest
+ * wait in the epoll fd's queue, which any thread waiting on that epoll fd
+ * drains before it asks the kernel again, so no event waits behind a thread
+ * that has gone busy.  Code between two returns therefore runs in exactly
+ * one event's context.
+ *
+ * An event whose generation is no longer its registration's (the fd was
+ * deleted, closed, or re-added since the kernel reported it) is dropped: a
+ * reused fd number never delivers an old event or an old context.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+enum { CARRY__REG_FREE, CARRY__REG_LIVE };
+
+struct carry__reg {
+    _Atomic uint64_t data;      /* the caller's epoll_data */
+    _Atomic(carry_ctx *) ctx;   /* current at the last ADD/MOD; holds a reference */
+    _Atomic uint32_t gen;       /* bumped by every ADD of a free registration */
+    _Atomic uint32_t state;
+    _Atomic uint64_t batch;     /* CARRY_EPOLL=batch: the batch that reported it */
+};
+
+struct carry__ep {
+    struct carry__fdmap regs;   /* per registered fd */
+    carry__spin ctl_lock;       /* serialises epoll_ctl on this epoll fd */
+    carry__spin queue_lock;
+    _Atomic uint32_t queued;    /* events waiting in queue; read without the lock */
+    uint32_t head, cap;
+    struct epoll_event *queue;  /* a ring of tokens */
+    struct carry__ep *next;     /* in carry__eps, or in the free list */
+};
+
+/* Live epoll fds, walked when a registered fd is closed, and dead ones kept
+ * for reuse (never freed: a thread may still be waiting on a closed one). */
+static carry__spin carry__eps_lock;
+static struct carry__ep *carry__eps, *carry__eps_free;
+
+static inline uint64_t carry__token(int fd, uint32_t gen)
+{
+    return (uint64_t)gen << 32 | (uint32_t)fd;
+}
+
+static struct carry__ep *carry__ep_of(int epfd, bool create)
+{
+    struct carry__fd *e = create ? carry__fdmap_ensure(&carry__fds, epfd)
+                                 : carry__fdmap_get(&carry__fds, epfd);
+    if (e == NULL)
+        return NULL;
+    struct carry__ep *ep = atomic_load_explicit(&e->ep, memory_order_acquire);
+    if (ep != NULL || !create)
+        return ep;
+
+    carry__spin_lock(&carry__eps_lock);
+    ep = carry__eps_free;
+    if (ep != NULL)
+        carry__eps_free = ep->next;
+    carry__spin_unlock(&carry__eps_lock);
+    if (ep == NULL) {
+        int saved_errno = errno;
+        ep = calloc(1, sizeof *ep);
+        errno = saved_errno;
+        if (ep == NULL)
+            return NULL;
+        ep->regs.entry_size = sizeof(struct carry__reg);
+    }
+    struct carry__ep *expected = NULL;
+    if (!atomic_compare_exchange_strong(&e->ep, &expected, ep)) {
+        /* Another thread set this epoll fd up first. */
+        carry__spin_lock(&carry__eps_lock);
+        ep->next = carry__eps_free;
+        carry__eps_free = ep;
+        carry__spin_unlock(&carry__eps_lock);
+        return expected;
+    }
+    carry__spin_lock(&carry__eps_lock);
+    ep->next = carry__eps;
+    carry__eps = ep;
+    carry__spin_unlock(&carry__eps_lock);
+    return ep;
+}
+
+/* Ends a live registration: the caller holds ep->ctl_lock or owns ep. */
+static void carry__reg_end(struct carry__reg *reg, int fd)
+{
+    atomic_store_explicit(&reg->state, CARRY__REG_FREE, memory_order_release);
+    if (atomic_load_explicit(&reg->ctx, memory_order_relaxed) != NULL)
+        carry__ctx_store(&reg->ctx, NULL);
+    struct carry__fd *e = carry__fdmap_get(&carry__fds, fd);
+    if (e != NULL)
+        atomic_fetch_sub_explicit(&e->regs, 1, memory_order_relaxed);
+}
+
+int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ctl_fn *real)
+{
+    if (!carry__on(CARRY__EPOLL) || (unsigned)fd >= CARRY__FDMAP_LIMIT ||
+        (op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD && op != EPOLL_CTL_DEL) ||
+        (op != EPOLL_CTL_DEL && event == NULL))
+        return real(epfd, op, fd, event);
+    struct carry__ep *ep = carry__ep_of(epfd, op == EPOLL_CTL_ADD);
+    if (ep == NULL && op != EPOLL_CTL_ADD) /* not registered through carry */
+        return real(epfd, op, fd, event);
+    struct carry__reg *reg = ep ? carry__fdmap_ensure(&ep->regs, fd) : NULL;
+    struct carry__fd *entry = carry__fdmap_ensure(&carry__fds, fd);
+    if (reg == NULL || entry == NULL) {
+        /* A token carry cannot resolve later would lose the fd's events. */
+        errno = ENOMEM;
+        return -1;
+    }
+
+    carry__spin_lock(&ep->ctl_lock);
+    bool live = atomic_load_explicit(&reg->state, memory_order_relaxed) == CARRY__REG_LIVE;
+    uint32_t gen = atomic_load_explicit(&reg->gen, memory_order_relaxed);
+    int rc, err;
+    if (op == EPOLL_CTL_DEL) {
+        rc = real(epfd, op, fd, event);
+        err = errno;
+        if (rc == 0 && live)
+            carry__reg_end(reg, fd);
+    } else {
+        struct epoll_event ours = {.events = event->events};
+        uint64_t old_data = atomic_load_explicit(&reg->data, memory_order_relaxed);
+        /* Re-arming in the registration's own context is the common MOD:
+         * it needs no reference counting. */
+        carry_ctx *current = carry__current();
+        bool same = atomic_load_explicit(&reg->ctx, memory_order_relaxed) == current;
+        carry_ctx *old_ctx = same ? NULL : carry__ctx_take(&reg->ctx);
+        bool fresh = op == EPOLL_CTL_ADD && !live;
+        if (fresh)
+            atomic_store_explicit(&reg->gen, ++gen, memory_order_relaxed);
+        /* Set before the kernel can report the fd, so that its first event
+         * already finds them. */
+        atomic_store_explicit(&reg->data, event->data.u64, memory_order_relaxed);
+        if (!same)
+            carry__ctx_store(&reg->ctx, current);
+        if (fresh)
+            atomic_store_explicit(&reg->state, CARRY__REG_LIVE, memory_order_release);
+        ours.data.u64 = carry__token(fd, gen);
+        rc = real(epfd, op, fd, &ours);
+        err = errno;
+        if (rc != 0) {
+            atomic_store_explicit(&reg->data, old_data, memory_order_relaxed);
+            if (!same)
+                carry__ctx_store(&reg->ctx, old_ctx);
+            if (fresh)
+                atomic_store_explicit(&reg->state, CARRY__REG_FREE, memory_order_release);
+        } else if (fresh) {
+            atomic_fetch_add_explicit(&entry->regs, 1, memory_order_relaxed);
+        }
+        if (old_ctx != NULL)
+            carry__ctx_unref(old_ctx);
+    }
+    carry__spin_unlock(&ep->ctl_lock);
+    errno = err;
+    return rc;
+}
+
+/* If ev's token still names a live registration, gives ev back the caller's
+ * data and returns the registration. */
+static struct carry__reg *carry__ep_resolve(struct carry__ep *ep, struct epoll_event *ev, int *fd)
+{
+    uint64_t token = ev->data.u64;
+    *fd = (int)(uint32_t)token;
+    struct carry__reg *reg = carry__fdmap_get(&ep->regs, *fd);
+    if (reg == NULL || atomic_load_explicit(&reg->state, memory_order_acquire) != CARRY__REG_LIVE ||
+        atomic_load_explicit(&reg->gen, memory_order_relaxed) != (uint32_t)(token >> 32))
+        return NULL;
+    ev->data.u64 = atomic_load_explicit(&reg->data, memory_order_relaxed);
+    return reg;
+}
+
+/* Hands out the oldest queued event that is still live, into *out. */
+static struct carry__reg *carry__ep_pop(struct carry__ep *ep, struct epoll_event *out, int *fd)
+{
+    struct carry__reg *reg = NULL;
+    carry__spin_lock(&ep->queue_lock);
+    while (reg == NULL && atomic_load_explicit(&ep->queued, memory_order_relaxed) > 0) {
+        *out = ep->queue[ep->head];
+        ep->head = (ep->head + 1) % ep->cap;
+        atomic_fetch_sub_explicit(&ep->queued, 1, memory_order_relaxed);
+        reg = carry__ep_resolve(ep, out, fd);
+    }
+    carry__spin_unlock(&ep->queue_lock);
+    return reg;
+}
+
+/* Appends n events (tokens) to the queue.  Never allocates under the lock
+ * (see context.c).  False when out of memory. */
+static bool carry__ep_push(struct carry__ep *ep, const struct epoll_event *events, uint32_t n)
+{
+    struct epoll_event *spare = NULL;
+    uint32_t spare_cap = 0;
+    for (;;) {
+        carry__spin_lock(&ep->queue_lock);
+        uint32_t queued = atomic_load_explicit(&ep->queued, memory_order_relaxed);
+        if (queued + n > ep->cap && spare_cap >= queued + n) {
+            /* Move the ring into the larger buffer, oldest first. */
+            for (uint32_t i = 0; i < queued; i++)
+                spare[i] = ep->queue[(ep->head + i) % ep->cap];
+            struct epoll_event *old = ep->queue;
+            ep->queue = spare;
+            ep->cap = spare_cap;
+            ep->head = 0;
+            spare = old;
+        }
+        if (queued + n <= ep->cap) {
+            for (uint32_t i = 0; i < n; i++)
+                ep->queue[(ep->head + queued + i) % ep->cap] = events[i];
+            atomic_store_explicit(&ep->queued, queued + n, memory_order_relaxed);
+            carry__spin_unlock(&ep->queue_lock);
+            free(spare);
+            return true;
+        }
+        carry__spin_unlock(&ep->queue_lock);
+        free(spare);
+        spare_cap = (queued + n) * 2 < 64 ? 64 : (queued + n) * 2;
+        spare = malloc(spare_cap * sizeof *spare);
+        if (spare == NULL)
+            return false;
+    }
+}
+
+/* Keeps the events of events[0..n) whose registrations are live, in order,
+ * as tokens; returns how many. */
+static int carry__ep_keep_live(struct carry__ep *ep, struct epoll_event *events, int n)
+{
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        struct epoll_event ev = events[i];
+        int fd;
+        if (carry__ep_resolve(ep, &ev, &fd) != NULL)
+            events[kept++] = events[i];
+    }
+    return kept;
+}
+
+/* The context an event of fd runs in: what fd owns now, else what the
+ * registration was bound to.  prev is the context the thread left, which
+ * it still holds: returned as it is when it is the one, with no atomics. */
+static carry_ctx *carry__ep_context(int fd, struct carry__reg *reg, carry_ctx **prev)
+{
+    struct carry__fd *e = carry__fdmap_get(&carry__fds, fd);
+    _Atomic(carry_ctx *) *slot = &reg->ctx;
+    if (e != NULL && atomic_load_explicit(&e->owner, memory_order_relaxed) != NULL)
+        slot = &e->owner;
+    if (atomic_load_explicit(slot, memory_order_relaxed) == *prev && *prev != NULL) {
+        carry_ctx *same = *prev;
+        *prev = NULL;
+        return same;
+    }
+    return carry__ctx_take(slot);
+}
+
+/* CARRY_EPOLL=batch: every event at once, marked with a batch number so
+ * that the thread's first I/O on one of their fds switches to its context
+ * (carry__ep_batch_io).  Approximate: code before that I/O runs in the
+ * context of the fd touched last, or none. */
+static void carry__ep_hand_out_batch(struct carry__ep *ep, struct epoll_event *events, int n)
+{
+    static _Atomic uint64_t batches;
+    uint64_t batch = atomic_fetch_add_explicit(&batches, 1, memory_order_relaxed) + 1;
+    for (int i = 0; i < n; i++) {
+        int fd;
+        struct carry__reg *reg = carry__ep_resolve(ep, &events[i], &fd);
+        if (reg != NULL)
+            atomic_store_explicit(&reg->batch, batch, memory_order_relaxed);
+    }
+    carry__self.batch = batch;
+    carry__self.batch_ep = ep;
+}
+
+void carry__ep_batch_io(int fd)
+{
+    struct carry__thread *self = &carry__self;
+    struct carry__reg *reg = carry__fdmap_get(&self->batch_ep->regs, fd);
+    if (reg == NULL || atomic_load_explicit(&reg->batch, memory_order_relaxed) != self->batch)
+        return;
+    int saved_errno = errno;
+    carry_ctx *prev = self->current;
+    carry_ctx *next = carry__ep_context(fd, reg, &prev);
+    if (next != self->current) {
+        self->current = NULL;
+        carry__adopt(next);
+        if (prev != NULL)
+            carry__ctx_unref(prev);
+    } else if (next != NULL && prev != NULL) {
+        carry__ctx_unref(next); /* taken again: already current */
+    }
+    errno = saved_errno;
+}
+
+int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__wait_fn *real,
+                   void *call, bool forever)
+{
+    if (!carry__on(CARRY__EPOLL))
+        return real(call, events, maxevents);
+
+    /* Rule D: the thread is back in its loop and leaves its context.  The
+     * reference stays in prev until the next context is known, so that the
+     * common case of two events of one connection costs no atomics. */
+    struct carry__thread *self = &carry__self;
+    carry_ctx *prev = self->current, *next = NULL;
+    self->current = NULL;
+    self->batch = 0;
+
+    struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_of(epfd, false) : NULL;
+    int n, err;
+    for (;;) {
+        int fd;
+        struct carry__reg *reg;
+        if (ep != NULL && atomic_load_explicit(&ep->queued, memory_order_relaxed) > 0 &&
+            (reg = carry__ep_pop(ep, events, &fd)) != NULL) {
+            n = 1;
+            err = errno;
+            next = carry__ep_context(fd, reg, &prev);
+            break;
+        }
+        n = real(call, events, maxevents);
+        err = errno;
+        if (ep == NULL || n <= 0)
+            break;
+        n = carry__ep_keep_live(ep, events, n);
+        if (carry__config.epoll_batch && n > 0) {
+            carry__ep_hand_out_batch(ep, events, n);
+            break;
+        }
+        if (n > 1 && !carry__ep_push(ep, events + 1, (uint32_t)n - 1)) {
+            /* Out of memory: hand out the whole batch, with no context. */
+            for (int i = 0; i < n; i++)
+                carry__ep_resolve(ep, &events[i], &fd);
+            break;
+        }
+        /* The first may have gone stale since it was kept: then the queue
+         * or the kernel gives the next. */
+        if (n > 0 && (reg = carry__ep_resolve(ep, &events[0], &fd)) != NULL) {
+            n = 1;
+            next = carry__ep_context(fd, reg, &prev);
+            break;
+        }
+        n = 0;
+        /* Every event was stale.  A caller that waits forever waits on; one
+         * with a timeout sees an early return, as after a spurious wake-up. */
+        if (!forever && atomic_load_explicit(&ep->queued, memory_order_relaxed) == 0)
+            break;
+    }
+    carry__adopt(next);
+    if (prev != NULL)
+        carry__ctx_unref(prev);
+    errno = err;
+    return n;
+}
+
+void carry__ep_fd_closed(int fd)
+{
+    carry__spin_lock(&carry__eps_lock);
+    for (struct carry__ep *ep = carry__eps; ep != NULL; ep = ep->next) {
+        struct carry__reg *reg = carry__fdmap_get(&ep->regs, fd);
+        if (reg == NULL || atomic_load_explicit(&reg->state, memory_order_acquire) != CARRY__REG_LIVE)
+            continue;
+        carry__spin_lock(&ep->ctl_lock);
+        if (atomic_load_explicit(&reg->state, memory_order_relaxed) == CARRY__REG_LIVE)
+            carry__reg_end(reg, fd);
+        carry__spin_unlock(&ep->ctl_lock);
+    }
+    carry__spin_unlock(&carry__eps_lock);
+}
+
+void carry__ep_created(int epfd)
+{
+    struct carry__fd *e = carry__fdmap_get(&carry__fds, epfd);
+    struct carry__ep *ep = e ? atomic_exchange(&e->ep, NULL) : NULL;
+    if (ep != NULL)
+        carry__ep_release(ep);
+}
+
+static void carry__reg_reset(int fd, void *entry, void *arg)
+{
+    (void)arg;
+    struct carry__reg *reg = entry;
+    if (atomic_load_explicit(&reg->state, memory_order_relaxed) == CARRY__REG_LIVE)
+        carry__reg_end(reg, fd);
+}
+
+void carry__ep_release(struct carry__ep *ep)
+{
+    carry__spin_lock(&carry__eps_lock);
+    for (struct carry__ep **p = &carry__eps; *p != NULL; p = &(*p)->next) {
+        if (*p == ep) {
+            *p = ep->next;
+            break;
+        }
+    }
+    carry__spin_unlock(&carry__eps_lock);
+
+    carry__spin_lock(&ep->ctl_lock);
+    carry__fdmap_each(&ep->regs, carry__reg_reset, NULL);
+    carry__spin_unlock(&ep->ctl_lock);
+    carry__spin_lock(&ep->queue_lock);
+    atomic_store_explicit(&ep->queued, 0, memory_order_relaxed);
+    ep->head = 0;
+    carry__spin_unlock(&ep->queue_lock);
+
+    carry__spin_lock(&carry__eps_lock);
+    ep->next = carry__eps_free;
+    carry__eps_free = ep;
+    carry__spin_unlock(&carry__eps_lock);
+}
+
+/* The events queued in the parent were handed to the parent's threads. */
+void carry__ep_atfork_child(void)
+{
+    for (struct carry__ep *ep = carry__eps; ep != NULL; ep = ep->next) {
+        atomic_store_explicit(&ep->queued, 0, memory_order_relaxed);
+        ep->head = 0;
+    }
+}
