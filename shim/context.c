@@ -19,28 +19,31 @@ static carry_ctx *carry__pool_free;
 static _Atomic uint64_t carry__live;
 
 /* The pid in the top 24 bits makes a forked child's ids differ from its
- * parent's; the counter below gives 2^40 ids per process. */
-static uint64_t carry__id_prefix;
+ * parent's; the counter below gives 2^40 ids per process.  The prefix is
+ * set on first use by whichever thread gets there (all compute the same
+ * value), and anew in a forked child. */
+static _Atomic uint64_t carry__id_prefix;
 static _Atomic uint64_t carry__id_counter = 1;
 #define CARRY__ID_BLOCK 1024
 
-static void carry__id_reset(void)
+static uint64_t carry__id_prefix_of_this_process(void)
 {
-    carry__id_prefix = ((uint64_t)getpid() & 0xffffff) << 40;
-    atomic_store(&carry__id_counter, 1);
-    carry__self.id_next = carry__self.id_limit = 0;
+    uint64_t prefix = atomic_load_explicit(&carry__id_prefix, memory_order_relaxed);
+    if (CARRY__UNLIKELY(prefix == 0)) {
+        prefix = ((uint64_t)getpid() & 0xffffff) << 40;
+        atomic_store_explicit(&carry__id_prefix, prefix, memory_order_relaxed);
+    }
+    return prefix;
 }
 
 uint64_t carry__id_next(void)
 {
     struct carry__thread *self = &carry__self;
     if (CARRY__UNLIKELY(self->id_next == self->id_limit)) {
-        if (CARRY__UNLIKELY(carry__id_prefix == 0))
-            carry__id_reset();
         self->id_next = atomic_fetch_add(&carry__id_counter, CARRY__ID_BLOCK);
         self->id_limit = self->id_next + CARRY__ID_BLOCK;
     }
-    return carry__id_prefix | (self->id_next++ & ((UINT64_C(1) << 40) - 1));
+    return carry__id_prefix_of_this_process() | (self->id_next++ & ((UINT64_C(1) << 40) - 1));
 }
 
 /* Never allocates under the pool lock: a malloc that takes its own locks
@@ -153,6 +156,8 @@ void carry__ctx_atfork_parent(void)
 
 void carry__ctx_atfork_child(void)
 {
-    carry__id_reset();
+    atomic_store(&carry__id_prefix, 0);
+    atomic_store(&carry__id_counter, 1);
+    carry__self.id_next = carry__self.id_limit = 0;
     carry__spin_unlock(&carry__pool_lock);
 }

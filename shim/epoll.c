@@ -105,6 +105,7 @@ static void carry__reg_end(struct carry__reg *reg, int fd)
 int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ctl_fn *real)
 {
     if (!carry__on(CARRY__EPOLL) || (unsigned)fd >= CARRY__FDMAP_LIMIT ||
+        (unsigned)epfd >= CARRY__FDMAP_LIMIT ||
         (op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD && op != EPOLL_CTL_DEL) ||
         (op != EPOLL_CTL_DEL && event == NULL))
         return real(epfd, op, fd, event);
@@ -286,6 +287,9 @@ void carry__ep_batch_io(int fd)
     struct carry__reg *reg = carry__fdmap_get(&self->batch_ep->regs, fd);
     if (reg == NULL || atomic_load_explicit(&reg->batch, memory_order_relaxed) != self->batch)
         return;
+    /* Only the first I/O switches: later I/O on the fd, in whatever context
+     * the program has moved on to, must not drag it back. */
+    atomic_store_explicit(&reg->batch, 0, memory_order_relaxed);
     int saved_errno = errno;
     carry_ctx *prev = self->current;
     carry_ctx *next = carry__ep_context(fd, reg, &prev);

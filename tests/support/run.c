@@ -2,11 +2,14 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +25,23 @@ static const char *carry_test_env(const char *name)
 const char *carry_test_lib(void) { return carry_test_env("CARRY_TEST_LIB"); }
 const char *carry_test_probe(void) { return carry_test_env("CARRY_TEST_PROBE"); }
 const char *carry_test_source(void) { return carry_test_env("CARRY_TEST_SOURCE"); }
+
+char *carry_test_fixture(const char *name)
+{
+    char *path;
+    cr_assert(asprintf(&path, "%s/%s", carry_test_env("CARRY_TEST_FIXTURES"), name) > 0);
+    return path;
+}
+
+int carry_dial(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert(fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0,
+              "connect to port %d: %s", port, strerror(errno));
+    return fd;
+}
 
 struct buffer {
     char *data;
@@ -43,8 +63,9 @@ static void buffer_read(struct buffer *b, int fd, bool *open)
     b->data[b->len] = '\0';
 }
 
-struct carry_run_result carry_run_program(bool preload, const char *const *env,
-                                          const char *const *argv)
+/* The environment for a child: ours minus CARRY_* and LD_PRELOAD, plus
+ * libcarry if preload (*owned: free it), plus env. */
+static char **carry_env_build(bool preload, const char *const *env, char **owned)
 {
     size_t n = 0, extra = 0;
     while (environ[n])
@@ -52,20 +73,101 @@ struct carry_run_result carry_run_program(bool preload, const char *const *env,
     while (env && env[extra])
         extra++;
     char **envp = calloc(n + extra + 2, sizeof *envp);
-    char *preload_entry = NULL;
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (strncmp(environ[i], "CARRY_", 6) != 0 || strncmp(environ[i], "CARRY_TEST_", 11) == 0)
             if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
                 envp[k++] = environ[i];
+    *owned = NULL;
     if (preload) {
-        cr_assert(asprintf(&preload_entry, "LD_PRELOAD=%s", carry_test_lib()) > 0);
-        envp[k++] = preload_entry;
+        cr_assert(asprintf(owned, "LD_PRELOAD=%s", carry_test_lib()) > 0);
+        envp[k++] = *owned;
     }
     for (size_t i = 0; i < extra; i++)
         envp[k++] = (char *)env[i];
     envp[k] = NULL;
+    return envp;
+}
 
+
+struct carry_server carry_server_start(bool preload, const char *const *env,
+                                       const char *const *argv)
+{
+    char *owned;
+    char **envp = carry_env_build(preload, env, &owned);
+    int in[2], out[2];
+    cr_assert(pipe(in) == 0 && pipe(out) == 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_addclose(&actions, in[1]);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &actions, NULL, (char *const *)argv, envp);
+    cr_assert_eq(rc, 0, "cannot start %s: %s", argv[0], strerror(rc));
+    posix_spawn_file_actions_destroy(&actions);
+    free(owned);
+    free(envp);
+    close(in[0]);
+    close(out[1]);
+    struct carry_server s = {pid, in[1], out[0], 0};
+    char *line = carry_server_line(&s);
+    cr_assert(line != NULL && sscanf(line, "port=%d", &s.port) == 1, "%s printed %s", argv[0],
+              line ? line : "nothing");
+    free(line);
+    return s;
+}
+
+char *carry_server_line(struct carry_server *s)
+{
+    size_t len = 0, cap = 128;
+    char *line = malloc(cap);
+    for (;;) {
+        char c;
+        ssize_t n = read(s->out, &c, 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 && len == 0) {
+            free(line);
+            return NULL;
+        }
+        if (n <= 0 || c == '\n')
+            break;
+        if (len + 2 > cap)
+            line = realloc(line, cap *= 2);
+        line[len++] = c;
+    }
+    line[len] = '\0';
+    return line;
+}
+
+char *carry_server_stop(struct carry_server *s)
+{
+    kill(s->pid, SIGTERM);
+    close(s->in);
+    struct buffer b = {0};
+    bool open = true;
+    while (open)
+        buffer_read(&b, s->out, &open);
+    close(s->out);
+    int status;
+    while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return b.data ? b.data : strdup("");
+}
+
+int carry_test_scale(void)
+{
+    const char *scale = getenv("CARRY_TEST_SCALE");
+    return scale && atoi(scale) > 0 ? atoi(scale) : 1;
+}
+
+struct carry_run_result carry_run_program(bool preload, const char *const *env,
+                                          const char *const *argv)
+{
+    char *owned;
+    char **envp = carry_env_build(preload, env, &owned);
     int out[2], err[2];
     cr_assert(pipe(out) == 0 && pipe(err) == 0);
     posix_spawn_file_actions_t actions;
@@ -99,7 +201,7 @@ struct carry_run_result carry_run_program(bool preload, const char *const *env,
     int status;
     while (waitpid(pid, &status, 0) < 0)
         cr_assert_eq(errno, EINTR);
-    free(preload_entry);
+    free(owned);
     free(envp);
     struct carry_run_result r = {
         bo.data ? bo.data : strdup(""),

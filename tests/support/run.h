@@ -19,6 +19,11 @@ struct carry_run_result {
 const char *carry_test_lib(void);      /* build/libcarry.so */
 const char *carry_test_probe(void);    /* build/tests/fixtures/probe */
 const char *carry_test_source(void);   /* the source tree */
+/* A fixture's path, build/tests/fixtures/NAME, malloc'd. */
+char *carry_test_fixture(const char *name);
+
+/* A connected TCP socket to 127.0.0.1:port. */
+int carry_dial(int port);
 
 /*
  * Runs argv (NULL-terminated) with the test's environment minus every
@@ -40,6 +45,29 @@ char *carry_field(const char *line, const char *key);
 /* Hex id field ("id=...") of the line named name; fails the test if the
  * line or field is missing. */
 uint64_t carry_line_id(const char *text, const char *name);
+
+/* A program left running: a server under test. */
+struct carry_server {
+    int pid;
+    int in;          /* its stdin */
+    int out;         /* its stdout */
+    int port;        /* from its first line, "port=N" */
+};
+
+/* Starts argv like carry_run_program and reads its "port=N" line. */
+struct carry_server carry_server_start(bool preload, const char *const *env,
+                                       const char *const *argv);
+
+/* The next line the server prints (malloc'd, without the newline), or NULL
+ * at end of file. */
+char *carry_server_line(struct carry_server *s);
+
+/* Stops the server (SIGTERM) and returns what else it printed on stdout. */
+char *carry_server_stop(struct carry_server *s);
+
+/* How much to scale heavy tests down by: CARRY_TEST_SCALE (the sanitizer
+ * test setups set it), else 1. */
+int carry_test_scale(void);
 
 /* How many times needle occurs in text. */
 int carry_count(const char *text, const char *needle);
