@@ -1,7 +1,8 @@
 /*
- * The exec and spawn functions that take an explicit environment: with
- * CARRY_INHERIT=0 they get it without libcarry (see shim/inherit.c).  The
- * filtered copy lives on the stack, so these stay safe after vfork.
+ * Processes: vfork, and the exec and spawn functions that take an explicit
+ * environment: with CARRY_INHERIT=0 they get it without libcarry (see
+ * shim/inherit.c).  The filtered copy lives on the stack, so these stay
+ * safe in a child that shares its parent's memory.
  */
 #include <string.h>
 
@@ -48,4 +49,16 @@ CARRY__EXPORT int posix_spawnp(pid_t *pid, const char *file,
                                char *const envp[])
 {
     CARRY__WITH_ENV(envp, env, CARRY__REAL(posix_spawnp)(pid, file, actions, attr, argv, env));
+}
+
+/*
+ * vfork's child shares its parent's memory: carry's wrappers in it (close
+ * before exec, above all) would change the parent's tables, ending its
+ * connections' ownership and dropping their events.  A wrapper cannot
+ * return twice through its own frame either.  So vfork is fork here: POSIX
+ * lets a vfork child only exec or _exit, for which the two are the same.
+ */
+CARRY__EXPORT pid_t vfork(void)
+{
+    return fork();
 }

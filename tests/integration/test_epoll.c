@@ -183,6 +183,18 @@ Test(epoll, accepted_fds_own_their_context_through_dups)
     carry_run_free(&r);
 }
 
+Test(epoll, a_vfork_child_closing_a_connection_leaves_the_parents_alone)
+{
+    struct carry_run_result r = probe(true, "split", "vfork");
+    uint64_t conn = carry_line_id(r.out, "accepted");
+    cr_assert_neq(conn, 0);
+    char *line = carry_line(r.out, "after-vfork");
+    cr_assert_not_null(strstr(line, "n=1 data=ok"), "%s", line);
+    cr_assert_eq(carry_line_id(r.out, "after-vfork"), conn, "%s", r.out);
+    free(line);
+    carry_run_free(&r);
+}
+
 Test(epoll, outbound_fds_reply_in_the_last_writers_context)
 {
     const char *modes[] = {"split", "batch"};
