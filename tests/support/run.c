@@ -90,28 +90,42 @@ static char **carry_env_build(bool preload, const char *const *env, char **owned
 }
 
 
-struct carry_server carry_server_start(bool preload, const char *const *env,
-                                       const char *const *argv)
+/* Starts argv with the environment of carry_env_build and two pipes: the
+ * child's fd child_fd[i] is one end, parent_fd[i] gets the other; to_child
+ * tells which way each pipe flows. */
+static pid_t carry_spawn(bool preload, const char *const *env, const char *const *argv,
+                         const int child_fd[2], const bool to_child[2], int parent_fd[2])
 {
     char *owned;
     char **envp = carry_env_build(preload, env, &owned);
-    int in[2], out[2];
-    cr_assert(pipe(in) == 0 && pipe(out) == 0);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_addclose(&actions, in[1]);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
+    int child_end[2];
+    for (int i = 0; i < 2; i++) {
+        int p[2];
+        cr_assert(pipe(p) == 0);
+        child_end[i] = to_child[i] ? p[0] : p[1];
+        parent_fd[i] = to_child[i] ? p[1] : p[0];
+        posix_spawn_file_actions_adddup2(&actions, child_end[i], child_fd[i]);
+        posix_spawn_file_actions_addclose(&actions, parent_fd[i]);
+    }
     pid_t pid;
     int rc = posix_spawnp(&pid, argv[0], &actions, NULL, (char *const *)argv, envp);
     cr_assert_eq(rc, 0, "cannot start %s: %s", argv[0], strerror(rc));
     posix_spawn_file_actions_destroy(&actions);
+    for (int i = 0; i < 2; i++)
+        close(child_end[i]);
     free(owned);
     free(envp);
-    close(in[0]);
-    close(out[1]);
-    struct carry_server s = {pid, in[1], out[0], 0};
+    return pid;
+}
+
+struct carry_server carry_server_start(bool preload, const char *const *env,
+                                       const char *const *argv)
+{
+    int fds[2];
+    pid_t pid = carry_spawn(preload, env, argv, (int[]){0, 1}, (bool[]){true, false}, fds);
+    struct carry_server s = {pid, fds[0], fds[1], 0};
     char *line = carry_server_line(&s);
     cr_assert(line != NULL && sscanf(line, "port=%d", &s.port) == 1, "%s printed %s", argv[0],
               line ? line : "nothing");
@@ -166,43 +180,27 @@ int carry_test_scale(void)
 struct carry_run_result carry_run_program(bool preload, const char *const *env,
                                           const char *const *argv)
 {
-    char *owned;
-    char **envp = carry_env_build(preload, env, &owned);
-    int out[2], err[2];
-    cr_assert(pipe(out) == 0 && pipe(err) == 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
-    posix_spawn_file_actions_addclose(&actions, err[0]);
-    pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &actions, NULL, (char *const *)argv, envp);
-    cr_assert_eq(rc, 0, "cannot start %s: %s", argv[0], strerror(rc));
-    posix_spawn_file_actions_destroy(&actions);
-    close(out[1]);
-    close(err[1]);
-
+    int fds[2];
+    pid_t pid = carry_spawn(preload, env, argv, (int[]){1, 2}, (bool[]){false, false}, fds);
+    int out = fds[0], err = fds[1];
     struct buffer bo = {0}, be = {0};
     bool out_open = true, err_open = true;
     while (out_open || err_open) {
-        struct pollfd p[2] = {{out_open ? out[0] : -1, POLLIN, 0}, {err_open ? err[0] : -1, POLLIN, 0}};
+        struct pollfd p[2] = {{out_open ? out : -1, POLLIN, 0}, {err_open ? err : -1, POLLIN, 0}};
         if (poll(p, 2, -1) < 0) {
             cr_assert_eq(errno, EINTR);
             continue;
         }
         if (p[0].revents)
-            buffer_read(&bo, out[0], &out_open);
+            buffer_read(&bo, out, &out_open);
         if (p[1].revents)
-            buffer_read(&be, err[0], &err_open);
+            buffer_read(&be, err, &err_open);
     }
-    close(out[0]);
-    close(err[0]);
+    close(out);
+    close(err);
     int status;
     while (waitpid(pid, &status, 0) < 0)
         cr_assert_eq(errno, EINTR);
-    free(owned);
-    free(envp);
     struct carry_run_result r = {
         bo.data ? bo.data : strdup(""),
         be.data ? be.data : strdup(""),
