@@ -26,11 +26,23 @@ const char *carry_test_lib(void) { return carry_test_env("CARRY_TEST_LIB"); }
 const char *carry_test_probe(void) { return carry_test_env("CARRY_TEST_PROBE"); }
 const char *carry_test_source(void) { return carry_test_env("CARRY_TEST_SOURCE"); }
 
-char *carry_test_fixture(const char *name)
+const char *carry_test_fixture(const char *name)
 {
-    char *path;
-    cr_assert(asprintf(&path, "%s/%s", carry_test_env("CARRY_TEST_FIXTURES"), name) > 0);
-    return path;
+    /* Kept for the life of the test process: callers put them in argv. */
+    static struct {
+        const char *name;
+        char *path;
+    } known[8];
+    size_t i = 0;
+    while (i < 8 && known[i].name != NULL && strcmp(known[i].name, name) != 0)
+        i++;
+    cr_assert_lt(i, 8, "too many fixtures");
+    if (known[i].name == NULL) {
+        cr_assert(asprintf(&known[i].path, "%s/%s", carry_test_env("CARRY_TEST_FIXTURES"),
+                           name) > 0);
+        known[i].name = name;
+    }
+    return known[i].path;
 }
 
 int carry_dial(int port)

@@ -19,8 +19,8 @@ struct carry_run_result {
 const char *carry_test_lib(void);      /* build/libcarry.so */
 const char *carry_test_probe(void);    /* build/tests/fixtures/probe */
 const char *carry_test_source(void);   /* the source tree */
-/* A fixture's path, build/tests/fixtures/NAME, malloc'd. */
-char *carry_test_fixture(const char *name);
+/* A fixture's path, build/tests/fixtures/NAME. */
+const char *carry_test_fixture(const char *name);
 
 /* A connected TCP socket to 127.0.0.1:port. */
 int carry_dial(int port);
