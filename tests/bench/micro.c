@@ -20,6 +20,32 @@
  *                        running an empty function, created from inside a
  *                        context (so carry captures it and the child adopts
  *                        it)
+ *   epoll_event          per delivered event: epoll_wait(epfd, ev, 64, 0) on
+ *                        an epoll fd with 64 level-triggered, always
+ *                        readable eventfds, each registered from its own
+ *                        context; the figure is the time over the events
+ *                        returned (without carry a call returns 64, with
+ *                        carry in split mode 1, the other 63 coming from
+ *                        its queue on the next calls)
+ *   epoll_event_same     the same, all 64 registered from one context (the
+ *                        path where consecutive events share a context)
+ *   epoll_ctl_mod        EPOLL_CTL_MOD of a registered fd (same events and
+ *                        data), in the context it was registered from
+ *   epoll_ctl_add_del    EPOLL_CTL_ADD + EPOLL_CTL_DEL of one fd, in a
+ *                        context; per pair
+ *   accept               accept4() + close() of a connection on 127.0.0.1
+ *                        that a non-blocking client of this thread opened
+ *                        beforehand (only that part is timed; the clients
+ *                        connect and are closed outside the timing, in
+ *                        batches of 64)
+ *   accept_cycle         the whole cycle: socket() + connect() of the
+ *                        client, accept4(), close() of both ends
+ *
+ * --epoll-mode MODE renames epoll_event to epoll_event_MODE (the driver
+ * runs it once with CARRY_EPOLL=split and once with CARRY_EPOLL=batch);
+ * with libcarry loaded, micro checks that CARRY_EPOLL says MODE and that
+ * epoll_wait behaves so.  Clients close with SO_LINGER 0 (a reset), so no
+ * TIME_WAIT socket is left behind to exhaust the ephemeral ports.
  *
  * Each benchmark is calibrated to run about 75 ms (15 ms with --quick) and
  * repeated 5 times (3 with --quick); the best repetition is reported.
@@ -29,19 +55,25 @@
  * printed, with the cost of the no-op path.  stderr says which it was.
  * MICRO_DEBUG=1 in the environment prints calibration and repetitions.
  *
- * usage: micro [--quick] [--only NAME]... [--list]
+ * usage: micro [--quick] [--only NAME]... [--epoll-mode MODE] [--list]
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "carry.h"
 
@@ -196,6 +228,219 @@ static void loop_pthread(uint64_t n)
     }
 }
 
+
+/* ------------------------------------------------------------------ */
+/* epoll and accept: what libcarry's interposers add to the calls. */
+
+static void die(const char *what)
+{
+    fprintf(stderr, "micro: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+#define EPOLL_FDS 64
+
+static int ep_fd = -1;
+static int ep_fds[EPOLL_FDS];
+static uint64_t ep_ids[EPOLL_FDS]; /* the context each registration was made in */
+
+/* An epoll fd with EPOLL_FDS eventfds holding a count (so always readable,
+ * level-triggered), registered with their index as data: each from a fresh
+ * context when distinct, else all from one.  The handles are released at
+ * once: the registrations keep the contexts alive.  Returns with no current
+ * context, as a thread entering its loop. */
+static void setup_epoll_fds(int distinct)
+{
+    ep_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (ep_fd < 0)
+        die("epoll_create1");
+    carry_ctx *shared = distinct ? NULL : carry_begin();
+    for (int i = 0; i < EPOLL_FDS; i++) {
+        ep_fds[i] = eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (ep_fds[i] < 0)
+            die("eventfd");
+        carry_ctx *h = distinct ? carry_begin() : NULL;
+        ep_ids[i] = carry_id();
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)i};
+        if (epoll_ctl(ep_fd, EPOLL_CTL_ADD, ep_fds[i], &ev) != 0)
+            die("epoll_ctl(ADD)");
+        if (h != NULL) {
+            carry_enter(NULL);
+            carry_release(h);
+        }
+    }
+    carry_enter(NULL);
+    carry_release(shared);
+}
+
+static void setup_epoll_distinct(void) { setup_epoll_fds(1); }
+static void setup_epoll_same(void) { setup_epoll_fds(0); }
+
+/* Closing the epoll fd first ends every registration in one sweep. */
+static void teardown_epoll(void)
+{
+    carry_enter(NULL);
+    close(ep_fd);
+    ep_fd = -1;
+    for (int i = 0; i < EPOLL_FDS; i++)
+        close(ep_fds[i]);
+}
+
+/* n delivered events: the last call asks for no more than are missing, so
+ * exactly n are counted whatever the batch size. */
+static void loop_epoll_event(uint64_t n)
+{
+    struct epoll_event events[EPOLL_FDS];
+    uint64_t acc = 0;
+    while (n > 0) {
+        int max = n < EPOLL_FDS ? (int)n : EPOLL_FDS;
+        int got = epoll_wait(ep_fd, events, max, 0);
+        if (got <= 0) {
+            if (got < 0)
+                die("epoll_wait");
+            fprintf(stderr, "micro: epoll_wait found no event\n");
+            exit(1);
+        }
+        acc += events[got - 1].data.u64;
+        n -= (uint64_t)got;
+    }
+    sink_u64 = acc;
+}
+
+/* One eventfd with no count (never ready: the kernel has no wake-up to
+ * do), registered in a context that stays current. */
+static int ctl_fd = -1;
+
+static void setup_ctl(void)
+{
+    setup_context();
+    ep_fd = epoll_create1(EPOLL_CLOEXEC);
+    ctl_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (ep_fd < 0 || ctl_fd < 0)
+        die("epoll_create1/eventfd");
+}
+
+static void setup_ctl_mod(void)
+{
+    setup_ctl();
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 42};
+    if (epoll_ctl(ep_fd, EPOLL_CTL_ADD, ctl_fd, &ev) != 0)
+        die("epoll_ctl(ADD)");
+}
+
+static void teardown_ctl(void)
+{
+    close(ep_fd);
+    close(ctl_fd);
+    ep_fd = ctl_fd = -1;
+    teardown_context();
+}
+
+static void loop_ctl_mod(uint64_t n)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 42};
+    for (uint64_t i = 0; i < n; i++)
+        if (epoll_ctl(ep_fd, EPOLL_CTL_MOD, ctl_fd, &ev) != 0)
+            die("epoll_ctl(MOD)");
+}
+
+static void loop_ctl_add_del(uint64_t n)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 42};
+    for (uint64_t i = 0; i < n; i++) {
+        if (epoll_ctl(ep_fd, EPOLL_CTL_ADD, ctl_fd, &ev) != 0)
+            die("epoll_ctl(ADD)");
+        if (epoll_ctl(ep_fd, EPOLL_CTL_DEL, ctl_fd, NULL) != 0)
+            die("epoll_ctl(DEL)");
+    }
+}
+
+#define ACCEPT_BATCH 64
+
+static int listen_fd = -1;
+static struct sockaddr_in listen_addr;
+
+static void setup_accept(void)
+{
+    listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listen_fd < 0)
+        die("socket");
+    memset(&listen_addr, 0, sizeof listen_addr);
+    listen_addr.sin_family = AF_INET;
+    listen_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof listen_addr;
+    if (bind(listen_fd, (struct sockaddr *)&listen_addr, sizeof listen_addr) != 0 ||
+        listen(listen_fd, 4 * ACCEPT_BATCH) != 0 ||
+        getsockname(listen_fd, (struct sockaddr *)&listen_addr, &len) != 0)
+        die("listen on 127.0.0.1");
+}
+
+static void teardown_accept(void)
+{
+    carry_enter(NULL); /* the last accepted connection's context */
+    close(listen_fd);
+    listen_fd = -1;
+}
+
+/* A client connecting to the listener without blocking.  On loopback the
+ * handshake completes within connect(), so the connection is already in
+ * the accept queue when it returns.  SO_LINGER 0: its close sends a reset,
+ * which leaves no TIME_WAIT socket on either side. */
+static int dial(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        die("socket");
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) != 0)
+        die("setsockopt(SO_LINGER)");
+    if (connect(fd, (struct sockaddr *)&listen_addr, sizeof listen_addr) != 0 &&
+        errno != EINPROGRESS)
+        die("connect");
+    return fd;
+}
+
+/* accept4 + close, with the peer address asked for as servers do. */
+static void accept_close(void)
+{
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    int fd = accept4(listen_fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+        die("accept4");
+    close(fd);
+}
+
+/* Times only the accepts and closes: the clients connect before and are
+ * closed after each batch. */
+static uint64_t timed_accept(uint64_t n)
+{
+    int clients[ACCEPT_BATCH];
+    uint64_t total = 0;
+    while (n > 0) {
+        int batch = n < ACCEPT_BATCH ? (int)n : ACCEPT_BATCH;
+        for (int i = 0; i < batch; i++)
+            clients[i] = dial();
+        uint64_t t0 = now_ns();
+        for (int i = 0; i < batch; i++)
+            accept_close();
+        total += now_ns() - t0;
+        for (int i = 0; i < batch; i++)
+            close(clients[i]);
+        n -= (uint64_t)batch;
+    }
+    return total;
+}
+
+static void loop_accept_cycle(uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        int client = dial();
+        accept_close();
+        close(client);
+    }
+}
+
 /* ------------------------------------------------------------------ */
 
 struct bench {
@@ -203,29 +448,44 @@ struct bench {
     void (*setup)(void);
     void (*loop)(uint64_t n);
     void (*teardown)(void);
+    /* Instead of loop: runs n operations and returns the nanoseconds of the
+     * part it times itself. */
+    uint64_t (*timed)(uint64_t n);
+    int epoll_moded; /* named NAME_MODE under --epoll-mode MODE */
 };
 
 static const struct bench benches[] = {
-    {"carry_id", setup_context, loop_id, teardown_context},
-    {"carry_get", setup_store, loop_get, teardown_context},
-    {"carry_get_miss", setup_store, loop_get_miss, teardown_context},
-    {"carry_set", NULL, loop_set, NULL},
-    {"capture_release", setup_context, loop_capture_release, teardown_context},
-    {"carry_run", setup_run, loop_run, teardown_run},
-    {"pthread_create_join", setup_context, loop_pthread, teardown_context},
+    {"carry_id", setup_context, loop_id, teardown_context, NULL, 0},
+    {"carry_get", setup_store, loop_get, teardown_context, NULL, 0},
+    {"carry_get_miss", setup_store, loop_get_miss, teardown_context, NULL, 0},
+    {"carry_set", NULL, loop_set, NULL, NULL, 0},
+    {"capture_release", setup_context, loop_capture_release, teardown_context, NULL, 0},
+    {"carry_run", setup_run, loop_run, teardown_run, NULL, 0},
+    {"pthread_create_join", setup_context, loop_pthread, teardown_context, NULL, 0},
+    {"epoll_event", setup_epoll_distinct, loop_epoll_event, teardown_epoll, NULL, 1},
+    {"epoll_event_same", setup_epoll_same, loop_epoll_event, teardown_epoll, NULL, 0},
+    {"epoll_ctl_mod", setup_ctl_mod, loop_ctl_mod, teardown_ctl, NULL, 0},
+    {"epoll_ctl_add_del", setup_ctl, loop_ctl_add_del, teardown_ctl, NULL, 0},
+    {"accept", setup_accept, NULL, teardown_accept, timed_accept, 0},
+    {"accept_cycle", setup_accept, loop_accept_cycle, teardown_accept, NULL, 0},
 };
 #define NBENCH (sizeof benches / sizeof benches[0])
 
 static uint64_t time_loop(const struct bench *b, uint64_t n)
 {
+    uint64_t t;
     if (b->setup)
         b->setup();
-    uint64_t t0 = now_ns();
-    b->loop(n);
-    uint64_t t1 = now_ns();
+    if (b->timed) {
+        t = b->timed(n);
+    } else {
+        uint64_t t0 = now_ns();
+        b->loop(n);
+        t = now_ns() - t0;
+    }
     if (b->teardown)
         b->teardown();
-    return t1 - t0;
+    return t;
 }
 
 #define MIN_CALIBRATE 64
@@ -335,14 +595,85 @@ static int sanity(void)
     return bad;
 }
 
+/* The epoll benchmarks: libcarry must hand out one event per return, in
+ * the context of its registration, in split mode, and the whole batch in
+ * batch mode (where the context would switch only at the first I/O on an
+ * event's fd, which the benchmark does not do); the data must come back.
+ * The accept benchmarks: each accepted connection must get a context. */
+static int sanity_epoll(int batch)
+{
+    int bad = 0;
+    struct epoll_event events[EPOLL_FDS];
+    int seen[EPOLL_FDS] = {0};
+
+    setup_epoll_distinct();
+    for (int i = 0; i < EPOLL_FDS; i++)
+        if (ep_ids[i] == 0 || (i > 0 && ep_ids[i] == ep_ids[i - 1])) {
+            fprintf(stderr, "micro: carry_begin made no fresh context for registration %d\n", i);
+            bad = 1;
+            break;
+        }
+    for (int call = 0; call < (batch ? 1 : EPOLL_FDS) && !bad; call++) {
+        int n = epoll_wait(ep_fd, events, EPOLL_FDS, 0);
+        if (n != (batch ? EPOLL_FDS : 1)) {
+            fprintf(stderr,
+                    "micro: epoll_wait returned %d events of %d ready, expected %d "
+                    "(CARRY_EPOLL=%s): epoll_event does not measure that mode\n",
+                    n, EPOLL_FDS, batch ? EPOLL_FDS : 1, batch ? "batch" : "split");
+            bad = 1;
+            break;
+        }
+        for (int k = 0; k < n; k++) {
+            uint64_t i = events[k].data.u64;
+            if (i >= EPOLL_FDS || seen[i]++) {
+                fprintf(stderr, "micro: epoll_wait gave back data %llu, not a registration's\n",
+                        (unsigned long long)i);
+                bad = 1;
+                break;
+            }
+            if (!batch && carry_id() != ep_ids[i]) {
+                fprintf(stderr, "micro: an event did not run in its registration's context\n");
+                bad = 1;
+                break;
+            }
+        }
+    }
+    teardown_epoll();
+
+    setup_epoll_same();
+    if (!bad && epoll_wait(ep_fd, events, EPOLL_FDS, 0) > 0 && !batch &&
+        (ep_ids[0] == 0 || carry_id() != ep_ids[0])) {
+        fprintf(stderr, "micro: epoll_event_same: an event did not run in the shared context\n");
+        bad = 1;
+    }
+    teardown_epoll();
+
+    setup_accept();
+    int client = dial();
+    uint64_t before = carry_id();
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0)
+        die("accept4");
+    if (carry_id() == 0 || carry_id() == before) {
+        fprintf(stderr, "micro: accept4 made no context for the connection\n");
+        bad = 1;
+    }
+    close(fd);
+    close(client);
+    teardown_accept();
+    return bad;
+}
+
 /* ------------------------------------------------------------------ */
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: micro [--quick] [--only NAME]... [--list]\n"
-               "  --quick      fewer iterations (about 15 ms x 3 per benchmark)\n"
-               "  --only NAME  run only this benchmark (may be repeated)\n"
-               "  --list       print the benchmark names and exit\n"
+    fprintf(f, "usage: micro [--quick] [--only NAME]... [--epoll-mode MODE] [--list]\n"
+               "  --quick            fewer iterations (about 15 ms x 3 per benchmark)\n"
+               "  --only NAME        run only this benchmark (may be repeated)\n"
+               "  --epoll-mode MODE  print epoll_event as epoll_event_MODE; with libcarry\n"
+               "                     loaded, check that CARRY_EPOLL=MODE (split or batch)\n"
+               "  --list             print the benchmark names and exit\n"
                "Prints \"NAME ns_per_op\" per benchmark.\n");
 }
 
@@ -352,6 +683,7 @@ int main(int argc, char **argv)
     int reps = 5;
     int selected[NBENCH] = {0};
     int any_selected = 0;
+    const char *epoll_mode = NULL;
 
     debug = getenv("MICRO_DEBUG") != NULL;
     for (int i = 1; i < argc; i++) {
@@ -378,6 +710,20 @@ int main(int argc, char **argv)
             }
             selected[k] = 1;
             any_selected = 1;
+        } else if (strcmp(argv[i], "--epoll-mode") == 0 ||
+                   strncmp(argv[i], "--epoll-mode=", 13) == 0) {
+            if (argv[i][12] == '=')
+                epoll_mode = argv[i] + 13;
+            else if (i + 1 < argc)
+                epoll_mode = argv[++i];
+            else {
+                usage(stderr);
+                return 2;
+            }
+            if (strcmp(epoll_mode, "split") != 0 && strcmp(epoll_mode, "batch") != 0) {
+                fprintf(stderr, "micro: --epoll-mode takes split or batch, not '%s'\n", epoll_mode);
+                return 2;
+            }
         } else if (strcmp(argv[i], "--list") == 0) {
             for (size_t k = 0; k < NBENCH; k++)
                 printf("%s\n", benches[k].name);
@@ -393,7 +739,15 @@ int main(int argc, char **argv)
 
     if (carry_available()) {
         fprintf(stderr, "micro: libcarry loaded\n");
-        if (sanity() != 0)
+        /* libcarry reads CARRY_EPOLL (default split) at start-up. */
+        const char *env_mode = getenv("CARRY_EPOLL");
+        if (env_mode == NULL || strcmp(env_mode, "batch") != 0)
+            env_mode = "split";
+        if (epoll_mode != NULL && strcmp(epoll_mode, env_mode) != 0)
+            fprintf(stderr,
+                    "micro: warning: --epoll-mode %s but libcarry runs with CARRY_EPOLL=%s\n",
+                    epoll_mode, env_mode);
+        if (sanity() + sanity_epoll(strcmp(env_mode, "batch") == 0) != 0)
             fprintf(stderr, "micro: warning: sanity checks failed; figures may not mean "
                             "what their names say\n");
     } else {
@@ -404,7 +758,10 @@ int main(int argc, char **argv)
         if (any_selected && !selected[k])
             continue;
         double ns = measure(&benches[k], target_ns, reps);
-        printf("%s %.2f\n", benches[k].name, ns);
+        if (benches[k].epoll_moded && epoll_mode != NULL)
+            printf("%s_%s %.2f\n", benches[k].name, epoll_mode, ns);
+        else
+            printf("%s %.2f\n", benches[k].name, ns);
         fflush(stdout);
     }
     return 0;
