@@ -1,7 +1,8 @@
 /*
  * The per-thread current context.  The thread holds a reference to it, so
  * it stays alive while code runs in it even if every fd and registration
- * that owned it goes away.
+ * that owned it goes away.  A thread that ends gives it back (and any
+ * epoll events it still holds, see epoll.c).
  */
 #include <pthread.h>
 
@@ -13,12 +14,17 @@ static pthread_key_t carry__exit_key;
 static pthread_once_t carry__exit_key_once = PTHREAD_ONCE_INIT;
 static bool carry__exit_key_ok;
 
-/* A thread that exits while in a context gives its reference back. */
+void carry__thread_finish(void)
+{
+    carry__ep_thread_exit();
+    carry__adopt(NULL);
+}
+
 static void carry__thread_exit(void *unused)
 {
     (void)unused;
     carry__self.exit_hook = false;
-    carry__adopt(NULL);
+    carry__thread_finish();
 }
 
 static void carry__exit_key_create(void)
@@ -26,9 +32,9 @@ static void carry__exit_key_create(void)
     carry__exit_key_ok = pthread_key_create(&carry__exit_key, carry__thread_exit) == 0;
 }
 
-/* Armed the first time a thread enters a context rather than at every
- * thread start, so threads that never carry a context pay nothing. */
-static void carry__arm_exit_hook(void)
+/* Armed the first time a thread needs it rather than at every thread
+ * start, so threads that never carry a context pay nothing. */
+void carry__arm_exit_hook(void)
 {
     int saved_errno = errno;
     pthread_once(&carry__exit_key_once, carry__exit_key_create);

@@ -8,10 +8,13 @@
  * event's fd owns (rule C), else the registration's.
  *
  * In split mode (the default) one event is handed out per return; the rest
- * wait in the epoll fd's queue, which any thread waiting on that epoll fd
- * drains before it asks the kernel again, so no event waits behind a thread
- * that has gone busy.  Code between two returns therefore runs in exactly
- * one event's context.
+ * of the batch waits in the thread's own queue and is handed out by its
+ * next waits on that epoll fd, with no lock and no system call: code
+ * between two returns runs in exactly one event's context, and the thread
+ * holds its batch exactly as it would without carry.  When the thread waits
+ * on another epoll fd or ends, what it still holds goes to the epoll fd's
+ * shared queue, which every waiter drains before it asks the kernel, so no
+ * event is lost or left behind.
  *
  * An event whose generation is no longer its registration's (the fd was
  * deleted, closed, or re-added since the kernel reported it) is dropped: a
@@ -36,9 +39,8 @@ struct carry__ep {
     struct carry__fdmap regs;   /* per registered fd */
     carry__spin ctl_lock;       /* serialises epoll_ctl on this epoll fd */
     carry__spin queue_lock;
-    _Atomic uint32_t queued;    /* events waiting in queue; read without the lock */
-    uint32_t head, cap;
-    struct epoll_event *queue;  /* a ring of tokens */
+    _Atomic uint32_t queued;    /* queue.count, read without the lock */
+    struct carry__ring queue;   /* events threads handed back (see below) */
     struct carry__ep *next;     /* in carry__eps, or in the free list */
 };
 
@@ -181,66 +183,151 @@ static struct carry__reg *carry__ep_resolve(struct carry__ep *ep, struct epoll_e
     return reg;
 }
 
-/* Hands out the oldest queued event that is still live, into *out. */
-static struct carry__reg *carry__ep_pop(struct carry__ep *ep, struct epoll_event *out, int *fd)
+/* Makes room for n more events, moving the ring into *spare (spare_cap
+ * slots) if it must grow; *spare is then the old buffer, for the caller to
+ * free (outside any lock, see context.c).  False when *spare is too small. */
+static bool carry__ring_reserve(struct carry__ring *ring, uint32_t n, struct epoll_event **spare,
+                                uint32_t spare_cap)
 {
-    struct carry__reg *reg = NULL;
-    carry__spin_lock(&ep->queue_lock);
-    while (reg == NULL && atomic_load_explicit(&ep->queued, memory_order_relaxed) > 0) {
-        *out = ep->queue[ep->head];
-        ep->head = (ep->head + 1) % ep->cap;
-        atomic_fetch_sub_explicit(&ep->queued, 1, memory_order_relaxed);
-        reg = carry__ep_resolve(ep, out, fd);
-    }
-    carry__spin_unlock(&ep->queue_lock);
-    return reg;
+    if (ring->count + n <= ring->cap)
+        return true;
+    if (*spare == NULL || spare_cap < ring->count + n)
+        return false;
+    for (uint32_t i = 0; i < ring->count; i++)
+        (*spare)[i] = ring->slots[(ring->head + i) & (ring->cap - 1)];
+    struct epoll_event *old = ring->slots;
+    ring->slots = *spare;
+    ring->cap = spare_cap;
+    ring->head = 0;
+    *spare = old;
+    return true;
 }
 
-/* Appends n events (tokens) to the queue.  Never allocates under the lock
+static uint32_t carry__ring_cap_for(uint32_t n)
+{
+    uint32_t cap = 64;
+    while (cap < n)
+        cap *= 2;
+    return cap;
+}
+
+static void carry__ring_push(struct carry__ring *ring, const struct epoll_event *events,
+                             uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        ring->slots[(ring->head + ring->count + i) & (ring->cap - 1)] = events[i];
+    ring->count += n;
+}
+
+/* Pops events until one still resolves; its registration, or NULL. */
+static struct carry__reg *carry__ring_pop_live(struct carry__ring *ring, struct carry__ep *ep,
+                                               struct epoll_event *out, int *fd)
+{
+    while (ring->count > 0) {
+        *out = ring->slots[ring->head];
+        ring->head = (ring->head + 1) & (ring->cap - 1);
+        ring->count--;
+        struct carry__reg *reg = carry__ep_resolve(ep, out, fd);
+        if (reg != NULL)
+            return reg;
+    }
+    return NULL;
+}
+
+/* Appends n events to ep's shared queue; allocates only outside the lock
  * (see context.c).  False when out of memory. */
-static bool carry__ep_push(struct carry__ep *ep, const struct epoll_event *events, uint32_t n)
+static bool carry__ep_share(struct carry__ep *ep, const struct epoll_event *events, uint32_t n)
 {
     struct epoll_event *spare = NULL;
     uint32_t spare_cap = 0;
     for (;;) {
         carry__spin_lock(&ep->queue_lock);
-        uint32_t queued = atomic_load_explicit(&ep->queued, memory_order_relaxed);
-        if (queued + n > ep->cap && spare_cap >= queued + n) {
-            /* Move the ring into the larger buffer, oldest first. */
-            for (uint32_t i = 0; i < queued; i++)
-                spare[i] = ep->queue[(ep->head + i) % ep->cap];
-            struct epoll_event *old = ep->queue;
-            ep->queue = spare;
-            ep->cap = spare_cap;
-            ep->head = 0;
-            spare = old;
+        bool room = carry__ring_reserve(&ep->queue, n, &spare, spare_cap);
+        if (room) {
+            carry__ring_push(&ep->queue, events, n);
+            atomic_store_explicit(&ep->queued, ep->queue.count, memory_order_relaxed);
         }
-        if (queued + n <= ep->cap) {
-            for (uint32_t i = 0; i < n; i++)
-                ep->queue[(ep->head + queued + i) % ep->cap] = events[i];
-            atomic_store_explicit(&ep->queued, queued + n, memory_order_relaxed);
-            carry__spin_unlock(&ep->queue_lock);
-            free(spare);
-            return true;
-        }
+        uint32_t need = ep->queue.count + n;
         carry__spin_unlock(&ep->queue_lock);
         free(spare);
-        spare_cap = (queued + n) * 2 < 64 ? 64 : (queued + n) * 2;
+        if (room)
+            return true;
+        spare_cap = carry__ring_cap_for(need);
         spare = malloc(spare_cap * sizeof *spare);
         if (spare == NULL)
             return false;
     }
 }
 
-/* Keeps the events of events[0..n) whose registrations are live, in order,
- * as tokens; returns how many. */
-static int carry__ep_keep_live(struct carry__ep *ep, struct epoll_event *events, int n)
+/* The thread's queued events go to their epoll fd's shared queue. */
+static void carry__ep_unqueue(struct carry__thread *self)
+{
+    struct carry__ring *ring = &self->queue;
+    uint32_t first = ring->cap - ring->head < ring->count ? ring->cap - ring->head : ring->count;
+    if (!carry__ep_share(self->queue_ep, ring->slots + ring->head, first) ||
+        !carry__ep_share(self->queue_ep, ring->slots, ring->count - first))
+        carry__warn("out of memory: %u epoll events lost", ring->count);
+    ring->count = 0;
+    ring->head = 0;
+}
+
+void carry__ep_thread_exit(void)
+{
+    struct carry__thread *self = &carry__self;
+    int saved_errno = errno;
+    if (self->queue.count > 0)
+        carry__ep_unqueue(self);
+    free(self->queue.slots);
+    self->queue = (struct carry__ring){0};
+    errno = saved_errno;
+}
+
+/* Keeps n events as the rest of the thread's batch from ep.  False when
+ * out of memory. */
+static bool carry__ep_queue_mine(struct carry__thread *self, struct carry__ep *ep,
+                                 const struct epoll_event *events, uint32_t n)
+{
+    struct carry__ring *ring = &self->queue;
+    if (ring->count + n > ring->cap) {
+        uint32_t cap = carry__ring_cap_for(ring->count + n);
+        struct epoll_event *spare = malloc(cap * sizeof *spare);
+        bool room = carry__ring_reserve(ring, n, &spare, cap);
+        free(spare);
+        if (!room)
+            return false;
+        if (!self->exit_hook) /* its events must not die with it */
+            carry__arm_exit_hook();
+    }
+    carry__ring_push(ring, events, n);
+    self->queue_ep = ep;
+    return true;
+}
+
+/* The next queued event of ep that is still live: the thread's own first,
+ * then those other threads handed back. */
+static struct carry__reg *carry__ep_next_queued(struct carry__thread *self, struct carry__ep *ep,
+                                                struct epoll_event *out, int *fd)
+{
+    struct carry__reg *reg = NULL;
+    if (self->queue.count > 0)
+        reg = carry__ring_pop_live(&self->queue, ep, out, fd);
+    if (reg == NULL && atomic_load_explicit(&ep->queued, memory_order_relaxed) > 0) {
+        carry__spin_lock(&ep->queue_lock);
+        reg = carry__ring_pop_live(&ep->queue, ep, out, fd);
+        atomic_store_explicit(&ep->queued, ep->queue.count, memory_order_relaxed);
+        carry__spin_unlock(&ep->queue_lock);
+    }
+    return reg;
+}
+
+/* Resolves events[0..n) in place, dropping stale ones; returns how many
+ * are left. */
+static int carry__ep_resolve_all(struct carry__ep *ep, struct epoll_event *events, int n)
 {
     int kept = 0;
     for (int i = 0; i < n; i++) {
-        struct epoll_event ev = events[i];
         int fd;
-        if (carry__ep_resolve(ep, &ev, &fd) != NULL)
+        if (carry__ep_resolve(ep, &events[i], &fd) != NULL)
             events[kept++] = events[i];
     }
     return kept;
@@ -263,22 +350,33 @@ static carry_ctx *carry__ep_context(int fd, struct carry__reg *reg, carry_ctx **
     return carry__ctx_take(slot);
 }
 
-/* CARRY_EPOLL=batch: every event at once, marked with a batch number so
- * that the thread's first I/O on one of their fds switches to its context
- * (carry__ep_batch_io).  Approximate: code before that I/O runs in the
- * context of the fd touched last, or none. */
-static void carry__ep_hand_out_batch(struct carry__ep *ep, struct epoll_event *events, int n)
+/* CARRY_EPOLL=batch: every event at once.  The first event's context is
+ * current at the return, so a batch of one is exact; the others are marked
+ * so that the thread's first I/O on their fds switches to their contexts
+ * (carry__ep_batch_io).  Approximate: code of a later event that runs
+ * before its first I/O runs in the context of the event handled before. */
+static int carry__ep_hand_out_batch(struct carry__ep *ep, struct epoll_event *events, int n,
+                                    carry_ctx **next, carry_ctx **prev)
 {
     static _Atomic uint64_t batches;
-    uint64_t batch = atomic_fetch_add_explicit(&batches, 1, memory_order_relaxed) + 1;
+    struct carry__thread *self = &carry__self;
+    uint64_t batch = n > 1 ? atomic_fetch_add_explicit(&batches, 1, memory_order_relaxed) + 1 : 0;
+    int kept = 0;
     for (int i = 0; i < n; i++) {
         int fd;
         struct carry__reg *reg = carry__ep_resolve(ep, &events[i], &fd);
-        if (reg != NULL)
+        if (reg == NULL)
+            continue;
+        if (kept == 0)
+            *next = carry__ep_context(fd, reg, prev);
+        else
             atomic_store_explicit(&reg->batch, batch, memory_order_relaxed);
+        events[kept++] = events[i];
     }
-    carry__self.batch = batch;
-    carry__self.batch_ep = ep;
+    self->batch = kept > 1 ? batch : 0;
+    self->batch_left = (uint32_t)(kept > 1 ? kept - 1 : 0);
+    self->batch_ep = ep;
+    return kept;
 }
 
 void carry__ep_batch_io(int fd)
@@ -288,8 +386,11 @@ void carry__ep_batch_io(int fd)
     if (reg == NULL || atomic_load_explicit(&reg->batch, memory_order_relaxed) != self->batch)
         return;
     /* Only the first I/O switches: later I/O on the fd, in whatever context
-     * the program has moved on to, must not drag it back. */
+     * the program has moved on to, must not drag it back.  Once every fd of
+     * the batch has switched, I/O stops looking. */
     atomic_store_explicit(&reg->batch, 0, memory_order_relaxed);
+    if (--self->batch_left == 0)
+        self->batch = 0;
     int saved_errno = errno;
     carry_ctx *prev = self->current;
     carry_ctx *next = carry__ep_context(fd, reg, &prev);
@@ -317,51 +418,57 @@ int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__w
     carry_ctx *prev = self->current, *next = NULL;
     self->current = NULL;
     self->batch = 0;
+    int *errno_p = &errno, err = *errno_p;
 
     struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_of(epfd, false) : NULL;
-    int n, err;
+    if (self->queue.count > 0 && self->queue_ep != ep)
+        carry__ep_unqueue(self);
+    int n;
     for (;;) {
         int fd;
         struct carry__reg *reg;
-        if (ep != NULL && atomic_load_explicit(&ep->queued, memory_order_relaxed) > 0 &&
-            (reg = carry__ep_pop(ep, events, &fd)) != NULL) {
+        if (ep != NULL && (reg = carry__ep_next_queued(self, ep, events, &fd)) != NULL) {
             n = 1;
-            err = errno;
             next = carry__ep_context(fd, reg, &prev);
             break;
         }
         n = real(call, events, maxevents);
-        err = errno;
+        err = *errno_p;
         if (ep == NULL || n <= 0)
             break;
-        n = carry__ep_keep_live(ep, events, n);
-        if (carry__config.epoll_batch && n > 0) {
-            carry__ep_hand_out_batch(ep, events, n);
-            break;
+        if (carry__config.epoll_batch) {
+            n = carry__ep_hand_out_batch(ep, events, n, &next, &prev);
+        } else {
+            /* The first live event is handed out; the rest stay tokens in
+             * the thread's queue, resolved when their turn comes. */
+            int first = 0;
+            while (first < n && (reg = carry__ep_resolve(ep, &events[first], &fd)) == NULL)
+                first++;
+            if (first + 1 < n &&
+                !carry__ep_queue_mine(self, ep, events + first + 1, (uint32_t)(n - first - 1))) {
+                /* Out of memory: hand out the whole batch, with no context. */
+                events[0] = events[first];
+                n = 1 + carry__ep_resolve_all(ep, events + first + 1, n - first - 1);
+                memmove(events + 1, events + first + 1, (size_t)(n - 1) * sizeof *events);
+                break;
+            }
+            if (first < n) {
+                events[0] = events[first];
+                n = 1;
+                next = carry__ep_context(fd, reg, &prev);
+                break;
+            }
+            n = 0;
         }
-        if (n > 1 && !carry__ep_push(ep, events + 1, (uint32_t)n - 1)) {
-            /* Out of memory: hand out the whole batch, with no context. */
-            for (int i = 0; i < n; i++)
-                carry__ep_resolve(ep, &events[i], &fd);
-            break;
-        }
-        /* The first may have gone stale since it was kept: then the queue
-         * or the kernel gives the next. */
-        if (n > 0 && (reg = carry__ep_resolve(ep, &events[0], &fd)) != NULL) {
-            n = 1;
-            next = carry__ep_context(fd, reg, &prev);
-            break;
-        }
-        n = 0;
         /* Every event was stale.  A caller that waits forever waits on; one
          * with a timeout sees an early return, as after a spurious wake-up. */
-        if (!forever && atomic_load_explicit(&ep->queued, memory_order_relaxed) == 0)
+        if (n > 0 || !forever)
             break;
     }
     carry__adopt(next);
     if (prev != NULL)
         carry__ctx_unref(prev);
-    errno = err;
+    *errno_p = err;
     return n;
 }
 
@@ -412,7 +519,8 @@ void carry__ep_release(struct carry__ep *ep)
     carry__spin_unlock(&ep->ctl_lock);
     carry__spin_lock(&ep->queue_lock);
     atomic_store_explicit(&ep->queued, 0, memory_order_relaxed);
-    ep->head = 0;
+    ep->queue.count = 0;
+    ep->queue.head = 0;
     carry__spin_unlock(&ep->queue_lock);
 
     carry__spin_lock(&carry__eps_lock);
@@ -426,6 +534,9 @@ void carry__ep_atfork_child(void)
 {
     for (struct carry__ep *ep = carry__eps; ep != NULL; ep = ep->next) {
         atomic_store_explicit(&ep->queued, 0, memory_order_relaxed);
-        ep->head = 0;
+        ep->queue.count = 0;
+        ep->queue.head = 0;
     }
+    carry__self.queue.count = 0;
+    carry__self.queue.head = 0;
 }

@@ -14,6 +14,7 @@
 #include "internal.h"
 
 struct carry__fdmap carry__fds = {.entry_size = sizeof(struct carry__fd)};
+_Atomic bool carry__fds_borrowed;
 
 carry_ctx *carry__ctx_take(_Atomic(carry_ctx *) *slot)
 {
@@ -157,6 +158,7 @@ void carry__fd_connected(int fd)
         return;
     atomic_store_explicit(&e->kind, CARRY__FD_CONNECTED, memory_order_relaxed);
     carry__ctx_store(&e->owner, carry__current());
+    atomic_store_explicit(&carry__fds_borrowed, true, memory_order_relaxed);
 }
 
 void carry__fd_wrote_slow(struct carry__fd *e, carry_ctx *current)

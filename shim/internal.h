@@ -159,13 +159,24 @@ int carry__key_check(const char *key, size_t *len);
 
 /* ---- The current context (current.c) ----------------------------------- */
 
+struct carry__ep;
+
+/* A ring of epoll events (carry's tokens); cap is a power of two. */
+struct carry__ring {
+    struct epoll_event *slots;
+    uint32_t head, count, cap;
+};
+
 struct carry__thread {
     carry_ctx *current;  /* holds an internal reference */
     uint64_t id_next;    /* this thread's block of ids */
     uint64_t id_limit;
     bool exit_hook;      /* thread-exit release armed */
     uint64_t batch;      /* CARRY_EPOLL=batch: the batch being handled, 0 if none */
+    uint32_t batch_left; /* its events whose fd has not seen I/O yet */
     struct carry__ep *batch_ep;
+    struct carry__ring queue;       /* split mode: the rest of this thread's batch */
+    struct carry__ep *queue_ep;     /* whose events they are */
 };
 
 extern __thread struct carry__thread carry__self __attribute__((tls_model("initial-exec")));
@@ -174,6 +185,14 @@ static inline carry_ctx *carry__current(void)
 {
     return carry__self.current;
 }
+
+/* A thread that will need carry__thread_finish at exit (it holds a context
+ * or queued events) arms the hook once. */
+void carry__arm_exit_hook(void);
+
+/* The thread ends: its queued events go back to their epoll fd, its
+ * context is released. */
+void carry__thread_finish(void);
 
 /* Makes ctx current (taking a reference; NULL: none), releasing the old. */
 void carry__switch(carry_ctx *ctx);
@@ -244,8 +263,6 @@ enum {
     CARRY__FD_CONNECTED, /* borrowed by the context that last wrote to it */
 };
 
-struct carry__ep;
-
 struct carry__fd {
     _Atomic(carry_ctx *) owner;       /* holds a reference */
     _Atomic(struct carry__ep *) ep;   /* set when this fd is an epoll fd */
@@ -256,6 +273,9 @@ struct carry__fd {
 };
 
 extern struct carry__fdmap carry__fds;
+
+/* Set once the process connects an fd: until then writes need no look-up. */
+extern _Atomic bool carry__fds_borrowed;
 
 /* Rule C: fd was accepted on listen_fd from peer; it gets a new context,
  * which becomes the thread's current one. */
@@ -269,6 +289,8 @@ void carry__fd_wrote_slow(struct carry__fd *e, carry_ctx *current);
 /* The thread wrote to fd: a borrowed fd changes hands. */
 static inline void carry__fd_wrote(int fd)
 {
+    if (!atomic_load_explicit(&carry__fds_borrowed, memory_order_relaxed))
+        return;
     struct carry__fd *e = carry__fdmap_get(&carry__fds, fd);
     if (e != NULL && atomic_load_explicit(&e->kind, memory_order_relaxed) == CARRY__FD_CONNECTED &&
         atomic_load_explicit(&e->owner, memory_order_relaxed) != carry__current())
@@ -319,6 +341,9 @@ static inline void carry__fd_io(int fd)
 void carry__ep_created(int epfd);
 void carry__ep_release(struct carry__ep *ep);
 void carry__ep_atfork_child(void);
+
+/* Hands the thread's queued events back to their epoll fd's shared queue. */
+void carry__ep_thread_exit(void);
 
 /* ---- Lifecycle (init.c) ------------------------------------------------ */
 

@@ -61,7 +61,7 @@ static void carry__start_give_back(struct carry__thread_start *start)
 static void carry__thread_end(char *unused)
 {
     (void)unused;
-    carry__adopt(NULL);
+    carry__thread_finish();
 }
 
 static void *carry__thread_trampoline(void *p)

@@ -110,3 +110,37 @@ bench_commit() {
 	[ -z "$changes" ] || c="$c+dirty"
 	echo "$c"
 }
+
+# bench_free_port — a TCP port on 127.0.0.1 that nothing listens on now
+# (the kernel's choice for port 0; python3 is a dependency of meson).
+bench_free_port() {
+	python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# bench_alive PID — succeeds while PID exists and is not a zombie (kill -0
+# also succeeds for a zombie child that has not been waited for).
+bench_alive() {
+	local stat state
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	state=${stat##*) }
+	state=${state%% *}
+	[ "$state" != Z ] && [ "$state" != X ]
+}
+
+# bench_cpu_ns PID... — the nanoseconds the threads of these processes have
+# spent on a CPU: the sum of the first field of /proc/PID/task/*/schedstat.
+bench_cpu_ns() {
+	local pid f ns total=0
+	for pid in "$@"; do
+		for f in /proc/"$pid"/task/*/schedstat; do
+			# A thread may exit between the glob and the read.
+			read -r ns _ 2>/dev/null <"$f" || continue
+			total=$((total + ns))
+		done
+	done
+	echo "$total"
+}

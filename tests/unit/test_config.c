@@ -43,7 +43,20 @@ Test(config, defaults)
     cr_assert_eq(c.debug, 0);
     cr_assert(c.inherit);
     cr_assert(c.active);
+    cr_assert(c.epoll_batch);
     cr_assert_eq(warnings, 0);
+}
+
+Test(config, epoll_modes)
+{
+    const char *split[] = {"CARRY_EPOLL=split", NULL};
+    cr_assert_not(parse(split, "x").epoll_batch);
+    const char *batch[] = {"CARRY_EPOLL=batch", NULL};
+    cr_assert(parse(batch, "x").epoll_batch);
+    const char *bad[] = {"CARRY_EPOLL=exact", NULL};
+    cr_assert(parse(bad, "x").epoll_batch);
+    cr_assert_str_eq(warned, "carry: CARRY_EPOLL=exact is invalid: it takes batch or split; "
+                             "using batch\n");
 }
 
 struct mode_case {
