@@ -503,6 +503,10 @@ static void carry__reg_reset(int fd, void *entry, void *arg)
         carry__reg_end(reg, fd);
 }
 
+/* The epoll fd is closed.  Its state is reused for a later epoll fd; the
+ * tokens threads may still hold for it stay stale there, because release
+ * frees registrations without resetting their generations, so every later
+ * ADD moves past them. */
 void carry__ep_release(struct carry__ep *ep)
 {
     carry__spin_lock(&carry__eps_lock);
