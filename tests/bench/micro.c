@@ -739,10 +739,10 @@ int main(int argc, char **argv)
 
     if (carry_available()) {
         fprintf(stderr, "micro: libcarry loaded\n");
-        /* libcarry reads CARRY_EPOLL (default split) at start-up. */
+        /* libcarry reads CARRY_EPOLL (default batch) at start-up. */
         const char *env_mode = getenv("CARRY_EPOLL");
-        if (env_mode == NULL || strcmp(env_mode, "batch") != 0)
-            env_mode = "split";
+        if (env_mode == NULL || strcmp(env_mode, "split") != 0)
+            env_mode = "batch";
         if (epoll_mode != NULL && strcmp(epoll_mode, env_mode) != 0)
             fprintf(stderr,
                     "micro: warning: --epoll-mode %s but libcarry runs with CARRY_EPOLL=%s\n",
