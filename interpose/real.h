@@ -60,7 +60,41 @@
     X(sendto, ssize_t, \
       (int, const void *, size_t, int, const struct sockaddr *, socklen_t), NULL, true) \
     X(sendmsg, ssize_t, (int, const struct msghdr *, int), NULL, true) \
-    X(sendmmsg, int, (int, struct mmsghdr *, unsigned, int), NULL, true)
+    X(sendmmsg, int, (int, struct mmsghdr *, unsigned, int), NULL, true) \
+    CARRY__REAL_LIBEVENT(X)
+
+/* libevent 2.1, in the program only if it links it: optional.  Its ABI is
+ * declared here rather than taken from its headers, so that libcarry
+ * builds without them. */
+struct event;
+struct event_base;
+typedef void carry__levent_cb(int fd, short what, void *arg);
+/* Finalizers take the event (or libevent's internal event_callback, whose
+ * address is the event's) and the event's argument. */
+typedef void carry__levent_finalize_cb(void *evcb, void *arg);
+#define CARRY__REAL_LIBEVENT(X) \
+    X(event_assign, int, \
+      (struct event *, struct event_base *, int, short, carry__levent_cb *, void *), NULL, false) \
+    X(event_add, int, (struct event *, const struct timeval *), NULL, false) \
+    X(event_del, int, (struct event *), NULL, false) \
+    X(event_active, void, (struct event *, int, short), NULL, false) \
+    X(event_free, void, (struct event *), NULL, false) \
+    X(event_get_callback, carry__levent_cb *, (const struct event *), NULL, false) \
+    X(event_get_callback_arg, void *, (const struct event *), NULL, false) \
+    X(event_get_assignment, void, \
+      (const struct event *, struct event_base **, int *, short *, carry__levent_cb **, \
+       void **), NULL, false) \
+    X(event_self_cbarg, void *, (void), NULL, false) \
+    X(event_base_once, int, \
+      (struct event_base *, int, short, carry__levent_cb *, void *, const struct timeval *), \
+      NULL, false) \
+    X(event_base_loop, int, (struct event_base *, int), NULL, false) \
+    X(event_finalize, int, (unsigned, struct event *, carry__levent_finalize_cb *), NULL, false) \
+    X(event_free_finalize, int, (unsigned, struct event *, carry__levent_finalize_cb *), NULL, \
+      false) \
+    X(event_callback_finalize_many_, int, \
+      (struct event_base *, int, void **, carry__levent_finalize_cb *), NULL, false) \
+    X(event_base_dispatch, int, (struct event_base *), NULL, false)
 
 struct carry__real_table {
 #define CARRY__REAL_FIELD(name, ret, params, version, required) ret(*name) params;

@@ -74,13 +74,6 @@ static bool carry__live_handle(carry_ctx *ctx, const char *fn)
     return false;
 }
 
-/* Restores the context current before carry_run, also when fn's thread is
- * cancelled or exits and the stack unwinds through it. */
-static void carry__run_restore(carry_ctx **prev)
-{
-    carry__adopt(*prev);
-}
-
 static void *carry__api_run(carry_ctx *ctx, void *(*fn)(void *), void *arg)
 {
     if (fn == NULL) {
@@ -89,12 +82,11 @@ static void *carry__api_run(carry_ctx *ctx, void *(*fn)(void *), void *arg)
     }
     if (!carry__live_handle(ctx, "carry_run"))
         ctx = NULL;
-    /* The previous context's reference moves to this frame and back. */
-    carry_ctx *prev __attribute__((cleanup(carry__run_restore))) = carry__self.current;
     if (ctx != NULL)
         carry__ctx_ref(ctx);
-    carry__self.current = NULL;
-    carry__adopt(ctx);
+    /* The cleanup also runs when fn's thread is cancelled or exits and the
+     * stack unwinds through this frame. */
+    carry_ctx *prev __attribute__((cleanup(carry__scope_leave))) = carry__scope_enter(ctx);
     return fn(arg);
 }
 

@@ -410,11 +410,22 @@ int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__w
 {
     if (!carry__on(CARRY__EPOLL))
         return real(call, events, maxevents);
+    struct carry__thread *self = &carry__self;
+    if (self->in_loop > 0 && self->queue.count == 0) {
+        /* A library loop's callbacks set the contexts (rule L). */
+        struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_of(epfd, false) : NULL;
+        int n = real(call, events, maxevents);
+        if (ep != NULL && n > 0) {
+            int err = errno;
+            n = carry__ep_resolve_all(ep, events, n);
+            errno = err;
+        }
+        return n;
+    }
 
     /* Rule D: the thread is back in its loop and leaves its context.  The
      * reference stays in prev until the next context is known, so that the
      * common case of two events of one connection costs no atomics. */
-    struct carry__thread *self = &carry__self;
     carry_ctx *prev = self->current, *next = NULL;
     self->current = NULL;
     self->batch = 0;

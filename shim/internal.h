@@ -177,6 +177,7 @@ struct carry__thread {
     struct carry__ep *batch_ep;
     struct carry__ring queue;       /* split mode: the rest of this thread's batch */
     struct carry__ep *queue_ep;     /* whose events they are */
+    unsigned in_loop;               /* depth of event-library loops running */
 };
 
 extern __thread struct carry__thread carry__self __attribute__((tls_model("initial-exec")));
@@ -199,6 +200,23 @@ void carry__switch(carry_ctx *ctx);
 
 /* Makes ctx current, adopting a reference the caller already holds. */
 void carry__adopt(carry_ctx *ctx);
+
+/* Runs what follows in ctx, whose reference the scope takes over (NULL:
+ * none); returns the context to give carry__scope_leave, which restores
+ * it and releases whatever is current then.  carry_run and every library
+ * callback trampoline use this pair. */
+static inline carry_ctx *carry__scope_enter(carry_ctx *ctx)
+{
+    carry_ctx *prev = carry__self.current;
+    carry__self.current = NULL;
+    carry__adopt(ctx);
+    return prev;
+}
+
+static inline void carry__scope_leave(carry_ctx **prev)
+{
+    carry__adopt(*prev);
+}
 
 /* Rule D: the thread is back in its event loop; its context ends. */
 static inline void carry__dispatch(void)
@@ -344,6 +362,51 @@ void carry__ep_atfork_child(void);
 
 /* Hands the thread's queued events back to their epoll fd's shared queue. */
 void carry__ep_thread_exit(void);
+
+/* ---- Event-loop libraries (loops.c) ----------------------------------- */
+
+/* A callback the application gave a library, with what rule L needs. */
+struct carry__cb {
+    const void *key;          /* the library object it belongs to */
+    void (*fn)(void);         /* the application's callback */
+    void *arg;                /* and its argument */
+    _Atomic(carry_ctx *) ctx; /* captured when the work was scheduled */
+    int fd;                   /* watched fd (rule C), or -1 */
+    bool persist;             /* stays scheduled after it runs */
+    void (*finalize)(void);   /* libevent: the finalizer it was given */
+};
+
+/* key's record (created if create), or NULL (out of memory: pass the
+ * callback through unchanged). */
+struct carry__cb *carry__cb_of(const void *key, bool create);
+void carry__cb_forget(const void *key);
+
+/* The work was scheduled: capture the current context. */
+void carry__cb_capture(struct carry__cb *cb);
+
+/* The work was unscheduled: let go of the captured context. */
+void carry__cb_drop(struct carry__cb *cb);
+
+/* The context the callback runs in, as a reference for carry__scope_enter:
+ * what its fd owns, else what was captured. */
+carry_ctx *carry__cb_context(struct carry__cb *cb, int fd);
+
+/* Records alive (for tests). */
+uint64_t carry__cb_count(void);
+
+/* A library loop runs on this thread: its callbacks set their contexts
+ * precisely, so the epoll layer only translates its tokens meanwhile. */
+static inline void carry__loop_enter(void)
+{
+    carry__dispatch();
+    carry__self.in_loop++;
+}
+
+static inline void carry__loop_leave(void)
+{
+    carry__self.in_loop--;
+    carry__dispatch();
+}
 
 /* ---- Lifecycle (init.c) ------------------------------------------------ */
 

@@ -14,39 +14,13 @@
 
 #include "run.h"
 
-/* Runs the server in mode under the given environment and the client with
- * args; returns the client's summary line. */
 static char *drive(bool preload, const char *epoll_mode, const char *server_mode,
                    const char *conns, long requests, const char *extra)
 {
     char mode_env[32];
     snprintf(mode_env, sizeof mode_env, "CARRY_EPOLL=%s", epoll_mode);
     const char *env[] = {mode_env, NULL};
-    const char *server_argv[] = {carry_test_fixture("epoll_server"), server_mode, "4", NULL};
-    struct carry_server s = carry_server_start(preload, env, server_argv);
-
-    char port[16], total[32];
-    snprintf(port, sizeof port, "%d", s.port);
-    snprintf(total, sizeof total, "%ld", requests / carry_test_scale());
-    const char *client_argv[8] = {carry_test_fixture("epoll_client"), port, conns, total};
-    size_t n = 4;
-    if (extra && strcmp(extra, "--churn") == 0) {
-        client_argv[n++] = "--churn";
-        client_argv[n++] = "5";
-    } else if (extra) {
-        client_argv[n++] = extra;
-    }
-    client_argv[n] = NULL;
-    struct carry_run_result r = carry_run_program(false, NULL, client_argv);
-    char *rest = carry_server_stop(&s);
-    cr_assert_null(strstr(rest, "STALE"), "%s", rest);
-    cr_assert_null(strstr(rest, "DOUBLE"), "%s", rest);
-    cr_assert_eq(r.status, 0, "server %s, CARRY_EPOLL=%s: client failed:\n%s%s", server_mode,
-                 epoll_mode, r.out, r.err);
-    char *line = strndup(r.out, strcspn(r.out, "\n"));
-    carry_run_free(&r);
-    free(rest);
-    return line;
+    return carry_drive(preload, env, "epoll_server", server_mode, conns, requests, extra);
 }
 
 struct shape {

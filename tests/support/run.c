@@ -266,3 +266,32 @@ int carry_count(const char *text, const char *needle)
         n++;
     return n;
 }
+
+char *carry_drive(bool preload, const char *const *env, const char *server,
+                  const char *server_mode, const char *conns, long requests, const char *extra)
+{
+    const char *server_argv[] = {carry_test_fixture(server), server_mode, "4", NULL};
+    struct carry_server s = carry_server_start(preload, env, server_argv);
+    char port[16], total[32];
+    snprintf(port, sizeof port, "%d", s.port);
+    snprintf(total, sizeof total, "%ld", requests / carry_test_scale());
+    const char *client_argv[8] = {carry_test_fixture("epoll_client"), port, conns, total};
+    size_t n = 4;
+    if (extra != NULL && strcmp(extra, "--churn") == 0) {
+        client_argv[n++] = "--churn";
+        client_argv[n++] = "5";
+    } else if (extra != NULL) {
+        client_argv[n++] = extra;
+    }
+    client_argv[n] = NULL;
+    struct carry_run_result r = carry_run_program(false, NULL, client_argv);
+    char *rest = carry_server_stop(&s);
+    const char *complaints[] = {"STALE", "DOUBLE", "GETTER"};
+    for (size_t i = 0; i < 3; i++)
+        cr_assert_null(strstr(rest, complaints[i]), "%s %s:\n%s", server, server_mode, rest);
+    cr_assert_eq(r.status, 0, "%s %s: client failed:\n%s%s", server, server_mode, r.out, r.err);
+    char *line = strndup(r.out, strcspn(r.out, "\n"));
+    carry_run_free(&r);
+    free(rest);
+    return line;
+}

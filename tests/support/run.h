@@ -69,6 +69,16 @@ char *carry_server_stop(struct carry_server *s);
  * test setups set it), else 1. */
 int carry_test_scale(void);
 
+/*
+ * Starts fixture SERVER in SERVER_MODE (4 threads) and drives it with
+ * epoll_client: CONNS connections, REQUESTS / carry_test_scale() requests,
+ * extra "--churn" (5 requests a connection) or "--no-carry" or NULL.
+ * Fails the test if the client fails or the server printed a complaint
+ * (STALE, DOUBLE, GETTER); returns the client's summary line (malloc'd).
+ */
+char *carry_drive(bool preload, const char *const *env, const char *server,
+                  const char *server_mode, const char *conns, long requests, const char *extra);
+
 /* How many times needle occurs in text. */
 int carry_count(const char *text, const char *needle);
 
