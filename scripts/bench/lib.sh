@@ -7,65 +7,14 @@
 # Repository root, from this file's location (scripts/bench/..).
 CARRY_BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
-# What building the benchmarks needs (the test suite's dependencies
-# included: tests/meson.build, which builds tests/bench/, needs Criterion).
-CARRY_BENCH_PACKAGES="meson ninja-build gcc pkg-config libcriterion-dev libunwind-dev"
-
-# bench_need_packages PKG... — install the missing Debian packages, with
-# scripts/lib/deps.sh when it exists, else with a minimal fallback.
-bench_need_packages() {
-	if declare -F carry_need_packages >/dev/null; then
-		carry_need_packages "$@"
-		return
-	fi
-	local pkg
-	local -a missing=()
-	command -v dpkg-query >/dev/null 2>&1 || return 0
-	for pkg in "$@"; do
-		# shellcheck disable=SC2016  # ${Status} is dpkg-query's syntax
-		case $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true) in
-		*"install ok installed"*) ;;
-		*) missing+=("$pkg") ;;
-		esac
-	done
-	[ "${#missing[@]}" -eq 0 ] && return 0
-	if [ "${EUID:-$(id -u)}" -ne 0 ]; then
-		echo "carry: missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
-		return 1
-	fi
-	echo "carry: installing ${missing[*]}..." >&2
-	apt-get update -qq >/dev/null 2>&1 || true
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		"${missing[@]}" >/dev/null
-}
-
-# bench_build DIR — configure DIR (relative to the root) if needed and build
-# it, with scripts/lib/deps.sh's carry_build when it exists.
-bench_build() {
-	local dir=$1
-	if declare -F carry_build >/dev/null; then
-		carry_build "$dir"
-		return
-	fi
-	(
-		cd "$CARRY_BENCH_ROOT" || exit 1
-		if [ ! -f "$dir/build.ninja" ]; then
-			meson setup "$dir" >/dev/null
-		fi
-		ninja -C "$dir" >/dev/null
-	)
-}
+# shellcheck source-path=SCRIPTDIR source=../lib/deps.sh
+. "$CARRY_BENCH_ROOT/scripts/lib/deps.sh"
 
 # bench_prepare DIR — packages and build: what every driver does first.
 bench_prepare() {
-	local deps="$CARRY_BENCH_ROOT/scripts/lib/deps.sh"
-	if [ -f "$deps" ]; then
-		# shellcheck source-path=SCRIPTDIR source=../lib/deps.sh
-		. "$deps"
-	fi
 	# shellcheck disable=SC2086  # a list of package names
-	bench_need_packages $CARRY_BENCH_PACKAGES
-	bench_build "$1"
+	carry_need_packages $CARRY_BASE_PACKAGES
+	carry_build "$1"
 }
 
 # bench_pin_init [CPU] — sets the array BENCH_PIN to the command prefix that
