@@ -61,7 +61,8 @@
       (int, const void *, size_t, int, const struct sockaddr *, socklen_t), NULL, true) \
     X(sendmsg, ssize_t, (int, const struct msghdr *, int), NULL, true) \
     X(sendmmsg, int, (int, struct mmsghdr *, unsigned, int), NULL, true) \
-    CARRY__REAL_LIBEVENT(X)
+    CARRY__REAL_LIBEVENT(X) \
+    CARRY__REAL_LIBEV(X)
 
 /* libevent 2.1, in the program only if it links it: optional.  Its ABI is
  * declared here rather than taken from its headers, so that libcarry
@@ -95,6 +96,41 @@ typedef void carry__levent_finalize_cb(void *evcb, void *arg);
     X(event_callback_finalize_many_, int, \
       (struct event_base *, int, void **, carry__levent_finalize_cb *), NULL, false) \
     X(event_base_dispatch, int, (struct event_base *), NULL, false)
+
+/* libev 4, likewise optional, its ABI declared here (Debian's build: every
+ * watcher starts with int active, pending, priority; void *data; then the
+ * callback; an ev_io's fd follows the list link). */
+struct ev_loop;
+typedef void carry__ev_cb(struct ev_loop *loop, void *watcher, int revents);
+struct carry__ev_watcher {
+    int active, pending, priority;
+    void *data;
+    carry__ev_cb *cb;
+    void *next;
+    int fd; /* ev_io only */
+};
+#define CARRY__EV_WATCHER_STARTS(X) \
+    X(io) X(timer) X(periodic) X(signal) X(child) X(stat) X(idle) X(prepare) X(check) \
+    X(embed) X(fork) X(cleanup) X(async)
+#define CARRY__REAL_LIBEV(X) \
+    X(ev_io_start, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_timer_start, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_periodic_start, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_signal_start, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_child_start, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_stat_start, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_idle_start, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_prepare_start, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_check_start, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_embed_start, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_fork_start, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_cleanup_start, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_async_start, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_timer_again, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_async_send, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_run, int, (struct ev_loop *, int), NULL, false) \
+    X(ev_once, void, \
+      (struct ev_loop *, int, int, double, void (*)(int, void *), void *), NULL, false)
 
 struct carry__real_table {
 #define CARRY__REAL_FIELD(name, ret, params, version, required) ret(*name) params;
