@@ -295,3 +295,20 @@ char *carry_drive(bool preload, const char *const *env, const char *server,
     free(rest);
     return line;
 }
+
+void carry_assert_loops_matter(const char *server, const char *server_mode)
+{
+    const char *env[] = {"CARRY_MODE=threads,epoll,accept", NULL};
+    const char *server_argv[] = {carry_test_fixture(server), server_mode, "4", NULL};
+    struct carry_server s = carry_server_start(true, env, server_argv);
+    char port[16];
+    snprintf(port, sizeof port, "%d", s.port);
+    const char *client_argv[] = {carry_test_fixture("epoll_client"), port, "20", "200", NULL};
+    struct carry_run_result r = carry_run_program(false, NULL, client_argv);
+    free(carry_server_stop(&s));
+    cr_assert_neq(r.status, 0, "%s %s passed without rule L:\n%s", server, server_mode, r.out);
+    /* Every request answered: it failed on contexts, not by crashing. */
+    cr_assert_not_null(strstr(r.out, "requests=200 "), "%s", r.out);
+    cr_assert_null(strstr(r.out, "mismatches=0 zero=0 "), "%s", r.out);
+    carry_run_free(&r);
+}

@@ -79,6 +79,11 @@ int carry_test_scale(void);
 char *carry_drive(bool preload, const char *const *env, const char *server,
                   const char *server_mode, const char *conns, long requests, const char *extra);
 
+/* Fails the test unless SERVER in SERVER_MODE, run with rule L off
+ * (CARRY_MODE=threads,epoll,accept), fails epoll_client's check: proof
+ * that a passing run is carry's work, not luck. */
+void carry_assert_loops_matter(const char *server, const char *server_mode);
+
 /* How many times needle occurs in text. */
 int carry_count(const char *text, const char *needle);
 
