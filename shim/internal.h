@@ -391,9 +391,6 @@ void carry__cb_drop(struct carry__cb *cb);
  * what its fd owns, else what was captured. */
 carry_ctx *carry__cb_context(struct carry__cb *cb, int fd);
 
-/* Records alive (for tests). */
-uint64_t carry__cb_count(void);
-
 /* A library loop runs on this thread: its callbacks set their contexts
  * precisely, so the epoll layer only translates its tokens meanwhile. */
 static inline void carry__loop_enter(void)

@@ -158,11 +158,3 @@ carry_ctx *carry__cb_context(struct carry__cb *cb, int fd)
         return atomic_exchange_explicit(&cb->ctx, NULL, memory_order_acq_rel);
     return carry__ctx_take(&cb->ctx);
 }
-
-uint64_t carry__cb_count(void)
-{
-    carry__spin_lock(&carry__cbs_lock);
-    uint64_t n = carry__cbs_count;
-    carry__spin_unlock(&carry__cbs_lock);
-    return n;
-}

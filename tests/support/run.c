@@ -312,3 +312,11 @@ void carry_assert_loops_matter(const char *server, const char *server_mode)
     cr_assert_null(strstr(r.out, "mismatches=0 zero=0 "), "%s", r.out);
     carry_run_free(&r);
 }
+
+void carry_assert_clean_run(const char *line, long requests, int conns, const char *what)
+{
+    char want[128];
+    snprintf(want, sizeof want, "requests=%ld connections=%d mismatches=0 zero=0 shared_ids=0",
+             requests / carry_test_scale(), conns);
+    cr_assert_str_eq(line, want, "%s", what);
+}

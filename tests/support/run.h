@@ -79,6 +79,12 @@ int carry_test_scale(void);
 char *carry_drive(bool preload, const char *const *env, const char *server,
                   const char *server_mode, const char *conns, long requests, const char *extra);
 
+/* Fails the test unless line is epoll_client's summary of a clean run:
+ * every one of REQUESTS / carry_test_scale() answered over CONNS
+ * connections, no mismatch, no id 0, no id shared between connections.
+ * what names the run in the failure message. */
+void carry_assert_clean_run(const char *line, long requests, int conns, const char *what);
+
 /* Fails the test unless SERVER in SERVER_MODE, run with rule L off
  * (CARRY_MODE=threads,epoll,accept), fails epoll_client's check: proof
  * that a passing run is carry's work, not luck. */
