@@ -141,7 +141,7 @@ CARRY__EXPORT int event_base_once(struct event_base *base, int fd, short events,
 static void carry__levent_finalize(void *evcb, void *arg)
 {
     struct carry__cb *cb = carry__cb_of(evcb, false);
-    carry__levent_finalize_cb *fn = (carry__levent_finalize_cb *)cb->finalize;
+    carry__levent_finalize_cb *fn = (carry__levent_finalize_cb *)cb->fn2;
     if (arg == cb)
         arg = cb->arg;
     carry__cb_forget(evcb);
@@ -157,7 +157,7 @@ static bool carry__levent_finalizing(void **events, int n, carry__levent_finaliz
         struct carry__cb *cb = carry__cb_of(events[i], true);
         if (cb == NULL)
             return false;
-        cb->finalize = (void (*)(void))fn;
+        cb->fn2 = (void (*)(void))fn;
         carry__cb_drop(cb);
     }
     return true;

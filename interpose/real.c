@@ -24,7 +24,8 @@ static void *carry__lookup(const char *name, const char *version, bool required)
 static void carry__real_bind_once(void)
 {
 #define CARRY__REAL_BIND(name, ret, params, version, required) \
-    carry__real.name = (ret(*) params)carry__lookup(#name, version, required);
+    __atomic_store_n(&carry__real.name, (ret(*) params)carry__lookup(#name, version, required), \
+                     __ATOMIC_RELAXED);
     CARRY__REAL_SYMBOLS(CARRY__REAL_BIND)
 #undef CARRY__REAL_BIND
     atomic_store_explicit(&carry__real_bound, 1, memory_order_release);
@@ -35,4 +36,18 @@ void carry__real_bind(void)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, carry__real_bind_once);
+}
+
+void *carry__real_late(void **entry, const char *name)
+{
+    carry__real_bind();
+    void *fn = __atomic_load_n(entry, __ATOMIC_RELAXED);
+    if (fn == NULL) {
+        int saved_errno = errno;
+        fn = dlsym(RTLD_NEXT, name);
+        errno = saved_errno;
+        if (fn != NULL)
+            __atomic_store_n(entry, fn, __ATOMIC_RELAXED);
+    }
+    return fn;
 }

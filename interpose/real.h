@@ -62,7 +62,9 @@
     X(sendmsg, ssize_t, (int, const struct msghdr *, int), NULL, true) \
     X(sendmmsg, int, (int, struct mmsghdr *, unsigned, int), NULL, true) \
     CARRY__REAL_LIBEVENT(X) \
-    CARRY__REAL_LIBEV(X)
+    CARRY__REAL_LIBEV(X) \
+    CARRY__REAL_LIBUV(X) \
+    CARRY__UV_FS_CALLS(CARRY__UV_FS_REAL, X)
 
 /* libevent 2.1, in the program only if it links it: optional.  Its ABI is
  * declared here rather than taken from its headers, so that libcarry
@@ -132,6 +134,111 @@ struct carry__ev_watcher {
     X(ev_once, void, \
       (struct ev_loop *, int, int, double, void (*)(int, void *), void *), NULL, false)
 
+/* libuv 1.x, likewise optional, its ABI declared here: handles and
+ * requests are opaque; libuv hands each callback its handle or request
+ * first.  The callback types, by what follows that first argument: */
+struct addrinfo;
+typedef void carry__uv_cb(void *obj);
+typedef void carry__uv_int_cb(void *obj, int status);
+typedef void carry__uv_poll_cb(void *obj, int status, int events);
+typedef void carry__uv_alloc_cb(void *obj, size_t suggested, void *buf);
+typedef void carry__uv_read_cb(void *obj, ssize_t nread, const void *buf);
+typedef void carry__uv_udp_recv_cb(void *obj, ssize_t nread, const void *buf,
+                                   const struct sockaddr *addr, unsigned flags);
+typedef void carry__uv_addrinfo_cb(void *obj, int status, struct addrinfo *res);
+typedef void carry__uv_nameinfo_cb(void *obj, int status, const char *host, const char *service);
+typedef void carry__uv_random_cb(void *obj, int status, void *buf, size_t len);
+typedef void carry__uv_fs_event_cb(void *obj, const char *filename, int events, int status);
+typedef void carry__uv_fs_poll_cb(void *obj, int status, const void *prev, const void *curr);
+#define CARRY__REAL_LIBUV(X) \
+    X(uv_run, int, (void *, int), NULL, false) \
+    X(uv_close, void, (void *, carry__uv_cb *), NULL, false) \
+    X(uv_tcp_close_reset, int, (void *, carry__uv_cb *), NULL, false) \
+    X(uv_fileno, int, (const void *, int *), NULL, false) \
+    X(uv_listen, int, (void *, int, carry__uv_int_cb *), NULL, false) \
+    X(uv_read_start, int, (void *, carry__uv_alloc_cb *, carry__uv_read_cb *), NULL, false) \
+    X(uv_udp_recv_start, int, (void *, carry__uv_alloc_cb *, carry__uv_udp_recv_cb *), NULL, \
+      false) \
+    X(uv_poll_start, int, (void *, int, carry__uv_poll_cb *), NULL, false) \
+    X(uv_timer_start, int, (void *, carry__uv_cb *, uint64_t, uint64_t), NULL, false) \
+    X(uv_timer_again, int, (void *), NULL, false) \
+    X(uv_idle_start, int, (void *, carry__uv_cb *), NULL, false) \
+    X(uv_check_start, int, (void *, carry__uv_cb *), NULL, false) \
+    X(uv_prepare_start, int, (void *, carry__uv_cb *), NULL, false) \
+    X(uv_async_init, int, (void *, void *, carry__uv_cb *), NULL, false) \
+    X(uv_async_send, int, (void *), NULL, false) \
+    X(uv_signal_start, int, (void *, carry__uv_int_cb *, int), NULL, false) \
+    X(uv_signal_start_oneshot, int, (void *, carry__uv_int_cb *, int), NULL, false) \
+    X(uv_fs_event_start, int, (void *, carry__uv_fs_event_cb *, const char *, unsigned), NULL, \
+      false) \
+    X(uv_fs_poll_start, int, (void *, carry__uv_fs_poll_cb *, const char *, unsigned), NULL, \
+      false) \
+    X(uv_write, int, (void *, void *, const void *, unsigned, carry__uv_int_cb *), NULL, false) \
+    X(uv_write2, int, (void *, void *, const void *, unsigned, void *, carry__uv_int_cb *), NULL, \
+      false) \
+    X(uv_shutdown, int, (void *, void *, carry__uv_int_cb *), NULL, false) \
+    X(uv_tcp_connect, int, (void *, void *, const struct sockaddr *, carry__uv_int_cb *), NULL, \
+      false) \
+    X(uv_pipe_connect, void, (void *, void *, const char *, carry__uv_int_cb *), NULL, false) \
+    X(uv_udp_send, int, \
+      (void *, void *, const void *, unsigned, const struct sockaddr *, carry__uv_int_cb *), \
+      NULL, false) \
+    X(uv_queue_work, int, (void *, void *, carry__uv_cb *, carry__uv_int_cb *), NULL, false) \
+    X(uv_getaddrinfo, int, \
+      (void *, void *, carry__uv_addrinfo_cb *, const char *, const char *, \
+       const struct addrinfo *), NULL, false) \
+    X(uv_getnameinfo, int, (void *, void *, carry__uv_nameinfo_cb *, const struct sockaddr *, int), \
+      NULL, false) \
+    X(uv_random, int, (void *, void *, void *, size_t, unsigned, carry__uv_random_cb *), NULL, \
+      false)
+
+/* The uv_fs_* calls: F(X, name, parameters between the request and the
+ * callback, their names).  Each takes (loop, req, ..., cb). */
+#define CARRY__UV_FS_CALLS(F, X) \
+    F(X, close, (int file), (file)) \
+    F(X, open, (const char *path, int flags, int mode), (path, flags, mode)) \
+    F(X, read, (int file, const void *bufs, unsigned nbufs, int64_t offset), \
+      (file, bufs, nbufs, offset)) \
+    F(X, unlink, (const char *path), (path)) \
+    F(X, write, (int file, const void *bufs, unsigned nbufs, int64_t offset), \
+      (file, bufs, nbufs, offset)) \
+    F(X, copyfile, (const char *path, const char *new_path, int flags), (path, new_path, flags)) \
+    F(X, mkdir, (const char *path, int mode), (path, mode)) \
+    F(X, mkdtemp, (const char *tpl), (tpl)) \
+    F(X, mkstemp, (const char *tpl), (tpl)) \
+    F(X, rmdir, (const char *path), (path)) \
+    F(X, scandir, (const char *path, int flags), (path, flags)) \
+    F(X, opendir, (const char *path), (path)) \
+    F(X, readdir, (void *dir), (dir)) \
+    F(X, closedir, (void *dir), (dir)) \
+    F(X, stat, (const char *path), (path)) \
+    F(X, fstat, (int file), (file)) \
+    F(X, lstat, (const char *path), (path)) \
+    F(X, statfs, (const char *path), (path)) \
+    F(X, rename, (const char *path, const char *new_path), (path, new_path)) \
+    F(X, fsync, (int file), (file)) \
+    F(X, fdatasync, (int file), (file)) \
+    F(X, ftruncate, (int file, int64_t offset), (file, offset)) \
+    F(X, sendfile, (int out_fd, int in_fd, int64_t in_offset, size_t length), \
+      (out_fd, in_fd, in_offset, length)) \
+    F(X, access, (const char *path, int mode), (path, mode)) \
+    F(X, chmod, (const char *path, int mode), (path, mode)) \
+    F(X, fchmod, (int file, int mode), (file, mode)) \
+    F(X, utime, (const char *path, double atime, double mtime), (path, atime, mtime)) \
+    F(X, futime, (int file, double atime, double mtime), (file, atime, mtime)) \
+    F(X, lutime, (const char *path, double atime, double mtime), (path, atime, mtime)) \
+    F(X, link, (const char *path, const char *new_path), (path, new_path)) \
+    F(X, symlink, (const char *path, const char *new_path, int flags), (path, new_path, flags)) \
+    F(X, readlink, (const char *path), (path)) \
+    F(X, realpath, (const char *path), (path)) \
+    F(X, chown, (const char *path, uid_t uid, gid_t gid), (path, uid, gid)) \
+    F(X, fchown, (int file, uid_t uid, gid_t gid), (file, uid, gid)) \
+    F(X, lchown, (const char *path, uid_t uid, gid_t gid), (path, uid, gid))
+#define CARRY__UNPAREN(...) __VA_ARGS__
+#define CARRY__UV_FS_REAL(X, name, params, args) \
+    X(uv_fs_##name, int, (void *loop, void *req, CARRY__UNPAREN params, carry__uv_cb *cb), NULL, \
+      false)
+
 struct carry__real_table {
 #define CARRY__REAL_FIELD(name, ret, params, version, required) ret(*name) params;
     CARRY__REAL_SYMBOLS(CARRY__REAL_FIELD)
@@ -146,9 +253,20 @@ extern struct carry__real_table carry__real;
 void carry__real_bind(void);
 extern _Atomic int carry__real_bound;
 
+/* The entry, bound on first use.  A wrapper of an optional symbol is only
+ * reached once some loaded object defines the symbol, so an entry still
+ * NULL then belongs to a library the program loaded with dlopen after
+ * binding: it is looked up again.  (Relaxed atomic loads are plain loads.) */
+void *carry__real_late(void **entry, const char *name);
 #define CARRY__REAL(name) \
-    (CARRY__LIKELY(atomic_load_explicit(&carry__real_bound, memory_order_acquire)) \
-         ? carry__real.name \
-         : (carry__real_bind(), carry__real.name))
+    ({ \
+        __typeof__(carry__real.name) carry__fn_ = \
+            atomic_load_explicit(&carry__real_bound, memory_order_acquire) \
+                ? __atomic_load_n(&carry__real.name, __ATOMIC_RELAXED) \
+                : NULL; \
+        CARRY__LIKELY(carry__fn_ != NULL) \
+            ? carry__fn_ \
+            : (__typeof__(carry__real.name))carry__real_late((void **)&carry__real.name, #name); \
+    })
 
 #endif /* CARRY_REAL_H */

@@ -178,6 +178,7 @@ struct carry__thread {
     struct carry__ring queue;       /* split mode: the rest of this thread's batch */
     struct carry__ep *queue_ep;     /* whose events they are */
     unsigned in_loop;               /* depth of event-library loops running */
+    unsigned uv_callbacks;          /* depth of libuv callbacks carry runs */
 };
 
 extern __thread struct carry__thread carry__self __attribute__((tls_model("initial-exec")));
@@ -373,7 +374,8 @@ struct carry__cb {
     _Atomic(carry_ctx *) ctx; /* captured when the work was scheduled */
     int fd;                   /* watched fd (rule C), or -1 */
     bool persist;             /* stays scheduled after it runs */
-    void (*finalize)(void);   /* libevent: the finalizer it was given */
+    void (*fn2)(void);        /* a second callback: libevent's finalizer, libuv's
+                               * alloc_cb or work_cb */
 };
 
 /* key's record (created if create), or NULL (out of memory: pass the

@@ -9,7 +9,7 @@
 
 # What building and running the test suite needs.
 # shellcheck disable=SC2034  # used by the scripts that source this file
-CARRY_BASE_PACKAGES="meson ninja-build gcc g++ pkg-config libcriterion-dev libunwind-dev python3 libevent-dev libev-dev"
+CARRY_BASE_PACKAGES="meson ninja-build gcc g++ pkg-config libcriterion-dev libunwind-dev python3 libevent-dev libev-dev libuv1-dev"
 
 # Repository root, from this file's location (scripts/lib/..).
 CARRY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

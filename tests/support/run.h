@@ -74,7 +74,7 @@ int carry_test_scale(void);
  * epoll_client: CONNS connections, REQUESTS / carry_test_scale() requests,
  * extra "--churn" (5 requests a connection) or "--no-carry" or NULL.
  * Fails the test if the client fails or the server printed a complaint
- * (STALE, DOUBLE, GETTER); returns the client's summary line (malloc'd).
+ * (STALE, DOUBLE, GETTER, STEP); returns the client's summary line (malloc'd).
  */
 char *carry_drive(bool preload, const char *const *env, const char *server,
                   const char *server_mode, const char *conns, long requests, const char *extra);

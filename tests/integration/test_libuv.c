@@ -1,0 +1,100 @@
+/*
+ * Rule L on libuv 1.x: uv_server passes every request through a thread-pool
+ * step (uv_queue_work), a timer, a write and a close; under libcarry every
+ * step runs in its connection's context, and without rule L it does not.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run.h"
+
+Test(libuv, every_step_in_its_connections_context, .timeout = 240)
+{
+    const char *modes[] = {"CARRY_EPOLL=batch", "CARRY_EPOLL=split"};
+    for (int i = 0; i < 2; i++) {
+        const char *env[] = {modes[i], NULL};
+        char *line = carry_drive(true, env, "uv_server", "-", "200", 100000, NULL);
+        carry_assert_clean_run(line, 100000, 200, modes[i]);
+        free(line);
+    }
+}
+
+Test(libuv, connections_churn, .timeout = 240)
+{
+    char *line = carry_drive(true, NULL, "uv_server", "-", "100", 20000, "--churn");
+    cr_assert_not_null(strstr(line, "mismatches=0 zero=0 shared_ids=0"), "%s", line);
+    free(line);
+}
+
+Test(libuv, without_loops_the_steps_lose_their_context, .timeout = 120)
+{
+    carry_assert_loops_matter("uv_server", "-");
+}
+
+Test(libuv, without_carry_the_server_behaves_the_same, .timeout = 120)
+{
+    char *line = carry_drive(false, NULL, "uv_server", "-", "50", 5000, "--no-carry");
+    cr_assert_not_null(strstr(line, "mismatches=0"), "%s", line);
+    free(line);
+}
+
+/* Runs uv_probe contexts and returns how many "step" lines it printed;
+ * *wrong counts those whose id is not the one the callback was scheduled
+ * in (or is 0 under carry). */
+static int probe_steps(bool preload, const char *mode, int *wrong, const char *expect_name,
+                       int *named)
+{
+    const char *env[] = {mode, NULL};
+    const char *argv[] = {carry_test_fixture("uv_probe"), "contexts", NULL};
+    struct carry_run_result r = carry_run_program(preload, mode ? env : NULL, argv);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert_not_null(strstr(r.out, "done rc=0 id=0000000000000000\n"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "fs_sync rc=0\n"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "getaddrinfo status=0\n"), "%s", r.out);
+    int steps = 0;
+    *wrong = *named = 0;
+    for (const char *p = strstr(r.out, "step "); p; p = strstr(p + 1, "\nstep ")) {
+        if (*p == '\n')
+            p++;
+        char name[32];
+        unsigned long long id, want;
+        cr_assert_eq(sscanf(p, "step %31s id=%llx want=%llx", name, &id, &want), 3, "%s", p);
+        steps++;
+        *wrong += id != want || (preload && id == 0);
+        *named += strcmp(name, expect_name) == 0;
+    }
+    carry_run_free(&r);
+    return steps;
+}
+
+Test(libuv, every_kind_of_callback_in_its_context)
+{
+    /* Three repeats of a timer libuv re-arms itself, a one-shot timer, two
+     * pool jobs (one without after-work), an fs chain of three, a lookup,
+     * an async send from another thread, idle, check, prepare, and a poll
+     * on an accepted fd started from another context, with its close. */
+    int wrong, repeats;
+    int steps = probe_steps(true, NULL, &wrong, "timer_repeat", &repeats);
+    cr_assert_eq(steps, 17);
+    cr_assert_eq(repeats, 3);
+    cr_assert_eq(wrong, 0);
+    int native = probe_steps(false, NULL, &wrong, "timer_repeat", &repeats);
+    cr_assert_eq(native, steps, "the program behaves the same without carry");
+    probe_steps(true, "CARRY_MODE=threads,epoll,accept", &wrong, "timer_repeat", &repeats);
+    cr_assert_geq(wrong, 10, "without rule L most callbacks lose their context");
+}
+
+Test(libuv, bad_input_behaves_as_without_carry)
+{
+    const char *argv[] = {carry_test_fixture("uv_probe"), "errors", NULL};
+    struct carry_run_result with = carry_run_program(true, NULL, argv);
+    struct carry_run_result without = carry_run_program(false, NULL, argv);
+    cr_assert_eq(with.status, 0, "%s%s", with.out, with.err);
+    cr_assert_str_eq(with.out, without.out);
+    cr_assert_not_null(strstr(with.out, "timer_null rc=-22\n"), "%s", with.out);
+    cr_assert_not_null(strstr(with.out, "data_kept=1\n"), "%s", with.out);
+    carry_run_free(&with);
+    carry_run_free(&without);
+}
