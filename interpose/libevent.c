@@ -132,6 +132,48 @@ CARRY__EXPORT int event_base_once(struct event_base *base, int fd, short events,
 }
 
 /*
+ * Deferred callbacks: libevent's own queue, which runs bufferevent
+ * callbacks later under BEV_OPT_DEFER_CALLBACKS (and evbuffer callbacks
+ * and evdns replies).  libevent initialises and schedules them through the
+ * PLT: the record is the argument, scheduling captures, and a run hands
+ * the captured context over.
+ */
+static void carry__levent_deferred(void *evcb, void *p)
+{
+    struct carry__cb *cb = p;
+    carry__levent_finalize_cb *fn = (carry__levent_finalize_cb *)cb->fn;
+    void *arg = cb->arg;
+    carry_ctx *prev __attribute__((cleanup(carry__scope_leave))) =
+        carry__scope_enter(carry__cb_context(cb, -1));
+    fn(evcb, arg);
+}
+
+CARRY__EXPORT void event_deferred_cb_init_(void *evcb, uint8_t priority,
+                                           carry__levent_finalize_cb *fn, void *arg)
+{
+    struct carry__cb *cb =
+        fn != NULL && evcb != NULL && carry__on(CARRY__LOOPS) ? carry__cb_of(evcb, true) : NULL;
+    if (cb == NULL) {
+        CARRY__REAL(event_deferred_cb_init_)(evcb, priority, fn, arg);
+        return;
+    }
+    cb->fn = (void (*)(void))fn;
+    cb->arg = arg;
+    cb->fd = -1;
+    cb->persist = false;
+    carry__cb_drop(cb);
+    CARRY__REAL(event_deferred_cb_init_)(evcb, priority, carry__levent_deferred, cb);
+}
+
+CARRY__EXPORT int event_deferred_cb_schedule_(struct event_base *base, void *evcb)
+{
+    struct carry__cb *cb = evcb != NULL ? carry__cb_of(evcb, false) : NULL;
+    if (cb != NULL)
+        carry__cb_capture(cb);
+    return CARRY__REAL(event_deferred_cb_schedule_)(base, evcb);
+}
+
+/*
  * Finalizers (libevent 2.1's deferred teardown, which bufferevent_free
  * uses) get the argument of the event they run on, which for carry's
  * events is the record.  They run on one event of a group, chosen inside

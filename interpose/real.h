@@ -72,8 +72,8 @@
 struct event;
 struct event_base;
 typedef void carry__levent_cb(int fd, short what, void *arg);
-/* Finalizers take the event (or libevent's internal event_callback, whose
- * address is the event's) and the event's argument. */
+/* Finalizers and deferred callbacks take the event (or libevent's internal
+ * event_callback, whose address is the event's) and an argument. */
 typedef void carry__levent_finalize_cb(void *evcb, void *arg);
 #define CARRY__REAL_LIBEVENT(X) \
     X(event_assign, int, \
@@ -97,7 +97,10 @@ typedef void carry__levent_finalize_cb(void *evcb, void *arg);
       false) \
     X(event_callback_finalize_many_, int, \
       (struct event_base *, int, void **, carry__levent_finalize_cb *), NULL, false) \
-    X(event_base_dispatch, int, (struct event_base *), NULL, false)
+    X(event_base_dispatch, int, (struct event_base *), NULL, false) \
+    X(event_deferred_cb_init_, void, (void *, uint8_t, carry__levent_finalize_cb *, void *), NULL, \
+      false) \
+    X(event_deferred_cb_schedule_, int, (struct event_base *, void *), NULL, false)
 
 /* libev 4, likewise optional, its ABI declared here (Debian's build: every
  * watcher starts with int active, pending, priority; void *data; then the

@@ -1,7 +1,7 @@
 /*
  * Rule L on libevent 2.1: levent_server (raw events with event_base_once
- * replies, bufferevents, memcached's dispatcher/worker hand-off) under
- * libcarry, driven by epoll_client: every reply runs in its connection's
+ * replies, bufferevents, deferred bufferevent callbacks, memcached's
+ * dispatcher/worker hand-off) under libcarry, driven by epoll_client: every reply runs in its connection's
  * context, timers in the context that scheduled them, and libevent hands
  * the application its own callbacks back.
  */
@@ -18,7 +18,8 @@ struct shape {
     char epoll[8];
 };
 
-static struct shape shapes[] = {{"raw", "batch"}, {"bufferevent", "batch"}, {"handoff", "batch"},
+static struct shape shapes[] = {{"raw", "batch"},   {"bufferevent", "batch"},
+                                {"deferred", "batch"}, {"handoff", "batch"},
                                 {"raw", "split"},   {"handoff", "split"}};
 
 ParameterizedTestParameters(levent, every_reply_in_its_connections_context)
@@ -51,8 +52,8 @@ Test(levent, without_loops_the_timers_lose_their_context, .timeout = 120)
 
 Test(levent, without_carry_the_servers_behave_the_same, .timeout = 120)
 {
-    const char *modes[] = {"raw", "bufferevent", "handoff"};
-    for (int i = 0; i < 3; i++) {
+    const char *modes[] = {"raw", "bufferevent", "deferred", "handoff"};
+    for (int i = 0; i < 4; i++) {
         char *line = carry_drive(false, NULL, "levent_server", modes[i], "50", 5000, "--no-carry");
         cr_assert_not_null(strstr(line, "mismatches=0"), "%s: %s", modes[i], line);
         free(line);
