@@ -40,6 +40,13 @@
  *                        batches of 64)
  *   accept_cycle         the whole cycle: socket() + connect() of the
  *                        client, accept4(), close() of both ends
+ *   levent_dispatch,     per callback: the library's loop, run without
+ *   libev_dispatch,      blocking, over 64 always-readable eventfds each
+ *   uv_dispatch          watched by a persistent event / ev_io / uv_poll
+ *                        registered from its own context (loops.c)
+ *   levent_add_del,      per pair: event_add + event_del, ev_timer_start +
+ *   libev_start_stop,    ev_timer_stop, uv_timer_start + uv_timer_stop of
+ *   uv_start_stop        one timer, in a context (no syscall)
  *
  * --epoll-mode MODE renames epoll_event to epoll_event_MODE (the driver
  * runs it once with CARRY_EPOLL=split and once with CARRY_EPOLL=batch);
@@ -55,7 +62,7 @@
  * printed, with the cost of the no-op path.  stderr says which it was.
  * MICRO_DEBUG=1 in the environment prints calibration and repetitions.
  *
- * usage: micro [--quick] [--only NAME]... [--epoll-mode MODE] [--list]
+ * usage: micro [--quick] [--only NAME]... [--epoll-mode MODE] [--count N] [--list]
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -76,6 +83,7 @@
 #include <unistd.h>
 
 #include "carry.h"
+#include "micro.h"
 
 #define NOINLINE __attribute__((noinline))
 #define CLOBBER() __asm__ volatile("" ::: "memory")
@@ -227,7 +235,7 @@ static void loop_pthread(uint64_t n)
 /* ------------------------------------------------------------------ */
 /* epoll and accept: what libcarry's interposers add to the calls. */
 
-static void die(const char *what)
+void micro_die(const char *what)
 {
     fprintf(stderr, "micro: %s: %s\n", what, strerror(errno));
     exit(1);
@@ -248,17 +256,17 @@ static void setup_epoll_fds(int distinct)
 {
     ep_fd = epoll_create1(EPOLL_CLOEXEC);
     if (ep_fd < 0)
-        die("epoll_create1");
+        micro_die("epoll_create1");
     carry_ctx *shared = distinct ? NULL : carry_begin();
     for (int i = 0; i < EPOLL_FDS; i++) {
         ep_fds[i] = eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
         if (ep_fds[i] < 0)
-            die("eventfd");
+            micro_die("eventfd");
         carry_ctx *h = distinct ? carry_begin() : NULL;
         ep_ids[i] = carry_id();
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)i};
         if (epoll_ctl(ep_fd, EPOLL_CTL_ADD, ep_fds[i], &ev) != 0)
-            die("epoll_ctl(ADD)");
+            micro_die("epoll_ctl(ADD)");
         if (h != NULL) {
             carry_enter(NULL);
             carry_release(h);
@@ -292,7 +300,7 @@ static void loop_epoll_event(uint64_t n)
         int got = epoll_wait(ep_fd, events, max, 0);
         if (got <= 0) {
             if (got < 0)
-                die("epoll_wait");
+                micro_die("epoll_wait");
             fprintf(stderr, "micro: epoll_wait found no event\n");
             exit(1);
         }
@@ -312,7 +320,7 @@ static void setup_ctl(void)
     ep_fd = epoll_create1(EPOLL_CLOEXEC);
     ctl_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (ep_fd < 0 || ctl_fd < 0)
-        die("epoll_create1/eventfd");
+        micro_die("epoll_create1/eventfd");
 }
 
 static void setup_ctl_mod(void)
@@ -320,7 +328,7 @@ static void setup_ctl_mod(void)
     setup_ctl();
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 42};
     if (epoll_ctl(ep_fd, EPOLL_CTL_ADD, ctl_fd, &ev) != 0)
-        die("epoll_ctl(ADD)");
+        micro_die("epoll_ctl(ADD)");
 }
 
 static void teardown_ctl(void)
@@ -336,7 +344,7 @@ static void loop_ctl_mod(uint64_t n)
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 42};
     for (uint64_t i = 0; i < n; i++)
         if (epoll_ctl(ep_fd, EPOLL_CTL_MOD, ctl_fd, &ev) != 0)
-            die("epoll_ctl(MOD)");
+            micro_die("epoll_ctl(MOD)");
 }
 
 static void loop_ctl_add_del(uint64_t n)
@@ -344,9 +352,9 @@ static void loop_ctl_add_del(uint64_t n)
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 42};
     for (uint64_t i = 0; i < n; i++) {
         if (epoll_ctl(ep_fd, EPOLL_CTL_ADD, ctl_fd, &ev) != 0)
-            die("epoll_ctl(ADD)");
+            micro_die("epoll_ctl(ADD)");
         if (epoll_ctl(ep_fd, EPOLL_CTL_DEL, ctl_fd, NULL) != 0)
-            die("epoll_ctl(DEL)");
+            micro_die("epoll_ctl(DEL)");
     }
 }
 
@@ -359,7 +367,7 @@ static void setup_accept(void)
 {
     listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (listen_fd < 0)
-        die("socket");
+        micro_die("socket");
     memset(&listen_addr, 0, sizeof listen_addr);
     listen_addr.sin_family = AF_INET;
     listen_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -367,7 +375,7 @@ static void setup_accept(void)
     if (bind(listen_fd, (struct sockaddr *)&listen_addr, sizeof listen_addr) != 0 ||
         listen(listen_fd, 4 * ACCEPT_BATCH) != 0 ||
         getsockname(listen_fd, (struct sockaddr *)&listen_addr, &len) != 0)
-        die("listen on 127.0.0.1");
+        micro_die("listen on 127.0.0.1");
 }
 
 static void teardown_accept(void)
@@ -385,13 +393,13 @@ static int dial(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        die("socket");
+        micro_die("socket");
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) != 0)
-        die("setsockopt(SO_LINGER)");
+        micro_die("setsockopt(SO_LINGER)");
     if (connect(fd, (struct sockaddr *)&listen_addr, sizeof listen_addr) != 0 &&
         errno != EINPROGRESS)
-        die("connect");
+        micro_die("connect");
     return fd;
 }
 
@@ -402,7 +410,7 @@ static void accept_close(void)
     socklen_t len = sizeof peer;
     int fd = accept4(listen_fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
-        die("accept4");
+        micro_die("accept4");
     close(fd);
 }
 
@@ -463,6 +471,12 @@ static const struct bench benches[] = {
     {"epoll_ctl_add_del", setup_ctl, loop_ctl_add_del, teardown_ctl, NULL, 0},
     {"accept", setup_accept, NULL, teardown_accept, timed_accept, 0},
     {"accept_cycle", setup_accept, loop_accept_cycle, teardown_accept, NULL, 0},
+    {"levent_dispatch", micro_setup_levent, micro_loop_levent, micro_teardown_levent, NULL, 0},
+    {"levent_add_del", NULL, micro_loop_levent_add_del, NULL, NULL, 0},
+    {"libev_dispatch", micro_setup_libev, micro_loop_libev, micro_teardown_libev, NULL, 0},
+    {"libev_start_stop", NULL, micro_loop_libev_start_stop, NULL, NULL, 0},
+    {"uv_dispatch", micro_setup_uv, micro_loop_uv, micro_teardown_uv, NULL, 0},
+    {"uv_start_stop", NULL, micro_loop_uv_start_stop, NULL, NULL, 0},
 };
 #define NBENCH (sizeof benches / sizeof benches[0])
 
@@ -648,7 +662,7 @@ static int sanity_epoll(int batch)
     uint64_t before = carry_id();
     int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0)
-        die("accept4");
+        micro_die("accept4");
     if (carry_id() == 0 || carry_id() == before) {
         fprintf(stderr, "micro: accept4 made no context for the connection\n");
         bad = 1;
@@ -663,11 +677,13 @@ static int sanity_epoll(int batch)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: micro [--quick] [--only NAME]... [--epoll-mode MODE] [--list]\n"
+    fprintf(f, "usage: micro [--quick] [--only NAME]... [--epoll-mode MODE] [--count N] [--list]\n"
                "  --quick            fewer iterations (about 15 ms x 3 per benchmark)\n"
                "  --only NAME        run only this benchmark (may be repeated)\n"
                "  --epoll-mode MODE  print epoll_event as epoll_event_MODE; with libcarry\n"
                "                     loaded, check that CARRY_EPOLL=MODE (split or batch)\n"
+               "  --count N          run each benchmark once, N operations, no calibration\n"
+               "                     (for valgrind --tool=callgrind: instructions per op)\n"
                "  --list             print the benchmark names and exit\n"
                "Prints \"NAME ns_per_op\" per benchmark.\n");
 }
@@ -679,6 +695,7 @@ int main(int argc, char **argv)
     int selected[NBENCH] = {0};
     int any_selected = 0;
     const char *epoll_mode = NULL;
+    uint64_t count = 0;
 
     debug = getenv("MICRO_DEBUG") != NULL;
     for (int i = 1; i < argc; i++) {
@@ -719,6 +736,12 @@ int main(int argc, char **argv)
                 fprintf(stderr, "micro: --epoll-mode takes split or batch, not '%s'\n", epoll_mode);
                 return 2;
             }
+        } else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
+            count = strtoull(argv[++i], NULL, 10);
+            if (count == 0) {
+                fprintf(stderr, "micro: --count takes a positive number\n");
+                return 2;
+            }
         } else if (strcmp(argv[i], "--list") == 0) {
             for (size_t k = 0; k < NBENCH; k++)
                 printf("%s\n", benches[k].name);
@@ -742,7 +765,7 @@ int main(int argc, char **argv)
             fprintf(stderr,
                     "micro: warning: --epoll-mode %s but libcarry runs with CARRY_EPOLL=%s\n",
                     epoll_mode, env_mode);
-        if (sanity() + sanity_epoll(strcmp(env_mode, "batch") == 0) != 0)
+        if (sanity() + sanity_epoll(strcmp(env_mode, "batch") == 0) + micro_sanity_loops() != 0)
             fprintf(stderr, "micro: warning: sanity checks failed; figures may not mean "
                             "what their names say\n");
     } else {
@@ -752,7 +775,8 @@ int main(int argc, char **argv)
     for (size_t k = 0; k < NBENCH; k++) {
         if (any_selected && !selected[k])
             continue;
-        double ns = measure(&benches[k], target_ns, reps);
+        double ns = count ? (double)time_loop(&benches[k], count) / (double)count
+                          : measure(&benches[k], target_ns, reps);
         if (benches[k].epoll_moded && epoll_mode != NULL)
             printf("%s_%s %.2f\n", benches[k].name, epoll_mode, ns);
         else
