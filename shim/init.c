@@ -13,12 +13,14 @@ static pthread_once_t carry__init_once_control = PTHREAD_ONCE_INIT;
 
 static void carry__atfork_prepare(void)
 {
+    carry__cbs_atfork_prepare();
     carry__ctx_atfork_prepare();
 }
 
 static void carry__atfork_parent(void)
 {
     carry__ctx_atfork_parent();
+    carry__cbs_atfork_release();
 }
 
 /* The child keeps the forking thread's context (its thread-local state is
@@ -27,6 +29,7 @@ static void carry__atfork_child(void)
 {
     atomic_fetch_add(&carry__fork_generation, 2);
     carry__ctx_atfork_child();
+    carry__cbs_atfork_release();
     carry__ep_atfork_child();
 }
 

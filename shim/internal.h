@@ -429,6 +429,10 @@ static inline bool carry__on(unsigned rule)
 void carry__ctx_atfork_prepare(void);
 void carry__ctx_atfork_parent(void);
 void carry__ctx_atfork_child(void);
+/* The callback records' table is held across fork, so that the child
+ * never sees it half-changed (lookups would wait for ever). */
+void carry__cbs_atfork_prepare(void);
+void carry__cbs_atfork_release(void);
 
 /* ---- Processes (inherit.c) --------------------------------------------- */
 

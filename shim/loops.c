@@ -10,14 +10,36 @@
  * object reuses its record, and an object freed without telling the
  * library leaves at most one record behind, which the next object at that
  * address takes over: memory does not grow with connection churn.
+ *
+ * A forgotten record goes to a free list (linked through its arg) rather
+ * than back to malloc: libuv's requests make and forget one per request,
+ * and the list keeps that to a lock round each way.  The list never holds
+ * more records than were alive at once.
  */
 #include <stdlib.h>
 
 #include "internal.h"
 
+/*
+ * The table: open addressing with linear probing, keyed by address.
+ * Writers hold the lock.  Lookups, on every callback dispatch, take no
+ * lock: a sequence count, odd while a writer moves entries (deletion,
+ * growth), tells them to look again.  This is safe because nothing a
+ * lookup may touch is ever freed: records are recycled through the free
+ * list, and a table outgrown stays allocated (all of them together are
+ * less than twice the current one).
+ */
+struct carry__cbs_table {
+    size_t cap;
+    struct carry__cbs_table *outgrown;
+    _Atomic(struct carry__cb *) slot[];
+};
+
 static carry__spin carry__cbs_lock;
-static struct carry__cb **carry__cbs; /* open addressing, linear probing */
-static size_t carry__cbs_cap, carry__cbs_count;
+static _Atomic uint32_t carry__cbs_seq;
+static _Atomic(struct carry__cbs_table *) carry__cbs;
+static size_t carry__cbs_count;
+static struct carry__cb *carry__cbs_free;
 
 static size_t carry__cb_slot(const void *key, size_t cap)
 {
@@ -27,13 +49,40 @@ static size_t carry__cb_slot(const void *key, size_t cap)
     return (size_t)(k >> 20) & (cap - 1);
 }
 
-/* The index of key's record, or of the empty slot where it would go. */
-static size_t carry__cb_find(const void *key)
+static const void *carry__cb_key(struct carry__cb *cb)
 {
-    size_t i = carry__cb_slot(key, carry__cbs_cap);
-    while (carry__cbs[i] != NULL && carry__cbs[i]->key != key)
-        i = (i + 1) & (carry__cbs_cap - 1);
+    return __atomic_load_n(&cb->key, __ATOMIC_ACQUIRE);
+}
+
+/* The index of key's record in t, or of the empty slot where it would go. */
+static size_t carry__cb_find(struct carry__cbs_table *t, const void *key)
+{
+    size_t i = carry__cb_slot(key, t->cap);
+    struct carry__cb *cb;
+    while ((cb = atomic_load_explicit(&t->slot[i], memory_order_acquire)) != NULL &&
+           carry__cb_key(cb) != key)
+        i = (i + 1) & (t->cap - 1);
     return i;
+}
+
+/* Entries are about to move: lookups meanwhile must look again.  The
+ * moves are release stores and lookups read with acquire loads, so a
+ * lookup that sees a move sees this count too (no fence: TSan has none). */
+static void carry__cbs_moving(void)
+{
+    uint32_t seq = atomic_load_explicit(&carry__cbs_seq, memory_order_relaxed);
+    atomic_store_explicit(&carry__cbs_seq, seq + 1, memory_order_relaxed);
+}
+
+static void carry__cbs_moved(void)
+{
+    uint32_t seq = atomic_load_explicit(&carry__cbs_seq, memory_order_relaxed);
+    atomic_store_explicit(&carry__cbs_seq, seq + 1, memory_order_release);
+}
+
+static bool carry__cbs_full(struct carry__cbs_table *t)
+{
+    return t == NULL || (carry__cbs_count + 1) * 2 > t->cap;
 }
 
 /* Grows the table to twice its size; call without the lock (allocation
@@ -41,96 +90,154 @@ static size_t carry__cb_find(const void *key)
 static bool carry__cbs_grow(void)
 {
     carry__spin_lock(&carry__cbs_lock);
-    size_t want = carry__cbs_cap ? carry__cbs_cap * 2 : 256;
+    struct carry__cbs_table *old = atomic_load_explicit(&carry__cbs, memory_order_relaxed);
+    size_t want = old ? old->cap * 2 : 256;
     carry__spin_unlock(&carry__cbs_lock);
-    struct carry__cb **table = calloc(want, sizeof *table);
-    if (table == NULL)
+    struct carry__cbs_table *t = calloc(1, sizeof *t + want * sizeof t->slot[0]);
+    if (t == NULL)
         return false;
+    t->cap = want;
     carry__spin_lock(&carry__cbs_lock);
-    struct carry__cb **old = NULL;
-    if ((carry__cbs_count + 1) * 2 > carry__cbs_cap && want > carry__cbs_cap) {
-        old = carry__cbs;
-        size_t old_cap = carry__cbs_cap;
-        carry__cbs = table;
-        carry__cbs_cap = want;
-        for (size_t i = 0; i < old_cap; i++)
-            if (old[i] != NULL)
-                carry__cbs[carry__cb_find(old[i]->key)] = old[i];
-        table = NULL;
+    old = atomic_load_explicit(&carry__cbs, memory_order_relaxed);
+    if (carry__cbs_full(old) && (old == NULL || want > old->cap)) {
+        for (size_t i = 0; old != NULL && i < old->cap; i++) {
+            struct carry__cb *cb = atomic_load_explicit(&old->slot[i], memory_order_relaxed);
+            if (cb != NULL)
+                atomic_store_explicit(&t->slot[carry__cb_find(t, carry__cb_key(cb))], cb,
+                                      memory_order_release);
+        }
+        t->outgrown = old;
+        carry__cbs_moving();
+        atomic_store_explicit(&carry__cbs, t, memory_order_release);
+        carry__cbs_moved();
+        t = NULL;
     }
     carry__spin_unlock(&carry__cbs_lock);
-    free(table);
-    free(old);
+    free(t);
     return true;
+}
+
+void carry__cbs_atfork_prepare(void)
+{
+    carry__spin_lock(&carry__cbs_lock);
+}
+
+void carry__cbs_atfork_release(void)
+{
+    carry__spin_unlock(&carry__cbs_lock);
+}
+
+/* A lookup without the lock. */
+static struct carry__cb *carry__cb_lookup(const void *key)
+{
+    for (;;) {
+        uint32_t seq = atomic_load_explicit(&carry__cbs_seq, memory_order_acquire);
+        struct carry__cbs_table *t = atomic_load_explicit(&carry__cbs, memory_order_acquire);
+        struct carry__cb *cb =
+            t ? atomic_load_explicit(&t->slot[carry__cb_find(t, key)], memory_order_acquire)
+              : NULL;
+        if ((seq & 1) == 0 && atomic_load_explicit(&carry__cbs_seq, memory_order_relaxed) == seq)
+            return cb;
+    }
+}
+
+/* A record for key, from the free list, published at index i of t; call
+ * with the lock held. */
+static struct carry__cb *carry__cb_reuse(struct carry__cbs_table *t, const void *key, size_t i)
+{
+    struct carry__cb *cb = carry__cbs_free;
+    carry__cbs_free = cb->arg;
+    cb->fn = cb->fn2 = NULL;
+    cb->arg = NULL;
+    cb->fd = -1;
+    cb->persist = false;
+    __atomic_store_n(&cb->key, key, __ATOMIC_RELEASE);
+    atomic_store_explicit(&t->slot[i], cb, memory_order_release);
+    carry__cbs_count++;
+    return cb;
 }
 
 struct carry__cb *carry__cb_of(const void *key, bool create)
 {
-    struct carry__cb *fresh = NULL;
+    if (!create)
+        return carry__cb_lookup(key);
     for (;;) {
         carry__spin_lock(&carry__cbs_lock);
-        if (carry__cbs_cap > 0) {
-            size_t i = carry__cb_find(key);
-            if (carry__cbs[i] != NULL || !create) {
-                struct carry__cb *cb = carry__cbs[i];
-                carry__spin_unlock(&carry__cbs_lock);
-                free(fresh);
-                return cb;
-            }
-            if (fresh != NULL && (carry__cbs_count + 1) * 2 <= carry__cbs_cap) {
-                carry__cbs[i] = fresh;
-                carry__cbs_count++;
-                carry__spin_unlock(&carry__cbs_lock);
-                return fresh;
-            }
-        } else if (!create) {
-            carry__spin_unlock(&carry__cbs_lock);
-            return NULL;
+        struct carry__cbs_table *t = atomic_load_explicit(&carry__cbs, memory_order_relaxed);
+        bool full = carry__cbs_full(t);
+        struct carry__cb *cb = NULL;
+        if (t != NULL) {
+            size_t i = carry__cb_find(t, key);
+            cb = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
+            if (cb == NULL && !full && carry__cbs_free != NULL)
+                cb = carry__cb_reuse(t, key, i);
         }
-        bool full = carry__cbs_cap == 0 || (carry__cbs_count + 1) * 2 > carry__cbs_cap;
+        bool empty = carry__cbs_free == NULL;
         carry__spin_unlock(&carry__cbs_lock);
+        if (cb != NULL)
+            return cb;
         if (full && !carry__cbs_grow())
-            break;
-        if (fresh == NULL) {
+            return NULL; /* out of memory: the caller passes the callback through */
+        if (empty) {
             int saved_errno = errno;
-            fresh = calloc(1, sizeof *fresh);
+            struct carry__cb *fresh = calloc(1, sizeof *fresh);
             errno = saved_errno;
             if (fresh == NULL)
-                break;
-            fresh->key = key;
-            fresh->fd = -1;
+                return NULL;
+            carry__spin_lock(&carry__cbs_lock);
+            fresh->arg = carry__cbs_free;
+            carry__cbs_free = fresh;
+            carry__spin_unlock(&carry__cbs_lock);
         }
     }
-    free(fresh);
-    return NULL; /* out of memory: the caller passes the callback through */
+}
+
+/* Call with the lock held. */
+static void carry__cb_recycle(struct carry__cb *cb)
+{
+    cb->arg = carry__cbs_free;
+    carry__cbs_free = cb;
 }
 
 void carry__cb_forget(const void *key)
 {
     carry__spin_lock(&carry__cbs_lock);
+    struct carry__cbs_table *t = atomic_load_explicit(&carry__cbs, memory_order_relaxed);
     struct carry__cb *cb = NULL;
-    if (carry__cbs_cap > 0) {
-        size_t i = carry__cb_find(key);
-        cb = carry__cbs[i];
+    if (t != NULL) {
+        size_t i = carry__cb_find(t, key);
+        cb = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
         if (cb != NULL) {
             /* Backward-shift deletion keeps every probe run unbroken. */
-            carry__cbs[i] = NULL;
+            carry__cbs_moving();
+            atomic_store_explicit(&t->slot[i], NULL, memory_order_release);
             carry__cbs_count--;
-            for (size_t j = (i + 1) & (carry__cbs_cap - 1); carry__cbs[j] != NULL;
-                 j = (j + 1) & (carry__cbs_cap - 1)) {
-                struct carry__cb *moved = carry__cbs[j];
-                carry__cbs[j] = NULL;
-                carry__cbs[carry__cb_find(moved->key)] = moved;
+            for (size_t j = (i + 1) & (t->cap - 1);; j = (j + 1) & (t->cap - 1)) {
+                struct carry__cb *moved = atomic_load_explicit(&t->slot[j], memory_order_relaxed);
+                if (moved == NULL)
+                    break;
+                atomic_store_explicit(&t->slot[j], NULL, memory_order_release);
+                atomic_store_explicit(&t->slot[carry__cb_find(t, carry__cb_key(moved))], moved,
+                                      memory_order_release);
+            }
+            __atomic_store_n(&cb->key, NULL, __ATOMIC_RELEASE);
+            carry__cbs_moved();
+            /* A context is released outside the lock (it may go back to
+             * the context pool, which has a lock of its own). */
+            if (atomic_load_explicit(&cb->ctx, memory_order_relaxed) == NULL) {
+                carry__cb_recycle(cb);
+                cb = NULL;
             }
         }
     }
     carry__spin_unlock(&carry__cbs_lock);
     if (cb != NULL) {
         int saved_errno = errno;
-        if (atomic_load_explicit(&cb->ctx, memory_order_relaxed) != NULL)
-            carry__ctx_store(&cb->ctx, NULL);
-        free(cb);
+        carry__ctx_store(&cb->ctx, NULL);
         errno = saved_errno;
+        carry__spin_lock(&carry__cbs_lock);
+        carry__cb_recycle(cb);
+        carry__spin_unlock(&carry__cbs_lock);
     }
 }
 
