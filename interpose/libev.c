@@ -36,6 +36,7 @@ static void carry__ev_schedule(void *w, bool io)
         watcher->cb = carry__ev_run;
     }
     cb->fd = io ? watcher->fd : -1;
+    cb->boundary = CARRY__B_LIBEV;
     /* Kept until the next capture: libev stops a one-shot timer before it
      * invokes it, so no stop can release the context. */
     cb->persist = true;
@@ -76,6 +77,7 @@ static void carry__ev_once_run(int revents, void *p)
 {
     struct carry__ev_once once = *(struct carry__ev_once *)p;
     free(p);
+    carry__count_dispatch(CARRY__B_LIBEV, once.ctx);
     carry_ctx *prev __attribute__((cleanup(carry__scope_leave))) = carry__scope_enter(once.ctx);
     once.fn(revents, once.arg);
 }
@@ -90,6 +92,7 @@ CARRY__EXPORT void ev_once(struct ev_loop *loop, int fd, int events, double time
         return;
     }
     *once = (struct carry__ev_once){fn, arg, carry__current()};
+    carry__count_capture(CARRY__B_LIBEV, once->ctx);
     if (once->ctx != NULL)
         carry__ctx_ref(once->ctx);
     CARRY__REAL(ev_once)(loop, fd, events, timeout, carry__ev_once_run, once);

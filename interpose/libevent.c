@@ -44,6 +44,7 @@ CARRY__EXPORT int event_assign(struct event *ev, struct event_base *base, int fd
     cb->fn = (void (*)(void))fn;
     cb->fd = events & CARRY__EV_SIGNAL ? -1 : fd;
     cb->persist = events & CARRY__EV_PERSIST;
+    cb->boundary = CARRY__B_LIBEVENT;
     carry__cb_drop(cb); /* a re-assigned event starts afresh */
     int rc = CARRY__REAL(event_assign)(ev, base, fd, events, carry__levent_run, cb);
     if (rc != 0)
@@ -122,6 +123,7 @@ CARRY__EXPORT int event_base_once(struct event_base *base, int fd, short events,
     cb->fn = (void (*)(void))fn;
     cb->arg = arg;
     cb->fd = events & CARRY__EV_SIGNAL ? -1 : fd;
+    cb->boundary = CARRY__B_LIBEVENT;
     carry__cb_capture(cb);
     int rc = CARRY__REAL(event_base_once)(base, fd, events, carry__levent_once, cb, timeout);
     if (rc != 0) {
@@ -161,6 +163,7 @@ CARRY__EXPORT void event_deferred_cb_init_(void *evcb, uint8_t priority,
     cb->arg = arg;
     cb->fd = -1;
     cb->persist = false;
+    cb->boundary = CARRY__B_LIBEVENT;
     carry__cb_drop(cb);
     CARRY__REAL(event_deferred_cb_init_)(evcb, priority, carry__levent_deferred, cb);
 }

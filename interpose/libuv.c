@@ -11,6 +11,7 @@
  * request.  uv_queue_work's record holds both callbacks; the work runs on
  * a thread-pool thread, the after-work callback back on the loop.
  */
+#include <link.h>
 #include <stdlib.h>
 
 #include "real.h"
@@ -101,7 +102,9 @@ static void carry__uv_on_work(void *obj)
 {
     struct carry__cb *cb = carry__cb_of(obj, false);
     carry__uv_cb *fn = (carry__uv_cb *)cb->fn;
-    CARRY__UV_SCOPE(carry__ctx_take(&cb->ctx));
+    carry_ctx *ctx = carry__ctx_take(&cb->ctx);
+    carry__count_dispatch(CARRY__B_LIBUV, ctx);
+    CARRY__UV_SCOPE(ctx);
     fn(obj);
 }
 
@@ -115,6 +118,8 @@ static void carry__uv_on_connection(void *obj, int status)
     carry__uv_int_cb *fn = (carry__uv_int_cb *)cb->fn;
     carry_ctx *accepted = carry__self.current;
     carry__self.current = NULL; /* its reference passes to the scope */
+    if (accepted != NULL)
+        carry__count_dispatch(CARRY__B_LIBUV, accepted);
     CARRY__UV_SCOPE(accepted != NULL ? accepted : carry__cb_context(cb, -1));
     fn(obj, status);
 }
@@ -134,6 +139,38 @@ static void carry__uv_on_closed(void *obj)
 
 /* ---- Scheduling ------------------------------------------------------- */
 
+/* libuv's own code, where its internal handles' callbacks live (the
+ * thread pool's completion async, fs_poll's timer): carry leaves those
+ * alone, so they cost nothing and count as nothing in CARRY_STATS. */
+static uintptr_t carry__uv_text, carry__uv_text_size;
+
+static int carry__uv_find_text(struct dl_phdr_info *info, size_t size, void *fn)
+{
+    (void)size;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && (uintptr_t)fn - start < ph->p_memsz) {
+            carry__uv_text = start;
+            carry__uv_text_size = ph->p_memsz;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void carry__uv_locate(void)
+{
+    dl_iterate_phdr(carry__uv_find_text, (void *)CARRY__REAL(uv_run));
+}
+
+static bool carry__uv_internal(carry__fn fn)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, carry__uv_locate);
+    return (uintptr_t)fn - carry__uv_text < carry__uv_text_size;
+}
+
 /* obj's record, set to run fn (and fn2, its second callback) through
  * trampoline, or NULL when carry cannot help: then libuv gets the
  * application's own callback.  A callback that is already the trampoline
@@ -142,7 +179,8 @@ static void carry__uv_on_closed(void *obj)
 static struct carry__cb *carry__uv_bind(void *obj, carry__fn fn, carry__fn fn2,
                                         carry__fn trampoline, bool persist)
 {
-    if (obj == NULL || fn == NULL || !carry__on(CARRY__LOOPS))
+    if (obj == NULL || fn == NULL || !carry__on(CARRY__LOOPS) ||
+        (fn != trampoline && carry__uv_internal(fn)))
         return NULL;
     struct carry__cb *cb = carry__cb_of(obj, true);
     if (cb == NULL)
@@ -153,6 +191,7 @@ static struct carry__cb *carry__uv_bind(void *obj, carry__fn fn, carry__fn fn2,
     }
     cb->fd = -1;
     cb->persist = persist;
+    cb->boundary = CARRY__B_LIBUV;
     return cb;
 }
 
@@ -344,7 +383,8 @@ CARRY__EXPORT int uv_udp_recv_start(void *udp, carry__uv_alloc_cb *alloc,
  * calls uv_close through the PLT with carry's callback.) */
 static carry__uv_cb *carry__uv_closing(void *handle, carry__uv_cb *fn)
 {
-    if (fn == carry__uv_on_closed || handle == NULL || !carry__on(CARRY__LOOPS))
+    if (fn == carry__uv_on_closed || handle == NULL || !carry__on(CARRY__LOOPS) ||
+        (fn != NULL && carry__uv_internal((carry__fn)fn)))
         return fn;
     struct carry__cb *cb = carry__cb_of(handle, fn != NULL);
     if (cb == NULL)
@@ -353,6 +393,7 @@ static carry__uv_cb *carry__uv_closing(void *handle, carry__uv_cb *fn)
     cb->fn2 = NULL;
     cb->fd = -1;
     cb->persist = false;
+    cb->boundary = CARRY__B_LIBUV;
     carry__cb_capture(cb);
     return carry__uv_on_closed;
 }

@@ -61,6 +61,7 @@
       (int, const void *, size_t, int, const struct sockaddr *, socklen_t), NULL, true) \
     X(sendmsg, ssize_t, (int, const struct msghdr *, int), NULL, true) \
     X(sendmmsg, int, (int, struct mmsghdr *, unsigned, int), NULL, true) \
+    X(syscall, long, (long, ...), NULL, true) \
     CARRY__REAL_LIBEVENT(X) \
     CARRY__REAL_LIBEV(X) \
     CARRY__REAL_LIBUV(X) \

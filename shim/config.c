@@ -127,10 +127,11 @@ void carry__config_parse(struct carry__config *out, carry__getenv_fn *getenv_fn,
     }
     if ((value = getenv_fn("CARRY_INHERIT")) != NULL)
         out->inherit = carry__parse_int("CARRY_INHERIT", value, 0, 1, 1) == 1;
+    out->stats = getenv_fn("CARRY_STATS");
 
     /* Named by the contract, implemented by later work: say so rather than
      * ignore them silently. */
-    static const char *const pending[] = {"CARRY_TAG", "CARRY_STATS", "CARRY_CRASH"};
+    static const char *const pending[] = {"CARRY_TAG", "CARRY_CRASH"};
     for (size_t i = 0; i < sizeof pending / sizeof pending[0]; i++)
         if (getenv_fn(pending[i]) != NULL)
             carry__warn("%s is not implemented in this version of libcarry; ignored", pending[i]);

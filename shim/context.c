@@ -91,7 +91,9 @@ carry_ctx *carry__ctx_new(void)
     atomic_init(&ctx->lock, 0);
     ctx->free_next = NULL;
     ctx->magic = CARRY__CTX_LIVE;
-    atomic_fetch_add_explicit(&carry__live, 1, memory_order_relaxed);
+    uint64_t live = atomic_fetch_add_explicit(&carry__live, 1, memory_order_relaxed) + 1;
+    if (carry__counting())
+        carry__stats_context_born(live);
     return ctx;
 }
 

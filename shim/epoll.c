@@ -137,6 +137,7 @@ int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ct
         /* Re-arming in the registration's own context is the common MOD:
          * it needs no reference counting. */
         carry_ctx *current = carry__current();
+        carry__count_capture(CARRY__B_EPOLL, current);
         bool same = atomic_load_explicit(&reg->ctx, memory_order_relaxed) == current;
         carry_ctx *old_ctx = same ? NULL : carry__ctx_take(&reg->ctx);
         bool fresh = op == EPOLL_CTL_ADD && !live;
@@ -345,9 +346,12 @@ static carry_ctx *carry__ep_context(int fd, struct carry__reg *reg, carry_ctx **
     if (atomic_load_explicit(slot, memory_order_relaxed) == *prev && *prev != NULL) {
         carry_ctx *same = *prev;
         *prev = NULL;
+        carry__count_dispatch(CARRY__B_EPOLL, same);
         return same;
     }
-    return carry__ctx_take(slot);
+    carry_ctx *ctx = carry__ctx_take(slot);
+    carry__count_dispatch(CARRY__B_EPOLL, ctx);
+    return ctx;
 }
 
 /* CARRY_EPOLL=batch: every event at once.  The first event's context is

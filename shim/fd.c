@@ -146,6 +146,7 @@ void carry__fd_accepted(int listen_fd, int fd, const struct sockaddr *peer, unsi
     atomic_store_explicit(&e->kind, CARRY__FD_ACCEPTED, memory_order_relaxed);
     carry__ctx_store(&e->owner, ctx);
     carry__adopt(ctx); /* ctx_new's reference becomes the thread's */
+    carry__count(&carry__stats.accepted);
     carry__debug(2, "accept fd %d on %d: context %016llx", fd, listen_fd,
                  (unsigned long long)ctx->id);
     errno = saved_errno;
@@ -159,6 +160,19 @@ void carry__fd_connected(int fd)
     atomic_store_explicit(&e->kind, CARRY__FD_CONNECTED, memory_order_relaxed);
     carry__ctx_store(&e->owner, carry__current());
     atomic_store_explicit(&carry__fds_borrowed, true, memory_order_relaxed);
+    carry__count(&carry__stats.connected);
+}
+
+void carry__stats_io(int fd)
+{
+    struct carry__fd *e = carry__fdmap_get(&carry__fds, fd);
+    carry_ctx *current = carry__current();
+    if (e == NULL || current == NULL ||
+        atomic_load_explicit(&e->kind, memory_order_relaxed) != CARRY__FD_ACCEPTED)
+        return;
+    carry_ctx *owner = atomic_load_explicit(&e->owner, memory_order_relaxed);
+    if (owner != NULL && owner != current)
+        carry__count(&carry__stats.mismatches);
 }
 
 void carry__fd_wrote_slow(struct carry__fd *e, carry_ctx *current)

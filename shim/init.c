@@ -30,6 +30,7 @@ static void carry__atfork_child(void)
     atomic_fetch_add(&carry__fork_generation, 2);
     carry__ctx_atfork_child();
     carry__cbs_atfork_release();
+    carry__stats_atfork_child();
     carry__ep_atfork_child();
 }
 
@@ -46,6 +47,7 @@ static void carry__init_once(void)
         pthread_atfork(carry__atfork_prepare, carry__atfork_parent, carry__atfork_child);
         if (!carry__config.inherit)
             carry__inherit_init();
+        carry__stats_init(carry__config.stats);
     }
     carry__debug(1, "active=%d mode=%#x inherit=%d in %s", carry__config.active,
                  carry__config.mode, carry__config.inherit, program_invocation_short_name);

@@ -40,6 +40,7 @@ struct carry__config {
     bool inherit;     /* CARRY_INHERIT */
     bool epoll_batch; /* CARRY_EPOLL=batch */
     bool active;      /* false when CARRY_ONLY / CARRY_SKIP make carry passive */
+    const char *stats; /* CARRY_STATS: "stderr", a path, or NULL */
 };
 
 extern struct carry__config carry__config;
@@ -264,6 +265,61 @@ void *carry__fdmap_ensure(struct carry__fdmap *map, int fd);
 void carry__fdmap_each(struct carry__fdmap *map, void (*fn)(int fd, void *entry, void *arg),
                        void *arg);
 
+/* ---- Stats (stats.c) -------------------------------------------------- */
+
+enum carry__boundary {
+    CARRY__B_THREADS,
+    CARRY__B_EPOLL,
+    CARRY__B_LIBEVENT,
+    CARRY__B_LIBEV,
+    CARRY__B_LIBUV,
+    CARRY__BOUNDARIES
+};
+
+enum { CARRY__CAPTURED, CARRY__RESTORED, CARRY__WITHOUT };
+
+struct carry__stats {
+    _Atomic uint64_t flow[CARRY__BOUNDARIES][3]; /* captures, restores, none */
+    _Atomic uint64_t created, peak, accepted, connected, mismatches;
+};
+
+extern struct carry__stats carry__stats;
+extern _Atomic bool carry__stats_on; /* CARRY_STATS is set */
+
+static inline bool carry__counting(void)
+{
+    return CARRY__UNLIKELY(atomic_load_explicit(&carry__stats_on, memory_order_relaxed));
+}
+
+static inline void carry__count(_Atomic uint64_t *counter)
+{
+    if (carry__counting())
+        atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
+/* Work was scheduled at boundary b while ctx was current. */
+static inline void carry__count_capture(enum carry__boundary b, const carry_ctx *ctx)
+{
+    if (carry__counting() && ctx != NULL)
+        atomic_fetch_add_explicit(&carry__stats.flow[b][CARRY__CAPTURED], 1, memory_order_relaxed);
+}
+
+/* Work was dispatched at boundary b, to run in ctx (NULL: none). */
+static inline void carry__count_dispatch(enum carry__boundary b, const carry_ctx *ctx)
+{
+    if (carry__counting())
+        atomic_fetch_add_explicit(&carry__stats.flow[b][ctx ? CARRY__RESTORED : CARRY__WITHOUT], 1,
+                                  memory_order_relaxed);
+}
+
+void carry__stats_context_born(uint64_t live);
+void carry__stats_init(const char *target);
+/* The report, as printed at exit; returns its length. */
+size_t carry__stats_format(char *buf, size_t size);
+void carry__stats_atfork_child(void);
+/* I/O on fd (fd.c): a mismatch when the fd's connection is not current. */
+void carry__stats_io(int fd);
+
 /* ---- Context slots (fd.c) ---------------------------------------------- */
 
 /* A new reference to the context a shared slot holds, or NULL; safe against
@@ -354,6 +410,8 @@ static inline void carry__fd_io(int fd)
 {
     if (CARRY__UNLIKELY(carry__self.batch != 0))
         carry__ep_batch_io(fd);
+    if (carry__counting())
+        carry__stats_io(fd);
 }
 
 /* epfd is a new epoll fd: any state left under its number is stale. */
@@ -376,6 +434,7 @@ struct carry__cb {
     bool persist;             /* stays scheduled after it runs */
     void (*fn2)(void);        /* a second callback: libevent's finalizer, libuv's
                                * alloc_cb or work_cb */
+    uint8_t boundary;         /* the library, for CARRY_STATS */
 };
 
 /* key's record (created if create), or NULL (out of memory: pass the

@@ -244,6 +244,7 @@ void carry__cb_forget(const void *key)
 void carry__cb_capture(struct carry__cb *cb)
 {
     carry_ctx *current = carry__current();
+    carry__count_capture(cb->boundary, current);
     if (atomic_load_explicit(&cb->ctx, memory_order_relaxed) != current)
         carry__ctx_store(&cb->ctx, current);
 }
@@ -257,11 +258,15 @@ void carry__cb_drop(struct carry__cb *cb)
 carry_ctx *carry__cb_context(struct carry__cb *cb, int fd)
 {
     struct carry__fd *e = fd >= 0 ? carry__fdmap_get(&carry__fds, fd) : NULL;
+    carry_ctx *ctx;
     if (e != NULL && atomic_load_explicit(&e->owner, memory_order_relaxed) != NULL)
-        return carry__ctx_take(&e->owner);
+        ctx = carry__ctx_take(&e->owner);
     /* A one-shot callback hands its reference to the run: a record whose
      * work is done keeps no context alive. */
-    if (!cb->persist)
-        return atomic_exchange_explicit(&cb->ctx, NULL, memory_order_acq_rel);
-    return carry__ctx_take(&cb->ctx);
+    else if (!cb->persist)
+        ctx = atomic_exchange_explicit(&cb->ctx, NULL, memory_order_acq_rel);
+    else
+        ctx = carry__ctx_take(&cb->ctx);
+    carry__count_dispatch(cb->boundary, ctx);
+    return ctx;
 }

@@ -73,18 +73,24 @@ static void *carry__thread_trampoline(void *p)
     char guard __attribute__((cleanup(carry__thread_end))) = 0;
     (void)guard;
     carry__adopt(start.ctx);
+    carry__count_dispatch(CARRY__B_THREADS, start.ctx);
     return start.fn(start.arg);
 }
 
 bool carry__thread_capture(void *(**fn)(void *), void **arg)
 {
     carry_ctx *ctx;
-    if (!carry__on(CARRY__THREADS) || (ctx = carry__current()) == NULL)
+    if (!carry__on(CARRY__THREADS))
         return false;
+    if ((ctx = carry__current()) == NULL) {
+        carry__count_dispatch(CARRY__B_THREADS, NULL);
+        return false;
+    }
     struct carry__thread_start *start = carry__start_take();
     if (start == NULL) /* Out of memory: the thread starts with no context. */
         return false;
     carry__ctx_ref(ctx);
+    carry__count_capture(CARRY__B_THREADS, ctx);
     start->fn = *fn;
     start->arg = *arg;
     start->ctx = ctx;

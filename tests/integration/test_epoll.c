@@ -150,6 +150,26 @@ Test(epoll, accepted_fds_own_their_context_through_dups)
     carry_run_free(&r);
 }
 
+Test(epoll, a_connection_closed_by_raw_syscall_leaves_no_context_behind)
+{
+    /* libuv closes with syscall(SYS_close); the pipe that reuses the
+     * number must run in its own registration's context. */
+    struct carry_run_result r = probe(true, "split", "syscallclose");
+    uint64_t conn = carry_line_id(r.out, "accepted");
+    uint64_t pipe_ctx = carry_line_id(r.out, "pipe");
+    char *accepted = carry_field(carry_line(r.out, "accepted"), "fd");
+    char *piped = carry_field(carry_line(r.out, "pipe"), "fd");
+    cr_assert_str_eq(accepted, piped, "the pipe reuses the connection's number:\n%s", r.out);
+    cr_assert(conn != 0 && pipe_ctx != 0 && conn != pipe_ctx);
+    char *line = carry_line(r.out, "pipe-event");
+    cr_assert_not_null(strstr(line, "n=1 data=ok"), "%s", line);
+    cr_assert_eq(carry_line_id(r.out, "pipe-event"), pipe_ctx, "%s", r.out);
+    free(line);
+    free(accepted);
+    free(piped);
+    carry_run_free(&r);
+}
+
 Test(epoll, a_vfork_child_closing_a_connection_leaves_the_parents_alone)
 {
     struct carry_run_result r = probe(true, "split", "vfork");
