@@ -345,8 +345,8 @@ static void carry__vsyslog(int pri, int flag, const char *fmt, va_list ap)
     }
     carry__tag_format(b.data, id);
     errno = saved_errno;
+    /* errno after it is syslog's own (it may report a failed write). */
     carry__syslog_string(pri, "%s", b.data);
-    errno = saved_errno;
 }
 
 CARRY__EXPORT void syslog(int pri, const char *fmt, ...)
