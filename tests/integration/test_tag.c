@@ -364,7 +364,7 @@ static void check_threads(bool preload, const char *tag_env)
     char *ids_text = slurp(ids_path);
     uint64_t ids[THREADS];
     for (int t = 0; t < THREADS; t++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "t%d", t);
         ids[t] = id_of(ids_text, name);
         if (preload)
