@@ -135,13 +135,6 @@ void carry__tag_noted(int fd, const struct iovec *src, int cnt, size_t n)
 
 /* ---- Raw writes ---------------------------------------------------------- */
 
-/* A piece of one writev: a tag (or what is left of one) or the program's
- * bytes up to and including a newline. */
-struct carry__tag_piece {
-    uint64_t id;      /* a tag's id, 0 for the program's bytes */
-    uint32_t tag_off; /* a tag: where in it the piece starts */
-};
-
 /* Where the program's bytes not yet written start. */
 struct carry__tag_cursor {
     const struct iovec *src;
@@ -163,26 +156,37 @@ static void carry__tag_skip(struct carry__tag_cursor *c, size_t n)
     }
 }
 
-/* What one writev's pieces did to the line state: *done gets the program's
- * bytes among the first r bytes written. */
+/* The tags of one writev: its pieces whose bytes are in here are (what is
+ * left of) a tag; the others are the program's bytes, each ending at the
+ * first newline if any. */
+struct carry__tag_texts {
+    char tag[CARRY__TAG_LEN];     /* the current context's */
+    char pending[CARRY__TAG_LEN]; /* the one a partial write cut short */
+    uint64_t id, pending_id;
+};
+
+/* What one writev did to the line state: *done gets the program's bytes
+ * among the first r bytes written. */
 static struct carry__tag_state carry__tag_account(struct carry__tag_state s,
-                                                  const struct iovec *out,
-                                                  const struct carry__tag_piece *meta, int k,
-                                                  size_t r, size_t *done)
+                                                  const struct carry__tag_texts *t,
+                                                  const struct iovec *out, int k, size_t r,
+                                                  size_t *done)
 {
     *done = 0;
     for (int j = 0; j < k && r > 0; j++) {
+        const char *p = out[j].iov_base;
         size_t len = out[j].iov_len, n = r < len ? r : len;
         r -= n;
-        if (meta[j].id != 0) {
+        bool current = p == t->tag, pending = p >= t->pending && p < t->pending + CARRY__TAG_LEN;
+        if (current || pending) {
             /* A tag: the line has begun; a tag cut short is finished by
              * the next write. */
             s.mid = true;
-            s.pending = n < len ? meta[j].tag_off + (uint32_t)n : 0;
-            s.pending_id = meta[j].id;
+            s.pending = n < len ? (uint32_t)(p - (current ? t->tag : t->pending) + n) : 0;
+            s.pending_id = current ? t->id : t->pending_id;
         } else {
             *done += n;
-            s.mid = ((const char *)out[j].iov_base)[n - 1] != '\n';
+            s.mid = p[n - 1] != '\n';
             s.pending = 0;
         }
     }
@@ -211,25 +215,25 @@ ssize_t carry__tag_writev(int fd, const struct iovec *src, int cnt, uint64_t id,
         return rc;
     }
 
-    char tag[CARRY__TAG_LEN], pending[CARRY__TAG_LEN];
+    struct carry__tag_texts t = {.id = id};
     if (id != 0)
-        carry__tag_format(tag, id);
+        carry__tag_format(t.tag, id);
     size_t written = 0;
     for (;;) {
         struct carry__tag_cursor c = {src, cnt, 0, 0};
         carry__tag_skip(&c, written);
         struct iovec out[CARRY__TAG_PIECES];
-        struct carry__tag_piece meta[CARRY__TAG_PIECES];
         int k = 0;
         size_t chunk = 0;
         bool start = !s.mid;
         if (s.pending != 0) {
-            carry__tag_format(pending, s.pending_id);
-            out[k] = (struct iovec){pending + s.pending, CARRY__TAG_LEN - s.pending};
-            meta[k++] = (struct carry__tag_piece){s.pending_id, s.pending};
+            t.pending_id = s.pending_id;
+            carry__tag_format(t.pending, s.pending_id);
+            out[k++] = (struct iovec){t.pending + s.pending, CARRY__TAG_LEN - s.pending};
             start = false;
         }
-        /* Room for a tag and its line in each round. */
+        /* Room for a tag and its line in each round.  Without tags, the
+         * program's buffers go as they are. */
         while (c.i < cnt && k < CARRY__TAG_PIECES - 1) {
             const char *p = (const char *)src[c.i].iov_base + c.off;
             size_t left = src[c.i].iov_len - c.off;
@@ -237,14 +241,11 @@ ssize_t carry__tag_writev(int fd, const struct iovec *src, int cnt, uint64_t id,
                 carry__tag_skip(&c, 0);
                 continue;
             }
-            if (start && id != 0) {
-                out[k] = (struct iovec){tag, CARRY__TAG_LEN};
-                meta[k++] = (struct carry__tag_piece){id, 0};
-            }
-            const char *nl = memchr(p, '\n', left);
+            if (start && id != 0)
+                out[k++] = (struct iovec){t.tag, CARRY__TAG_LEN};
+            const char *nl = id != 0 ? memchr(p, '\n', left) : NULL;
             size_t len = nl ? (size_t)(nl - p) + 1 : left;
-            out[k] = (struct iovec){(void *)p, len};
-            meta[k++] = (struct carry__tag_piece){0, 0};
+            out[k++] = (struct iovec){(void *)p, len};
             start = nl != NULL;
             carry__tag_skip(&c, len);
         }
@@ -259,7 +260,7 @@ ssize_t carry__tag_writev(int fd, const struct iovec *src, int cnt, uint64_t id,
             return -1;
         }
         size_t done;
-        s = carry__tag_account(s, out, meta, k, (size_t)r, &done);
+        s = carry__tag_account(s, &t, out, k, (size_t)r, &done);
         carry__tag_store(fd, s);
         written += done;
         if (written == total)

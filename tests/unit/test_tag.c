@@ -247,6 +247,16 @@ Test(tag, all_mode_writes_everything)
     cr_assert_eq(errno, EIO);
 }
 
+Test(tag, without_tags_the_buffers_go_as_they_are)
+{
+    char *text = lines(100);
+    struct iovec v = {text, 700};
+    cr_assert_eq(carry__tag_writev(2, &v, 1, 0, fake_writev, fake_plain, true), 700);
+    cr_assert_eq(calls, 1, "dprintf with no context: one write, as glibc's");
+    assert_sink(text);
+    free(text);
+}
+
 Test(tag, stdout_and_stderr_have_their_own_lines)
 {
     struct iovec v = {"partial", 7};
