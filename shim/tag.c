@@ -27,8 +27,8 @@ extern int __vsnprintf_chk(char *s, size_t maxlen, int flag, size_t slen, const 
                            va_list ap);
 
 /* Bit 0: the last byte written was not a newline.  Bits 8-15: how many
- * bytes of a tag a partial write left out, 0 if none (its id is in
- * pending_id). */
+ * bytes of a tag that a partial write cut short are out already, 0 if
+ * none (its id is in pending_id). */
 struct carry__tag_line {
     _Atomic uint32_t state;
     _Atomic uint64_t pending_id;
