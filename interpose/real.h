@@ -9,6 +9,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -62,6 +64,17 @@
     X(sendmsg, ssize_t, (int, const struct msghdr *, int), NULL, true) \
     X(sendmmsg, int, (int, struct mmsghdr *, unsigned, int), NULL, true) \
     X(syscall, long, (long, ...), NULL, true) \
+    X(vfprintf, int, (FILE *, const char *, va_list), NULL, true) \
+    X(__vfprintf_chk, int, (FILE *, int, const char *, va_list), NULL, true) \
+    X(vdprintf, int, (int, const char *, va_list), NULL, true) \
+    X(__vdprintf_chk, int, (int, int, const char *, va_list), NULL, true) \
+    X(fputs, int, (const char *, FILE *), NULL, true) \
+    X(puts, int, (const char *), NULL, true) \
+    X(fputc, int, (int, FILE *), NULL, true) \
+    X(fwrite, size_t, (const void *, size_t, size_t, FILE *), NULL, true) \
+    X(perror, void, (const char *), NULL, true) \
+    X(vsyslog, void, (int, const char *, va_list), NULL, true) \
+    X(__vsyslog_chk, void, (int, int, const char *, va_list), NULL, true) \
     CARRY__REAL_LIBEVENT(X) \
     CARRY__REAL_LIBEV(X) \
     CARRY__REAL_LIBUV(X) \

@@ -7,6 +7,7 @@
  * glibc's headers would rename the first into the second. */
 #undef _FILE_OFFSET_BITS
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -144,13 +145,31 @@ CARRY__EXPORT int fcntl64(int fd, int cmd, ...)
 /* Writes: the same, then a borrowed fd changes hands before the bytes
  * leave, so that a reply is never dispatched before its request's context
  * owns the fd. */
+static inline void carry__writing(int fd)
+{
+    carry__fd_io(fd);
+    if (carry__on(CARRY__ACCEPT))
+        carry__fd_wrote(fd);
+}
+
 #define CARRY__WRITE(fd, call) \
     do { \
-        carry__fd_io(fd); \
-        if (carry__on(CARRY__ACCEPT)) \
-            carry__fd_wrote(fd); \
+        carry__writing(fd); \
         return call; \
     } while (0)
+
+/* write and writev to a tagged stdout or stderr (CARRY_TAG) go through
+ * carry__tag_writev, which puts the tags and the bytes in one writev. */
+static ssize_t carry__write_real(int fd, const struct iovec *iov, int cnt)
+{
+    (void)cnt;
+    return CARRY__REAL(write)(fd, iov->iov_base, iov->iov_len);
+}
+
+static ssize_t carry__writev_real(int fd, const struct iovec *iov, int cnt)
+{
+    return CARRY__REAL(writev)(fd, iov, cnt);
+}
 
 CARRY__EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
@@ -186,12 +205,23 @@ CARRY__EXPORT int recvmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags,
 
 CARRY__EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
-    CARRY__WRITE(fd, CARRY__REAL(write)(fd, buf, n));
+    carry__writing(fd);
+    if (carry__tag_fd(fd)) {
+        struct iovec v = {(void *)buf, n};
+        return carry__tag_writev(fd, &v, 1, carry__tag_id(), carry__writev_real,
+                                 carry__write_real, false);
+    }
+    return CARRY__REAL(write)(fd, buf, n);
 }
 
 CARRY__EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 {
-    CARRY__WRITE(fd, CARRY__REAL(writev)(fd, iov, n));
+    carry__writing(fd);
+    /* Bad arguments get the kernel's answer, untouched. */
+    if (carry__tag_fd(fd) && n > 0 && n <= IOV_MAX && iov != NULL)
+        return carry__tag_writev(fd, iov, n, carry__tag_id(), carry__writev_real,
+                                 carry__writev_real, false);
+    return CARRY__REAL(writev)(fd, iov, n);
 }
 
 CARRY__EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)

@@ -3,6 +3,7 @@
  * gets one line on stderr naming the variable and what it takes, and the
  * default is used.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@ struct carry__config carry__config = {
     .debug = 0,
     .inherit = true,
     .active = true,
+    .tag = 0,
 };
 
 struct carry__name {
@@ -71,6 +73,52 @@ static unsigned carry__parse_mode(const char *value)
     return CARRY__MODE_EVENTS;
 }
 
+static const struct carry__name carry__tags[] = {
+    {"off", 0},
+    {"stdout", CARRY__TAG_STDOUT},
+    {"stderr", CARRY__TAG_STDERR},
+    {"syslog", CARRY__TAG_SYSLOG},
+};
+
+struct carry__tag_parse {
+    unsigned bits;
+    char unknown[128]; /* the names not recognised, comma-separated */
+};
+
+static bool carry__add_tag(const char *item, size_t len, void *arg)
+{
+    struct carry__tag_parse *t = arg;
+    for (size_t i = 0; i < sizeof carry__tags / sizeof carry__tags[0]; i++) {
+        if (strlen(carry__tags[i].name) == len && memcmp(carry__tags[i].name, item, len) == 0) {
+            t->bits |= carry__tags[i].bits;
+            return true;
+        }
+    }
+    size_t used = strlen(t->unknown), room = sizeof t->unknown - used;
+    snprintf(t->unknown + used, room, "%s%.*s", used ? "," : "", (int)len, item);
+    return true;
+}
+
+/* Unlike CARRY_MODE, a bad name does not reject the list: the outputs the
+ * user did name correctly are still tagged (tagging too little would hide
+ * exactly the lines they asked for). */
+static unsigned carry__parse_tag(const char *value)
+{
+    struct carry__tag_parse t = {0, ""};
+    carry__each_item(value, carry__add_tag, &t);
+    if (t.unknown[0] != '\0') {
+        char applied[32] = "";
+        for (size_t i = 1; i < sizeof carry__tags / sizeof carry__tags[0]; i++)
+            if (t.bits & carry__tags[i].bits)
+                snprintf(applied + strlen(applied), sizeof applied - strlen(applied), "%s%s",
+                         applied[0] ? "," : "", carry__tags[i].name);
+        carry__warn("CARRY_TAG=%s is invalid: it takes off, or a comma list of "
+                    "stdout,stderr,syslog; ignoring %s, tagging %s",
+                    value, t.unknown, applied[0] ? applied : "nothing");
+    }
+    return t.bits;
+}
+
 /* A whole decimal number in [min, max], else fallback with a warning. */
 static int carry__parse_int(const char *name, const char *value, int min, int max, int fallback)
 {
@@ -114,6 +162,7 @@ void carry__config_parse(struct carry__config *out, carry__getenv_fn *getenv_fn,
     /* batch by default: split's extra returns cost a loop like redis's
      * more than 1 % (see README, Servers). */
     out->epoll_batch = true;
+    out->tag = 0;
 
     if ((value = getenv_fn("CARRY_MODE")) != NULL)
         out->mode = carry__parse_mode(value);
@@ -129,9 +178,12 @@ void carry__config_parse(struct carry__config *out, carry__getenv_fn *getenv_fn,
         out->inherit = carry__parse_int("CARRY_INHERIT", value, 0, 1, 1) == 1;
     out->stats = getenv_fn("CARRY_STATS");
 
+    if ((value = getenv_fn("CARRY_TAG")) != NULL)
+        out->tag = carry__parse_tag(value);
+
     /* Named by the contract, implemented by later work: say so rather than
      * ignore them silently. */
-    static const char *const pending[] = {"CARRY_TAG", "CARRY_CRASH"};
+    static const char *const pending[] = {"CARRY_CRASH"};
     for (size_t i = 0; i < sizeof pending / sizeof pending[0]; i++)
         if (getenv_fn(pending[i]) != NULL)
             carry__warn("%s is not implemented in this version of libcarry; ignored", pending[i]);
@@ -143,4 +195,6 @@ void carry__config_parse(struct carry__config *out, carry__getenv_fn *getenv_fn,
         out->active = false;
     if ((value = getenv_fn("CARRY_SKIP")) != NULL && carry__program_listed(value, program))
         out->active = false;
+    if (!out->active)
+        out->tag = 0;
 }

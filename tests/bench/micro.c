@@ -47,6 +47,16 @@
  *   levent_add_del,      per pair: event_add + event_del, ev_timer_start +
  *   libev_start_stop,    ev_timer_stop, uv_timer_start + uv_timer_stop of
  *   uv_start_stop        one timer, in a context (no syscall)
+ *   tag_fprintf          fprintf(stderr, "tag line %d\n", i) in a context,
+ *                        stderr (unbuffered) on /dev/null
+ *   tag_write            write(2, "tag line\n", 9) in a context, fd 2 on
+ *                        /dev/null
+ *
+ * --tag renames tag_fprintf and tag_write to NAME_tagged (the driver runs
+ * them once with CARRY_TAG=stderr and once without carry); with libcarry
+ * loaded, micro checks that a line it writes to stderr in a context gets a
+ * tag.  Without --tag, libcarry (CARRY_TAG unset) passes them through: the
+ * figure is what the wrappers cost when tagging is off.
  *
  * --epoll-mode MODE renames epoll_event to epoll_event_MODE (the driver
  * runs it once with CARRY_EPOLL=split and once with CARRY_EPOLL=batch);
@@ -62,7 +72,8 @@
  * printed, with the cost of the no-op path.  stderr says which it was.
  * MICRO_DEBUG=1 in the environment prints calibration and repetitions.
  *
- * usage: micro [--quick] [--only NAME]... [--epoll-mode MODE] [--count N] [--list]
+ * usage: micro [--quick] [--only NAME]... [--epoll-mode MODE] [--tag] [--count N]
+ *              [--list]
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -78,6 +89,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -444,6 +456,41 @@ static void loop_accept_cycle(uint64_t n)
     }
 }
 
+/* Tagging (CARRY_TAG): a short line to stderr, on /dev/null, in a
+ * context. */
+static int tag_saved_stderr = -1;
+
+static void setup_tag(void)
+{
+    setup_context();
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    tag_saved_stderr = fcntl(2, F_DUPFD_CLOEXEC, 3);
+    if (null < 0 || tag_saved_stderr < 0 || dup2(null, 2) != 2)
+        micro_die("stderr to /dev/null");
+    close(null);
+}
+
+static void teardown_tag(void)
+{
+    dup2(tag_saved_stderr, 2);
+    close(tag_saved_stderr);
+    tag_saved_stderr = -1;
+    teardown_context();
+}
+
+static void loop_tag_fprintf(uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        fprintf(stderr, "tag line %d\n", (int)i);
+}
+
+static void loop_tag_write(uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (write(2, "tag line\n", 9) != 9)
+            micro_die("write");
+}
+
 /* ------------------------------------------------------------------ */
 
 struct bench {
@@ -455,28 +502,31 @@ struct bench {
      * part it times itself. */
     uint64_t (*timed)(uint64_t n);
     int epoll_moded; /* named NAME_MODE under --epoll-mode MODE */
+    int tag_moded;   /* named NAME_tagged under --tag */
 };
 
 static const struct bench benches[] = {
-    {"carry_id", setup_context, loop_id, teardown_context, NULL, 0},
-    {"carry_get", setup_store, loop_get, teardown_context, NULL, 0},
-    {"carry_get_miss", setup_store, loop_get_miss, teardown_context, NULL, 0},
-    {"carry_set", NULL, loop_set, NULL, NULL, 0},
-    {"capture_release", setup_context, loop_capture_release, teardown_context, NULL, 0},
-    {"carry_run", setup_run, loop_run, teardown_run, NULL, 0},
-    {"pthread_create_join", setup_context, loop_pthread, teardown_context, NULL, 0},
-    {"epoll_event", setup_epoll_distinct, loop_epoll_event, teardown_epoll, NULL, 1},
-    {"epoll_event_same", setup_epoll_same, loop_epoll_event, teardown_epoll, NULL, 0},
-    {"epoll_ctl_mod", setup_ctl_mod, loop_ctl_mod, teardown_ctl, NULL, 0},
-    {"epoll_ctl_add_del", setup_ctl, loop_ctl_add_del, teardown_ctl, NULL, 0},
-    {"accept", setup_accept, NULL, teardown_accept, timed_accept, 0},
-    {"accept_cycle", setup_accept, loop_accept_cycle, teardown_accept, NULL, 0},
-    {"levent_dispatch", micro_setup_levent, micro_loop_levent, micro_teardown_levent, NULL, 0},
-    {"levent_add_del", NULL, micro_loop_levent_add_del, NULL, NULL, 0},
-    {"libev_dispatch", micro_setup_libev, micro_loop_libev, micro_teardown_libev, NULL, 0},
-    {"libev_start_stop", NULL, micro_loop_libev_start_stop, NULL, NULL, 0},
-    {"uv_dispatch", micro_setup_uv, micro_loop_uv, micro_teardown_uv, NULL, 0},
-    {"uv_start_stop", NULL, micro_loop_uv_start_stop, NULL, NULL, 0},
+    {"carry_id", setup_context, loop_id, teardown_context, NULL, 0, 0},
+    {"carry_get", setup_store, loop_get, teardown_context, NULL, 0, 0},
+    {"carry_get_miss", setup_store, loop_get_miss, teardown_context, NULL, 0, 0},
+    {"carry_set", NULL, loop_set, NULL, NULL, 0, 0},
+    {"capture_release", setup_context, loop_capture_release, teardown_context, NULL, 0, 0},
+    {"carry_run", setup_run, loop_run, teardown_run, NULL, 0, 0},
+    {"pthread_create_join", setup_context, loop_pthread, teardown_context, NULL, 0, 0},
+    {"epoll_event", setup_epoll_distinct, loop_epoll_event, teardown_epoll, NULL, 1, 0},
+    {"epoll_event_same", setup_epoll_same, loop_epoll_event, teardown_epoll, NULL, 0, 0},
+    {"epoll_ctl_mod", setup_ctl_mod, loop_ctl_mod, teardown_ctl, NULL, 0, 0},
+    {"epoll_ctl_add_del", setup_ctl, loop_ctl_add_del, teardown_ctl, NULL, 0, 0},
+    {"accept", setup_accept, NULL, teardown_accept, timed_accept, 0, 0},
+    {"accept_cycle", setup_accept, loop_accept_cycle, teardown_accept, NULL, 0, 0},
+    {"tag_fprintf", setup_tag, loop_tag_fprintf, teardown_tag, NULL, 0, 1},
+    {"tag_write", setup_tag, loop_tag_write, teardown_tag, NULL, 0, 1},
+    {"levent_dispatch", micro_setup_levent, micro_loop_levent, micro_teardown_levent, NULL, 0, 0},
+    {"levent_add_del", NULL, micro_loop_levent_add_del, NULL, NULL, 0, 0},
+    {"libev_dispatch", micro_setup_libev, micro_loop_libev, micro_teardown_libev, NULL, 0, 0},
+    {"libev_start_stop", NULL, micro_loop_libev_start_stop, NULL, NULL, 0, 0},
+    {"uv_dispatch", micro_setup_uv, micro_loop_uv, micro_teardown_uv, NULL, 0, 0},
+    {"uv_start_stop", NULL, micro_loop_uv_start_stop, NULL, NULL, 0, 0},
 };
 #define NBENCH (sizeof benches / sizeof benches[0])
 
@@ -673,15 +723,45 @@ static int sanity_epoll(int batch)
     return bad;
 }
 
+/* --tag: a line written to stderr in a context must come out tagged, or
+ * tag_*_tagged would measure the untagged path. */
+static int sanity_tag(void)
+{
+    int p[2];
+    char got[64] = "";
+    if (pipe(p) != 0)
+        micro_die("pipe");
+    int saved = fcntl(2, F_DUPFD_CLOEXEC, 3);
+    carry_ctx *h = carry_begin();
+    dup2(p[1], 2);
+    fprintf(stderr, "x\n");
+    dup2(saved, 2);
+    carry_enter(NULL);
+    carry_release(h);
+    close(saved);
+    close(p[1]);
+    ssize_t n = read(p[0], got, sizeof got - 1);
+    close(p[0]);
+    if (n < 7 || strncmp(got, "[carry ", 7) != 0) {
+        fprintf(stderr, "micro: --tag but a line in a context is not tagged (CARRY_TAG "
+                        "without stderr?): tag_*_tagged measure no tagging\n");
+        return 1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: micro [--quick] [--only NAME]... [--epoll-mode MODE] [--count N] [--list]\n"
+    fprintf(f, "usage: micro [--quick] [--only NAME]... [--epoll-mode MODE] [--tag] [--count N]\n"
+               "             [--list]\n"
                "  --quick            fewer iterations (about 15 ms x 3 per benchmark)\n"
                "  --only NAME        run only this benchmark (may be repeated)\n"
                "  --epoll-mode MODE  print epoll_event as epoll_event_MODE; with libcarry\n"
                "                     loaded, check that CARRY_EPOLL=MODE (split or batch)\n"
+               "  --tag              print tag_fprintf and tag_write as NAME_tagged; with\n"
+               "                     libcarry loaded, check that CARRY_TAG tags stderr\n"
                "  --count N          run each benchmark once, N operations, no calibration\n"
                "                     (for valgrind --tool=callgrind: instructions per op)\n"
                "  --list             print the benchmark names and exit\n"
@@ -696,6 +776,7 @@ int main(int argc, char **argv)
     int any_selected = 0;
     const char *epoll_mode = NULL;
     uint64_t count = 0;
+    int tag = 0;
 
     debug = getenv("MICRO_DEBUG") != NULL;
     for (int i = 1; i < argc; i++) {
@@ -742,6 +823,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "micro: --count takes a positive number\n");
                 return 2;
             }
+        } else if (strcmp(argv[i], "--tag") == 0) {
+            tag = 1;
         } else if (strcmp(argv[i], "--list") == 0) {
             for (size_t k = 0; k < NBENCH; k++)
                 printf("%s\n", benches[k].name);
@@ -765,7 +848,9 @@ int main(int argc, char **argv)
             fprintf(stderr,
                     "micro: warning: --epoll-mode %s but libcarry runs with CARRY_EPOLL=%s\n",
                     epoll_mode, env_mode);
-        if (sanity() + sanity_epoll(strcmp(env_mode, "batch") == 0) + micro_sanity_loops() != 0)
+        if (sanity() + sanity_epoll(strcmp(env_mode, "batch") == 0) + micro_sanity_loops() +
+                (tag ? sanity_tag() : 0) !=
+            0)
             fprintf(stderr, "micro: warning: sanity checks failed; figures may not mean "
                             "what their names say\n");
     } else {
@@ -779,6 +864,8 @@ int main(int argc, char **argv)
                           : measure(&benches[k], target_ns, reps);
         if (benches[k].epoll_moded && epoll_mode != NULL)
             printf("%s_%s %.2f\n", benches[k].name, epoll_mode, ns);
+        else if (benches[k].tag_moded && tag)
+            printf("%s_tagged %.2f\n", benches[k].name, ns);
         else
             printf("%s %.2f\n", benches[k].name, ns);
         fflush(stdout);

@@ -135,11 +135,53 @@ Test(config, only_and_skip)
 
 Test(config, variables_not_implemented_yet_are_reported)
 {
-    const char *env[] = {"CARRY_TAG=stderr", "CARRY_STATS=stderr", NULL};
+    const char *env[] = {"CARRY_STATS=stderr", "CARRY_CRASH=1", NULL};
     struct carry__config c = parse(env, "x");
     cr_assert(c.active);
     cr_assert_eq(warnings, 1, "%s", warned);
-    cr_assert_not_null(strstr(warned, "carry: CARRY_TAG is not implemented in this version"));
+    cr_assert_not_null(strstr(warned, "carry: CARRY_CRASH is not implemented in this version"));
+}
+
+struct tag_case {
+    const char *value;
+    unsigned tag;
+    const char *warning; /* NULL: silent */
+};
+
+Test(config, tag)
+{
+    static const struct tag_case cases[] = {
+        {"", 0, NULL},
+        {"off", 0, NULL},
+        {"stderr", CARRY__TAG_STDERR, NULL},
+        {"stdout,stderr,syslog", CARRY__TAG_FDS | CARRY__TAG_SYSLOG, NULL},
+        {",syslog,,stdout,", CARRY__TAG_SYSLOG | CARRY__TAG_STDOUT, NULL},
+        {"stderr,bogus", CARRY__TAG_STDERR,
+         "carry: CARRY_TAG=stderr,bogus is invalid: it takes off, or a comma list of "
+         "stdout,stderr,syslog; ignoring bogus, tagging stderr\n"},
+        {"Stderr,syslog,nope", CARRY__TAG_SYSLOG,
+         "carry: CARRY_TAG=Stderr,syslog,nope is invalid: it takes off, or a comma list of "
+         "stdout,stderr,syslog; ignoring Stderr,nope, tagging syslog\n"},
+        {"yes", 0,
+         "carry: CARRY_TAG=yes is invalid: it takes off, or a comma list of "
+         "stdout,stderr,syslog; ignoring yes, tagging nothing\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char assignment[128];
+        snprintf(assignment, sizeof assignment, "CARRY_TAG=%s", cases[i].value);
+        const char *env[] = {assignment, NULL};
+        struct carry__config c = parse(env, "x");
+        cr_assert_eq(c.tag, cases[i].tag, "%s", assignment);
+        if (cases[i].warning == NULL) {
+            cr_assert_eq(warnings, 0, "%s: %s", assignment, warned);
+        } else {
+            cr_assert_eq(warnings, 1, "%s: %s", assignment, warned);
+            cr_assert_str_eq(warned, cases[i].warning);
+        }
+    }
+    cr_assert_eq(parse(NULL, "x").tag, 0, "unset: no tagging");
+    const char *passive[] = {"CARRY_TAG=stderr", "CARRY_SKIP=x", NULL};
+    cr_assert_eq(parse(passive, "x").tag, 0, "a passive program is not tagged");
 }
 
 Test(config, stats_target)

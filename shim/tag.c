@@ -1,0 +1,499 @@
+/*
+ * CARRY_TAG: "[carry <id>] " at the start of every line the program writes
+ * to stdout, stderr or syslog while a context is current.
+ *
+ * Each tagged fd (1 and 2) has one line state, shared by the raw writes
+ * and the streams on it: whether the last byte written was a newline, and
+ * a tag a partial write left half-written.  A tag goes in front of a
+ * line's first byte, with the context current when that byte is written;
+ * the rest of the line, in whatever pieces and contexts, gets none.  A line
+ * begun with no context gets none either, which is why writes with no
+ * context still note how they ended.
+ *
+ * The state is updated with relaxed atomics after each write: lines that
+ * several threads write whole (the case that matters) always start at a
+ * line start; threads that write pieces of lines to one fd at the same
+ * moment interleave their bytes anyway, and their tags then follow the
+ * order in which the writes completed.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* __vsnprintf_chk is declared by <stdio.h> only under _FORTIFY_SOURCE. */
+extern int __vsnprintf_chk(char *s, size_t maxlen, int flag, size_t slen, const char *fmt,
+                           va_list ap);
+
+/* Bit 0: the last byte written was not a newline.  Bits 8-15: how many
+ * bytes of a tag that a partial write cut short are out already, 0 if
+ * none (its id is in pending_id). */
+struct carry__tag_line {
+    _Atomic uint32_t state;
+    _Atomic uint64_t pending_id;
+};
+
+#define CARRY__TAG_MID 1u
+#define CARRY__TAG_PENDING_SHIFT 8
+
+static struct carry__tag_line carry__tag_lines[3];
+
+struct carry__tag_state {
+    bool mid;
+    uint32_t pending; /* bytes of the pending tag already written */
+    uint64_t pending_id;
+};
+
+static struct carry__tag_state carry__tag_load(int fd)
+{
+    struct carry__tag_line *l = &carry__tag_lines[fd];
+    uint32_t w = atomic_load_explicit(&l->state, memory_order_relaxed);
+    struct carry__tag_state s = {(w & CARRY__TAG_MID) != 0, w >> CARRY__TAG_PENDING_SHIFT, 0};
+    if (s.pending != 0)
+        s.pending_id = atomic_load_explicit(&l->pending_id, memory_order_relaxed);
+    /* Read apart from state, the two may disagree while threads race on
+     * partial writes: never trust an offset out of range. */
+    if (s.pending >= CARRY__TAG_LEN || s.pending_id == 0)
+        s.pending = 0;
+    return s;
+}
+
+static void carry__tag_store(int fd, struct carry__tag_state s)
+{
+    struct carry__tag_line *l = &carry__tag_lines[fd];
+    if (s.pending != 0)
+        atomic_store_explicit(&l->pending_id, s.pending_id, memory_order_relaxed);
+    atomic_store_explicit(&l->state,
+                          (s.mid ? CARRY__TAG_MID : 0) | s.pending << CARRY__TAG_PENDING_SHIFT,
+                          memory_order_relaxed);
+}
+
+void carry__tag_mark(int fd, bool mid)
+{
+    struct carry__tag_state s = carry__tag_load(fd);
+    if (s.mid != mid && s.pending == 0) {
+        s.mid = mid;
+        carry__tag_store(fd, s);
+    }
+}
+
+void carry__tag_reset(void)
+{
+    for (int fd = 0; fd < 3; fd++)
+        carry__tag_store(fd, (struct carry__tag_state){false, 0, 0});
+}
+
+void carry__tag_format(char *out, uint64_t id)
+{
+    static const char hex[] = "0123456789abcdef";
+    memcpy(out, "[carry ", 7);
+    for (int i = 15; i >= 0; i--) {
+        out[7 + i] = hex[id & 15];
+        id >>= 4;
+    }
+    out[23] = ']';
+    out[24] = ' ';
+}
+
+bool carry__tag_fd_slow(int fd)
+{
+    if ((unsigned)fd > 2 || !(carry__config.tag & (1u << fd)))
+        return false;
+    /* A connection that took the number of a closed stdout or stderr is
+     * the program's protocol, not its log. */
+    struct carry__fd *e = carry__fdmap_get(&carry__fds, fd);
+    return e == NULL || atomic_load_explicit(&e->kind, memory_order_relaxed) == CARRY__FD_NONE;
+}
+
+int carry__tag_file_slow(FILE *fp)
+{
+    if (fp == NULL)
+        return -1;
+    /* fileno_unlocked checks that fp is a file stream (memory streams
+     * leave _fileno uninitialised) and sets errno when it is not. */
+    int saved_errno = errno;
+    int fd = fileno_unlocked(fp);
+    errno = saved_errno;
+    /* A wide-oriented stream takes no bytes: leave it to libc. */
+    if (fp->_mode > 0 || !carry__tag_fd_slow(fd))
+        return -1;
+    return fd;
+}
+
+void carry__tag_noted(int fd, const struct iovec *src, int cnt, size_t n)
+{
+    /* The n-th byte of src, walking its buffers. */
+    for (int i = 0; i < cnt && n > 0; i++) {
+        if (n <= src[i].iov_len) {
+            carry__tag_mark(fd, ((const char *)src[i].iov_base)[n - 1] != '\n');
+            return;
+        }
+        n -= src[i].iov_len;
+    }
+}
+
+/* ---- Raw writes ---------------------------------------------------------- */
+
+/* Where the program's bytes not yet written start. */
+struct carry__tag_cursor {
+    const struct iovec *src;
+    int cnt, i;
+    size_t off;
+};
+
+static void carry__tag_skip(struct carry__tag_cursor *c, size_t n)
+{
+    while (c->i < c->cnt && (n > 0 || c->src[c->i].iov_len == c->off)) {
+        size_t left = c->src[c->i].iov_len - c->off;
+        if (n < left) {
+            c->off += n;
+            return;
+        }
+        n -= left;
+        c->i++;
+        c->off = 0;
+    }
+}
+
+/* The tags of one writev: its pieces whose bytes are in here are (what is
+ * left of) a tag; the others are the program's bytes, each ending at the
+ * first newline if any. */
+struct carry__tag_texts {
+    char tag[CARRY__TAG_LEN];     /* the current context's */
+    char pending[CARRY__TAG_LEN]; /* the one a partial write cut short */
+    uint64_t id, pending_id;
+};
+
+/* What one writev did to the line state: *done gets the program's bytes
+ * among the first r bytes written. */
+static struct carry__tag_state carry__tag_account(struct carry__tag_state s,
+                                                  const struct carry__tag_texts *t,
+                                                  const struct iovec *out, int k, size_t r,
+                                                  size_t *done)
+{
+    *done = 0;
+    for (int j = 0; j < k && r > 0; j++) {
+        const char *p = out[j].iov_base;
+        size_t len = out[j].iov_len, n = r < len ? r : len;
+        r -= n;
+        bool current = p == t->tag, pending = p >= t->pending && p < t->pending + CARRY__TAG_LEN;
+        if (current || pending) {
+            /* A tag: the line has begun; a tag cut short is finished by
+             * the next write. */
+            s.mid = true;
+            s.pending = n < len ? (uint32_t)(p - (current ? t->tag : t->pending) + n) : 0;
+            s.pending_id = current ? t->id : t->pending_id;
+        } else {
+            *done += n;
+            s.mid = p[n - 1] != '\n';
+            s.pending = 0;
+        }
+    }
+    return s;
+}
+
+ssize_t carry__tag_writev(int fd, const struct iovec *src, int cnt, uint64_t id,
+                          carry__writev_fn *tagged, carry__writev_fn *plain, bool all)
+{
+    int saved_errno = errno;
+    size_t total = 0;
+    for (int i = 0; i < cnt; i++) {
+        /* Leave bad arguments and huge writes to the kernel, untouched:
+         * reading a bad buffer here would crash where it returns EFAULT. */
+        if (src[i].iov_len > 0 && src[i].iov_base == NULL)
+            return plain(fd, src, cnt);
+        total += src[i].iov_len;
+        if (total > SSIZE_MAX / 2)
+            return plain(fd, src, cnt);
+    }
+    struct carry__tag_state s = carry__tag_load(fd);
+    if (total == 0 || (id == 0 && s.pending == 0 && !all)) {
+        ssize_t rc = plain(fd, src, cnt);
+        if (rc > 0)
+            carry__tag_noted(fd, src, cnt, (size_t)rc);
+        return rc;
+    }
+
+    struct carry__tag_texts t = {.id = id};
+    if (id != 0)
+        carry__tag_format(t.tag, id);
+    size_t written = 0;
+    for (;;) {
+        struct carry__tag_cursor c = {src, cnt, 0, 0};
+        carry__tag_skip(&c, written);
+        struct iovec out[CARRY__TAG_PIECES];
+        int k = 0;
+        size_t chunk = 0;
+        bool start = !s.mid;
+        if (s.pending != 0) {
+            t.pending_id = s.pending_id;
+            carry__tag_format(t.pending, s.pending_id);
+            out[k++] = (struct iovec){t.pending + s.pending, CARRY__TAG_LEN - s.pending};
+            start = false;
+        }
+        /* Room for a tag and its line in each round.  Without tags, the
+         * program's buffers go as they are. */
+        while (c.i < cnt && k < CARRY__TAG_PIECES - 1) {
+            const char *p = (const char *)src[c.i].iov_base + c.off;
+            size_t left = src[c.i].iov_len - c.off;
+            if (left == 0) {
+                carry__tag_skip(&c, 0);
+                continue;
+            }
+            if (start && id != 0)
+                out[k++] = (struct iovec){t.tag, CARRY__TAG_LEN};
+            const char *nl = id != 0 ? memchr(p, '\n', left) : NULL;
+            size_t len = nl ? (size_t)(nl - p) + 1 : left;
+            out[k++] = (struct iovec){(void *)p, len};
+            start = nl != NULL;
+            carry__tag_skip(&c, len);
+        }
+        for (int j = 0; j < k; j++)
+            chunk += out[j].iov_len;
+        if (k == 0)
+            break;
+        ssize_t r = tagged(fd, out, k);
+        if (r < 0) {
+            if (written > 0 && !all)
+                break;
+            return -1;
+        }
+        size_t done;
+        s = carry__tag_account(s, &t, out, k, (size_t)r, &done);
+        carry__tag_store(fd, s);
+        written += done;
+        if (written == total)
+            break;
+        if ((size_t)r < chunk) {
+            /* A partial write: the program hears of it as such, unless
+             * only carry's bytes got out (then go on: a write of n > 0
+             * bytes that returns 0 reads as end of file to many loops). */
+            if (r == 0)
+                break;
+            if (written > 0 && !all)
+                break;
+        }
+    }
+    errno = saved_errno;
+    return (ssize_t)written;
+}
+
+/* ---- Streams ------------------------------------------------------------- */
+
+void carry__tag_buf_init(struct carry__tag_buf *b)
+{
+    b->data = b->stack;
+    b->len = 0;
+    b->cap = sizeof b->stack;
+}
+
+void carry__tag_buf_free(struct carry__tag_buf *b)
+{
+    if (b->data != b->stack)
+        free(b->data);
+    b->data = b->stack;
+}
+
+/* Room for cap bytes in all, keeping the program's bytes. */
+static bool carry__tag_buf_reserve(struct carry__tag_buf *b, size_t cap)
+{
+    if (cap <= b->cap)
+        return true;
+    int saved_errno = errno;
+    char *data = malloc(cap);
+    errno = saved_errno;
+    if (data == NULL)
+        return false;
+    memcpy(data + CARRY__TAG_LEN, b->data + CARRY__TAG_LEN, b->len);
+    carry__tag_buf_free(b);
+    b->data = data;
+    b->cap = cap;
+    return true;
+}
+
+int carry__tag_buf_vformat(struct carry__tag_buf *b, int flag, const char *fmt, va_list ap)
+{
+    size_t room = b->cap - CARRY__TAG_LEN;
+    va_list aq;
+    va_copy(aq, ap);
+    int n = __vsnprintf_chk(b->data + CARRY__TAG_LEN, room, flag, room, fmt, aq);
+    va_end(aq);
+    if (n < 0)
+        return -1;
+    if ((size_t)n >= room) {
+        /* Too large for the stack: format again into the heap.  (Twice
+         * through the arguments, as vfprintf itself does for positional
+         * ones: the values are the same both times.) */
+        if (!carry__tag_buf_reserve(b, CARRY__TAG_LEN + (size_t)n + 1)) {
+            errno = ENOMEM;
+            return -1;
+        }
+        room = b->cap - CARRY__TAG_LEN;
+        va_copy(aq, ap);
+        n = __vsnprintf_chk(b->data + CARRY__TAG_LEN, room, flag, room, fmt, aq);
+        va_end(aq);
+        if (n < 0)
+            return -1;
+    }
+    b->len = (size_t)n;
+    return n;
+}
+
+bool carry__tag_buf_copy(struct carry__tag_buf *b, const struct iovec *src, int cnt)
+{
+    size_t total = 0;
+    for (int i = 0; i < cnt; i++)
+        total += src[i].iov_len;
+    b->len = 0;
+    if (!carry__tag_buf_reserve(b, CARRY__TAG_LEN + total)) {
+        errno = ENOMEM;
+        return false;
+    }
+    for (int i = 0; i < cnt; i++) {
+        memcpy(b->data + CARRY__TAG_LEN + b->len, src[i].iov_base, src[i].iov_len);
+        b->len += src[i].iov_len;
+    }
+    return true;
+}
+
+static void carry__tag_unlock(FILE **fp)
+{
+    funlockfile(*fp);
+}
+
+/* Tags the program's bytes need: one at the start if the stream is at a
+ * line start, one after each newline that more bytes follow. */
+static size_t carry__tag_count(const char *data, size_t n, bool start)
+{
+    size_t k = start;
+    for (const char *p = data, *end = data + n - 1; p < end; p++) {
+        p = memchr(p, '\n', (size_t)(end - p));
+        if (p == NULL)
+            break;
+        k++;
+    }
+    return k;
+}
+
+/* The program's n bytes among the first w bytes of out, their tagged
+ * output (a tag first if start, and after every newline if tags). */
+static size_t carry__tag_program_bytes(const char *out, size_t n, bool start, bool tags,
+                                       size_t w)
+{
+    size_t done = 0, o = 0;
+    while (done < n) {
+        if (start) {
+            if (w <= o + CARRY__TAG_LEN)
+                break;
+            o += CARRY__TAG_LEN;
+        }
+        const char *nl = memchr(out + o, '\n', n - done);
+        size_t len = nl ? (size_t)(nl - (out + o)) + 1 : n - done;
+        if (w <= o + len)
+            return done + (w - o);
+        o += len;
+        done += len;
+        start = tags;
+    }
+    return done;
+}
+
+/* Without room for the tags: each tag and each line on its own. */
+static size_t carry__tag_put_pieces(FILE *fp, const char *data, size_t n, bool start,
+                                    const char *tag)
+{
+    size_t done = 0;
+    while (done < n) {
+        if (start && fwrite_unlocked(tag, 1, CARRY__TAG_LEN, fp) != CARRY__TAG_LEN)
+            break;
+        const char *nl = memchr(data + done, '\n', n - done);
+        size_t len = nl ? (size_t)(nl - (data + done)) + 1 : n - done;
+        size_t w = fwrite_unlocked(data + done, 1, len, fp);
+        done += w;
+        if (w < len)
+            break;
+        start = nl != NULL;
+    }
+    return done;
+}
+
+size_t carry__tag_put(FILE *fp, int fd, struct carry__tag_buf *b, uint64_t id)
+{
+    size_t n = b->len;
+    if (n == 0)
+        return 0;
+    FILE *locked __attribute__((cleanup(carry__tag_unlock))) = fp;
+    flockfile(fp);
+    struct carry__tag_state s = carry__tag_load(fd);
+    bool start = !s.mid && id != 0;
+    char *data = b->data + CARRY__TAG_LEN;
+    char last = data[n - 1];
+    size_t k = id != 0 ? carry__tag_count(data, n, start) : 0, done;
+    char tag[CARRY__TAG_LEN];
+    if (k > 0)
+        carry__tag_format(tag, id);
+
+    if (k > 0 && !carry__tag_buf_reserve(b, b->len + CARRY__TAG_LEN * (k + !start))) {
+        done = carry__tag_put_pieces(fp, data, n, start, tag);
+    } else {
+        /* Insert the tags in place, from the end, so that the whole
+         * output goes to the stream in one piece. */
+        data = b->data + CARRY__TAG_LEN;
+        char *out = start ? b->data : data;
+        size_t total = n + CARRY__TAG_LEN * k;
+        char *dst = out + total;
+        const char *src = data + n;
+        for (size_t left = k; left > 0; left--) {
+            const char *from = data;
+            if (left > 1 || !start)
+                from = (const char *)memrchr(data, '\n', (size_t)(src - 1 - data)) + 1;
+            size_t len = (size_t)(src - from);
+            dst -= len;
+            memmove(dst, from, len);
+            dst -= CARRY__TAG_LEN;
+            memcpy(dst, tag, CARRY__TAG_LEN);
+            src = from;
+        }
+        size_t w = fwrite_unlocked(out, 1, total, fp);
+        done = w == total ? n : carry__tag_program_bytes(out, n, start, id != 0, w);
+    }
+    if (done == n)
+        carry__tag_mark(fd, last != '\n');
+    else if (done > 0)
+        carry__tag_mark(fd, true);
+    return done;
+}
+
+size_t carry__tag_put_copy(FILE *fp, int fd, const struct iovec *src, int cnt, uint64_t id)
+{
+    struct carry__tag_buf b __attribute__((cleanup(carry__tag_buf_free)));
+    carry__tag_buf_init(&b);
+    if (carry__tag_buf_copy(&b, src, cnt))
+        return carry__tag_put(fp, fd, &b, id);
+    /* No memory for a large write: tag it piece by piece. */
+    FILE *locked __attribute__((cleanup(carry__tag_unlock))) = fp;
+    flockfile(fp);
+    struct carry__tag_state s = carry__tag_load(fd);
+    char tag[CARRY__TAG_LEN];
+    carry__tag_format(tag, id);
+    size_t done = 0;
+    bool start = !s.mid && id != 0;
+    for (int i = 0; i < cnt; i++) {
+        size_t len = src[i].iov_len;
+        if (len == 0)
+            continue;
+        const char *data = src[i].iov_base;
+        size_t w = id != 0 ? carry__tag_put_pieces(fp, data, len, start, tag)
+                           : fwrite_unlocked(data, 1, len, fp);
+        done += w;
+        if (w < len) {
+            if (w > 0)
+                carry__tag_mark(fd, true);
+            return done;
+        }
+        start = data[len - 1] == '\n';
+        carry__tag_mark(fd, !start);
+    }
+    return done;
+}
