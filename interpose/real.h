@@ -61,6 +61,9 @@
       (int, const void *, size_t, int, const struct sockaddr *, socklen_t), NULL, true) \
     X(sendmsg, ssize_t, (int, const struct msghdr *, int), NULL, true) \
     X(sendmmsg, int, (int, struct mmsghdr *, unsigned, int), NULL, true) \
+    X(sigaction, int, (int, const struct sigaction *, struct sigaction *), NULL, true) \
+    X(signal, __sighandler_t, (int, __sighandler_t), NULL, true) \
+    X(sysv_signal, __sighandler_t, (int, __sighandler_t), NULL, true) \
     CARRY__REAL_LIBEVENT(X) \
     CARRY__REAL_LIBEV(X)
 

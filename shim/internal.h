@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -39,6 +40,7 @@ struct carry__config {
     int debug;        /* CARRY_DEBUG, 0..3 */
     bool inherit;     /* CARRY_INHERIT */
     bool epoll_batch; /* CARRY_EPOLL=batch */
+    bool crash;       /* CARRY_CRASH */
     bool active;      /* false when CARRY_ONLY / CARRY_SKIP make carry passive */
 };
 
@@ -153,6 +155,11 @@ const char *carry__store_get(carry_ctx *ctx, const char *key);
 int carry__store_set(carry_ctx *ctx, const char *key, const char *value);
 int carry__store_unset(carry_ctx *ctx, const char *key);
 void carry__store_free(carry_ctx *ctx);
+
+/* Fills keys and values (room for max each) with the keys that have a
+ * value, newest first, and returns how many there are in all.  Allocates
+ * nothing and takes no lock: safe in a signal handler. */
+size_t carry__store_list(carry_ctx *ctx, const char **keys, const char **values, size_t max);
 
 /* Validates a key: 0, or an errno value. */
 int carry__key_check(const char *key, size_t *len);
@@ -404,6 +411,25 @@ static inline void carry__loop_leave(void)
     carry__self.in_loop--;
     carry__dispatch();
 }
+
+/* ---- Crash reports (crash.c) ------------------------------------------- */
+
+typedef int carry__sigaction_fn(int sig, const struct sigaction *act, struct sigaction *old);
+
+/* Installs carry's handler for the fatal signals, once, when carry is
+ * active and CARRY_CRASH=1; real is the next sigaction, which carry uses
+ * from then on. */
+void carry__crash_start(carry__sigaction_fn *real);
+
+/* True when carry's handler stands in for the program's disposition of sig
+ * (starting the crash module if needed). */
+bool carry__crash_owns(int sig, carry__sigaction_fn *real);
+
+/* sigaction, signal (bsd) and sysv_signal for a signal carry owns: the
+ * program's disposition is recorded and reported back as its own, while
+ * carry's handler stays installed and calls it after the report. */
+int carry__crash_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+__sighandler_t carry__crash_signal(int sig, __sighandler_t handler, bool sysv);
 
 /* ---- Lifecycle (init.c) ------------------------------------------------ */
 

@@ -1,0 +1,51 @@
+/*
+ * sigaction and the signal() family, for the fatal signals: carry's crash
+ * handler stays installed and the program's disposition is kept beside it
+ * (and given back to the program as its own).  The policy is in
+ * shim/crash.c.  sigset, sigignore, siginterrupt and abort go to the
+ * kernel without these wrappers: the program then gets exactly what it
+ * asked for, without a report on that signal.
+ */
+#include "real.h"
+
+/* Installed before main even if the program never calls sigaction. */
+__attribute__((constructor)) static void carry__signal_start(void)
+{
+    carry__crash_start(CARRY__REAL(sigaction));
+}
+
+CARRY__EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    if (!carry__crash_owns(sig, CARRY__REAL(sigaction)))
+        return CARRY__REAL(sigaction)(sig, act, old);
+    return carry__crash_sigaction(sig, act, old);
+}
+
+/* SIG_ERR goes to libc, for its EINVAL. */
+static __sighandler_t carry__signal(int sig, __sighandler_t handler, bool sysv)
+{
+    if (handler == SIG_ERR || !carry__crash_owns(sig, CARRY__REAL(sigaction)))
+        return sysv ? CARRY__REAL(sysv_signal)(sig, handler) : CARRY__REAL(signal)(sig, handler);
+    return carry__crash_signal(sig, handler, sysv);
+}
+
+CARRY__EXPORT __sighandler_t signal(int sig, __sighandler_t handler)
+{
+    return carry__signal(sig, handler, false);
+}
+
+CARRY__EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t handler)
+{
+    return carry__signal(sig, handler, false);
+}
+
+CARRY__EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t handler)
+{
+    return carry__signal(sig, handler, true);
+}
+
+/* What signal() is with strict ISO C feature macros (see <signal.h>). */
+CARRY__EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t handler)
+{
+    return carry__signal(sig, handler, true);
+}
