@@ -44,6 +44,7 @@ Test(config, defaults)
     cr_assert(c.inherit);
     cr_assert(c.active);
     cr_assert(c.epoll_batch);
+    cr_assert(c.crash);
     cr_assert_eq(warnings, 0);
 }
 
@@ -117,6 +118,19 @@ Test(config, debug_and_inherit)
     cr_assert_eq(c.debug, 3);
     cr_assert_not(c.inherit);
     cr_assert_eq(warnings, 0);
+}
+
+Test(config, crash)
+{
+    const char *off[] = {"CARRY_CRASH=0", NULL};
+    cr_assert_not(parse(off, "x").crash);
+    cr_assert_eq(warnings, 0);
+    const char *on[] = {"CARRY_CRASH=1", NULL};
+    cr_assert(parse(on, "x").crash);
+    const char *bad[] = {"CARRY_CRASH=no", NULL};
+    cr_assert(parse(bad, "x").crash);
+    cr_assert_str_eq(warned, "carry: CARRY_CRASH=no is invalid: it takes a number from 0 to 1; "
+                             "using 1\n");
 }
 
 Test(config, only_and_skip)
