@@ -21,31 +21,30 @@ CARRY__EXPORT int sigaction(int sig, const struct sigaction *act, struct sigacti
     return carry__crash_sigaction(sig, act, old);
 }
 
-/* SIG_ERR goes to libc, for its EINVAL. */
-static __sighandler_t carry__signal(int sig, __sighandler_t handler, bool sysv)
+static __sighandler_t carry__signal(int sig, __sighandler_t handler, carry__signal_fn *real)
 {
-    if (handler == SIG_ERR || !carry__crash_owns(sig, CARRY__REAL(sigaction)))
-        return sysv ? CARRY__REAL(sysv_signal)(sig, handler) : CARRY__REAL(signal)(sig, handler);
-    return carry__crash_signal(sig, handler, sysv);
+    if (!carry__crash_owns(sig, CARRY__REAL(sigaction)))
+        return real(sig, handler);
+    return carry__crash_signal(sig, handler, real);
 }
 
 CARRY__EXPORT __sighandler_t signal(int sig, __sighandler_t handler)
 {
-    return carry__signal(sig, handler, false);
+    return carry__signal(sig, handler, CARRY__REAL(signal));
 }
 
 CARRY__EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t handler)
 {
-    return carry__signal(sig, handler, false);
+    return carry__signal(sig, handler, CARRY__REAL(bsd_signal));
 }
 
 CARRY__EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t handler)
 {
-    return carry__signal(sig, handler, true);
+    return carry__signal(sig, handler, CARRY__REAL(sysv_signal));
 }
 
 /* What signal() is with strict ISO C feature macros (see <signal.h>). */
 CARRY__EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t handler)
 {
-    return carry__signal(sig, handler, true);
+    return carry__signal(sig, handler, CARRY__REAL(__sysv_signal));
 }

@@ -57,6 +57,10 @@ static bool carry__crash_on; /* written once, before carry__started */
 static struct sigaction carry__prog[CARRY__SLOTS];
 static carry__spin carry__sig_lock_word;
 
+/* Set while carry calls the next signal(): one that calls sigaction
+ * (a sanitizer's) must reach the next sigaction, not carry's lock again. */
+static __thread bool carry__in_signal __attribute__((tls_model("initial-exec")));
+
 /*
  * Who reports: the pid in the high half (a forked child starts afresh), the
  * reporting thread's tid in the low half, or 0 once the report is written.
@@ -108,7 +112,7 @@ static struct {
     __typeof__(unw_init_local2) *init;
     __typeof__(unw_step) *step;
     __typeof__(unw_get_reg) *get_reg;
-    __typeof__(unw_get_proc_name) *get_proc_name;
+    __typeof__(unw_is_signal_frame) *is_signal_frame;
 } carry__unw;
 
 /* Opened privately rather than linked: libunwind.so.8 also defines the
@@ -124,9 +128,9 @@ static void carry__unwind_load(void)
     }
     carry__unw.step = (__typeof__(carry__unw.step))dlsym(lib, CARRY__STR(unw_step));
     carry__unw.get_reg = (__typeof__(carry__unw.get_reg))dlsym(lib, CARRY__STR(unw_get_reg));
-    carry__unw.get_proc_name =
-        (__typeof__(carry__unw.get_proc_name))dlsym(lib, CARRY__STR(unw_get_proc_name));
-    if (carry__unw.step && carry__unw.get_reg && carry__unw.get_proc_name)
+    carry__unw.is_signal_frame =
+        (__typeof__(carry__unw.is_signal_frame))dlsym(lib, CARRY__STR(unw_is_signal_frame));
+    if (carry__unw.step && carry__unw.get_reg && carry__unw.is_signal_frame)
         carry__unw.init = (__typeof__(carry__unw.init))dlsym(lib, CARRY__STR(unw_init_local2));
 }
 
@@ -187,7 +191,7 @@ void carry__crash_start(carry__sigaction_fn *real)
 
 bool carry__crash_owns(int sig, carry__sigaction_fn *real)
 {
-    if (!carry__fatal(sig))
+    if (!carry__fatal(sig) || carry__in_signal)
         return false;
     carry__crash_start(real);
     return carry__crash_on;
@@ -228,22 +232,30 @@ int carry__crash_sigaction(int sig, const struct sigaction *act, struct sigactio
     return rc;
 }
 
-/* As glibc builds them: signal (BSD semantics) and sysv_signal. */
-__sighandler_t carry__crash_signal(int sig, __sighandler_t handler, bool sysv)
+__sighandler_t carry__crash_signal(int sig, __sighandler_t handler, carry__signal_fn *real)
 {
-    struct sigaction act, old;
-    memset(&act, 0, sizeof act);
-    act.sa_handler = handler;
-    sigemptyset(&act.sa_mask);
-    if (sysv) {
-        act.sa_flags = SA_RESETHAND | SA_NODEFER | SA_INTERRUPT;
-    } else {
-        sigaddset(&act.sa_mask, sig);
-        act.sa_flags = SA_RESTART;
+    sigset_t saved;
+    carry__sig_lock(&saved);
+    /* libc's own signal() builds the action (its BSD or System V flags,
+     * siginterrupt's choice) and installs it; carry reads it back. */
+    carry__in_signal = true;
+    __sighandler_t prev = real(sig, handler);
+    carry__in_signal = false;
+    int err = errno;
+    if (prev != SIG_ERR) {
+        if ((void *)prev == (void *)carry__crash_handler)
+            prev = carry__prog[sig].sa_handler;
+        struct sigaction now;
+        carry__real_sigaction(sig, NULL, &now);
+        if (now.sa_handler != SIG_IGN) {
+            struct sigaction ours = carry__stand_in(&now);
+            carry__real_sigaction(sig, &ours, NULL);
+        }
+        carry__prog[sig] = now;
     }
-    if (carry__crash_sigaction(sig, &act, &old) != 0)
-        return SIG_ERR;
-    return old.sa_handler;
+    carry__sig_unlock(&saved);
+    errno = err;
+    return prev;
 }
 
 /* ---- Writing the report -------------------------------------------------- */
@@ -502,7 +514,9 @@ static bool carry__object_of(uintptr_t pc, char *path, size_t size, uintptr_t *o
     return found;
 }
 
-/* "carry:   #N 0x<pc> function+0xOFF (object+0xOFF)" per frame. */
+/* "carry:   #N 0x<pc> function+0xOFF (object+0xOFF)" per frame.  Names
+ * come from the objects' symbol tables (elf.c), not from libunwind, whose
+ * unw_get_proc_name mallocs. */
 static void carry__report_backtrace(struct carry__out *o, ucontext_t *uc)
 {
     unw_cursor_t cursor;
@@ -514,36 +528,42 @@ static void carry__report_backtrace(struct carry__out *o, ucontext_t *uc)
     }
     carry__out(o, "carry: backtrace:");
     carry__out_end(o);
+    struct carry__elf elf = {.map = NULL};
+    /* The first pc is the interrupted instruction, as is one a signal
+     * frame saved; the others are return addresses, looked up one byte
+     * back so that a call at the very end of a function names it. */
+    unsigned back = 0;
     int frame = 0;
     for (; frame < CARRY__FRAMES; frame++) {
-        unw_word_t pc, off;
+        unw_word_t pc;
         if (carry__unw.get_reg(&cursor, UNW_REG_IP, &pc) < 0)
             break;
         carry__out(o, "carry:   #");
         carry__out_dec(o, frame);
         carry__out(o, " 0x");
         carry__out_hex(o, pc, 16);
-        char name[256];
-        int rc = carry__unw.get_proc_name(&cursor, name, sizeof name, &off);
-        if (rc == 0 || rc == -UNW_ENOMEM) {
-            carry__out(o, " ");
-            carry__out(o, name);
-            carry__out(o, "+0x");
-            carry__out_hex(o, off, 1);
-        }
-        char path[512];
-        uintptr_t offset;
-        if (carry__object_of(pc, path, sizeof path, &offset)) {
+        char path[512], name[256];
+        uintptr_t file_off;
+        uint64_t off;
+        if (carry__object_of(pc - back, path, sizeof path, &file_off)) {
+            if (carry__elf_symbol(&elf, path, file_off, name, sizeof name, &off)) {
+                carry__out(o, " ");
+                carry__out(o, name);
+                carry__out(o, "+0x");
+                carry__out_hex(o, off + back, 1);
+            }
             carry__out(o, " (");
             carry__out(o, path);
             carry__out(o, "+0x");
-            carry__out_hex(o, offset, 1);
+            carry__out_hex(o, file_off + back, 1);
             carry__out(o, ")");
         }
         carry__out_end(o);
+        back = carry__unw.is_signal_frame(&cursor) > 0 ? 0 : 1;
         if (carry__unw.step(&cursor) <= 0)
             break;
     }
+    carry__elf_close(&elf);
     if (frame == CARRY__FRAMES) {
         carry__out(o, "carry:   ... (more frames not shown)");
         carry__out_end(o);

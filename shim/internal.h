@@ -415,6 +415,7 @@ static inline void carry__loop_leave(void)
 /* ---- Crash reports (crash.c) ------------------------------------------- */
 
 typedef int carry__sigaction_fn(int sig, const struct sigaction *act, struct sigaction *old);
+typedef __sighandler_t carry__signal_fn(int sig, __sighandler_t handler);
 
 /* Installs carry's handler for the fatal signals, once, when carry is
  * active and CARRY_CRASH=1; real is the next sigaction, which carry uses
@@ -425,11 +426,27 @@ void carry__crash_start(carry__sigaction_fn *real);
  * (starting the crash module if needed). */
 bool carry__crash_owns(int sig, carry__sigaction_fn *real);
 
-/* sigaction, signal (bsd) and sysv_signal for a signal carry owns: the
- * program's disposition is recorded and reported back as its own, while
- * carry's handler stays installed and calls it after the report. */
+/* sigaction, and signal or sysv_signal (real), for a signal carry owns:
+ * the program's disposition is recorded and reported back as its own,
+ * while carry's handler stays installed and calls it after the report. */
 int carry__crash_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
-__sighandler_t carry__crash_signal(int sig, __sighandler_t handler, bool sysv);
+__sighandler_t carry__crash_signal(int sig, __sighandler_t handler, carry__signal_fn *real);
+
+/* ---- Function names (elf.c) ------------------------------------------- */
+
+/* An ELF file mapped by carry__elf_symbol, kept for the next call. */
+struct carry__elf {
+    char path[512];
+    const unsigned char *map;
+    size_t size;
+};
+
+/* The function of the ELF file at path that holds the byte at file offset
+ * off: its name (cut to size) and off's distance from its start.  Allocates
+ * nothing and takes no lock: safe in a signal handler. */
+bool carry__elf_symbol(struct carry__elf *elf, const char *path, uint64_t off, char *name,
+                       size_t size, uint64_t *offset);
+void carry__elf_close(struct carry__elf *elf);
 
 /* ---- Lifecycle (init.c) ------------------------------------------------ */
 

@@ -180,9 +180,11 @@ Test(crash, handler_installed_with_signal_is_chained)
     struct carry_run_result native, carried;
     compare("segv", "signal", NULL, &native, &carried);
     cr_assert_eq(carried.status, 42, "%s", carried.err);
-    cr_assert_not_null(strstr(carried.out, "signal-previous=default\nsignal-again=own\n"
-                                           "signal-err=SIG_ERR errno=22\nafter handler=own "),
+    cr_assert_not_null(strstr(carried.out, "signal-previous=default\nsignal-again=own\n"),
                        "%s", carried.out);
+    cr_assert(strstr(carried.out, "signal-err=SIG_ERR errno=22\nafter handler=own ") ||
+                  strstr(carried.out, "signal-err=untested\nafter handler=own "),
+              "%s", carried.out);
     assert_report(&carried, "SIGSEGV (11, ");
     cr_assert_not_null(strstr(carried.err, "handler sig=11\n"), "%s", carried.err);
     carry_run_free(&native);
