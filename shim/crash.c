@@ -262,6 +262,7 @@ __sighandler_t carry__crash_signal(int sig, __sighandler_t handler, carry__signa
 
 struct carry__out {
     size_t len;
+    bool broken; /* a write raised SIGPIPE */
     char buf[512];
 };
 
@@ -271,6 +272,8 @@ static void carry__out_flush(struct carry__out *o)
         long n = syscall(SYS_write, 2, o->buf + done, o->len - done);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && errno == EPIPE)
+            o->broken = true;
         if (n <= 0)
             break;
         done += (size_t)n;
@@ -575,6 +578,10 @@ static void carry__report(int sig, const siginfo_t *info, ucontext_t *uc, long p
 {
     struct carry__out o;
     o.len = 0;
+    o.broken = false;
+    sigset_t pending;
+    sigemptyset(&pending);
+    syscall(SYS_rt_sigpending, &pending, CARRY__KERNEL_SIGSET);
     carry__report_signal(&o, sig, info);
     char name[17] = "";
     syscall(SYS_prctl, PR_GET_NAME, name, 0, 0, 0);
@@ -593,6 +600,15 @@ static void carry__report(int sig, const siginfo_t *info, ucontext_t *uc, long p
     if (!handler)
         carry__out(&o, carry__signals[sig].name);
     carry__out_end(&o);
+    /* stderr is a pipe nobody reads: the SIGPIPE is carry's, not the
+     * program's, and must not kill it once its mask comes back. */
+    if (o.broken && !sigismember(&pending, SIGPIPE)) {
+        sigset_t pipe;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        struct timespec now = {0, 0};
+        syscall(SYS_rt_sigtimedwait, &pipe, NULL, &now, CARRY__KERNEL_SIGSET);
+    }
 }
 
 /* ---- The handler --------------------------------------------------------- */

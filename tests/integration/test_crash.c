@@ -175,6 +175,17 @@ Test(crash, program_handler_runs_after_the_report)
     }
 }
 
+/* Writing the report raises SIGPIPE: carry's, so the program never gets it. */
+Test(crash, report_to_a_broken_pipe)
+{
+    struct carry_run_result native, carried;
+    compare("segv", "brokenpipe", NULL, &native, &carried);
+    cr_assert_eq(carried.status, 42, "%s", carried.out);
+    cr_assert_not_null(strstr(carried.out, "handler sig=11 stderr=broken\n"), "%s", carried.out);
+    carry_run_free(&native);
+    carry_run_free(&carried);
+}
+
 Test(crash, handler_installed_with_signal_is_chained)
 {
     struct carry_run_result native, carried;
