@@ -517,9 +517,9 @@ static bool carry__object_of(uintptr_t pc, char *path, size_t size, uintptr_t *o
     return found;
 }
 
-/* "carry:   #N 0x<pc> function+0xOFF (object+0xOFF)" per frame.  Names
- * come from the objects' symbol tables (elf.c), not from libunwind, whose
- * unw_get_proc_name mallocs. */
+/* "carry:   #N 0x<pc> function+0xOFF (object+0xADDR)" per frame, ADDR as
+ * addr2line takes it.  Names come from the objects' symbol tables (elf.c),
+ * not from libunwind, whose unw_get_proc_name mallocs. */
 static void carry__report_backtrace(struct carry__out *o, ucontext_t *uc)
 {
     unw_cursor_t cursor;
@@ -531,7 +531,7 @@ static void carry__report_backtrace(struct carry__out *o, ucontext_t *uc)
     }
     carry__out(o, "carry: backtrace:");
     carry__out_end(o);
-    struct carry__elf elf = {.map = NULL};
+    struct carry__elf file = {.map = NULL};
     /* The first pc is the interrupted instruction, as is one a signal
      * frame saved; the others are return addresses, looked up one byte
      * back so that a call at the very end of a function names it. */
@@ -547,9 +547,10 @@ static void carry__report_backtrace(struct carry__out *o, ucontext_t *uc)
         carry__out_hex(o, pc, 16);
         char path[512], name[256];
         uintptr_t file_off;
-        uint64_t off;
+        uint64_t addr, off;
         if (carry__object_of(pc - back, path, sizeof path, &file_off)) {
-            if (carry__elf_symbol(&elf, path, file_off, name, sizeof name, &off)) {
+            bool elf = carry__elf_address(&file, path, file_off, &addr);
+            if (elf && carry__elf_symbol(&file, addr, name, sizeof name, &off)) {
                 carry__out(o, " ");
                 carry__out(o, name);
                 carry__out(o, "+0x");
@@ -557,8 +558,8 @@ static void carry__report_backtrace(struct carry__out *o, ucontext_t *uc)
             }
             carry__out(o, " (");
             carry__out(o, path);
-            carry__out(o, "+0x");
-            carry__out_hex(o, file_off + back, 1);
+            carry__out(o, elf ? "+0x" : ", file offset 0x");
+            carry__out_hex(o, (elf ? addr : file_off) + back, 1);
             carry__out(o, ")");
         }
         carry__out_end(o);
@@ -566,7 +567,7 @@ static void carry__report_backtrace(struct carry__out *o, ucontext_t *uc)
         if (carry__unw.step(&cursor) <= 0)
             break;
     }
-    carry__elf_close(&elf);
+    carry__elf_close(&file);
     if (frame == CARRY__FRAMES) {
         carry__out(o, "carry:   ... (more frames not shown)");
         carry__out_end(o);

@@ -52,11 +52,24 @@ static const void *carry__elf_at(const struct carry__elf *elf, uint64_t off, uin
     return off <= elf->size && n <= elf->size - off ? elf->map + off : NULL;
 }
 
-/* The file offset as an address in the file's own layout (what symbol
- * values are), through the loadable segment that holds it. */
-static bool carry__elf_address(const struct carry__elf *elf, const Elf64_Ehdr *eh, uint64_t off,
-                               uint64_t *addr)
+/* The ELF header, if the mapped file is a 64-bit ELF file carry can read. */
+static const Elf64_Ehdr *carry__elf_header(const struct carry__elf *elf)
 {
+    const Elf64_Ehdr *eh = carry__elf_at(elf, 0, sizeof *eh);
+    if (eh == NULL || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 ||
+        eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_phentsize != sizeof(Elf64_Phdr) ||
+        eh->e_shentsize != sizeof(Elf64_Shdr))
+        return NULL;
+    return eh;
+}
+
+bool carry__elf_address(struct carry__elf *elf, const char *path, uint64_t off, uint64_t *addr)
+{
+    if (!carry__elf_open(elf, path))
+        return false;
+    const Elf64_Ehdr *eh = carry__elf_header(elf);
+    if (eh == NULL)
+        return false;
     const Elf64_Phdr *ph = carry__elf_at(elf, eh->e_phoff, (uint64_t)eh->e_phnum * sizeof *ph);
     for (size_t i = 0; ph != NULL && i < eh->e_phnum; i++) {
         if (ph[i].p_type == PT_LOAD && off >= ph[i].p_offset &&
@@ -97,22 +110,16 @@ static bool carry__elf_lookup(const struct carry__elf *elf, const Elf64_Shdr *sh
     return false;
 }
 
-bool carry__elf_symbol(struct carry__elf *elf, const char *path, uint64_t off, char *name,
-                       size_t size, uint64_t *offset)
+bool carry__elf_symbol(const struct carry__elf *elf, uint64_t addr, char *name, size_t size,
+                       uint64_t *offset)
 {
-    if (!carry__elf_open(elf, path))
+    const Elf64_Ehdr *eh = carry__elf_header(elf);
+    if (eh == NULL)
         return false;
-    const Elf64_Ehdr *eh = carry__elf_at(elf, 0, sizeof *eh);
-    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
-        eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_shentsize != sizeof(Elf64_Shdr))
-        return false;
-    uint64_t addr;
     const Elf64_Shdr *sh = carry__elf_at(elf, eh->e_shoff, (uint64_t)eh->e_shnum * sizeof *sh);
-    if (sh == NULL || !carry__elf_address(elf, eh, off, &addr))
-        return false;
     /* .symtab names static functions too; a stripped file has .dynsym only. */
     static const uint32_t tables[] = {SHT_SYMTAB, SHT_DYNSYM};
-    for (size_t t = 0; t < 2; t++)
+    for (size_t t = 0; sh != NULL && t < 2; t++)
         for (size_t i = 0; i < eh->e_shnum; i++)
             if (sh[i].sh_type == tables[t] &&
                 carry__elf_lookup(elf, sh, eh->e_shnum, &sh[i], addr, name, size, offset))

@@ -434,18 +434,23 @@ __sighandler_t carry__crash_signal(int sig, __sighandler_t handler, carry__signa
 
 /* ---- Function names (elf.c) ------------------------------------------- */
 
-/* An ELF file mapped by carry__elf_symbol, kept for the next call. */
+/* An ELF file mapped by carry__elf_address, kept for the next call. */
 struct carry__elf {
     char path[512];
     const unsigned char *map;
     size_t size;
 };
 
-/* The function of the ELF file at path that holds the byte at file offset
- * off: its name (cut to size) and off's distance from its start.  Allocates
- * nothing and takes no lock: safe in a signal handler. */
-bool carry__elf_symbol(struct carry__elf *elf, const char *path, uint64_t off, char *name,
-                       size_t size, uint64_t *offset);
+/* Maps the ELF file at path (or keeps it from the last call) and turns
+ * file offset off into an address of the file's own layout: what its
+ * symbols and addr2line use.  Allocates nothing and takes no lock: safe in
+ * a signal handler, as is carry__elf_symbol. */
+bool carry__elf_address(struct carry__elf *elf, const char *path, uint64_t off, uint64_t *addr);
+
+/* The function of the mapped file that holds addr: its name (cut to size)
+ * and addr's distance from its start. */
+bool carry__elf_symbol(const struct carry__elf *elf, uint64_t addr, char *name, size_t size,
+                       uint64_t *offset);
 void carry__elf_close(struct carry__elf *elf);
 
 /* ---- Lifecycle (init.c) ------------------------------------------------ */
