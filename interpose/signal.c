@@ -6,24 +6,33 @@
  * kernel without these wrappers: the program then gets exactly what it
  * asked for, without a report on that signal.
  */
+#include <dlfcn.h>
+
 #include "real.h"
 
-/* Installed before main even if the program never calls sigaction. */
 __attribute__((constructor)) static void carry__signal_start(void)
 {
     carry__crash_start(CARRY__REAL(sigaction));
 }
 
-CARRY__EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+/* Until carry has started, straight to the next sigaction, in code that
+ * TSan leaves alone: a TSan-built libcarry preloaded into a program built
+ * without TSan brings libtsan in, whose start-up calls sigaction before
+ * instrumented code can run. */
+__attribute__((no_sanitize("thread"))) CARRY__EXPORT int
+sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-    if (!carry__crash_owns(sig, CARRY__REAL(sigaction)))
+    if (!atomic_load_explicit(&carry__crash_started, memory_order_acquire))
+        return ((carry__sigaction_fn *)dlsym(RTLD_NEXT, "sigaction"))(sig, act, old);
+    if (!carry__crash_owns(sig))
         return CARRY__REAL(sigaction)(sig, act, old);
     return carry__crash_sigaction(sig, act, old);
 }
 
 static __sighandler_t carry__signal(int sig, __sighandler_t handler, carry__signal_fn *real)
 {
-    if (!carry__crash_owns(sig, CARRY__REAL(sigaction)))
+    if (!atomic_load_explicit(&carry__crash_started, memory_order_acquire) ||
+        !carry__crash_owns(sig))
         return real(sig, handler);
     return carry__crash_signal(sig, handler, real);
 }

@@ -19,7 +19,6 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -50,8 +49,8 @@ static bool carry__is_handler(const struct sigaction *a)
 }
 
 static carry__sigaction_fn *carry__real_sigaction;
-static _Atomic bool carry__started;
-static bool carry__crash_on; /* written once, before carry__started */
+_Atomic bool carry__crash_started;
+static bool carry__crash_on; /* written once, before carry__crash_started */
 
 /* The program's dispositions of the fatal signals, under carry__sig_lock. */
 static struct sigaction carry__prog[CARRY__SLOTS];
@@ -158,43 +157,35 @@ static void carry__altstack(void)
 
 void carry__crash_start(carry__sigaction_fn *real)
 {
-    if (CARRY__LIKELY(atomic_load_explicit(&carry__started, memory_order_acquire)))
-        return;
     int saved_errno = errno;
     carry__ensure_init();
     /* A passive program runs as if carry were not loaded.  CARRY_MODE=off
      * keeps reports: the API's explicit contexts still exist there. */
     bool on = carry__config.active && carry__config.crash;
-    static pthread_once_t unwind_once = PTHREAD_ONCE_INIT;
     if (on)
-        pthread_once(&unwind_once, carry__unwind_load);
+        carry__unwind_load();
     sigset_t saved;
     carry__sig_lock(&saved);
-    if (!atomic_load_explicit(&carry__started, memory_order_relaxed)) {
-        carry__real_sigaction = real;
-        carry__crash_on = on;
-        for (int sig = 1; on && sig < CARRY__SLOTS; sig++) {
-            if (!carry__fatal(sig) || real(sig, NULL, &carry__prog[sig]) != 0)
-                continue;
-            if (carry__prog[sig].sa_handler != SIG_IGN) {
-                struct sigaction act = carry__stand_in(&carry__prog[sig]);
-                real(sig, &act, NULL);
-            }
+    carry__real_sigaction = real;
+    carry__crash_on = on;
+    for (int sig = 1; on && sig < CARRY__SLOTS; sig++) {
+        if (!carry__fatal(sig) || real(sig, NULL, &carry__prog[sig]) != 0)
+            continue;
+        if (carry__prog[sig].sa_handler != SIG_IGN) {
+            struct sigaction act = carry__stand_in(&carry__prog[sig]);
+            real(sig, &act, NULL);
         }
-        if (on)
-            carry__altstack();
-        atomic_store_explicit(&carry__started, true, memory_order_release);
     }
+    if (on)
+        carry__altstack();
+    atomic_store_explicit(&carry__crash_started, true, memory_order_release);
     carry__sig_unlock(&saved);
     errno = saved_errno;
 }
 
-bool carry__crash_owns(int sig, carry__sigaction_fn *real)
+bool carry__crash_owns(int sig)
 {
-    if (!carry__fatal(sig) || carry__in_signal)
-        return false;
-    carry__crash_start(real);
-    return carry__crash_on;
+    return carry__fatal(sig) && !carry__in_signal && carry__crash_on;
 }
 
 /* ---- The program's dispositions ----------------------------------------- */

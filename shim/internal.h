@@ -417,14 +417,16 @@ static inline void carry__loop_leave(void)
 typedef int carry__sigaction_fn(int sig, const struct sigaction *act, struct sigaction *old);
 typedef __sighandler_t carry__signal_fn(int sig, __sighandler_t handler);
 
-/* Installs carry's handler for the fatal signals, once, when carry is
- * active and CARRY_CRASH=1; real is the next sigaction, which carry uses
- * from then on. */
+/* Installs carry's handler for the fatal signals when carry is active and
+ * CARRY_CRASH=1 (once, from libcarry's constructor: actions set before are
+ * read from the kernel); real is the next sigaction, which carry uses from
+ * then on. */
 void carry__crash_start(carry__sigaction_fn *real);
+extern _Atomic bool carry__crash_started;
 
-/* True when carry's handler stands in for the program's disposition of sig
- * (starting the crash module if needed). */
-bool carry__crash_owns(int sig, carry__sigaction_fn *real);
+/* True, once started, when carry's handler stands in for the program's
+ * disposition of sig. */
+bool carry__crash_owns(int sig);
 
 /* sigaction, and signal or sysv_signal (real), for a signal carry owns:
  * the program's disposition is recorded and reported back as its own,
