@@ -31,6 +31,10 @@ sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 
 static __sighandler_t carry__signal(int sig, __sighandler_t handler, carry__signal_fn *real)
 {
+    if (real == NULL) { /* bsd_signal and the sysv ones are optional */
+        errno = ENOSYS;
+        return SIG_ERR;
+    }
     if (!atomic_load_explicit(&carry__crash_started, memory_order_acquire) ||
         !carry__crash_owns(sig))
         return real(sig, handler);

@@ -218,6 +218,19 @@ Test(crash, sa_resethand)
     }
 }
 
+Test(crash, handler_installed_with_sysv_signal)
+{
+    struct carry_run_result native, carried;
+    compare("segv", "sysv", NULL, &native, &carried);
+    cr_assert_eq(native.status, 128 + SIGSEGV);
+    cr_assert_not_null(strstr(carried.out, "sysv-previous=default\nafter handler=own "), "%s",
+                       carried.out);
+    cr_assert_eq(carry_count(carried.out, "now=default\n"), 1, "%s", carried.out);
+    assert_report(&carried, "SIGSEGV (11, ");
+    carry_run_free(&native);
+    carry_run_free(&carried);
+}
+
 /* A program that recovers from a fault (siglongjmp) gets one report, for
  * its first fault; its later death is silent. */
 Test(crash, one_report_per_process)
