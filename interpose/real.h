@@ -63,7 +63,6 @@
     X(sendmmsg, int, (int, struct mmsghdr *, unsigned, int), NULL, true) \
     X(sigaction, int, (int, const struct sigaction *, struct sigaction *), NULL, true) \
     X(signal, __sighandler_t, (int, __sighandler_t), NULL, true) \
-    X(bsd_signal, __sighandler_t, (int, __sighandler_t), NULL, false) \
     X(sysv_signal, __sighandler_t, (int, __sighandler_t), NULL, false) \
     X(__sysv_signal, __sighandler_t, (int, __sighandler_t), NULL, false) \
     CARRY__REAL_LIBEVENT(X) \

@@ -29,35 +29,49 @@ sigaction(int sig, const struct sigaction *act, struct sigaction *old)
     return carry__crash_sigaction(sig, act, old);
 }
 
-static __sighandler_t carry__signal(int sig, __sighandler_t handler, carry__signal_fn *real)
+static bool carry__owns(int sig)
 {
-    if (real == NULL) { /* bsd_signal and the sysv ones are optional */
-        errno = ENOSYS;
-        return SIG_ERR;
-    }
-    if (!atomic_load_explicit(&carry__crash_started, memory_order_acquire) ||
-        !carry__crash_owns(sig))
-        return real(sig, handler);
-    return carry__crash_signal(sig, handler, real);
+    return atomic_load_explicit(&carry__crash_started, memory_order_acquire) &&
+           carry__crash_owns(sig);
+}
+
+/* bsd_signal is glibc's signal under another name; sanitizers intercept
+ * signal only. */
+static __sighandler_t carry__bsd_signal(int sig, __sighandler_t handler)
+{
+    if (!carry__owns(sig))
+        return CARRY__REAL(signal)(sig, handler);
+    return carry__crash_signal(sig, handler, CARRY__REAL(signal));
 }
 
 CARRY__EXPORT __sighandler_t signal(int sig, __sighandler_t handler)
 {
-    return carry__signal(sig, handler, CARRY__REAL(signal));
+    return carry__bsd_signal(sig, handler);
 }
 
 CARRY__EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t handler)
 {
-    return carry__signal(sig, handler, CARRY__REAL(bsd_signal));
+    return carry__bsd_signal(sig, handler);
+}
+
+static __sighandler_t carry__sysv_signal(int sig, __sighandler_t handler, carry__signal_fn *real)
+{
+    if (carry__owns(sig))
+        return carry__crash_sysv_signal(sig, handler);
+    if (real == NULL) { /* optional: glibc's */
+        errno = ENOSYS;
+        return SIG_ERR;
+    }
+    return real(sig, handler);
 }
 
 CARRY__EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t handler)
 {
-    return carry__signal(sig, handler, CARRY__REAL(sysv_signal));
+    return carry__sysv_signal(sig, handler, CARRY__REAL(sysv_signal));
 }
 
 /* What signal() is with strict ISO C feature macros (see <signal.h>). */
 CARRY__EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t handler)
 {
-    return carry__signal(sig, handler, CARRY__REAL(__sysv_signal));
+    return carry__sysv_signal(sig, handler, CARRY__REAL(__sysv_signal));
 }

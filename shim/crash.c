@@ -227,8 +227,8 @@ __sighandler_t carry__crash_signal(int sig, __sighandler_t handler, carry__signa
 {
     sigset_t saved;
     carry__sig_lock(&saved);
-    /* libc's own signal() builds the action (its BSD or System V flags,
-     * siginterrupt's choice) and installs it; carry reads it back. */
+    /* libc's own signal() builds the action (BSD flags, siginterrupt's
+     * choice) and installs it; carry reads it back. */
     carry__in_signal = true;
     __sighandler_t prev = real(sig, handler);
     carry__in_signal = false;
@@ -247,6 +247,25 @@ __sighandler_t carry__crash_signal(int sig, __sighandler_t handler, carry__signa
     carry__sig_unlock(&saved);
     errno = err;
     return prev;
+}
+
+/* As glibc's: sigaction with SA_RESETHAND | SA_NODEFER.  Not through the
+ * real sysv_signal, which calls libc's sigaction internally, past any
+ * sanitizer's. */
+__sighandler_t carry__crash_sysv_signal(int sig, __sighandler_t handler)
+{
+    if (handler == SIG_ERR) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    struct sigaction act, old;
+    memset(&act, 0, sizeof act);
+    act.sa_handler = handler;
+    sigemptyset(&act.sa_mask);
+    act.sa_flags = SA_RESETHAND | SA_NODEFER | SA_INTERRUPT;
+    if (carry__crash_sigaction(sig, &act, &old) != 0)
+        return SIG_ERR;
+    return old.sa_handler;
 }
 
 /* ---- Writing the report -------------------------------------------------- */

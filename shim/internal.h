@@ -428,11 +428,13 @@ extern _Atomic bool carry__crash_started;
  * disposition of sig. */
 bool carry__crash_owns(int sig);
 
-/* sigaction, and signal or sysv_signal (real), for a signal carry owns:
- * the program's disposition is recorded and reported back as its own,
- * while carry's handler stays installed and calls it after the report. */
+/* sigaction, signal (real: the next one) and sysv_signal for a signal
+ * carry owns: the program's disposition is recorded and reported back as
+ * its own, while carry's handler stays installed and calls it after the
+ * report. */
 int carry__crash_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 __sighandler_t carry__crash_signal(int sig, __sighandler_t handler, carry__signal_fn *real);
+__sighandler_t carry__crash_sysv_signal(int sig, __sighandler_t handler);
 
 /* ---- Function names (elf.c) ------------------------------------------- */
 

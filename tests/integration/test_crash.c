@@ -220,9 +220,14 @@ Test(crash, sa_resethand)
 
 Test(crash, handler_installed_with_sysv_signal)
 {
-    struct carry_run_result native, carried;
-    compare("segv", "sysv", NULL, &native, &carried);
+    struct carry_run_result native = crash(false, NULL, "segv", "sysv", NULL);
+    struct carry_run_result carried = crash(true, NULL, "segv", "sysv", NULL);
     cr_assert_eq(native.status, 128 + SIGSEGV);
+    cr_assert_eq(carried.status, native.status, "%s", carried.err);
+    /* Native sysv_signal goes past TSan's sigaction, which then reports
+     * flags as the kernel keeps them; carry's goes through it. */
+    if (getenv("TSAN_OPTIONS") == NULL)
+        cr_assert_str_eq(after_context(carried.out), after_context(native.out));
     cr_assert_not_null(strstr(carried.out, "sysv-previous=default\nafter handler=own "), "%s",
                        carried.out);
     cr_assert_eq(carry_count(carried.out, "now=default\n"), 1, "%s", carried.out);
