@@ -706,7 +706,10 @@ static void carry__crash_handler(int sig, siginfo_t *info, void *context)
         carry__report(sig, info, uc, pid, tid, handler);
         atomic_store_explicit(&carry__report_state, (uint64_t)pid << 32, memory_order_release);
         break;
-    case CARRY__REENTERED: /* a crash inside the report: straight to the default death */
+    case CARRY__REENTERED:
+        /* Called again from inside the report, by code that calls this
+         * handler directly (the kernel kills a thread that faults there:
+         * every signal is blocked): straight to the default death. */
         handler = false;
         break;
     default:
