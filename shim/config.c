@@ -14,6 +14,7 @@ struct carry__config carry__config = {
     .epoll_batch = true,
     .debug = 0,
     .inherit = true,
+    .crash = true,
     .active = true,
     .tag = 0,
 };
@@ -158,6 +159,7 @@ void carry__config_parse(struct carry__config *out, carry__getenv_fn *getenv_fn,
     out->mode = CARRY__MODE_EVENTS;
     out->debug = 0;
     out->inherit = true;
+    out->crash = true;
     out->active = true;
     /* batch by default: split's extra returns cost a loop like redis's
      * more than 1 % (see README, Servers). */
@@ -180,13 +182,8 @@ void carry__config_parse(struct carry__config *out, carry__getenv_fn *getenv_fn,
 
     if ((value = getenv_fn("CARRY_TAG")) != NULL)
         out->tag = carry__parse_tag(value);
-
-    /* Named by the contract, implemented by later work: say so rather than
-     * ignore them silently. */
-    static const char *const pending[] = {"CARRY_CRASH"};
-    for (size_t i = 0; i < sizeof pending / sizeof pending[0]; i++)
-        if (getenv_fn(pending[i]) != NULL)
-            carry__warn("%s is not implemented in this version of libcarry; ignored", pending[i]);
+    if ((value = getenv_fn("CARRY_CRASH")) != NULL)
+        out->crash = carry__parse_int("CARRY_CRASH", value, 0, 1, 1) == 1;
 
     if (program == NULL)
         program = "";

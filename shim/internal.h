@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/epoll.h>
@@ -51,6 +52,7 @@ struct carry__config {
     int debug;        /* CARRY_DEBUG, 0..3 */
     bool inherit;     /* CARRY_INHERIT */
     bool epoll_batch; /* CARRY_EPOLL=batch */
+    bool crash;       /* CARRY_CRASH */
     bool active;      /* false when CARRY_ONLY / CARRY_SKIP make carry passive */
     const char *stats; /* CARRY_STATS: "stderr", a path, or NULL */
     unsigned tag;     /* CARRY_TAG: CARRY__TAG_* bits, 0 when passive */
@@ -167,6 +169,11 @@ const char *carry__store_get(carry_ctx *ctx, const char *key);
 int carry__store_set(carry_ctx *ctx, const char *key, const char *value);
 int carry__store_unset(carry_ctx *ctx, const char *key);
 void carry__store_free(carry_ctx *ctx);
+
+/* Fills keys and values (room for max each) with the keys that have a
+ * value, newest first, and returns how many there are in all.  Allocates
+ * nothing and takes no lock: safe in a signal handler. */
+size_t carry__store_list(carry_ctx *ctx, const char **keys, const char **values, size_t max);
 
 /* Validates a key: 0, or an errno value. */
 int carry__key_check(const char *key, size_t *len);
@@ -478,6 +485,51 @@ static inline void carry__loop_leave(void)
     carry__self.in_loop--;
     carry__dispatch();
 }
+
+/* ---- Crash reports (crash.c) ------------------------------------------- */
+
+typedef int carry__sigaction_fn(int sig, const struct sigaction *act, struct sigaction *old);
+typedef __sighandler_t carry__signal_fn(int sig, __sighandler_t handler);
+
+/* Installs carry's handler for the fatal signals when carry is active and
+ * CARRY_CRASH=1 (once, from libcarry's constructor: actions set before are
+ * read from the kernel); real is the next sigaction, which carry uses from
+ * then on. */
+void carry__crash_start(carry__sigaction_fn *real);
+extern _Atomic bool carry__crash_started;
+
+/* True, once started, when carry's handler stands in for the program's
+ * disposition of sig. */
+bool carry__crash_owns(int sig);
+
+/* sigaction, signal (real: the next one) and sysv_signal for a signal
+ * carry owns: the program's disposition is recorded and reported back as
+ * its own, while carry's handler stays installed and calls it after the
+ * report. */
+int carry__crash_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+__sighandler_t carry__crash_signal(int sig, __sighandler_t handler, carry__signal_fn *real);
+__sighandler_t carry__crash_sysv_signal(int sig, __sighandler_t handler);
+
+/* ---- Function names (elf.c) ------------------------------------------- */
+
+/* An ELF file mapped by carry__elf_address, kept for the next call. */
+struct carry__elf {
+    char path[512];
+    const unsigned char *map;
+    size_t size;
+};
+
+/* Maps the ELF file at path (or keeps it from the last call) and turns
+ * file offset off into an address of the file's own layout: what its
+ * symbols and addr2line use.  Allocates nothing and takes no lock: safe in
+ * a signal handler, as is carry__elf_symbol. */
+bool carry__elf_address(struct carry__elf *elf, const char *path, uint64_t off, uint64_t *addr);
+
+/* The function of the mapped file that holds addr: its name (cut to size)
+ * and addr's distance from its start. */
+bool carry__elf_symbol(const struct carry__elf *elf, uint64_t addr, char *name, size_t size,
+                       uint64_t *offset);
+void carry__elf_close(struct carry__elf *elf);
 
 /* ---- Lifecycle (init.c) ------------------------------------------------ */
 

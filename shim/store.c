@@ -91,6 +91,23 @@ const char *carry__store_get(carry_ctx *ctx, const char *key)
     return e ? atomic_load_explicit(&e->value, memory_order_acquire) : NULL;
 }
 
+size_t carry__store_list(carry_ctx *ctx, const char **keys, const char **values, size_t max)
+{
+    size_t n = 0;
+    for (struct carry__entry *e = atomic_load_explicit(&ctx->entries, memory_order_acquire);
+         e != NULL; e = e->next) {
+        const char *value = atomic_load_explicit(&e->value, memory_order_acquire);
+        if (value == NULL)
+            continue;
+        if (n < max) {
+            keys[n] = e->key;
+            values[n] = value;
+        }
+        n++;
+    }
+    return n;
+}
+
 int carry__store_set(carry_ctx *ctx, const char *key, const char *value)
 {
     size_t value_len = strnlen(value, CARRY_VALUE_MAX + 1);

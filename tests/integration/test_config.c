@@ -26,6 +26,7 @@ static const struct bad_value bad_values[] = {
     {"CARRY_DEBUG=1x", "carry: CARRY_DEBUG=1x is invalid"},
     {"CARRY_INHERIT=yes", "carry: CARRY_INHERIT=yes is invalid: it takes a number from 0 to 1; "
                           "using 1\n"},
+    {"CARRY_CRASH=on", "carry: CARRY_CRASH=on is invalid: it takes a number from 0 to 1; using 1\n"},
 };
 
 Test(config, bad_values_warn_once_and_fall_back_to_the_default)
@@ -45,7 +46,8 @@ Test(config, bad_values_warn_once_and_fall_back_to_the_default)
 
 Test(config, good_values_are_silent)
 {
-    const char *env[] = {"CARRY_MODE=threads,epoll", "CARRY_DEBUG=0", "CARRY_INHERIT=1", NULL};
+    const char *env[] = {"CARRY_MODE=threads,epoll", "CARRY_DEBUG=0", "CARRY_INHERIT=1",
+                         "CARRY_CRASH=0", NULL};
     struct carry_run_result r = probe(env, "threads");
     cr_assert_str_empty(r.err);
     carry_run_free(&r);

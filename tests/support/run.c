@@ -75,8 +75,18 @@ static void buffer_read(struct buffer *b, int fd, bool *open)
     b->data[b->len] = '\0';
 }
 
-/* The environment for a child: ours minus CARRY_* and LD_PRELOAD, plus
- * libcarry if preload (*owned: free it), plus env. */
+/* Whether env (NAME=VALUE strings) sets the variable of entry. */
+static bool carry_env_sets(const char *const *env, const char *entry)
+{
+    size_t len = strcspn(entry, "=");
+    for (; env && *env; env++)
+        if (strncmp(*env, entry, len) == 0 && (*env)[len] == '=')
+            return true;
+    return false;
+}
+
+/* The environment for a child: ours minus CARRY_*, LD_PRELOAD and what env
+ * sets, plus libcarry if preload (*owned: free it), plus env. */
 static char **carry_env_build(bool preload, const char *const *env, char **owned)
 {
     size_t n = 0, extra = 0;
@@ -88,7 +98,7 @@ static char **carry_env_build(bool preload, const char *const *env, char **owned
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (strncmp(environ[i], "CARRY_", 6) != 0 || strncmp(environ[i], "CARRY_TEST_", 11) == 0)
-            if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+            if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 && !carry_env_sets(env, environ[i]))
                 envp[k++] = environ[i];
     *owned = NULL;
     if (preload) {
@@ -217,6 +227,7 @@ struct carry_run_result carry_run_program(bool preload, const char *const *env,
         bo.data ? bo.data : strdup(""),
         be.data ? be.data : strdup(""),
         WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+        status,
     };
     return r;
 }

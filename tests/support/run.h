@@ -13,6 +13,7 @@ struct carry_run_result {
     char *out;   /* stdout, NUL-terminated */
     char *err;   /* stderr, NUL-terminated */
     int status;  /* exit status, or 128 + signal */
+    int wait_status; /* as waitpid gave it (WCOREDUMP...) */
 };
 
 /* Paths handed over by meson through the environment. */
@@ -28,7 +29,8 @@ int carry_dial(int port);
 /*
  * Runs argv (NULL-terminated) with the test's environment minus every
  * CARRY_* variable and LD_PRELOAD, plus LD_PRELOAD=libcarry when preload is
- * true, plus the NAME=VALUE strings of env (NULL-terminated, may be NULL).
+ * true, plus the NAME=VALUE strings of env (NULL-terminated, may be NULL),
+ * which replace the test's own variables of those names.
  * Fails the current test if the program cannot be started.
  */
 struct carry_run_result carry_run_program(bool preload, const char *const *env,

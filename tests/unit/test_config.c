@@ -44,6 +44,7 @@ Test(config, defaults)
     cr_assert(c.inherit);
     cr_assert(c.active);
     cr_assert(c.epoll_batch);
+    cr_assert(c.crash);
     cr_assert_eq(warnings, 0);
 }
 
@@ -119,6 +120,19 @@ Test(config, debug_and_inherit)
     cr_assert_eq(warnings, 0);
 }
 
+Test(config, crash)
+{
+    const char *off[] = {"CARRY_CRASH=0", NULL};
+    cr_assert_not(parse(off, "x").crash);
+    cr_assert_eq(warnings, 0);
+    const char *on[] = {"CARRY_CRASH=1", NULL};
+    cr_assert(parse(on, "x").crash);
+    const char *bad[] = {"CARRY_CRASH=no", NULL};
+    cr_assert(parse(bad, "x").crash);
+    cr_assert_str_eq(warned, "carry: CARRY_CRASH=no is invalid: it takes a number from 0 to 1; "
+                             "using 1\n");
+}
+
 Test(config, only_and_skip)
 {
     const char *only[] = {"CARRY_ONLY=redis-server,nginx", NULL};
@@ -131,15 +145,6 @@ Test(config, only_and_skip)
     const char *both[] = {"CARRY_ONLY=nginx", "CARRY_SKIP=nginx", NULL};
     cr_assert_not(parse(both, "nginx").active);
     cr_assert(parse(skip, NULL).active, "no program name");
-}
-
-Test(config, variables_not_implemented_yet_are_reported)
-{
-    const char *env[] = {"CARRY_STATS=stderr", "CARRY_CRASH=1", NULL};
-    struct carry__config c = parse(env, "x");
-    cr_assert(c.active);
-    cr_assert_eq(warnings, 1, "%s", warned);
-    cr_assert_not_null(strstr(warned, "carry: CARRY_CRASH is not implemented in this version"));
 }
 
 struct tag_case {
