@@ -462,6 +462,9 @@ struct carry__cb {
 struct carry__cb *carry__cb_of(const void *key, bool create);
 void carry__cb_forget(const void *key);
 
+/* Records in the table now and at most (CARRY_STATS). */
+void carry__cb_counts(size_t *alive, size_t *peak);
+
 /* The work was scheduled: capture the current context. */
 void carry__cb_capture(struct carry__cb *cb);
 

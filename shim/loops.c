@@ -38,7 +38,7 @@ struct carry__cbs_table {
 static carry__spin carry__cbs_lock;
 static _Atomic uint32_t carry__cbs_seq;
 static _Atomic(struct carry__cbs_table *) carry__cbs;
-static size_t carry__cbs_count;
+static size_t carry__cbs_count, carry__cbs_peak;
 static struct carry__cb *carry__cbs_free;
 
 static size_t carry__cb_slot(const void *key, size_t cap)
@@ -117,6 +117,14 @@ static bool carry__cbs_grow(void)
     return true;
 }
 
+void carry__cb_counts(size_t *alive, size_t *peak)
+{
+    carry__spin_lock(&carry__cbs_lock);
+    *alive = carry__cbs_count;
+    *peak = carry__cbs_peak;
+    carry__spin_unlock(&carry__cbs_lock);
+}
+
 void carry__cbs_atfork_prepare(void)
 {
     carry__spin_lock(&carry__cbs_lock);
@@ -153,7 +161,8 @@ static struct carry__cb *carry__cb_reuse(struct carry__cbs_table *t, const void 
     cb->persist = false;
     __atomic_store_n(&cb->key, key, __ATOMIC_RELEASE);
     atomic_store_explicit(&t->slot[i], cb, memory_order_release);
-    carry__cbs_count++;
+    if (++carry__cbs_count > carry__cbs_peak)
+        carry__cbs_peak = carry__cbs_count;
     return cb;
 }
 
