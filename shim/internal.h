@@ -448,12 +448,12 @@ void carry__ep_thread_exit(void);
 struct carry__cb {
     const void *key;          /* the library object it belongs to */
     void (*fn)(void);         /* the application's callback */
-    void *arg;                /* and its argument */
+    void (*fn2)(void);        /* a second callback: libevent's finalizer, libuv's
+                               * alloc_cb or work_cb */
+    void *arg;                /* its argument (libevent); the free list's link */
     _Atomic(carry_ctx *) ctx; /* captured when the work was scheduled */
     int fd;                   /* watched fd (rule C), or -1 */
     bool persist;             /* stays scheduled after it runs */
-    void (*fn2)(void);        /* a second callback: libevent's finalizer, libuv's
-                               * alloc_cb or work_cb */
     uint8_t boundary;         /* the library, for CARRY_STATS */
 };
 
