@@ -324,6 +324,31 @@ void carry_assert_loops_matter(const char *server, const char *server_mode)
     carry_run_free(&r);
 }
 
+void carry_assert_clean_in_each_epoll_mode(const char *server, const char *server_mode)
+{
+    const char *modes[] = {"CARRY_EPOLL=batch", "CARRY_EPOLL=split"};
+    for (int i = 0; i < 2; i++) {
+        const char *env[] = {modes[i], NULL};
+        char *line = carry_drive(true, env, server, server_mode, "200", 100000, NULL);
+        carry_assert_clean_run(line, 100000, 200, modes[i]);
+        free(line);
+    }
+}
+
+void carry_assert_clean_churn(const char *server, const char *server_mode)
+{
+    char *line = carry_drive(true, NULL, server, server_mode, "100", 20000, "--churn");
+    cr_assert_not_null(strstr(line, "mismatches=0 zero=0 shared_ids=0"), "%s", line);
+    free(line);
+}
+
+void carry_assert_same_without_carry(const char *server, const char *server_mode)
+{
+    char *line = carry_drive(false, NULL, server, server_mode, "50", 5000, "--no-carry");
+    cr_assert_not_null(strstr(line, "mismatches=0"), "%s %s: %s", server, server_mode, line);
+    free(line);
+}
+
 void carry_assert_clean_run(const char *line, long requests, int conns, const char *what)
 {
     char want[128];

@@ -92,6 +92,14 @@ void carry_assert_clean_run(const char *line, long requests, int conns, const ch
  * that a passing run is carry's work, not luck. */
 void carry_assert_loops_matter(const char *server, const char *server_mode);
 
+/* The checks every request/reply fixture under rule L passes: 100,000
+ * requests over 200 connections, clean in each CARRY_EPOLL mode; 20,000
+ * with churn (a new connection every 5 requests), clean; and without
+ * libcarry, every reply as the protocol says. */
+void carry_assert_clean_in_each_epoll_mode(const char *server, const char *server_mode);
+void carry_assert_clean_churn(const char *server, const char *server_mode);
+void carry_assert_same_without_carry(const char *server, const char *server_mode);
+
 /* How many times needle occurs in text. */
 int carry_count(const char *text, const char *needle);
 
