@@ -37,7 +37,10 @@ static long (*carry__syscall_fn(void))(long, ...)
     fn = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
     errno = saved_errno;
     if (fn == NULL) {
-        carry__warn("cannot find the real syscall (%s); giving up", dlerror());
+        /* carry__warn writes with syscall: say it once, not recursively. */
+        static _Atomic int said;
+        if (!atomic_exchange(&said, 1))
+            carry__warn("cannot find the real syscall (%s); giving up", dlerror());
         abort();
     }
     atomic_store_explicit(&carry__real_syscall, fn, memory_order_relaxed);
