@@ -63,7 +63,6 @@
       (int, const void *, size_t, int, const struct sockaddr *, socklen_t), NULL, true) \
     X(sendmsg, ssize_t, (int, const struct msghdr *, int), NULL, true) \
     X(sendmmsg, int, (int, struct mmsghdr *, unsigned, int), NULL, true) \
-    X(syscall, long, (long, ...), NULL, true) \
     X(vfprintf, int, (FILE *, const char *, va_list), NULL, true) \
     X(__vfprintf_chk, int, (FILE *, int, const char *, va_list), NULL, true) \
     X(vdprintf, int, (int, const char *, va_list), NULL, true) \

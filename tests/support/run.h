@@ -67,6 +67,15 @@ char *carry_server_line(struct carry_server *s);
 /* Stops the server (SIGTERM) and returns what else it printed on stdout. */
 char *carry_server_stop(struct carry_server *s);
 
+/*
+ * Starts argv[0] (a path) with the environment of carry_run_program, stdin
+ * from /dev/null and stdout and stderr both into one pipe, whose read end
+ * it puts in *out.  The child leads a process group of its own (kill
+ * -pid stops it and whatever it forks) and gets SIGKILL if the calling
+ * thread dies first.  Fails the current test if it cannot start.
+ */
+int carry_spawn_group(bool preload, const char *const *env, const char *const *argv, int *out);
+
 /* How much to scale heavy tests down by: CARRY_TEST_SCALE (the sanitizer
  * test setups set it), else 1. */
 int carry_test_scale(void);
