@@ -20,8 +20,9 @@
 #include "../shim/internal.h"
 
 /* X(name, return type, parameter list, symbol version or NULL, required).
- * A missing optional symbol leaves its entry NULL; its wrapper answers
- * ENOSYS, as libc would without it. */
+ * Optional entries are looked up at first use (see real.c); one still
+ * missing then leaves its entry NULL, and its wrapper answers ENOSYS, as
+ * libc would without it. */
 #define CARRY__REAL_SYMBOLS(X) \
     X(pthread_create, int, \
       (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *), NULL, true) \
