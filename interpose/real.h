@@ -174,7 +174,6 @@ typedef void carry__uv_fs_poll_cb(void *obj, int status, const void *prev, const
 #define CARRY__REAL_LIBUV(X) \
     X(uv_run, int, (void *, int), NULL, false) \
     X(uv_close, void, (void *, carry__uv_cb *), NULL, false) \
-    X(uv_tcp_close_reset, int, (void *, carry__uv_cb *), NULL, false) \
     X(uv_fileno, int, (const void *, int *), NULL, false) \
     X(uv_listen, int, (void *, int, carry__uv_int_cb *), NULL, false) \
     X(uv_read_start, int, (void *, carry__uv_alloc_cb *, carry__uv_read_cb *), NULL, false) \
