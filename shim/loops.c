@@ -24,10 +24,12 @@
  * The table: open addressing with linear probing, keyed by address.
  * Writers hold the lock.  Lookups, on every callback dispatch, take no
  * lock: a sequence count, odd while a writer moves entries (deletion,
- * growth), tells them to look again.  This is safe because nothing a
- * lookup may touch is ever freed: records are recycled through the free
- * list, and a table outgrown stays allocated (all of them together are
- * less than twice the current one).
+ * growth), tells them to look again.  An insertion moves nothing and
+ * leaves the count alone, so a lookup returns only a record it saw with
+ * its key (carry__cb_probe).  This is safe because nothing a lookup may
+ * touch is ever freed: records are recycled through the free list, and a
+ * table outgrown stays allocated (all of them together are less than
+ * twice the current one).
  */
 struct carry__cbs_table {
     size_t cap;
@@ -63,6 +65,26 @@ static size_t carry__cb_find(struct carry__cbs_table *t, const void *key)
            carry__cb_key(cb) != key)
         i = (i + 1) & (t->cap - 1);
     return i;
+}
+
+/* key's record in t, or NULL, for a lookup without the lock: the record
+ * the probe saw with key's key, never what the slot it stopped at holds
+ * when read again.  A writer may fill that empty slot meanwhile with the
+ * record of another key, and an insertion leaves the sequence count
+ * alone: a lookup that read the slot again would return that record as
+ * key's (so libuv's pool threads, looking up the loop's internal async
+ * handle, which has no record, in uv_async_send, would capture into a
+ * request the loop thread had just scheduled, and clear its context). */
+static struct carry__cb *carry__cb_probe(struct carry__cbs_table *t, const void *key)
+{
+    size_t i = carry__cb_slot(key, t->cap);
+    struct carry__cb *cb;
+    while ((cb = atomic_load_explicit(&t->slot[i], memory_order_acquire)) != NULL) {
+        if (carry__cb_key(cb) == key)
+            return cb;
+        i = (i + 1) & (t->cap - 1);
+    }
+    return NULL;
 }
 
 /* Entries are about to move: lookups meanwhile must look again.  The
@@ -141,9 +163,7 @@ static struct carry__cb *carry__cb_lookup(const void *key)
     for (;;) {
         uint32_t seq = atomic_load_explicit(&carry__cbs_seq, memory_order_acquire);
         struct carry__cbs_table *t = atomic_load_explicit(&carry__cbs, memory_order_acquire);
-        struct carry__cb *cb =
-            t ? atomic_load_explicit(&t->slot[carry__cb_find(t, key)], memory_order_acquire)
-              : NULL;
+        struct carry__cb *cb = t ? carry__cb_probe(t, key) : NULL;
         if ((seq & 1) == 0 && atomic_load_explicit(&carry__cbs_seq, memory_order_relaxed) == seq)
             return cb;
     }
