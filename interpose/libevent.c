@@ -23,12 +23,27 @@ static void carry__levent_run(int fd, short what, void *p)
     fn(fd, what, arg);
 }
 
+/* libevent 2.1's struct event begins with its struct event_callback: two
+ * list links, flags, priority and closure, then the callback and its
+ * argument.  carry reads those directly rather than through the getters,
+ * which in EVENT_DEBUG_MODE abort on an event a finalizer has torn down,
+ * while event_del and event_free accept one (libevent's own finalize
+ * tests do this). */
+struct carry__levent_head {
+    void *next, *prev;
+    short flags;
+    uint8_t priority, closure;
+    carry__levent_cb *callback;
+    void *arg;
+};
+
 /* The record of an event carry assigned, or NULL. */
 static struct carry__cb *carry__levent_cb_of(const struct event *ev)
 {
-    if (ev == NULL || CARRY__REAL(event_get_callback)(ev) != carry__levent_run)
+    const struct carry__levent_head *head = (const void *)ev;
+    if (ev == NULL || head->callback != carry__levent_run)
         return NULL;
-    return CARRY__REAL(event_get_callback_arg)(ev);
+    return head->arg;
 }
 
 CARRY__EXPORT int event_assign(struct event *ev, struct event_base *base, int fd, short events,

@@ -124,12 +124,13 @@ static void carry__uv_on_connection(void *obj, int status)
     fn(obj, status);
 }
 
-/* uv_close's callback: the handle's record goes, since the handle may be
- * freed or reused once libuv is done with it. */
+/* uv_close's callback (kept in the record's arg): the handle's record
+ * goes, since the handle may be freed or reused once libuv is done with
+ * it. */
 static void carry__uv_on_closed(void *obj)
 {
     struct carry__cb *cb = carry__cb_of(obj, false);
-    carry__uv_cb *fn = (carry__uv_cb *)cb->fn;
+    carry__uv_cb *fn = (carry__uv_cb *)cb->arg;
     carry_ctx *ctx = carry__cb_context(cb, -1);
     carry__cb_forget(obj);
     CARRY__UV_SCOPE(ctx);
@@ -378,34 +379,23 @@ CARRY__EXPORT int uv_udp_recv_start(void *udp, carry__uv_alloc_cb *alloc,
     return CARRY__REAL(uv_udp_recv_start)(udp, given != fn ? carry__uv_on_alloc : alloc, given);
 }
 
-/* The handle's callbacks are over: its record now serves uv_close's
- * callback (if any), in the context current here.  (uv_tcp_close_reset
- * calls uv_close through the PLT with carry's callback.) */
-static carry__uv_cb *carry__uv_closing(void *handle, carry__uv_cb *fn)
-{
-    if (fn == carry__uv_on_closed || handle == NULL || !carry__on(CARRY__LOOPS) ||
-        (fn != NULL && carry__uv_internal((carry__fn)fn)))
-        return fn;
-    struct carry__cb *cb = carry__cb_of(handle, fn != NULL);
-    if (cb == NULL)
-        return fn;
-    cb->fn = (carry__fn)fn;
-    cb->fn2 = NULL;
-    cb->fd = -1;
-    cb->persist = false;
-    cb->boundary = CARRY__B_LIBUV;
-    carry__cb_capture(cb);
-    return carry__uv_on_closed;
-}
-
+/* uv_close (which uv_tcp_close_reset calls through the PLT): the close
+ * callback goes in the handle's record, to run in the context current
+ * here.  The handle's own callbacks stay: libuv may still call one during
+ * the dispatch that closed it (a udp handle's last recvmmsg callback,
+ * which frees the buffer). */
 CARRY__EXPORT void uv_close(void *handle, carry__uv_cb *fn)
 {
-    CARRY__REAL(uv_close)(handle, carry__uv_closing(handle, fn));
-}
-
-CARRY__EXPORT int uv_tcp_close_reset(void *handle, carry__uv_cb *fn)
-{
-    return CARRY__REAL(uv_tcp_close_reset)(handle, carry__uv_closing(handle, fn));
+    struct carry__cb *cb = handle != NULL && carry__on(CARRY__LOOPS) &&
+                                   (fn == NULL || !carry__uv_internal((carry__fn)fn))
+                               ? carry__cb_of(handle, fn != NULL)
+                               : NULL;
+    if (cb != NULL) {
+        cb->arg = (void *)fn;
+        cb->boundary = CARRY__B_LIBUV;
+        carry__cb_capture(cb);
+    }
+    CARRY__REAL(uv_close)(handle, cb != NULL ? carry__uv_on_closed : fn);
 }
 
 /* ---- Requests --------------------------------------------------------- */

@@ -1,7 +1,11 @@
 /*
  * Binding of the real functions.  dlsym may allocate and take the loader's
  * lock, but calls nothing libcarry wraps, so binding cannot recurse into a
- * wrapper.
+ * wrapper.  Only the required symbols are bound up front: a dlsym that
+ * fails allocates its error message, and the first wrapped call can come
+ * from inside an allocator's own lock (jemalloc's initialisation reads
+ * files).  An optional symbol is looked up at its wrapper's first call,
+ * which only happens once some object defines it, so that dlsym succeeds.
  */
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -24,8 +28,10 @@ static void *carry__lookup(const char *name, const char *version, bool required)
 static void carry__real_bind_once(void)
 {
 #define CARRY__REAL_BIND(name, ret, params, version, required) \
-    __atomic_store_n(&carry__real.name, (ret(*) params)carry__lookup(#name, version, required), \
-                     __ATOMIC_RELAXED);
+    if (required) \
+        __atomic_store_n(&carry__real.name, \
+                         (ret(*) params)carry__lookup(#name, version, required), \
+                         __ATOMIC_RELAXED);
     CARRY__REAL_SYMBOLS(CARRY__REAL_BIND)
 #undef CARRY__REAL_BIND
     atomic_store_explicit(&carry__real_bound, 1, memory_order_release);

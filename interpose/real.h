@@ -20,8 +20,9 @@
 #include "../shim/internal.h"
 
 /* X(name, return type, parameter list, symbol version or NULL, required).
- * A missing optional symbol leaves its entry NULL; its wrapper answers
- * ENOSYS, as libc would without it. */
+ * Optional entries are looked up at first use (see real.c); one still
+ * missing then leaves its entry NULL, and its wrapper answers ENOSYS, as
+ * libc would without it. */
 #define CARRY__REAL_SYMBOLS(X) \
     X(pthread_create, int, \
       (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *), NULL, true) \
@@ -63,7 +64,6 @@
       (int, const void *, size_t, int, const struct sockaddr *, socklen_t), NULL, true) \
     X(sendmsg, ssize_t, (int, const struct msghdr *, int), NULL, true) \
     X(sendmmsg, int, (int, struct mmsghdr *, unsigned, int), NULL, true) \
-    X(syscall, long, (long, ...), NULL, true) \
     X(vfprintf, int, (FILE *, const char *, va_list), NULL, true) \
     X(__vfprintf_chk, int, (FILE *, int, const char *, va_list), NULL, true) \
     X(vdprintf, int, (int, const char *, va_list), NULL, true) \
@@ -174,7 +174,6 @@ typedef void carry__uv_fs_poll_cb(void *obj, int status, const void *prev, const
 #define CARRY__REAL_LIBUV(X) \
     X(uv_run, int, (void *, int), NULL, false) \
     X(uv_close, void, (void *, carry__uv_cb *), NULL, false) \
-    X(uv_tcp_close_reset, int, (void *, carry__uv_cb *), NULL, false) \
     X(uv_fileno, int, (const void *, int *), NULL, false) \
     X(uv_listen, int, (void *, int, carry__uv_int_cb *), NULL, false) \
     X(uv_read_start, int, (void *, carry__uv_alloc_cb *, carry__uv_read_cb *), NULL, false) \

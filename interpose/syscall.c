@@ -6,11 +6,46 @@
  * passes straight through.  syscall is variadic: like glibc's own, this
  * forwards six argument registers whatever the call uses.
  */
+#include <dlfcn.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "real.h"
+
+/*
+ * The real syscall is bound on its own, not through the table of real.c:
+ * allocators call syscall from inside their own locks (jemalloc, which
+ * Debian's redis-server uses as its malloc, opens and reads
+ * /proc/sys/vm/overcommit_memory with syscall(SYS_open/SYS_read) while it
+ * initialises, in the first malloc, to get past interposers of open and
+ * read).  Binding the whole table there would dlsym the symbols the
+ * program lacks (libevent's, libuv's...), and a failed dlsym allocates its
+ * error message: malloc inside malloc's initialisation, a self-deadlock
+ * that hung redis-server at start-up.  One dlsym of a symbol that libc
+ * defines does not allocate.
+ */
+static long (*_Atomic carry__real_syscall)(long, ...);
+
+static long (*carry__syscall_fn(void))(long, ...)
+{
+    long (*fn)(long, ...) = atomic_load_explicit(&carry__real_syscall, memory_order_relaxed);
+    if (CARRY__LIKELY(fn != NULL))
+        return fn;
+    int saved_errno = errno;
+    fn = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+    errno = saved_errno;
+    if (fn == NULL) {
+        /* carry__warn writes with syscall: say it once, not recursively. */
+        static _Atomic int said;
+        if (!atomic_exchange(&said, 1))
+            carry__warn("cannot find the real syscall (%s); giving up", dlerror());
+        abort();
+    }
+    atomic_store_explicit(&carry__real_syscall, fn, memory_order_relaxed);
+    return fn;
+}
 
 CARRY__EXPORT long syscall(long number, ...)
 {
@@ -23,5 +58,5 @@ CARRY__EXPORT long syscall(long number, ...)
         carry__fd_close((int)a);
     else if (number == SYS_close_range && !((unsigned)c & CLOSE_RANGE_CLOEXEC))
         carry__fd_close_range((unsigned)a, (unsigned)b);
-    return CARRY__REAL(syscall)(number, a, b, c, d, e, f);
+    return carry__syscall_fn()(number, a, b, c, d, e, f);
 }

@@ -140,7 +140,10 @@ int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ct
         carry__count_capture(CARRY__B_EPOLL, current);
         bool same = atomic_load_explicit(&reg->ctx, memory_order_relaxed) == current;
         carry_ctx *old_ctx = same ? NULL : carry__ctx_take(&reg->ctx);
-        bool fresh = op == EPOLL_CTL_ADD && !live;
+        /* A MOD can revive a registration too: close() of a dup ends carry's, but
+         * the kernel's lives on while another fd holds the file, and its
+         * owner re-adds it with ADD (EEXIST), then MOD, as libevent does. */
+        bool fresh = !live;
         if (fresh)
             atomic_store_explicit(&reg->gen, ++gen, memory_order_relaxed);
         /* Set before the kernel can report the fd, so that its first event

@@ -448,12 +448,12 @@ void carry__ep_thread_exit(void);
 struct carry__cb {
     const void *key;          /* the library object it belongs to */
     void (*fn)(void);         /* the application's callback */
-    void *arg;                /* and its argument */
+    void (*fn2)(void);        /* a second callback: libevent's finalizer, libuv's
+                               * alloc_cb or work_cb */
+    void *arg;                /* its argument (libevent); the free list's link */
     _Atomic(carry_ctx *) ctx; /* captured when the work was scheduled */
     int fd;                   /* watched fd (rule C), or -1 */
     bool persist;             /* stays scheduled after it runs */
-    void (*fn2)(void);        /* a second callback: libevent's finalizer, libuv's
-                               * alloc_cb or work_cb */
     uint8_t boundary;         /* the library, for CARRY_STATS */
 };
 
@@ -461,6 +461,9 @@ struct carry__cb {
  * callback through unchanged). */
 struct carry__cb *carry__cb_of(const void *key, bool create);
 void carry__cb_forget(const void *key);
+
+/* Records in the table now and at most (CARRY_STATS). */
+void carry__cb_counts(size_t *alive, size_t *peak);
 
 /* The work was scheduled: capture the current context. */
 void carry__cb_capture(struct carry__cb *cb);

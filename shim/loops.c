@@ -38,7 +38,7 @@ struct carry__cbs_table {
 static carry__spin carry__cbs_lock;
 static _Atomic uint32_t carry__cbs_seq;
 static _Atomic(struct carry__cbs_table *) carry__cbs;
-static size_t carry__cbs_count;
+static size_t carry__cbs_count, carry__cbs_peak;
 static struct carry__cb *carry__cbs_free;
 
 static size_t carry__cb_slot(const void *key, size_t cap)
@@ -117,6 +117,14 @@ static bool carry__cbs_grow(void)
     return true;
 }
 
+void carry__cb_counts(size_t *alive, size_t *peak)
+{
+    carry__spin_lock(&carry__cbs_lock);
+    *alive = carry__cbs_count;
+    *peak = carry__cbs_peak;
+    carry__spin_unlock(&carry__cbs_lock);
+}
+
 void carry__cbs_atfork_prepare(void)
 {
     carry__spin_lock(&carry__cbs_lock);
@@ -141,6 +149,15 @@ static struct carry__cb *carry__cb_lookup(const void *key)
     }
 }
 
+/* Call with the lock held. */
+static void carry__cb_recycle(struct carry__cb *cb)
+{
+    cb->arg = carry__cbs_free;
+    carry__cbs_free = cb;
+}
+
+#define CARRY__CB_BATCH 64
+
 /* A record for key, from the free list, published at index i of t; call
  * with the lock held. */
 static struct carry__cb *carry__cb_reuse(struct carry__cbs_table *t, const void *key, size_t i)
@@ -153,7 +170,8 @@ static struct carry__cb *carry__cb_reuse(struct carry__cbs_table *t, const void 
     cb->persist = false;
     __atomic_store_n(&cb->key, key, __ATOMIC_RELEASE);
     atomic_store_explicit(&t->slot[i], cb, memory_order_release);
-    carry__cbs_count++;
+    if (++carry__cbs_count > carry__cbs_peak)
+        carry__cbs_peak = carry__cbs_count;
     return cb;
 }
 
@@ -179,24 +197,18 @@ struct carry__cb *carry__cb_of(const void *key, bool create)
         if (full && !carry__cbs_grow())
             return NULL; /* out of memory: the caller passes the callback through */
         if (empty) {
+            /* Records come in batches: no per-record malloc overhead. */
             int saved_errno = errno;
-            struct carry__cb *fresh = calloc(1, sizeof *fresh);
+            struct carry__cb *batch = calloc(CARRY__CB_BATCH, sizeof *batch);
             errno = saved_errno;
-            if (fresh == NULL)
+            if (batch == NULL)
                 return NULL;
             carry__spin_lock(&carry__cbs_lock);
-            fresh->arg = carry__cbs_free;
-            carry__cbs_free = fresh;
+            for (size_t i = 0; i < CARRY__CB_BATCH; i++)
+                carry__cb_recycle(&batch[i]);
             carry__spin_unlock(&carry__cbs_lock);
         }
     }
-}
-
-/* Call with the lock held. */
-static void carry__cb_recycle(struct carry__cb *cb)
-{
-    cb->arg = carry__cbs_free;
-    carry__cbs_free = cb;
 }
 
 void carry__cb_forget(const void *key)

@@ -103,6 +103,11 @@ size_t carry__stats_format(char *buf, size_t size)
                    carry__stats_num(cap, a, sizeof a), carry__stats_num(res, b, sizeof b),
                    carry__stats_num(none, d, sizeof d));
     }
+    size_t alive, peak;
+    carry__cb_counts(&alive, &peak);
+    CARRY__PUT("  library records: %s alive at exit, %s at peak (an event, watcher, handle or "
+               "request each)\n",
+               carry__stats_num(alive, a, sizeof a), carry__stats_num(peak, b, sizeof b));
     CARRY__PUT("  mismatches: %s (I/O on a connection's fd while another context was current)\n",
                carry__stats_num(carry__stat(&carry__stats.mismatches), a, sizeof a));
 #undef CARRY__PUT

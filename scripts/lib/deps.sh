@@ -11,6 +11,13 @@
 # shellcheck disable=SC2034  # used by the scripts that source this file
 CARRY_BASE_PACKAGES="meson ninja-build gcc g++ pkg-config libcriterion-dev libunwind-dev python3 libevent-dev libev-dev libuv1-dev"
 
+# The real servers the servers suite (tests/integration/test_servers.c) and
+# scripts/demo run under carry.  "a|b" is satisfied by either package and
+# installs the first: any nginx flavour will do (they conflict with each
+# other), and nginx-light is the smallest.
+# shellcheck disable=SC2034  # used by the scripts that source this file
+CARRY_SERVER_PACKAGES="memcached redis-server nginx-light|nginx-core|nginx-full|nginx-extras"
+
 # Repository root, from this file's location (scripts/lib/..).
 CARRY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
@@ -18,12 +25,29 @@ CARRY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # refresh the package lists once.
 _carry_apt_updated=0
 
+# _carry_installed PKG — succeeds when the Debian package PKG is installed.
+_carry_installed() {
+	local status
+	# Capture instead of piping into `grep -q`: grep exiting early could
+	# give dpkg-query a SIGPIPE, which pipefail would report as failure.
+	# shellcheck disable=SC2016  # ${Status} is dpkg-query's syntax
+	status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)
+	case $status in
+	*"install ok installed"*) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
 # carry_need_packages PKG... — install the Debian packages that are missing.
+# PKG may be "a|b|...": satisfied by any of them, installs the first.
 # Returns 1 (after saying why) when something is missing and cannot be
-# installed.
+# installed.  Services that packages start on installation (memcached,
+# redis-server, nginx) are not started: while apt-get runs, a
+# /usr/sbin/policy-rc.d that denies every start is put in place (unless
+# the system has one of its own), and removed after.
 carry_need_packages() {
-	local pkg status log
-	local -a missing=()
+	local pkg alt log policy=/usr/sbin/policy-rc.d made_policy=0 rc=0
+	local -a missing=() alts=()
 
 	# Not Debian: we cannot check, so let the build report what is missing.
 	if ! command -v dpkg-query >/dev/null 2>&1; then
@@ -32,14 +56,11 @@ carry_need_packages() {
 	fi
 
 	for pkg in "$@"; do
-		# Capture instead of piping into `grep -q`: grep exiting early could
-		# give dpkg-query a SIGPIPE, which pipefail would report as failure.
-		# shellcheck disable=SC2016  # ${Status} is dpkg-query's syntax
-		status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
-		case $status in
-		*"install ok installed"*) ;;
-		*) missing+=("$pkg") ;;
-		esac
+		IFS='|' read -r -a alts <<<"$pkg"
+		for alt in "${alts[@]}"; do
+			_carry_installed "$alt" && continue 2
+		done
+		missing+=("${alts[0]}")
 	done
 	[ "${#missing[@]}" -eq 0 ] && return 0
 
@@ -56,8 +77,15 @@ carry_need_packages() {
 		apt-get update -qq >>"$log" 2>&1 || true
 		_carry_apt_updated=1
 	fi
-	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		"${missing[@]}" >>"$log" 2>&1; then
+	if [ ! -e "$policy" ] && [ -d "${policy%/*}" ]; then
+		# 101: "action forbidden by policy" (invoke-rc.d(8)).
+		printf '#!/bin/sh\n# carry: no service starts while scripts/lib/deps.sh installs packages\nexit 101\n' \
+			>"$policy" && chmod 755 "$policy" && made_policy=1
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		"${missing[@]}" >>"$log" 2>&1 || rc=$?
+	[ "$made_policy" -eq 0 ] || rm -f "$policy"
+	if [ "$rc" -ne 0 ]; then
 		echo "carry: installing ${missing[*]} failed; last lines of $log:" >&2
 		tail -n 20 "$log" >&2
 		return 1

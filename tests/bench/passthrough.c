@@ -9,9 +9,10 @@
  *
  * The list is libcarry's own: interpose/real.h's CARRY__REAL_SYMBOLS (the
  * next definitions libcarry binds) expands into the wrappers here, less the
- * entries libcarry only calls (PT_SKIP_* below), plus the wrappers libcarry
- * builds on another entry of the table (printf on vprintf's next
- * definition, and so on) written out below.  It cannot drift unnoticed:
+ * entries libcarry only calls (PT_SKIP_* below), plus the wrappers written
+ * out below: the variadic ones, those libcarry builds on another entry of
+ * the table (printf on vprintf's next definition, and so on), and syscall,
+ * which libcarry binds on its own.  It cannot drift unnoticed:
  * scripts/bench/servers and scripts/bench/micro compare this library's
  * dynamic symbols with libcarry's before measuring anything, and so does
  * the test passthrough_symbols.
@@ -34,15 +35,16 @@
 
 #define PT_EXPORT __attribute__((visibility("default")))
 
-/* The next definition of NAME, looked up on first use (and again while a
- * library that defines it has not been loaded yet).  Relaxed atomics: two
- * threads may both look it up and store the same address. */
+/* The next definition of NAME, looked up on first use.  Typed after NAME's
+ * declaration here (its wrapper, or libc's header), not after real.h's
+ * table, which lists only what libcarry binds through it.  Relaxed
+ * atomics: two threads may both look it up and store the same address. */
 #define PT_NEXT(name) \
     ({ \
-        static __typeof__(carry__real.name) pt_fn_; \
-        __typeof__(carry__real.name) f_ = __atomic_load_n(&pt_fn_, __ATOMIC_RELAXED); \
+        static __typeof__(&name) pt_fn_; \
+        __typeof__(&name) f_ = __atomic_load_n(&pt_fn_, __ATOMIC_RELAXED); \
         if (__builtin_expect(f_ == NULL, 0)) { \
-            f_ = (__typeof__(carry__real.name))pt_lookup(#name); \
+            f_ = (__typeof__(&name))pt_lookup(#name); \
             __atomic_store_n(&pt_fn_, f_, __ATOMIC_RELAXED); \
         } \
         f_; \
@@ -101,7 +103,8 @@ static void *pt_lookup(const char *name)
 
 /* Entries that are not plain wrappers: PT_SKIP_name expands to "~, 1".
  * libcarry calls event_self_cbarg and uv_fileno but does not interpose
- * them; fcntl, fcntl64 and syscall are variadic (written out below). */
+ * them; fcntl and fcntl64 are variadic (written out below; so is syscall,
+ * in case the table lists it again). */
 #define PT_SKIP_event_self_cbarg ~, 1
 #define PT_SKIP_uv_fileno ~, 1
 #define PT_SKIP_fcntl ~, 1

@@ -170,6 +170,21 @@ Test(epoll, a_connection_closed_by_raw_syscall_leaves_no_context_behind)
     carry_run_free(&r);
 }
 
+Test(epoll, a_registration_revived_by_mod_delivers_its_events)
+{
+    const char *argv[] = {carry_test_probe(), "dupmod", NULL};
+    struct carry_run_result native = carry_run_program(false, NULL, argv);
+    cr_assert_not_null(strstr(native.out, "wait n=1 events=0x4 data=2000\n"), "%s", native.out);
+    const char *modes[] = {"CARRY_EPOLL=batch", "CARRY_EPOLL=split"};
+    for (int i = 0; i < 2; i++) {
+        const char *env[] = {modes[i], NULL};
+        struct carry_run_result r = carry_run_program(true, env, argv);
+        cr_assert_str_eq(r.out, native.out, "%s", modes[i]);
+        carry_run_free(&r);
+    }
+    carry_run_free(&native);
+}
+
 Test(epoll, a_vfork_child_closing_a_connection_leaves_the_parents_alone)
 {
     struct carry_run_result r = probe(true, "split", "vfork");

@@ -12,20 +12,12 @@
 
 Test(libev, every_reply_in_its_connections_context, .timeout = 240)
 {
-    const char *modes[] = {"CARRY_EPOLL=batch", "CARRY_EPOLL=split"};
-    for (int i = 0; i < 2; i++) {
-        const char *env[] = {modes[i], NULL};
-        char *line = carry_drive(true, env, "libev_server", "-", "200", 100000, NULL);
-        carry_assert_clean_run(line, 100000, 200, modes[i]);
-        free(line);
-    }
+    carry_assert_clean_in_each_epoll_mode("libev_server", "-");
 }
 
 Test(libev, connections_churn, .timeout = 240)
 {
-    char *line = carry_drive(true, NULL, "libev_server", "-", "100", 20000, "--churn");
-    cr_assert_not_null(strstr(line, "mismatches=0 zero=0 shared_ids=0"), "%s", line);
-    free(line);
+    carry_assert_clean_churn("libev_server", "-");
 }
 
 Test(libev, without_loops_the_timers_lose_their_context, .timeout = 120)
@@ -35,7 +27,5 @@ Test(libev, without_loops_the_timers_lose_their_context, .timeout = 120)
 
 Test(libev, without_carry_the_server_behaves_the_same, .timeout = 120)
 {
-    char *line = carry_drive(false, NULL, "libev_server", "-", "50", 5000, "--no-carry");
-    cr_assert_not_null(strstr(line, "mismatches=0"), "%s", line);
-    free(line);
+    carry_assert_same_without_carry("libev_server", "-");
 }

@@ -2,6 +2,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -139,6 +141,41 @@ static pid_t carry_spawn(bool preload, const char *const *env, const char *const
         close(child_end[i]);
     free(owned);
     free(envp);
+    return pid;
+}
+
+int carry_spawn_group(bool preload, const char *const *env, const char *const *argv, int *out)
+{
+    char *owned;
+    char **envp = carry_env_build(preload, env, &owned);
+    int p[2];
+    cr_assert(pipe2(p, O_CLOEXEC) == 0);
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(null, 0);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        /* Only async-signal-safe calls here: the parent has threads. */
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        if (dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0)
+            _exit(127);
+        execve(argv[0], (char *const *)argv, envp);
+        static const char msg[] = "carry_spawn_group: execve failed\n";
+        ssize_t ignored = write(2, msg, sizeof msg - 1);
+        (void)ignored;
+        _exit(127);
+    }
+    /* Either side may run first: set the group from here too. */
+    setpgid(pid, pid);
+    close(p[1]);
+    close(null);
+    free(owned);
+    free(envp);
+    *out = p[0];
     return pid;
 }
 
@@ -322,6 +359,31 @@ void carry_assert_loops_matter(const char *server, const char *server_mode)
     cr_assert_not_null(strstr(r.out, "requests=200 "), "%s", r.out);
     cr_assert_null(strstr(r.out, "mismatches=0 zero=0 "), "%s", r.out);
     carry_run_free(&r);
+}
+
+void carry_assert_clean_in_each_epoll_mode(const char *server, const char *server_mode)
+{
+    const char *modes[] = {"CARRY_EPOLL=batch", "CARRY_EPOLL=split"};
+    for (int i = 0; i < 2; i++) {
+        const char *env[] = {modes[i], NULL};
+        char *line = carry_drive(true, env, server, server_mode, "200", 100000, NULL);
+        carry_assert_clean_run(line, 100000, 200, modes[i]);
+        free(line);
+    }
+}
+
+void carry_assert_clean_churn(const char *server, const char *server_mode)
+{
+    char *line = carry_drive(true, NULL, server, server_mode, "100", 20000, "--churn");
+    cr_assert_not_null(strstr(line, "mismatches=0 zero=0 shared_ids=0"), "%s", line);
+    free(line);
+}
+
+void carry_assert_same_without_carry(const char *server, const char *server_mode)
+{
+    char *line = carry_drive(false, NULL, server, server_mode, "50", 5000, "--no-carry");
+    cr_assert_not_null(strstr(line, "mismatches=0"), "%s %s: %s", server, server_mode, line);
+    free(line);
 }
 
 void carry_assert_clean_run(const char *line, long requests, int conns, const char *what)

@@ -1,0 +1,1024 @@
+/*
+ * Real servers from their Debian packages, unmodified, under libcarry with
+ * CARRY_TAG: memcached (libevent, a dispatcher thread and 4 workers),
+ * redis-server (its own ae loop on epoll) and nginx (epoll, a master and
+ * worker processes).  Each runs on a free port of 127.0.0.1 in a temporary
+ * directory, in the foreground, driven by concurrent connections
+ * (tests/fixtures/server_client), and the tests check from the tagged logs
+ * that every line about a connection carries that connection's id, that
+ * ids differ between connections, and that the replies are byte for byte
+ * those of the same server without carry.
+ *
+ * Readiness and progress are read from the server's own log (the pipe its
+ * stdout and stderr go to): no sleeps, no timing.
+ */
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "run.h"
+
+/* ---- Text ---------------------------------------------------------------- */
+
+struct text {
+    char *s;
+    size_t len, cap;
+};
+
+static void add(struct text *t, const char *s, size_t n)
+{
+    if (t->len + n + 1 > t->cap) {
+        t->cap = (t->len + n + 1) * 2;
+        t->s = realloc(t->s, t->cap);
+        cr_assert_not_null(t->s);
+    }
+    memcpy(t->s + t->len, s, n);
+    t->len += n;
+    t->s[t->len] = '\0';
+}
+
+/* The lines of text, split in place (text is modified). */
+struct lines {
+    char **v;
+    size_t n;
+};
+
+static struct lines split_lines(char *text)
+{
+    struct lines l = {0};
+    size_t cap = 0;
+    for (char *p = text; p && *p;) {
+        char *nl = strchr(p, '\n');
+        if (nl)
+            *nl = '\0';
+        if (l.n == cap) {
+            cap = cap * 2 + 64;
+            l.v = realloc(l.v, cap * sizeof *l.v);
+            cr_assert_not_null(l.v);
+        }
+        l.v[l.n++] = p;
+        p = nl ? nl + 1 : NULL;
+    }
+    return l;
+}
+
+/* A log line: carry's tag, if any, taken off. */
+struct tagged {
+    bool tagged;
+    uint64_t id;      /* 0 if untagged (or tagged 0, which carry never does) */
+    const char *text; /* the server's own line */
+};
+
+static struct tagged untag(const char *line)
+{
+    struct tagged t = {false, 0, line};
+    static const char prefix[] = "[carry ";
+    size_t n = sizeof prefix - 1;
+    if (strncmp(line, prefix, n) == 0 && strlen(line) >= n + 18 && line[n + 16] == ']' &&
+        line[n + 17] == ' ' && strspn(line + n, "0123456789abcdef") == 16) {
+        t.tagged = true;
+        t.id = strtoull(line + n, NULL, 16);
+        t.text = line + n + 18;
+    }
+    return t;
+}
+
+/* The client's output without its "conn I ADDR" lines (local addresses
+ * differ from run to run; the replies must not). */
+static char *replies_only(const char *out)
+{
+    struct text t = {0};
+    add(&t, "", 0);
+    for (const char *p = out; *p;) {
+        size_t len = strcspn(p, "\n");
+        if (strncmp(p, "conn ", 5) != 0) {
+            add(&t, p, len);
+            add(&t, "\n", 1);
+        }
+        p += len;
+        if (*p)
+            p++;
+    }
+    return t.s;
+}
+
+/* ---- Servers ------------------------------------------------------------- */
+
+/* The program's path, from PATH or the usual directories, or NULL. */
+static char *find_binary(const char *name)
+{
+    const char *path = getenv("PATH");
+    char *dirs;
+    cr_assert(asprintf(&dirs, "%s:/usr/sbin:/usr/bin:/sbin:/bin", path ? path : "") > 0);
+    char *save = NULL, *found = NULL;
+    for (char *dir = strtok_r(dirs, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
+        char *candidate;
+        cr_assert(asprintf(&candidate, "%s/%s", dir, name) > 0);
+        if (access(candidate, X_OK) == 0)
+            found = candidate;
+        else
+            free(candidate);
+    }
+    free(dirs);
+    return found;
+}
+
+static char *need_binary(const char *name, const char *package)
+{
+    char *path = find_binary(name);
+    if (path == NULL)
+        cr_skip_test("%s is not installed (Debian package %s; scripts/test installs it when run "
+                     "as root)",
+                     name, package);
+    return path;
+}
+
+/* A port of 127.0.0.1 that was free a moment ago.  Another process may
+ * take it before the server binds it: start_server then tries another. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&addr, len) == 0 &&
+              getsockname(fd, (struct sockaddr *)&addr, &len) == 0);
+    close(fd);
+    return ntohs(addr.sin_port);
+}
+
+struct server {
+    const char *name;
+    int pid; /* also its process group */
+    int out;
+    pthread_t reader;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    struct text log; /* its stdout and stderr, as written */
+    bool eof;
+    int status;
+};
+
+/* Servers still running, for the test's fini (a failed assertion leaves
+ * the test function early). */
+static struct server *live[4];
+
+static void kill_live_servers(void)
+{
+    for (size_t i = 0; i < sizeof live / sizeof *live; i++)
+        if (live[i] != NULL && live[i]->pid > 0) {
+            kill(-live[i]->pid, SIGKILL);
+            waitpid(live[i]->pid, NULL, 0);
+            live[i] = NULL;
+        }
+}
+
+static void *server_reader(void *arg)
+{
+    struct server *s = arg;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = read(s->out, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        pthread_mutex_lock(&s->lock);
+        if (n > 0)
+            add(&s->log, buf, (size_t)n);
+        else
+            s->eof = true;
+        pthread_cond_broadcast(&s->changed);
+        pthread_mutex_unlock(&s->lock);
+        if (n <= 0)
+            return NULL;
+    }
+}
+
+/* Waits until the log holds needle count times (true) or the server
+ * closed its output (false). */
+static bool server_wait(struct server *s, const char *needle, int count)
+{
+    pthread_mutex_lock(&s->lock);
+    int seen;
+    while ((seen = s->log.s ? carry_count(s->log.s, needle) : 0) < count && !s->eof)
+        pthread_cond_wait(&s->changed, &s->lock);
+    pthread_mutex_unlock(&s->lock);
+    return seen >= count;
+}
+
+/* Stops the server and its process group with sig, waits for it and for
+ * the end of its output. */
+static void server_stop(struct server *s, int sig)
+{
+    kill(s->pid, sig);
+    int status;
+    while (waitpid(s->pid, &status, 0) < 0)
+        cr_assert_eq(errno, EINTR);
+    s->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    /* Its children (nginx's workers) exit with it; none may linger. */
+    kill(-s->pid, SIGKILL);
+    pthread_join(s->reader, NULL);
+    close(s->out);
+    for (size_t i = 0; i < sizeof live / sizeof *live; i++)
+        if (live[i] == s)
+            live[i] = NULL;
+    s->pid = 0;
+}
+
+/* The environment of a server under carry: libcarry preloaded (after the
+ * sanitizer runtime it needs, in the sanitizer builds: a Debian binary has
+ * none of its own, and ASan and TSan must come first), every line tagged. */
+static const char *const *carry_env(const char *extra)
+{
+    static char *env[8];
+    static char *preload, *asan;
+    free(preload);
+    free(asan);
+    const char *runtime = getenv("CARRY_TEST_SANITIZER_RUNTIME");
+    if (runtime != NULL && runtime[0] != '\0')
+        cr_assert(asprintf(&preload, "LD_PRELOAD=%s:%s", runtime, carry_test_lib()) > 0);
+    else
+        cr_assert(asprintf(&preload, "LD_PRELOAD=%s", carry_test_lib()) > 0);
+    size_t n = 0;
+    env[n++] = preload;
+    env[n++] = "CARRY_TAG=stdout,stderr";
+    /* The servers' own leaks at exit are theirs, not carry's. */
+    const char *options = getenv("ASAN_OPTIONS");
+    asan = NULL;
+    if (options != NULL) {
+        cr_assert(asprintf(&asan, "ASAN_OPTIONS=%s:detect_leaks=0", options) > 0);
+        env[n++] = asan;
+    }
+    if (extra != NULL)
+        env[n++] = (char *)extra;
+    env[n] = NULL;
+    return (const char *const *)env;
+}
+
+/*
+ * Starts argv (under carry if env is not NULL) and waits for ready in its
+ * log.  argv may hold "PORT", replaced by a free port (set in *port); if
+ * the server exits before it is ready because that port was taken
+ * meanwhile, it is started again on another.  config, if not NULL, is
+ * called with the port before each start (to write a configuration file).
+ */
+static void server_start(struct server *s, const char *name, const char *const *env,
+                         const char *const *argv, const char *ready, int *port,
+                         void (*config)(int port, void *arg), void *arg)
+{
+    for (int attempt = 1;; attempt++) {
+        *s = (struct server){.name = name};
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->changed, NULL);
+        *port = free_port();
+        char port_text[16];
+        snprintf(port_text, sizeof port_text, "%d", *port);
+        const char *args[32];
+        size_t n = 0;
+        for (; argv[n] && n < 31; n++)
+            args[n] = strcmp(argv[n], "PORT") == 0 ? port_text : argv[n];
+        args[n] = NULL;
+        if (config)
+            config(*port, arg);
+        s->pid = carry_spawn_group(false, env, args, &s->out);
+        for (size_t i = 0; i < sizeof live / sizeof *live; i++)
+            if (live[i] == NULL) {
+                live[i] = s;
+                break;
+            }
+        cr_assert_eq(pthread_create(&s->reader, NULL, server_reader, s), 0);
+        if (server_wait(s, ready, 1))
+            return;
+        server_stop(s, SIGKILL);
+        bool taken = strstr(s->log.s ? s->log.s : "", "in use") != NULL;
+        cr_assert(taken && attempt < 5, "%s did not start (exit %d):\n%s", name, s->status,
+                  s->log.s ? s->log.s : "");
+        free(s->log.s);
+    }
+}
+
+/* Runs server_client PROTO PORT ARGS... and returns its output; fails the
+ * test if it failed. */
+static char *run_client(const char *proto, int port, const char *const *args)
+{
+    char port_text[16];
+    snprintf(port_text, sizeof port_text, "%d", port);
+    const char *argv[16] = {carry_test_fixture("server_client"), proto, port_text};
+    size_t n = 3;
+    for (; args && *args && n < 15; args++)
+        argv[n++] = *args;
+    argv[n] = NULL;
+    struct carry_run_result r = carry_run_program(false, NULL, argv);
+    cr_assert_eq(r.status, 0, "server_client %s failed:\n%s%s", proto, r.out, r.err);
+    free(r.err);
+    return r.out;
+}
+
+static char *temp_dir(void)
+{
+    char *dir = strdup("/tmp/carry-servers-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    /* nginx's workers drop root for nobody and look into it. */
+    chmod(dir, 0755);
+    return dir;
+}
+
+static void remove_dir(char *dir)
+{
+    char *cmd;
+    cr_assert(asprintf(&cmd, "rm -rf '%s'", dir) > 0);
+    cr_assert_eq(system(cmd), 0);
+    free(cmd);
+    free(dir);
+}
+
+/* Fails the test unless ids[0..n) are all different. */
+static void assert_distinct(const uint64_t *ids, size_t n, const char *what, const char *log)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            cr_assert_neq(ids[i], ids[j], "%s %zu and %zu share id %016" PRIx64 ":\n%s", what, j,
+                          i, ids[i], log);
+}
+
+/* ---- memcached ----------------------------------------------------------- */
+
+/* 8 connections at once, twice (the second wave reuses the first's fds),
+ * 3 rounds of 6 commands each. */
+#define MC_CONNECTIONS 8
+#define MC_WAVES 2
+#define MC_CLIENTS (MC_CONNECTIONS * MC_WAVES)
+
+struct mc_run {
+    char *log;
+    char *replies;
+};
+
+static struct mc_run memcached_run(bool carry, const char *const *client_args, int connections)
+{
+    char *bin = need_binary("memcached", "memcached");
+    struct server s;
+    int port;
+    const char *argv[16] = {bin, "-t", "4", "-vv", "-U", "0", "-l", "127.0.0.1", "-p", "PORT"};
+    /* memcached refuses to run as root without -u. */
+    if (geteuid() == 0) {
+        argv[10] = "-u";
+        argv[11] = "root";
+    }
+    server_start(&s, "memcached", carry ? carry_env(NULL) : NULL, argv, "server listening", &port,
+                 NULL, NULL);
+    char *out = run_client("memcached", port, client_args);
+    /* Every connection's end is in the log before it stops. */
+    cr_assert(server_wait(&s, "connection closed.", connections), "memcached stopped:\n%s",
+              s.log.s);
+    server_stop(&s, SIGTERM);
+    free(bin);
+    struct mc_run r = {s.log.s, replies_only(out)};
+    free(out);
+    return r;
+}
+
+/*
+ * memcached's log, as statements: "<fd ...", ">fd ...", "fd: ...".  Its
+ * worker threads write them to an unbuffered stderr, mostly one fprintf a
+ * line, but ">fd sending key KEY" goes out a character at a time, so
+ * another thread's line can land in the middle of it (as without carry):
+ *
+ *   [carry A] >29 sending key c<30 append c3:k1 0 0 2
+ *   [carry A] 2:k1
+ *
+ * The tag of a line is the context of the thread that wrote its first
+ * byte: the leading statement's.  A statement inside another's line
+ * cannot have a tag of its own; a line that starts with the rest of a
+ * broken one (a fragment, "2:k1") has its writer's.
+ */
+struct mc_statement {
+    int fd;
+    const char *text; /* from its marker to the end of the physical line */
+    size_t len;       /* up to the next statement in the line */
+};
+
+/* A statement's marker at p: [<>]digits and a space, or (leading only)
+ * digits, a colon and a space.  Its fd, or -1. */
+static int mc_marker(const char *p, bool leading)
+{
+    const char *q = p;
+    if (*q == '<' || *q == '>')
+        q++;
+    else if (!leading)
+        return -1;
+    if (*q < '0' || *q > '9')
+        return -1;
+    char *end;
+    long fd = strtol(q, &end, 10);
+    if (q != p ? *end == ' ' : (end[0] == ':' && end[1] == ' '))
+        return fd < 4096 ? (int)fd : -1;
+    return -1;
+}
+
+/* Splits text into statements; returns how many (at most max). */
+static size_t mc_statements(const char *text, struct mc_statement *st, size_t max)
+{
+    size_t n = 0;
+    for (const char *p = text; *p && n < max; p++) {
+        int fd = mc_marker(p, p == text);
+        if (fd < 0)
+            continue;
+        if (n > 0)
+            st[n - 1].len = (size_t)(p - st[n - 1].text);
+        st[n++] = (struct mc_statement){fd, p, strlen(p)};
+    }
+    return n;
+}
+
+static bool mc_is_new(const struct mc_statement *st)
+{
+    return st->text[0] == '<' && memmem(st->text, st->len, " new ", 5) != NULL &&
+           memmem(st->text, st->len, " client connection", 18) != NULL;
+}
+
+/* One connection's lifetime in memcached's log: from its "new ... client
+ * connection" line to its "connection closed." line. */
+struct mc_life {
+    int fd;
+    uint64_t id;      /* of its tagged lines after the "new" line */
+    int lines;
+    bool new_leading; /* its "new" line was a line of its own */
+    bool new_tagged;
+    uint64_t new_id;
+    int client;       /* whose keys it carried, -1 if none */
+    bool closed;
+};
+
+struct mc_check {
+    struct mc_life life[MC_CLIENTS * 2];
+    size_t lives;
+    int new_untagged;  /* "new" lines of their own without a tag */
+    int interleaved;   /* statements inside another's line (memcached's doing) */
+    int fragments;     /* lines that start with the rest of a broken line */
+};
+
+static void memcached_check(char *log, int clients, struct mc_check *c)
+{
+    char *copy = strdup(log);
+    struct lines l = split_lines(copy);
+    static int open_life[4096];
+    static bool listener[4096];
+    for (size_t i = 0; i < 4096; i++) {
+        open_life[i] = -1;
+        listener[i] = false;
+    }
+    int client_life[MC_CLIENTS * 2];
+    for (int i = 0; i < clients; i++)
+        client_life[i] = -1;
+    memset(c, 0, sizeof *c);
+
+    for (size_t i = 0; i < l.n; i++) {
+        struct tagged t = untag(l.v[i]);
+        struct mc_statement st[8];
+        size_t n = mc_statements(t.text, st, 8);
+        bool fragment = n == 0 || st[0].text != t.text;
+        if (fragment && t.text[0] != '\0' && strncmp(t.text, "slab class", 10) != 0 &&
+            strstr(t.text, "Signal handled") == NULL && strcmp(t.text, "Exiting normally") != 0) {
+            /* The rest of a connection's broken line: its writer's tag. */
+            c->fragments++;
+            bool open = false;
+            for (size_t k = 0; k < c->lives && !open; k++)
+                open = open_life[c->life[k].fd] == (int)k && c->life[k].id == t.id;
+            cr_assert(t.tagged && open, "fragment \"%s\" not tagged with an open connection's id\n%s",
+                      l.v[i], log);
+        }
+        for (size_t k = 0; k < n; k++) {
+            bool leading = k == 0 && !fragment;
+            int fd = st[k].fd;
+            if (memmem(st[k].text, st[k].len, "server listening", 16)) {
+                listener[fd] = true;
+                continue;
+            }
+            if (listener[fd])
+                continue;
+            if (!leading)
+                c->interleaved++;
+            if (mc_is_new(&st[k])) {
+                cr_assert_eq(open_life[fd], -1, "fd %d reused without a close line: %s\n%s", fd,
+                             l.v[i], log);
+                cr_assert_lt(c->lives, sizeof c->life / sizeof *c->life, "too many connections");
+                c->life[c->lives] = (struct mc_life){.fd = fd, .new_leading = leading,
+                                                     .new_tagged = leading && t.tagged,
+                                                     .new_id = leading ? t.id : 0, .client = -1};
+                if (leading && !t.tagged)
+                    c->new_untagged++;
+                open_life[fd] = (int)c->lives++;
+                continue;
+            }
+            cr_assert_neq(open_life[fd], -1, "a line about fd %d outside a connection: %s\n%s",
+                          fd, l.v[i], log);
+            struct mc_life *life = &c->life[open_life[fd]];
+            if (leading) {
+                /* Every line about the connection, from the worker that
+                 * serves it, carries one non-zero id. */
+                cr_assert(t.tagged && t.id != 0, "untagged line about a connection: \"%s\"\n%s",
+                          l.v[i], log);
+                if (life->lines++ == 0)
+                    life->id = t.id;
+                cr_assert_eq(t.id, life->id,
+                             "two ids on one connection (fd %d): %016" PRIx64 " then \"%s\"\n%s",
+                             fd, life->id, l.v[i], log);
+            }
+            /* Its keys name the client: one connection per client.  Only
+             * the commands it echoes ("<fd get KEY"), which are written
+             * whole: ">fd sending key" may mix other threads' characters
+             * into its key. */
+            int client = -1;
+            char *text = strndup(st[k].text, st[k].text[0] == '<' ? st[k].len : 0);
+            for (const char *key = strstr(text, " c"); key && client < 0;
+                 key = strstr(key + 1, " c")) {
+                int end = 0; /* a whole key: c<I>:k<J> */
+                if (sscanf(key, " c%d:k%*d%n", &client, &end) != 1 || end == 0)
+                    client = -1;
+            }
+            free(text);
+            if (client >= 0) {
+                cr_assert_lt(client, clients, "%s", l.v[i]);
+                if (life->client == -1) {
+                    life->client = client;
+                    cr_assert_eq(client_life[client], -1,
+                                 "client %d's keys on two connections:\n%s", client, log);
+                    client_life[client] = open_life[fd];
+                }
+                cr_assert_eq(life->client, client,
+                             "keys of clients %d and %d on one connection: \"%s\"\n%s",
+                             life->client, client, l.v[i], log);
+            }
+            if (memmem(st[k].text, st[k].len, "connection closed.", 18)) {
+                life->closed = true;
+                open_life[fd] = -1;
+            }
+        }
+    }
+
+    uint64_t ids[MC_CLIENTS * 2] = {0};
+    for (size_t i = 0; i < c->lives; i++) {
+        struct mc_life *life = &c->life[i];
+        cr_assert(life->closed && life->lines > 0,
+                  "connection on fd %d: no close line or no tagged line\n%s", life->fd, log);
+        /* The "new" line, when tagged, is never another connection's. */
+        cr_assert(!life->new_tagged || life->new_id == life->id,
+                  "fd %d: \"new\" line tagged %016" PRIx64 ", its other lines %016" PRIx64 "\n%s",
+                  life->fd, life->new_id, life->id, log);
+        ids[i] = life->id;
+    }
+    assert_distinct(ids, c->lives, "connections", log);
+    for (int i = 0; i < clients; i++)
+        cr_assert_neq(client_life[i], -1, "no line names client %d's keys:\n%s", i, log);
+    cr_assert_eq(c->lives, (size_t)clients, "%zu connections in the log, %d clients:\n%s",
+                 c->lives, clients, log);
+    free(l.v);
+    free(copy);
+}
+
+TestSuite(memcached, .fini = kill_live_servers, .timeout = 120);
+
+Test(memcached, every_connection_line_carries_its_connections_id)
+{
+    const char *args[] = {"--connections", "8", "--requests", "3", "--waves", "2", NULL};
+    struct mc_run plain = memcached_run(false, args, MC_CLIENTS);
+    struct mc_run carry = memcached_run(true, args, MC_CLIENTS);
+    /* The same replies, byte for byte. */
+    cr_assert_str_eq(carry.replies, plain.replies);
+    cr_assert_eq(carry_count(carry.replies, "reply "), MC_CLIENTS * 3 * 6, "%s", carry.replies);
+
+    struct mc_check c;
+    memcached_check(carry.log, MC_CLIENTS, &c);
+    cr_log_info("memcached: %zu connections, each of their lines tagged with its own id; %d "
+                "\"new client connection\" lines untagged (see new_connection_line); %d "
+                "statements inside another's line and %d broken-line fragments (memcached's "
+                "own interleaving)",
+                c.lives, c.new_untagged, c.interleaved, c.fragments);
+    /* Without carry: not one tag. */
+    cr_assert_null(strstr(plain.log, "[carry "), "%s", plain.log);
+    free(plain.log);
+    free(plain.replies);
+    free(carry.log);
+    free(carry.replies);
+}
+
+/*
+ * memcached's worker prints "<fd new ... client connection" in the
+ * callback of its notify eventfd (thread_libevent_process -> conn_new),
+ * before it registers the connection's fd with libevent: the dispatcher
+ * handed the fd over through a user-space queue (cq_push) and a write to
+ * that eventfd, which carry does not follow (a job queue, rule X; the
+ * eventfd hand-off is a dataflow heuristic, rule H, not implemented).  So
+ * that line has no context: it must never carry another connection's id
+ * (checked above); this test says whether it carries its own.
+ */
+Test(memcached, new_connection_line)
+{
+    const char *args[] = {"--connections", "4", "--requests", "1", NULL};
+    struct mc_run carry = memcached_run(true, args, 4);
+    struct mc_check c;
+    memcached_check(carry.log, 4, &c);
+    if (c.new_untagged > 0)
+        cr_skip_test("known limit: memcached's \"<fd new ... client connection\" line is printed "
+                     "by the worker in its notify-eventfd callback, reached through a user-space "
+                     "queue carry does not follow (rules X/H): %d of %zu untagged",
+                     c.new_untagged, c.lives);
+    free(carry.log);
+    free(carry.replies);
+}
+
+/* ---- redis-server -------------------------------------------------------- */
+
+#define REDIS_CLIENTS 16
+
+struct redis_run {
+    char *log;
+    char *out; /* the client's output, with its "conn I ADDR" lines */
+};
+
+static struct redis_run redis_run(bool carry)
+{
+    char *bin = need_binary("redis-server", "redis-server");
+    char *dir = temp_dir();
+    struct server s;
+    int port;
+    const char *argv[] = {bin, "--port", "PORT", "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no", "--loglevel", "verbose", "--logfile", "",
+                          "--daemonize", "no", "--dir", dir, NULL};
+    server_start(&s, "redis-server", carry ? carry_env(NULL) : NULL, argv,
+                 "Ready to accept connections", &port, NULL, NULL);
+    const char *args[] = {"--connections", "8", "--requests", "3", "--waves", "2", "--peers",
+                          NULL};
+    char *out = run_client("redis", port, args);
+    cr_assert(server_wait(&s, "Client closed connection", REDIS_CLIENTS), "redis stopped:\n%s",
+              s.log.s);
+    server_stop(&s, SIGTERM);
+    cr_assert_eq(s.status, 0, "redis-server exited %d:\n%s", s.status, s.log.s);
+    remove_dir(dir);
+    free(bin);
+    return (struct redis_run){s.log.s, out};
+}
+
+TestSuite(redis, .fini = kill_live_servers, .timeout = 120);
+
+Test(redis, accept_and_close_lines_carry_the_connections_id)
+{
+    struct redis_run plain = redis_run(false);
+    struct redis_run carry = redis_run(true);
+    char *want = replies_only(plain.out), *got = replies_only(carry.out);
+    cr_assert_str_eq(got, want);
+    cr_assert_eq(carry_count(got, "reply "), REDIS_CLIENTS * 3 * 6, "%s", got);
+
+    char *copy = strdup(carry.log);
+    struct lines l = split_lines(copy);
+    uint64_t ids[REDIS_CLIENTS];
+    for (int i = 0; i < REDIS_CLIENTS; i++) {
+        char needle[64], accepted[96], closed[96];
+        snprintf(needle, sizeof needle, "conn %d ", i);
+        const char *conn = strstr(carry.out, needle);
+        cr_assert_not_null(conn, "%s", carry.out);
+        char *peer = strndup(conn + strlen(needle), strcspn(conn + strlen(needle), "\n"));
+        snprintf(accepted, sizeof accepted, " - Accepted %s", peer);
+        snprintf(closed, sizeof closed, " - Client closed connection id=");
+        uint64_t accept_id = 0, close_id = 0;
+        int accepts = 0, closes = 0;
+        for (size_t k = 0; k < l.n; k++) {
+            struct tagged t = untag(l.v[k]);
+            const char *a = strstr(t.text, accepted);
+            if (a && a[strlen(accepted)] == '\0') {
+                accepts++;
+                cr_assert(t.tagged && t.id != 0, "untagged: \"%s\"\n%s", l.v[k], carry.log);
+                accept_id = t.id;
+            }
+            char addr[96];
+            snprintf(addr, sizeof addr, " addr=%s ", peer);
+            if (strstr(t.text, closed) && strstr(t.text, addr)) {
+                closes++;
+                cr_assert(t.tagged && t.id != 0, "untagged: \"%s\"\n%s", l.v[k], carry.log);
+                close_id = t.id;
+            }
+        }
+        cr_assert(accepts == 1 && closes == 1, "client %d (%s): %d Accepted, %d closed lines:\n%s",
+                  i, peer, accepts, closes, carry.log);
+        /* The accept and the close of one client: one id. */
+        cr_assert_eq(close_id, accept_id,
+                     "client %d (%s): Accepted in %016" PRIx64 ", closed in %016" PRIx64 "\n%s", i,
+                     peer, accept_id, close_id, carry.log);
+        ids[i] = accept_id;
+        free(peer);
+    }
+    assert_distinct(ids, REDIS_CLIENTS, "clients", carry.log);
+    /* And no Accepted or closed line anywhere without its tag. */
+    for (size_t k = 0; k < l.n; k++) {
+        struct tagged t = untag(l.v[k]);
+        if (strstr(t.text, " - Accepted ") || strstr(t.text, " - Client closed connection"))
+            cr_assert(t.tagged && t.id != 0, "untagged: \"%s\"", l.v[k]);
+    }
+    cr_assert_null(strstr(plain.log, "[carry "), "%s", plain.log);
+    free(l.v);
+    free(copy);
+    free(want);
+    free(got);
+    free(plain.log);
+    free(plain.out);
+    free(carry.log);
+    free(carry.out);
+}
+
+/* ---- nginx --------------------------------------------------------------- */
+
+struct nginx_config {
+    const char *dir;
+    bool master; /* master_process on, 2 workers; else one process */
+    const char *level;
+};
+
+static void nginx_write_config(int port, void *arg)
+{
+    const struct nginx_config *c = arg;
+    char *path;
+    cr_assert(asprintf(&path, "%s/nginx.conf", c->dir) > 0);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    /* access_log "" is nginx's stderr (its empty file name), so that the
+     * access log is tagged too: carry tags fds 1 and 2, not files. */
+    fprintf(f,
+            "daemon off;\n"
+            "master_process %s;\n"
+            "worker_processes 2;\n"
+            "pid %s/nginx.pid;\n"
+            "error_log stderr %s;\n"
+            "events { worker_connections 256; }\n"
+            "http {\n"
+            "  log_format carry 'conn=$connection req=$connection_requests \"$request\" $status';\n"
+            "  access_log \"\" carry;\n"
+            "  client_body_temp_path %s/body;\n"
+            "  proxy_temp_path %s/proxy;\n"
+            "  fastcgi_temp_path %s/fastcgi;\n"
+            "  uwsgi_temp_path %s/uwsgi;\n"
+            "  scgi_temp_path %s/scgi;\n"
+            "  server {\n"
+            "    listen 127.0.0.1:%d;\n"
+            "    location / { return 200 \"hello $uri\\n\"; }\n"
+            "  }\n"
+            "}\n",
+            c->master ? "on" : "off", c->dir, c->level, c->dir, c->dir, c->dir, c->dir, c->dir,
+            port);
+    cr_assert_eq(fclose(f), 0);
+    free(path);
+}
+
+static void nginx_start(struct server *s, bool carry, const char *extra_env,
+                        const struct nginx_config *config, int *port)
+{
+    char *bin = need_binary("nginx", "nginx-light");
+    char *conf;
+    cr_assert(asprintf(&conf, "%s/nginx.conf", config->dir) > 0);
+    /* -e stderr: nginx's own messages before it reads the configuration. */
+    const char *argv[] = {bin, "-p", config->dir, "-c", conf, "-e", "stderr", NULL};
+    /* Printed once the listening socket is open. */
+    server_start(s, "nginx", carry ? carry_env(extra_env) : NULL, argv,
+                 "getrlimit(RLIMIT_NOFILE)", port, nginx_write_config, (void *)config);
+    free(conf);
+    free(bin);
+}
+
+/* "*N " in an nginx error log line: the connection's number, or -1. */
+static long nginx_connection(const char *text)
+{
+    const char *p = strstr(text, "#");
+    p = p ? strstr(p, ": *") : NULL;
+    if (p == NULL)
+        return -1;
+    char *end;
+    long n = strtol(p + 3, &end, 10);
+    return end > p + 3 && *end == ' ' ? n : -1;
+}
+
+#define NGINX_CONNS 1024
+
+/* Fails the test unless every nginx error log line about a connection
+ * ("*N ...") carries one id per N, different between connections; returns
+ * how many connections it saw. */
+static int nginx_check_error_lines(const char *log, uint64_t *id_of)
+{
+    char *copy = strdup(log);
+    struct lines l = split_lines(copy);
+    int seen = 0;
+    for (size_t k = 0; k < l.n; k++) {
+        struct tagged t = untag(l.v[k]);
+        long n = nginx_connection(t.text);
+        if (n < 0)
+            continue;
+        cr_assert_lt(n, NGINX_CONNS);
+        cr_assert(t.tagged && t.id != 0, "untagged line about connection %ld: \"%s\"\n%s", n,
+                  l.v[k], log);
+        if (id_of[n] == 0) {
+            id_of[n] = t.id;
+            seen++;
+        }
+        cr_assert_eq(t.id, id_of[n],
+                     "connection %ld: line tagged %016" PRIx64 ", its first %016" PRIx64
+                     ": \"%s\"\n%s",
+                     n, t.id, id_of[n], l.v[k], log);
+    }
+    uint64_t ids[NGINX_CONNS];
+    size_t m = 0;
+    for (size_t n = 0; n < NGINX_CONNS; n++)
+        if (id_of[n] != 0)
+            ids[m++] = id_of[n];
+    assert_distinct(ids, m, "connections", log);
+    free(l.v);
+    free(copy);
+    return seen;
+}
+
+TestSuite(nginx, .fini = kill_live_servers, .timeout = 120);
+
+#define NGINX_CLIENTS 16
+#define NGINX_REQUESTS 3
+
+/*
+ * The default mode (CARRY_EPOLL=batch), a master and 2 workers, the error
+ * log at info: the access log lines (written after the response) and the
+ * "*N client closed keepalive connection" lines (after the read that saw
+ * the end) of every connection carry its id; a keep-alive connection's
+ * requests share it.
+ */
+Test(nginx, access_and_error_lines_carry_the_connections_id)
+{
+    char *dir = temp_dir();
+    struct nginx_config config = {dir, true, "info"};
+    const char *args[] = {"--connections", "8", "--requests", "3", "--waves", "2", NULL};
+    char *out[2], *log = NULL;
+    for (int carry = 0; carry < 2; carry++) {
+        struct server s;
+        int port;
+        nginx_start(&s, carry, NULL, &config, &port);
+        out[carry] = run_client("http", port, args);
+        cr_assert(server_wait(&s, "closed keepalive connection", NGINX_CLIENTS),
+                  "nginx stopped:\n%s", s.log.s);
+        server_stop(&s, SIGTERM);
+        if (carry) {
+            log = s.log.s;
+        } else {
+            cr_assert_null(strstr(s.log.s, "[carry "), "%s", s.log.s);
+            free(s.log.s);
+        }
+    }
+    /* The same responses (the Date header's value aside: the client
+     * prints "-" for it). */
+    cr_assert_str_eq(out[1], out[0]);
+
+    /* Access log: conn=N req=R "GET /cI/rJ HTTP/1.1" 200. */
+    static uint64_t id_of[NGINX_CONNS];
+    memset(id_of, 0, sizeof id_of);
+    long conn_of_client[NGINX_CLIENTS];
+    for (int i = 0; i < NGINX_CLIENTS; i++)
+        conn_of_client[i] = -1;
+    char *copy = strdup(log);
+    struct lines l = split_lines(copy);
+    int access = 0;
+    for (size_t k = 0; k < l.n; k++) {
+        struct tagged t = untag(l.v[k]);
+        long n, r;
+        int i, j;
+        if (sscanf(t.text, "conn=%ld req=%ld \"GET /c%d/r%d HTTP/1.1\" 200", &n, &r, &i, &j) != 4)
+            continue;
+        access++;
+        cr_assert(n >= 0 && n < NGINX_CONNS && i >= 0 && i < NGINX_CLIENTS, "%s", l.v[k]);
+        cr_assert(t.tagged && t.id != 0, "untagged access log line: \"%s\"\n%s", l.v[k], log);
+        cr_assert_eq(r, j + 1, "request %d of client %d is request %ld on its connection", j, i,
+                     r);
+        if (conn_of_client[i] == -1)
+            conn_of_client[i] = n;
+        cr_assert_eq(conn_of_client[i], n, "client %d on two connections?\n%s", i, log);
+        if (id_of[n] == 0)
+            id_of[n] = t.id;
+        /* Every request of a keep-alive connection: its id. */
+        cr_assert_eq(t.id, id_of[n], "connection %ld: \"%s\" after %016" PRIx64 "\n%s", n, l.v[k],
+                     id_of[n], log);
+    }
+    cr_assert_eq(access, NGINX_CLIENTS * NGINX_REQUESTS, "%d access log lines:\n%s", access, log);
+    /* The error log's lines about a connection: the same ids, distinct. */
+    static uint64_t error_id_of[NGINX_CONNS];
+    memset(error_id_of, 0, sizeof error_id_of);
+    int seen = nginx_check_error_lines(log, error_id_of);
+    cr_assert_eq(seen, NGINX_CLIENTS, "%d connections in the error log:\n%s", seen, log);
+    for (size_t n = 0; n < NGINX_CONNS; n++)
+        cr_assert(error_id_of[n] == 0 || error_id_of[n] == id_of[n],
+                  "connection %zu: error log %016" PRIx64 ", access log %016" PRIx64 "\n%s", n,
+                  error_id_of[n], id_of[n], log);
+    uint64_t ids[NGINX_CLIENTS];
+    for (int i = 0; i < NGINX_CLIENTS; i++)
+        ids[i] = id_of[conn_of_client[i]];
+    assert_distinct(ids, NGINX_CLIENTS, "clients", log);
+
+    free(l.v);
+    free(copy);
+    free(log);
+    free(out[0]);
+    free(out[1]);
+    remove_dir(dir);
+}
+
+/* Sends all of text on fd. */
+static void send_text(int fd, const char *text)
+{
+    size_t len = strlen(text);
+    while (len > 0) {
+        ssize_t n = send(fd, text, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        cr_assert_gt(n, 0, "send: %s", strerror(errno));
+        text += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Reads one response of "hello PATH\n" (a whole one: it ends with it). */
+static void read_response(int fd, const char *path)
+{
+    char want[128], buf[2048];
+    snprintf(want, sizeof want, "\r\n\r\nhello %s\n", path);
+    size_t len = 0;
+    while (len < strlen(want) || strcmp(buf + len - strlen(want), want) != 0) {
+        ssize_t n = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        cr_assert_gt(n, 0, "no response for %s", path);
+        len += (size_t)n;
+        buf[len] = '\0';
+    }
+    cr_assert(strncmp(buf, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", buf);
+}
+
+/*
+ * CARRY_EPOLL=split and the error log at debug: every line nginx writes
+ * about a connection, including those it writes before its first read of
+ * an event (the handler's name, its buffer, "recv: eof:0, avail:-1"),
+ * carries the connection's id, even when one epoll_wait delivers the
+ * events of several connections: the worker is stopped (SIGSTOP) while
+ * every connection sends, so that it finds them all ready at once.  (The
+ * default, batch, switches at the first I/O of each event: those early
+ * lines carry the previous event's id there; see README, Real servers.)
+ */
+Test(nginx, split_mode_tags_every_line_of_batched_events)
+{
+    char *dir = temp_dir();
+    struct nginx_config config = {dir, false, "debug"};
+    struct server s;
+    int port;
+    nginx_start(&s, true, "CARRY_EPOLL=split", &config, &port);
+    enum { CONNS = 4 };
+    int fds[CONNS];
+    char path[32];
+    for (int i = 0; i < CONNS; i++) {
+        fds[i] = carry_dial(port);
+        snprintf(path, sizeof path, "/c%d/r0", i);
+        char req[128];
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: carry\r\n\r\n", path);
+        send_text(fds[i], req);
+        read_response(fds[i], path);
+    }
+    /* One batch of requests, then one batch of ends. */
+    cr_assert_eq(kill(s.pid, SIGSTOP), 0);
+    for (int i = 0; i < CONNS; i++) {
+        char req[128];
+        snprintf(req, sizeof req, "GET /c%d/r1 HTTP/1.1\r\nHost: carry\r\n\r\n", i);
+        send_text(fds[i], req);
+    }
+    cr_assert_eq(kill(s.pid, SIGCONT), 0);
+    for (int i = 0; i < CONNS; i++) {
+        snprintf(path, sizeof path, "/c%d/r1", i);
+        read_response(fds[i], path);
+    }
+    cr_assert_eq(kill(s.pid, SIGSTOP), 0);
+    for (int i = 0; i < CONNS; i++)
+        close(fds[i]);
+    cr_assert_eq(kill(s.pid, SIGCONT), 0);
+    cr_assert(server_wait(&s, "closed keepalive connection", CONNS), "nginx stopped:\n%s",
+              s.log.s);
+    server_stop(&s, SIGTERM);
+
+    static uint64_t id_of[NGINX_CONNS];
+    memset(id_of, 0, sizeof id_of);
+    int seen = nginx_check_error_lines(s.log.s, id_of);
+    cr_assert_eq(seen, CONNS, "%d connections in the log:\n%s", seen, s.log.s);
+    if (strstr(s.log.s, "[debug]") == NULL)
+        cr_log_warn("this nginx has no debug log (built without --with-debug): only its info "
+                    "lines were checked");
+    free(s.log.s);
+    remove_dir(dir);
+}
