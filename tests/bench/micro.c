@@ -58,6 +58,12 @@
  * tag.  Without --tag, libcarry (CARRY_TAG unset) passes them through: the
  * figure is what the wrappers cost when tagging is off.
  *
+ * --count N runs each benchmark once, N operations, no calibration: for
+ * valgrind --tool=callgrind --toggle-collect=bench_body (every benchmark's
+ * operations run inside bench_body, their setup and teardown outside it;
+ * accept's bench_body also connects its clients: toggle on accept_close
+ * for accept4 + close alone).  scripts/bench/micro --callgrind does that.
+ *
  * --epoll-mode MODE renames epoll_event to epoll_event_MODE (the driver
  * runs it once with CARRY_EPOLL=split and once with CARRY_EPOLL=batch);
  * with libcarry loaded, micro checks that CARRY_EPOLL says MODE and that
@@ -415,8 +421,11 @@ static int dial(void)
     return fd;
 }
 
-/* accept4 + close, with the peer address asked for as servers do. */
-static void accept_close(void)
+/* accept4 + close, with the peer address asked for as servers do.  Not
+ * inlined: scripts/bench/micro --callgrind counts the instructions under it
+ * for accept (whose bench_body also connects the clients). */
+void accept_close(void);
+NOINLINE __attribute__((noclone)) void accept_close(void)
 {
     struct sockaddr_storage peer;
     socklen_t len = sizeof peer;
@@ -530,18 +539,29 @@ static const struct bench benches[] = {
 };
 #define NBENCH (sizeof benches / sizeof benches[0])
 
+/* The n operations of a benchmark, without its setup and teardown: what
+ * scripts/bench/micro --callgrind counts (valgrind --tool=callgrind
+ * --toggle-collect=bench_body).  Not inlined nor cloned, so that the symbol
+ * exists under this name; extern for the same reason.  Returns the
+ * nanoseconds a self-timed benchmark measured, else 0. */
+uint64_t bench_body(const struct bench *b, uint64_t n);
+NOINLINE __attribute__((noclone)) uint64_t bench_body(const struct bench *b, uint64_t n)
+{
+    if (b->timed)
+        return b->timed(n);
+    b->loop(n);
+    return 0;
+}
+
 static uint64_t time_loop(const struct bench *b, uint64_t n)
 {
     uint64_t t;
     if (b->setup)
         b->setup();
-    if (b->timed) {
-        t = b->timed(n);
-    } else {
-        uint64_t t0 = now_ns();
-        b->loop(n);
+    uint64_t t0 = now_ns();
+    t = bench_body(b, n);
+    if (!b->timed)
         t = now_ns() - t0;
-    }
     if (b->teardown)
         b->teardown();
     return t;
