@@ -32,23 +32,6 @@
 
 /* ---- Text ---------------------------------------------------------------- */
 
-struct text {
-    char *s;
-    size_t len, cap;
-};
-
-static void add(struct text *t, const char *s, size_t n)
-{
-    if (t->len + n + 1 > t->cap) {
-        t->cap = (t->len + n + 1) * 2;
-        t->s = realloc(t->s, t->cap);
-        cr_assert_not_null(t->s);
-    }
-    memcpy(t->s + t->len, s, n);
-    t->len += n;
-    t->s[t->len] = '\0';
-}
-
 /* The lines of text, split in place (text is modified). */
 struct lines {
     char **v;
@@ -99,13 +82,13 @@ static struct tagged untag(const char *line)
  * differ from run to run; the replies must not). */
 static char *replies_only(const char *out)
 {
-    struct text t = {0};
-    add(&t, "", 0);
+    struct carry_text t = {0};
+    carry_text_add(&t, "", 0);
     for (const char *p = out; *p;) {
         size_t len = strcspn(p, "\n");
         if (strncmp(p, "conn ", 5) != 0) {
-            add(&t, p, len);
-            add(&t, "\n", 1);
+            carry_text_add(&t, p, len);
+            carry_text_add(&t, "\n", 1);
         }
         p += len;
         if (*p)
@@ -165,7 +148,7 @@ struct server {
     pthread_t reader;
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    struct text log; /* its stdout and stderr, as written */
+    struct carry_text log; /* its stdout and stderr, as written */
     bool eof;
     int status;
 };
@@ -194,7 +177,7 @@ static void *server_reader(void *arg)
             continue;
         pthread_mutex_lock(&s->lock);
         if (n > 0)
-            add(&s->log, buf, (size_t)n);
+            carry_text_add(&s->log, buf, (size_t)n);
         else
             s->eof = true;
         pthread_cond_broadcast(&s->changed);

@@ -10,26 +10,9 @@
 
 /* ---- Helpers ------------------------------------------------------------- */
 
-struct text {
-    char *s;
-    size_t len, cap;
-};
-
-static void add(struct text *t, const char *s, size_t n)
+static void adds(struct carry_text *t, const char *s)
 {
-    if (t->len + n + 1 > t->cap) {
-        t->cap = (t->len + n + 1) * 2;
-        t->s = realloc(t->s, t->cap);
-        cr_assert_not_null(t->s);
-    }
-    memcpy(t->s + t->len, s, n);
-    t->len += n;
-    t->s[t->len] = '\0';
-}
-
-static void adds(struct text *t, const char *s)
-{
-    add(t, s, strlen(s));
+    carry_text_add(t, s, strlen(s));
 }
 
 /* A fresh path for a file the fixture writes (removed by the caller). */
@@ -46,11 +29,11 @@ static char *slurp(const char *path)
 {
     FILE *f = fopen(path, "r");
     cr_assert_not_null(f, "%s", path);
-    struct text t = {0};
+    struct carry_text t = {0};
     char buf[4096];
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        add(&t, buf, n);
+        carry_text_add(&t, buf, n);
     fclose(f);
     if (t.s == NULL)
         adds(&t, "");
@@ -158,7 +141,7 @@ static char *expand(const char *template, struct tags t)
         tag_text(sa, t.a);
         tag_text(sb, t.b);
     }
-    struct text out = {0};
+    struct carry_text out = {0};
     for (const char *p = template; *p;) {
         if (strncmp(p, "{A}", 3) == 0) {
             adds(&out, ta);
@@ -185,7 +168,7 @@ static char *expand(const char *template, struct tags t)
             }
             p += 3;
         } else {
-            add(&out, p++, 1);
+            carry_text_add(&out, p++, 1);
         }
     }
     return out.s;

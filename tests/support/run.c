@@ -307,6 +307,18 @@ uint64_t carry_line_id(const char *text, const char *name)
     return value;
 }
 
+void carry_text_add(struct carry_text *t, const char *s, size_t n)
+{
+    if (t->len + n + 1 > t->cap) {
+        t->cap = (t->len + n + 1) * 2;
+        t->s = realloc(t->s, t->cap);
+        cr_assert_not_null(t->s);
+    }
+    memcpy(t->s + t->len, s, n);
+    t->len += n;
+    t->s[t->len] = '\0';
+}
+
 int carry_count(const char *text, const char *needle)
 {
     int n = 0;

@@ -7,6 +7,7 @@
 #define CARRY_TEST_RUN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct carry_run_result {
@@ -108,6 +109,14 @@ void carry_assert_loops_matter(const char *server, const char *server_mode);
 void carry_assert_clean_in_each_epoll_mode(const char *server, const char *server_mode);
 void carry_assert_clean_churn(const char *server, const char *server_mode);
 void carry_assert_same_without_carry(const char *server, const char *server_mode);
+
+/* A growable NUL-terminated text (zero-initialise it; free s). */
+struct carry_text {
+    char *s;
+    size_t len, cap;
+};
+
+void carry_text_add(struct carry_text *t, const char *s, size_t n);
 
 /* How many times needle occurs in text. */
 int carry_count(const char *text, const char *needle);
