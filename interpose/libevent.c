@@ -223,6 +223,16 @@ static bool carry__levent_finalizing(void **events, int n, carry__levent_finaliz
     return true;
 }
 
+/* A deferred callback's (carry's record is its argument too). */
+CARRY__EXPORT int event_callback_finalize_(struct event_base *base, unsigned flags, void *evcb,
+                                           carry__levent_finalize_cb *fn)
+{
+    void *one[1] = {evcb};
+    bool ours = carry__levent_finalizing(one, 1, fn);
+    return CARRY__REAL(event_callback_finalize_)(base, flags, evcb,
+                                                 ours ? carry__levent_finalize : fn);
+}
+
 CARRY__EXPORT int event_callback_finalize_many_(struct event_base *base, int n, void **evcbs,
                                                 carry__levent_finalize_cb *fn)
 {

@@ -113,6 +113,8 @@ typedef void carry__levent_finalize_cb(void *evcb, void *arg);
     X(event_finalize, int, (unsigned, struct event *, carry__levent_finalize_cb *), NULL, false) \
     X(event_free_finalize, int, (unsigned, struct event *, carry__levent_finalize_cb *), NULL, \
       false) \
+    X(event_callback_finalize_, int, \
+      (struct event_base *, unsigned, void *, carry__levent_finalize_cb *), NULL, false) \
     X(event_callback_finalize_many_, int, \
       (struct event_base *, int, void **, carry__levent_finalize_cb *), NULL, false) \
     X(event_base_dispatch, int, (struct event_base *), NULL, false) \
