@@ -207,25 +207,27 @@ static void carry__uv_capture(struct carry__cb *cb, bool rearm)
     carry__cb_capture(cb);
 }
 
+/* The fd a handle watches, for rule C, or -1. */
+static int carry__uv_fd(void *obj)
+{
+    int fd;
+    return CARRY__REAL(uv_fileno)(obj, &fd) == 0 ? fd : -1;
+}
+
 /* The callback to give libuv for a handle started with fn (fn2 its second
- * callback): the trampoline, or fn when carry cannot help. */
-#define CARRY__UV_START(obj, fn, fn2, trampoline, rearm) \
+ * callback): the trampoline, or fn when carry cannot help.  A handle on an
+ * fd (watch_fd) runs its callbacks in the context the fd owns. */
+#define CARRY__UV_START(obj, fn, fn2, trampoline, rearm, watch_fd) \
     ({ \
         struct carry__cb *carry__cb_ = carry__uv_bind(obj, (carry__fn)(fn), (carry__fn)(fn2), \
                                                       (carry__fn)(trampoline), true); \
-        if (carry__cb_ != NULL) \
+        if (carry__cb_ != NULL) { \
+            if (watch_fd) \
+                carry__cb_->fd = carry__uv_fd(obj); \
             carry__uv_capture(carry__cb_, rearm); \
+        } \
         carry__cb_ != NULL ? (trampoline) : (fn); \
     })
-
-/* A handle on an fd: its callbacks run in the context the fd owns. */
-static void carry__uv_watch_fd(void *obj, bool ours, int rc)
-{
-    int fd;
-    struct carry__cb *cb = ours && rc == 0 ? carry__cb_of(obj, false) : NULL;
-    if (cb != NULL && CARRY__REAL(uv_fileno)(obj, &fd) == 0)
-        cb->fd = fd;
-}
 
 /* The callback to give libuv for a request: the trampoline, once the
  * request's record holds fn and the current context, or fn. */
@@ -278,7 +280,7 @@ static inline void carry__uv_pool_leave(struct carry__uv_pool *pool)
 CARRY__EXPORT int uv_timer_start(void *timer, carry__uv_cb *fn, uint64_t timeout,
                                  uint64_t repeat)
 {
-    carry__uv_cb *given = CARRY__UV_START(timer, fn, NULL, carry__uv_on_handle, true);
+    carry__uv_cb *given = CARRY__UV_START(timer, fn, NULL, carry__uv_on_handle, true, false);
     return CARRY__REAL(uv_timer_start)(timer, given, timeout, repeat);
 }
 
@@ -293,7 +295,8 @@ CARRY__EXPORT int uv_timer_again(void *timer)
 #define CARRY__UV_SIMPLE_START(kind) \
     CARRY__EXPORT int uv_##kind##_start(void *handle, carry__uv_cb *fn) \
     { \
-        carry__uv_cb *given = CARRY__UV_START(handle, fn, NULL, carry__uv_on_handle, false); \
+        carry__uv_cb *given = \
+            CARRY__UV_START(handle, fn, NULL, carry__uv_on_handle, false, false); \
         return CARRY__REAL(uv_##kind##_start)(handle, given); \
     }
 CARRY__UV_SIMPLE_START(idle)
@@ -303,13 +306,13 @@ CARRY__UV_SIMPLE_START(prepare)
 
 CARRY__EXPORT int uv_signal_start(void *handle, carry__uv_int_cb *fn, int signum)
 {
-    carry__uv_int_cb *given = CARRY__UV_START(handle, fn, NULL, carry__uv_on_signal, false);
+    carry__uv_int_cb *given = CARRY__UV_START(handle, fn, NULL, carry__uv_on_signal, false, false);
     return CARRY__REAL(uv_signal_start)(handle, given, signum);
 }
 
 CARRY__EXPORT int uv_signal_start_oneshot(void *handle, carry__uv_int_cb *fn, int signum)
 {
-    carry__uv_int_cb *given = CARRY__UV_START(handle, fn, NULL, carry__uv_on_signal, false);
+    carry__uv_int_cb *given = CARRY__UV_START(handle, fn, NULL, carry__uv_on_signal, false, false);
     return CARRY__REAL(uv_signal_start_oneshot)(handle, given, signum);
 }
 
@@ -317,14 +320,15 @@ CARRY__EXPORT int uv_fs_event_start(void *handle, carry__uv_fs_event_cb *fn, con
                                     unsigned flags)
 {
     carry__uv_fs_event_cb *given =
-        CARRY__UV_START(handle, fn, NULL, carry__uv_on_fs_event, false);
+        CARRY__UV_START(handle, fn, NULL, carry__uv_on_fs_event, false, false);
     return CARRY__REAL(uv_fs_event_start)(handle, given, path, flags);
 }
 
 CARRY__EXPORT int uv_fs_poll_start(void *handle, carry__uv_fs_poll_cb *fn, const char *path,
                                    unsigned interval)
 {
-    carry__uv_fs_poll_cb *given = CARRY__UV_START(handle, fn, NULL, carry__uv_on_fs_poll, false);
+    carry__uv_fs_poll_cb *given =
+        CARRY__UV_START(handle, fn, NULL, carry__uv_on_fs_poll, false, false);
     return CARRY__REAL(uv_fs_poll_start)(handle, given, path, interval);
 }
 
@@ -348,15 +352,14 @@ CARRY__EXPORT int uv_async_send(void *async)
 
 CARRY__EXPORT int uv_poll_start(void *handle, int events, carry__uv_poll_cb *fn)
 {
-    carry__uv_poll_cb *given = CARRY__UV_START(handle, fn, NULL, carry__uv_on_poll, false);
-    int rc = CARRY__REAL(uv_poll_start)(handle, events, given);
-    carry__uv_watch_fd(handle, given != fn, rc);
-    return rc;
+    carry__uv_poll_cb *given = CARRY__UV_START(handle, fn, NULL, carry__uv_on_poll, false, true);
+    return CARRY__REAL(uv_poll_start)(handle, events, given);
 }
 
 CARRY__EXPORT int uv_listen(void *stream, int backlog, carry__uv_int_cb *fn)
 {
-    carry__uv_int_cb *given = CARRY__UV_START(stream, fn, NULL, carry__uv_on_connection, false);
+    carry__uv_int_cb *given =
+        CARRY__UV_START(stream, fn, NULL, carry__uv_on_connection, false, false);
     return CARRY__REAL(uv_listen)(stream, backlog, given);
 }
 
@@ -364,18 +367,15 @@ CARRY__EXPORT int uv_listen(void *stream, int backlog, carry__uv_int_cb *fn)
 CARRY__EXPORT int uv_read_start(void *stream, carry__uv_alloc_cb *alloc, carry__uv_read_cb *fn)
 {
     carry__uv_read_cb *given =
-        alloc != NULL ? CARRY__UV_START(stream, fn, alloc, carry__uv_on_read, false) : fn;
-    int rc =
-        CARRY__REAL(uv_read_start)(stream, given != fn ? carry__uv_on_alloc : alloc, given);
-    carry__uv_watch_fd(stream, given != fn, rc);
-    return rc;
+        alloc != NULL ? CARRY__UV_START(stream, fn, alloc, carry__uv_on_read, false, true) : fn;
+    return CARRY__REAL(uv_read_start)(stream, given != fn ? carry__uv_on_alloc : alloc, given);
 }
 
 CARRY__EXPORT int uv_udp_recv_start(void *udp, carry__uv_alloc_cb *alloc,
                                     carry__uv_udp_recv_cb *fn)
 {
     carry__uv_udp_recv_cb *given =
-        alloc != NULL ? CARRY__UV_START(udp, fn, alloc, carry__uv_on_udp_recv, false) : fn;
+        alloc != NULL ? CARRY__UV_START(udp, fn, alloc, carry__uv_on_udp_recv, false, false) : fn;
     return CARRY__REAL(uv_udp_recv_start)(udp, given != fn ? carry__uv_on_alloc : alloc, given);
 }
 
