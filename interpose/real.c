@@ -15,10 +15,10 @@
 struct carry__real_table carry__real;
 _Atomic int carry__real_bound;
 
-static void *carry__lookup(const char *name, const char *version, bool required)
+static void *carry__lookup(const char *name, const char *version)
 {
     void *fn = version ? dlvsym(RTLD_NEXT, name, version) : dlsym(RTLD_NEXT, name);
-    if (fn == NULL && required) {
+    if (fn == NULL) {
         carry__warn("cannot find the real %s (%s); giving up", name, dlerror());
         abort();
     }
@@ -30,7 +30,7 @@ static void carry__real_bind_once(void)
 #define CARRY__REAL_BIND(name, ret, params, version, required) \
     if (required) \
         __atomic_store_n(&carry__real.name, \
-                         (ret(*) params)carry__lookup(#name, version, required), \
+                         (ret(*) params)carry__lookup(#name, version), \
                          __ATOMIC_RELAXED);
     CARRY__REAL_SYMBOLS(CARRY__REAL_BIND)
 #undef CARRY__REAL_BIND
