@@ -5,7 +5,6 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -49,31 +48,67 @@ void carry__ctx_store(_Atomic(carry_ctx *) *slot, carry_ctx *ctx)
         carry__ctx_unref(old);
 }
 
-/* "ip:port", "[ip6]:port", a socket path, "@abstract" or "unix". */
-static void carry__format_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
+/* Appends n in decimal at p; returns the end. */
+static char *carry__put_decimal(char *p, unsigned n)
 {
-    char ip[INET6_ADDRSTRLEN];
-    buf[0] = '\0';
+    char digits[10];
+    size_t len = 0;
+    do
+        digits[len++] = (char)('0' + n % 10);
+    while ((n /= 10) != 0);
+    while (len > 0)
+        *p++ = digits[--len];
+    return p;
+}
+
+/* "ip:port", "[ip6]:port", a socket path, "@abstract" or "unix", in buf of
+ * CARRY__ADDR_MAX bytes.  Written by hand rather than with inet_ntop and
+ * snprintf: every accept formats its peer, and stdio made that more than
+ * half of the instructions carry adds to an accept. */
+#define CARRY__ADDR_MAX 128
+static void carry__format_addr(const struct sockaddr *sa, socklen_t len, char *buf)
+{
+    char *p = buf;
     if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
-        snprintf(buf, size, "%s:%u", ip, ntohs(in->sin_port));
+        const unsigned char *ip = (const unsigned char *)&in->sin_addr;
+        for (int i = 0; i < 4; i++) {
+            p = carry__put_decimal(p, ip[i]);
+            *p++ = i < 3 ? '.' : ':';
+        }
+        p = carry__put_decimal(p, ntohs(in->sin_port));
     } else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
-        snprintf(buf, size, "[%s]:%u", ip, ntohs(in6->sin6_port));
+        *p++ = '[';
+        if (inet_ntop(AF_INET6, &in6->sin6_addr, p, INET6_ADDRSTRLEN) == NULL) {
+            buf[0] = '\0';
+            return;
+        }
+        p += strlen(p);
+        *p++ = ']';
+        *p++ = ':';
+        p = carry__put_decimal(p, ntohs(in6->sin6_port));
     } else if (sa->sa_family == AF_UNIX) {
         const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
         size_t path = len > offsetof(struct sockaddr_un, sun_path)
                           ? (size_t)len - offsetof(struct sockaddr_un, sun_path)
                           : 0;
-        if (path == 0)
-            snprintf(buf, size, "unix");
-        else if (un->sun_path[0] == '\0')
-            snprintf(buf, size, "@%.*s", (int)path - 1, un->sun_path + 1);
-        else
-            snprintf(buf, size, "%.*s", (int)strnlen(un->sun_path, path), un->sun_path);
+        if (path > sizeof un->sun_path)
+            path = sizeof un->sun_path;
+        if (path == 0) {
+            memcpy(p, "unix", 4);
+            p += 4;
+        } else if (un->sun_path[0] == '\0') {
+            *p++ = '@';
+            memcpy(p, un->sun_path + 1, path - 1);
+            p += path - 1;
+        } else {
+            size_t n = strnlen(un->sun_path, path);
+            memcpy(p, un->sun_path, n);
+            p += n;
+        }
     }
+    *p = '\0';
 }
 
 static bool carry__is_wildcard(const struct sockaddr *sa)
@@ -85,22 +120,24 @@ static bool carry__is_wildcard(const struct sockaddr *sa)
     return false;
 }
 
-/* The local address of a connection accepted on listener: the listener's
- * own, cached, unless it listens on a wildcard address. */
-static void carry__local_addr(struct carry__fd *listener, int fd, char *buf, size_t size)
+/* Sets "local" to the local address of a connection accepted on
+ * listener: the listener's own, cached, unless it listens on a wildcard
+ * address. */
+static void carry__set_local(carry_ctx *ctx, struct carry__fd *listener, int fd)
 {
     const char *cached = listener ? atomic_load_explicit(&listener->local, memory_order_acquire)
                                   : NULL;
-    if (cached != NULL) {
-        snprintf(buf, size, "%s", cached);
-        return;
+    char buf[CARRY__ADDR_MAX];
+    if (cached == NULL) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+            return;
+        carry__format_addr((struct sockaddr *)&ss, len, buf);
+        cached = buf;
     }
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    buf[0] = '\0';
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-        return;
-    carry__format_addr((struct sockaddr *)&ss, len, buf, size);
+    if (cached[0] != '\0')
+        carry__store_set(ctx, "local", cached);
 }
 
 /* Caches a listener's local address the first time it accepts, so that
@@ -114,8 +151,8 @@ static void carry__listener_probe(struct carry__fd *listener, int listen_fd)
     if (getsockname(listen_fd, (struct sockaddr *)&ss, &len) != 0 ||
         carry__is_wildcard((struct sockaddr *)&ss))
         return;
-    char buf[128];
-    carry__format_addr((struct sockaddr *)&ss, len, buf, sizeof buf);
+    char buf[CARRY__ADDR_MAX];
+    carry__format_addr((struct sockaddr *)&ss, len, buf);
     char *copy = strdup(buf);
     char *expected = NULL;
     if (copy != NULL && !atomic_compare_exchange_strong(&listener->local, &expected, copy))
@@ -132,16 +169,14 @@ void carry__fd_accepted(int listen_fd, int fd, const struct sockaddr *peer, unsi
         errno = saved_errno;
         return;
     }
-    char buf[128];
-    carry__format_addr(peer, peer_len, buf, sizeof buf);
+    char buf[CARRY__ADDR_MAX];
+    carry__format_addr(peer, peer_len, buf);
     if (buf[0] != '\0')
         carry__store_set(ctx, "peer", buf);
     struct carry__fd *listener = carry__fdmap_ensure(&carry__fds, listen_fd);
     if (listener != NULL)
         carry__listener_probe(listener, listen_fd);
-    carry__local_addr(listener, fd, buf, sizeof buf);
-    if (buf[0] != '\0')
-        carry__store_set(ctx, "local", buf);
+    carry__set_local(ctx, listener, fd);
 
     atomic_store_explicit(&e->kind, CARRY__FD_ACCEPTED, memory_order_relaxed);
     carry__ctx_store(&e->owner, ctx);

@@ -230,3 +230,29 @@ Test(epoll, bad_input_gets_the_native_results)
     cr_assert_not_null(strstr(native.out, "wait-ready rc=1"), "%s", native.out);
     carry_run_free(&native);
 }
+
+/* "peer" and "local" are formatted as libc's inet_ntop and snprintf would,
+ * for every address family, on the first accept and on the listener's
+ * cached second one. */
+Test(epoll, accepted_context_names_its_addresses)
+{
+    struct carry_run_result r = probe(true, "split", "addresses");
+    int checked = 0;
+    for (char *line = r.out; line != NULL && *line != '\0'; line = strchr(line, '\n')) {
+        if (*line == '\n')
+            line++;
+        if (*line == '\0' || strstr(line, " unavailable ") != NULL)
+            continue;
+        char name[32], peer[256], local[256], libc_peer[256], libc_local[256];
+        cr_assert_eq(sscanf(line, "%31s peer=%255s local=%255s libc-peer=%255s libc-local=%255s",
+                            name, peer, local, libc_peer, libc_local),
+                     5, "%s", r.out);
+        cr_expect_str_eq(peer, libc_peer, "%s", line);
+        cr_expect_str_eq(local, libc_local, "%s", line);
+        checked++;
+    }
+    /* tcp4, tcp4 on a wildcard, a unix path and an abstract name at least
+     * (tcp6 needs ::1), each accepted twice. */
+    cr_assert_geq(checked, 8, "%s", r.out);
+    carry_run_free(&r);
+}
