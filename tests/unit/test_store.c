@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -37,6 +39,62 @@ Test(store, set_get_unset)
     cr_assert_eq(carry__store_set(ctx, "user", "again"), 0);
     cr_assert_str_eq(carry__store_get(ctx, "user"), "again");
     carry__ctx_unref(ctx);
+}
+
+/* Lookups compare keys 8 bytes at a time: keys around that length, keys
+ * sharing their first 8 bytes and bytes of either sign must still match
+ * only themselves. */
+Test(store, keys_around_eight_bytes)
+{
+    static const char *const keys[] = {"a", "request", "request_", "request_i", "request_id",
+                                       "request_ix", "\xc3\xa9t\xc3\xa9", "\xff\x80\x01",
+                                       "0123456789abcdef", "0123456789abcdeg"};
+    const size_t n = sizeof keys / sizeof keys[0];
+    carry_ctx *ctx = carry__ctx_new();
+    for (size_t i = 0; i < n; i++) {
+        char value[8];
+        snprintf(value, sizeof value, "v%zu", i);
+        cr_assert_eq(carry__store_set(ctx, keys[i], value), 0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        char value[8], copy[32];
+        snprintf(value, sizeof value, "v%zu", i);
+        /* A copy on the stack: lookups compare bytes, not pointers. */
+        snprintf(copy, sizeof copy, "%s", keys[i]);
+        cr_assert_str_eq(carry__store_get(ctx, copy), value, "key %zu", i);
+    }
+    cr_assert_null(carry__store_get(ctx, "request_i_"));
+    cr_assert_null(carry__store_get(ctx, "0123456789abcde"));
+    cr_assert_null(carry__store_get(ctx, "0123456789abcdefg"));
+    carry__ctx_unref(ctx);
+}
+
+/* A key that ends just before an unmapped page is read without a fault. */
+Test(store, key_at_the_end_of_a_page)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    char *map = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+    cr_assert_neq(map, MAP_FAILED);
+    cr_assert_eq(mprotect(map + page, (size_t)page, PROT_NONE), 0);
+    carry_ctx *ctx = carry__ctx_new();
+    cr_assert_eq(carry__store_set(ctx, "ab", "x"), 0);
+    for (size_t len = 1; len <= 9; len++) {
+        char *key = map + page - (len + 1);
+        memset(key, 'a', len);
+        key[len] = '\0';
+        if (len == 2)
+            key[1] = 'b';
+        const char *got = carry__store_get(ctx, key);
+        if (len == 2)
+            cr_assert_str_eq(got, "x");
+        else
+            cr_assert_null(got, "len %zu", len);
+        cr_assert_eq(carry__store_set(ctx, key, "y"), 0, "len %zu", len);
+        cr_assert_str_eq(carry__store_get(ctx, key), "y", "len %zu", len);
+    }
+    carry__ctx_unref(ctx);
+    munmap(map, (size_t)page * 2);
 }
 
 Test(store, replaced_values_stay_valid_while_the_context_lives)
