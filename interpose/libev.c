@@ -78,7 +78,8 @@ static void carry__ev_once_run(int revents, void *p)
     struct carry__ev_once once = *(struct carry__ev_once *)p;
     free(p);
     carry__count_dispatch(CARRY__B_LIBEV, once.ctx);
-    carry_ctx *prev __attribute__((cleanup(carry__scope_leave))) = carry__scope_enter(once.ctx);
+    carry_ctx *prev __attribute__((cleanup(carry__scope_leave))) =
+        carry__scope_enter(carry__ctx_localize(once.ctx));
     once.fn(revents, once.arg);
 }
 

@@ -102,7 +102,7 @@ static void carry__uv_on_work(void *obj)
 {
     struct carry__cb *cb = carry__cb_of(obj, false);
     carry__uv_cb *fn = (carry__uv_cb *)cb->fn;
-    carry_ctx *ctx = carry__ctx_take(&cb->ctx);
+    carry_ctx *ctx = carry__ctx_take_local(&cb->ctx);
     carry__count_dispatch(CARRY__B_LIBUV, ctx);
     CARRY__UV_SCOPE(ctx);
     fn(obj);

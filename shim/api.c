@@ -83,7 +83,7 @@ static void *carry__api_run(carry_ctx *ctx, void *(*fn)(void *), void *arg)
     if (!carry__live_handle(ctx, "carry_run"))
         ctx = NULL;
     if (ctx != NULL)
-        carry__ctx_ref(ctx);
+        carry__ctx_ref_local(ctx);
     /* The cleanup also runs when fn's thread is cancelled or exits and the
      * stack unwinds through this frame. */
     carry_ctx *prev __attribute__((cleanup(carry__scope_leave))) = carry__scope_enter(ctx);
@@ -92,7 +92,7 @@ static void *carry__api_run(carry_ctx *ctx, void *(*fn)(void *), void *arg)
 
 static carry_ctx *carry__api_begin(void)
 {
-    carry_ctx *ctx = carry__ctx_new();
+    carry_ctx *ctx = carry__ctx_new_local();
     if (ctx == NULL)
         return NULL;
     carry__ctx_handle(ctx);

@@ -6,6 +6,19 @@
  * application released too often still points at a context-shaped object,
  * and the double release is caught by the checks below instead of turning
  * into a corrupted heap.
+ *
+ * References are biased (after Choi, Shull and Torrellas, "Biased
+ * Reference Counting", PACT 2018): the thread that makes a context owns
+ * it, and its scopes count their references in the context's plain biased
+ * field, so that the common dispatch, which enters a context and leaves it
+ * on the thread that accepted its connection, costs no atomic operation.
+ * Every other reference counts in the atomic refs.  Only the owner reads
+ * biased, so another thread that takes refs to zero cannot tell whether
+ * the owner is running in the context: it marks the context queued and
+ * hands it to the owner, which settles it at its next rule-D point (or
+ * when it ends).  A context dies when both counts are zero, marked dead
+ * by a compare-and-swap from exactly zero, so that the owner and a
+ * queueing thread never both act on it.
  */
 #include <stdlib.h>
 #include <unistd.h>
@@ -55,7 +68,7 @@ static carry_ctx *carry__pool_take(void)
         carry__spin_lock(&carry__pool_lock);
         carry_ctx *ctx = carry__pool_free;
         if (ctx != NULL) {
-            carry__pool_free = ctx->free_next;
+            carry__pool_free = ctx->next;
             carry__spin_unlock(&carry__pool_lock);
             return ctx;
         }
@@ -66,30 +79,130 @@ static carry_ctx *carry__pool_take(void)
             return NULL;
         for (size_t i = 0; i < CARRY__SLAB_CONTEXTS; i++) {
             slab[i].magic = CARRY__CTX_DEAD;
-            slab[i].free_next = i + 1 < CARRY__SLAB_CONTEXTS ? &slab[i + 1] : NULL;
+            atomic_init(&slab[i].refs, CARRY__REF_DEAD);
+            slab[i].next = i + 1 < CARRY__SLAB_CONTEXTS ? &slab[i + 1] : NULL;
         }
         carry__spin_lock(&carry__pool_lock);
-        slab[CARRY__SLAB_CONTEXTS - 1].free_next = carry__pool_free;
+        slab[CARRY__SLAB_CONTEXTS - 1].next = carry__pool_free;
         carry__pool_free = slab;
         carry__spin_unlock(&carry__pool_lock);
     }
 }
 
-carry_ctx *carry__ctx_new(void)
+/* Every owner, for fork (see carry__ctx_atfork_child). */
+static carry__spin carry__owners_lock;
+static struct carry__owner *carry__owners;
+
+#define CARRY__OWNER_ENDED (UINT64_C(1) << 63)
+
+static void carry__owner_unlink(struct carry__owner *owner)
+{
+    carry__spin_lock(&carry__owners_lock);
+    struct carry__owner **p = &carry__owners;
+    while (*p != owner)
+        p = &(*p)->next_all;
+    *p = owner->next_all;
+    carry__spin_unlock(&carry__owners_lock);
+    free(owner);
+}
+
+/* One context of owner died. */
+static void carry__owner_lost(struct carry__owner *owner)
+{
+    if (atomic_fetch_sub_explicit(&owner->contexts, 1, memory_order_acq_rel) ==
+        (CARRY__OWNER_ENDED | 1))
+        carry__owner_unlink(owner);
+}
+
+/* This thread's owner, made with its first context; NULL once the thread
+ * has ended, or when out of memory (its contexts then have no owner, and
+ * every reference to them is atomic).  A new thread never takes over an
+ * ended thread's owner: it might hold references to that owner's contexts
+ * already, counted in refs, which it would then give back into biased. */
+static struct carry__owner *carry__owner_of_self(void)
+{
+    struct carry__thread *self = &carry__self;
+    if (CARRY__LIKELY(self->owner != NULL) || self->finished)
+        return self->owner;
+    int saved_errno = errno;
+    struct carry__owner *owner = malloc(sizeof *owner);
+    errno = saved_errno;
+    if (owner == NULL)
+        return NULL;
+    atomic_init(&owner->queue, NULL);
+    atomic_init(&owner->contexts, 0);
+    carry__spin_lock(&carry__owners_lock);
+    owner->next_all = carry__owners;
+    carry__owners = owner;
+    carry__spin_unlock(&carry__owners_lock);
+    self->owner = owner;
+    if (!self->exit_hook)
+        carry__arm_exit_hook();
+    return owner;
+}
+
+/* Settles a list of contexts handed to their owner (carry__ctx_put). */
+static void carry__ctx_settle_list(carry_ctx *ctx)
+{
+    while (ctx != NULL && ctx != CARRY__OWNER_GONE) {
+        carry_ctx *next = ctx->next;
+        uint64_t left =
+            atomic_fetch_and_explicit(&ctx->refs, ~CARRY__REF_QUEUED, memory_order_acq_rel) &
+            ~CARRY__REF_QUEUED;
+        if (left == 0 && ctx->biased == 0)
+            carry__ctx_settle(ctx);
+        ctx = next;
+    }
+}
+
+void carry__ctx_drain_slow(struct carry__owner *mine)
+{
+    carry__ctx_settle_list(atomic_exchange_explicit(&mine->queue, NULL, memory_order_acquire));
+}
+
+/* An owner whose thread is gone: from now on, whoever takes one of its
+ * contexts' refs to zero kills it, since no thread runs in it without a
+ * reference in refs. */
+static void carry__owner_end(struct carry__owner *owner)
+{
+    carry__ctx_settle_list(
+        atomic_exchange_explicit(&owner->queue, CARRY__OWNER_GONE, memory_order_acq_rel));
+    if (atomic_fetch_or_explicit(&owner->contexts, CARRY__OWNER_ENDED, memory_order_acq_rel) == 0)
+        carry__owner_unlink(owner);
+}
+
+void carry__ctx_owner_end(void)
+{
+    struct carry__thread *self = &carry__self;
+    struct carry__owner *owner = self->owner;
+    self->finished = true;
+    self->owner = NULL;
+    if (owner != NULL)
+        carry__owner_end(owner);
+}
+
+static carry_ctx *carry__ctx_make(bool local)
 {
     int saved_errno = errno;
+    struct carry__owner *owner = carry__owner_of_self();
+    carry__ctx_drain();
     carry_ctx *ctx = carry__pool_take();
     if (ctx == NULL) {
         errno = ENOMEM;
         return NULL;
     }
     errno = saved_errno;
-    atomic_init(&ctx->refs, CARRY__REF_INTERNAL);
+    local = local && owner != NULL;
+    if (owner != NULL)
+        atomic_fetch_add_explicit(&owner->contexts, 1, memory_order_relaxed);
+    atomic_init(&ctx->refs, local ? 0 : CARRY__REF_INTERNAL);
+    ctx->biased = local ? 1 : 0;
+    atomic_store_explicit(&ctx->owner, owner, memory_order_relaxed);
     ctx->id = carry__id_next();
     atomic_init(&ctx->entries, NULL);
     ctx->arena = NULL;
     atomic_init(&ctx->lock, 0);
-    ctx->free_next = NULL;
+    ctx->next = NULL;
     ctx->magic = CARRY__CTX_LIVE;
     uint64_t live = atomic_fetch_add_explicit(&carry__live, 1, memory_order_relaxed) + 1;
     if (carry__counting())
@@ -97,15 +210,82 @@ carry_ctx *carry__ctx_new(void)
     return ctx;
 }
 
-void carry__ctx_die(carry_ctx *ctx)
+carry_ctx *carry__ctx_new(void)
+{
+    return carry__ctx_make(false);
+}
+
+carry_ctx *carry__ctx_new_local(void)
+{
+    return carry__ctx_make(true);
+}
+
+static void carry__ctx_die(carry_ctx *ctx)
 {
     carry__store_free(ctx);
     ctx->magic = CARRY__CTX_DEAD;
+    struct carry__owner *owner = atomic_load_explicit(&ctx->owner, memory_order_relaxed);
+    if (owner != NULL)
+        carry__owner_lost(owner);
     atomic_fetch_sub_explicit(&carry__live, 1, memory_order_relaxed);
     carry__spin_lock(&carry__pool_lock);
-    ctx->free_next = carry__pool_free;
+    ctx->next = carry__pool_free;
     carry__pool_free = ctx;
     carry__spin_unlock(&carry__pool_lock);
+}
+
+void carry__ctx_settle(carry_ctx *ctx)
+{
+    uint64_t zero = 0;
+    if (atomic_compare_exchange_strong_explicit(&ctx->refs, &zero, CARRY__REF_DEAD,
+                                                memory_order_acq_rel, memory_order_relaxed))
+        carry__ctx_die(ctx);
+}
+
+/* ctx, which another thread owns, has no reference left in refs: queued
+ * to its owner, which may be running in it. */
+static void carry__ctx_hand_over(carry_ctx *ctx, struct carry__owner *owner)
+{
+    /* Acquire: seeing GONE must order the ended thread's last uses of ctx
+     * before whatever this thread does to it. */
+    carry_ctx *head = atomic_load_explicit(&owner->queue, memory_order_acquire);
+    do {
+        if (head == CARRY__OWNER_GONE) {
+            uint64_t left = atomic_fetch_and_explicit(&ctx->refs, ~CARRY__REF_QUEUED,
+                                                      memory_order_acq_rel) &
+                            ~CARRY__REF_QUEUED;
+            if (left == 0)
+                carry__ctx_settle(ctx);
+            return;
+        }
+        ctx->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&owner->queue, &head, ctx,
+                                                    memory_order_release, memory_order_acquire));
+}
+
+bool carry__ctx_put(carry_ctx *ctx, uint64_t unit)
+{
+    struct carry__owner *owner = atomic_load_explicit(&ctx->owner, memory_order_relaxed);
+    bool foreign = owner != NULL && owner != carry__self.owner;
+    uint64_t old = atomic_load_explicit(&ctx->refs, memory_order_relaxed), left;
+    /* The last reference of a foreign context leaves it queued in the same
+     * step: the owner settles only a context whose refs are exactly zero,
+     * so it cannot kill (and reuse) this one while this thread still
+     * hands it over. */
+    do {
+        if (unit == CARRY__REF_HANDLE && (old & CARRY__REF_COUNTS) < CARRY__REF_HANDLE)
+            return false;
+        left = old - unit;
+    } while (!atomic_compare_exchange_weak_explicit(
+        &ctx->refs, &old, left == 0 && foreign ? CARRY__REF_QUEUED : left, memory_order_acq_rel,
+        memory_order_relaxed));
+    if (left != 0)
+        return true;
+    if (foreign)
+        carry__ctx_hand_over(ctx, owner);
+    else if (ctx->biased == 0)
+        carry__ctx_settle(ctx);
+    return true;
 }
 
 carry_ctx *carry__ctx_handle(carry_ctx *ctx)
@@ -123,20 +303,10 @@ static void carry__bad_release(carry_ctx *ctx, const char *why)
 
 void carry__ctx_release_handle(carry_ctx *ctx)
 {
-    if (ctx->magic != CARRY__CTX_LIVE) {
+    if (ctx->magic != CARRY__CTX_LIVE)
         carry__bad_release(ctx, "the context is already dead (released twice?)");
-        return;
-    }
-    uint64_t refs = atomic_fetch_sub_explicit(&ctx->refs, CARRY__REF_HANDLE, memory_order_acq_rel);
-    if (CARRY__UNLIKELY(refs < CARRY__REF_HANDLE)) {
-        /* No handle was out: undo.  Meanwhile the count read huge, which
-         * kills nothing. */
-        atomic_fetch_add_explicit(&ctx->refs, CARRY__REF_HANDLE, memory_order_relaxed);
+    else if (!carry__ctx_put(ctx, CARRY__REF_HANDLE))
         carry__bad_release(ctx, "more releases than captures of this context");
-        return;
-    }
-    if (refs == CARRY__REF_HANDLE)
-        carry__ctx_die(ctx);
 }
 
 uint64_t carry__ctx_live(void)
@@ -144,16 +314,18 @@ uint64_t carry__ctx_live(void)
     return atomic_load_explicit(&carry__live, memory_order_relaxed);
 }
 
-/* The pool's free list must be whole in the child: hold its lock across
- * fork.  Store locks need no such care (see lock.c). */
+/* The pool's free list and the owners must be whole in the child: hold
+ * their locks across fork.  Store locks need no such care (see lock.c). */
 void carry__ctx_atfork_prepare(void)
 {
+    carry__spin_lock(&carry__owners_lock);
     carry__spin_lock(&carry__pool_lock);
 }
 
 void carry__ctx_atfork_parent(void)
 {
     carry__spin_unlock(&carry__pool_lock);
+    carry__spin_unlock(&carry__owners_lock);
 }
 
 void carry__ctx_atfork_child(void)
@@ -161,5 +333,22 @@ void carry__ctx_atfork_child(void)
     atomic_store(&carry__id_prefix, 0);
     atomic_store(&carry__id_counter, 1);
     carry__self.id_next = carry__self.id_limit = 0;
+    /* The other threads are gone: contexts they owned die with their last
+     * reference, and what was queued to them stays (in the child's copy
+     * of memory only; their threads may have been running in them). */
+    struct carry__owner *others = NULL;
+    for (struct carry__owner *o = carry__owners; o != NULL; o = o->next_all)
+        if (o != carry__self.owner && atomic_load(&o->queue) != CARRY__OWNER_GONE) {
+            atomic_store(&o->queue, CARRY__OWNER_GONE);
+            o->next_ended = others;
+            others = o;
+        }
     carry__spin_unlock(&carry__pool_lock);
+    carry__spin_unlock(&carry__owners_lock);
+    while (others != NULL) {
+        struct carry__owner *o = others;
+        others = o->next_ended;
+        if (atomic_fetch_or(&o->contexts, CARRY__OWNER_ENDED) == 0)
+            carry__owner_unlink(o);
+    }
 }

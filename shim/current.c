@@ -1,5 +1,6 @@
 /*
- * The per-thread current context.  The thread holds a reference to it, so
+ * The per-thread current context.  The thread holds a thread reference to
+ * it (internal.h: free of atomics in a context the thread owns), so
  * it stays alive while code runs in it even if every fd and registration
  * that owned it goes away.  A thread that ends gives it back (and any
  * epoll events it still holds, see epoll.c).
@@ -18,6 +19,7 @@ void carry__thread_finish(void)
 {
     carry__ep_thread_exit();
     carry__adopt(NULL);
+    carry__ctx_owner_end();
 }
 
 static void carry__thread_exit(void *unused)
@@ -51,12 +53,12 @@ void carry__adopt(carry_ctx *ctx)
     if (ctx != NULL && CARRY__UNLIKELY(!self->exit_hook))
         carry__arm_exit_hook();
     if (old != NULL)
-        carry__ctx_unref(old);
+        carry__ctx_unref_local(old);
 }
 
 void carry__switch(carry_ctx *ctx)
 {
     if (ctx != NULL)
-        carry__ctx_ref(ctx);
+        carry__ctx_ref_local(ctx);
     carry__adopt(ctx);
 }

@@ -352,7 +352,7 @@ static carry_ctx *carry__ep_context(int fd, struct carry__reg *reg, carry_ctx **
         carry__count_dispatch(CARRY__B_EPOLL, same);
         return same;
     }
-    carry_ctx *ctx = carry__ctx_take(slot);
+    carry_ctx *ctx = carry__ctx_take_local(slot);
     carry__count_dispatch(CARRY__B_EPOLL, ctx);
     return ctx;
 }
@@ -405,9 +405,9 @@ void carry__ep_batch_io(int fd)
         self->current = NULL;
         carry__adopt(next);
         if (prev != NULL)
-            carry__ctx_unref(prev);
+            carry__ctx_unref_local(prev);
     } else if (next != NULL && prev != NULL) {
-        carry__ctx_unref(next); /* taken again: already current */
+        carry__ctx_unref_local(next); /* taken again: already current */
     }
     errno = saved_errno;
 }
@@ -485,7 +485,8 @@ int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__w
     }
     carry__adopt(next);
     if (prev != NULL)
-        carry__ctx_unref(prev);
+        carry__ctx_unref_local(prev);
+    carry__ctx_drain();
     *errno_p = err;
     return n;
 }

@@ -25,11 +25,11 @@ carry_ctx *carry__ctx_take(_Atomic(carry_ctx *) *slot)
          * the slot let go of ctx meanwhile; a dead one has no references
          * and is not revived. */
         uint64_t refs = atomic_load_explicit(&ctx->refs, memory_order_relaxed);
-        while (refs != 0 &&
+        while ((refs & CARRY__REF_COUNTS) != 0 &&
                !atomic_compare_exchange_weak_explicit(&ctx->refs, &refs, refs + CARRY__REF_INTERNAL,
                                                       memory_order_acquire, memory_order_relaxed))
             ;
-        if (refs == 0)
+        if ((refs & CARRY__REF_COUNTS) == 0)
             continue;
         /* Still the slot's?  Then it is the context the slot holds now
          * (even if it died and was reused in between: the slot keeps it). */
@@ -163,7 +163,7 @@ void carry__fd_accepted(int listen_fd, int fd, const struct sockaddr *peer, unsi
 {
     int saved_errno = errno;
     struct carry__fd *e = carry__fdmap_ensure(&carry__fds, fd);
-    carry_ctx *ctx = e ? carry__ctx_new() : NULL;
+    carry_ctx *ctx = e ? carry__ctx_new_local() : NULL;
     if (ctx == NULL) { /* Out of memory: this connection runs with no context. */
         carry__dispatch();
         errno = saved_errno;
@@ -180,7 +180,7 @@ void carry__fd_accepted(int listen_fd, int fd, const struct sockaddr *peer, unsi
 
     atomic_store_explicit(&e->kind, CARRY__FD_ACCEPTED, memory_order_relaxed);
     carry__ctx_store(&e->owner, ctx);
-    carry__adopt(ctx); /* ctx_new's reference becomes the thread's */
+    carry__adopt(ctx);
     carry__count(&carry__stats.accepted);
     carry__debug(2, "accept fd %d on %d: context %016llx", fd, listen_fd,
                  (unsigned long long)ctx->id);

@@ -116,17 +116,26 @@ struct carry__chunk;
 /*
  * A context.  Memory comes from a pool that never returns it to malloc, so
  * a stale handle points at a context-shaped object, never at freed memory.
+ *
+ * References are biased towards the thread that made the context (its
+ * owner; see context.c): the owner's own scopes count in biased, a plain
+ * field only it touches, and cost no atomic operation; every other
+ * reference counts in refs.
  */
 struct carry_ctx {
-    /* Low 32 bits: internal references (threads, registrations, fds);
-     * high 32: handles the API returned.  The context dies at zero. */
+    /* Bits 0-31: internal references (threads, registrations, fds);
+     * 32-61: handles the API returned; 62: queued to the owner (see
+     * carry__ctx_put); 63: dead.  The context dies once refs and biased
+     * are both zero. */
     _Atomic uint64_t refs;
     uint64_t id;
     _Atomic(struct carry__entry *) entries; /* the store, newest first */
     struct carry__chunk *arena;             /* entries and values, under lock */
     carry__spin lock;                       /* serialises writers */
     uint32_t magic;
-    struct carry_ctx *free_next;            /* pool link while dead */
+    struct carry_ctx *next;                 /* pool link while dead, owner's queue link */
+    _Atomic(struct carry__owner *) owner;   /* fixed for the context's life; NULL: none */
+    uint32_t biased;                        /* the owner's references */
 } __attribute__((aligned(64)));
 
 #define CARRY__CTX_LIVE 0x43415259u /* "CARY" */
@@ -134,24 +143,58 @@ struct carry_ctx {
 
 #define CARRY__REF_INTERNAL UINT64_C(1)
 #define CARRY__REF_HANDLE (UINT64_C(1) << 32)
+#define CARRY__REF_COUNTS ((UINT64_C(1) << 62) - 1)
+#define CARRY__REF_QUEUED (UINT64_C(1) << 62)
+#define CARRY__REF_DEAD (UINT64_C(1) << 63)
 
-/* A new context with a fresh id and one internal reference, or NULL with
- * errno ENOMEM. */
+/* A new context with a fresh id and one internal reference in refs, or
+ * NULL with errno ENOMEM.  The calling thread becomes its owner. */
 carry_ctx *carry__ctx_new(void);
+
+/* The same with a thread reference instead, for the thread to adopt. */
+carry_ctx *carry__ctx_new_local(void);
+
+/* The thread ends: the contexts it owns are no one's (see context.c). */
+void carry__ctx_owner_end(void);
 
 static inline void carry__ctx_ref(carry_ctx *ctx)
 {
     atomic_fetch_add_explicit(&ctx->refs, CARRY__REF_INTERNAL, memory_order_relaxed);
 }
 
-void carry__ctx_die(carry_ctx *ctx);
+/* Gives back a reference in refs (unit: CARRY__REF_INTERNAL or _HANDLE).
+ * With the last one the context dies, unless another thread owns it:
+ * that thread may be running in it, and decides.  False, and nothing
+ * done, when no handle was out. */
+bool carry__ctx_put(carry_ctx *ctx, uint64_t unit);
 
 static inline void carry__ctx_unref(carry_ctx *ctx)
 {
-    if (atomic_fetch_sub_explicit(&ctx->refs, CARRY__REF_INTERNAL, memory_order_acq_rel) ==
-        CARRY__REF_INTERNAL)
-        carry__ctx_die(ctx);
+    carry__ctx_put(ctx, CARRY__REF_INTERNAL);
 }
+
+/* A thread as the owner of the contexts it made.  Outlives its thread:
+ * contexts keep pointing at it, and a later thread takes it over. */
+struct carry__owner {
+    /* Contexts other threads let go of, for the owner to settle; GONE
+     * once its thread has ended. */
+    _Atomic(carry_ctx *) queue;
+    /* Its contexts alive; the top bit once its thread has ended.  The
+     * owner is freed when both say so. */
+    _Atomic uint64_t contexts;
+    struct carry__owner *next_all, *next_ended;
+};
+
+#define CARRY__OWNER_GONE ((carry_ctx *)1)
+
+static inline bool carry__owner_queued(struct carry__owner *owner)
+{
+    return atomic_load_explicit(&owner->queue, memory_order_relaxed) != NULL;
+}
+
+/* A new reference in refs to the context a shared slot holds, or NULL;
+ * safe against a concurrent carry__ctx_store on the slot. */
+carry_ctx *carry__ctx_take(_Atomic(carry_ctx *) *slot);
 
 /* Converts one internal reference into an API handle and back. */
 carry_ctx *carry__ctx_handle(carry_ctx *ctx);
@@ -189,7 +232,9 @@ struct carry__ring {
 };
 
 struct carry__thread {
-    carry_ctx *current;  /* holds an internal reference */
+    carry_ctx *current;  /* holds a thread reference */
+    struct carry__owner *owner; /* this thread's as an owner of contexts, or NULL */
+    bool finished;       /* the thread has ended: it owns no more contexts */
     uint64_t id_next;    /* this thread's block of ids */
     uint64_t id_limit;
     bool exit_hook;      /* thread-exit release armed */
@@ -209,6 +254,71 @@ static inline carry_ctx *carry__current(void)
     return carry__self.current;
 }
 
+/*
+ * Thread references: references a thread takes and gives back itself (its
+ * current context, a callback's scope).  In a context the thread owns they
+ * count in biased, with no atomic operation; elsewhere in refs.
+ */
+static inline bool carry__ctx_owned(const carry_ctx *ctx)
+{
+    struct carry__owner *mine = carry__self.owner;
+    return mine != NULL && atomic_load_explicit(&ctx->owner, memory_order_relaxed) == mine;
+}
+
+/* The owner's last reference went: the context dies if refs is zero too. */
+void carry__ctx_settle(carry_ctx *ctx);
+
+/* A thread reference to ctx, which the caller knows to be alive. */
+static inline void carry__ctx_ref_local(carry_ctx *ctx)
+{
+    if (carry__ctx_owned(ctx))
+        ctx->biased++;
+    else
+        carry__ctx_ref(ctx);
+}
+
+static inline void carry__ctx_unref_local(carry_ctx *ctx)
+{
+    if (!carry__ctx_owned(ctx))
+        carry__ctx_unref(ctx);
+    else if (--ctx->biased == 0 && atomic_load_explicit(&ctx->refs, memory_order_acquire) == 0)
+        carry__ctx_settle(ctx);
+}
+
+/* Turns a reference in refs, which the caller holds, into a thread
+ * reference. */
+static inline carry_ctx *carry__ctx_localize(carry_ctx *ctx)
+{
+    if (ctx != NULL && carry__ctx_owned(ctx)) {
+        ctx->biased++;
+        carry__ctx_unref(ctx);
+    }
+    return ctx;
+}
+
+/* A thread reference to the context a shared slot holds, or NULL.  The
+ * owner needs no atomics: a context its slot held cannot die before its
+ * owner lets it (carry__ctx_put). */
+static inline carry_ctx *carry__ctx_take_local(_Atomic(carry_ctx *) *slot)
+{
+    carry_ctx *ctx = atomic_load_explicit(slot, memory_order_acquire);
+    if (ctx != NULL && carry__ctx_owned(ctx)) {
+        ctx->biased++;
+        return ctx;
+    }
+    return ctx != NULL ? carry__ctx_take(slot) : NULL;
+}
+
+/* Contexts other threads let go of while this thread owned them: those
+ * that have no reference left die now (at rule-D points, thread exit). */
+void carry__ctx_drain_slow(struct carry__owner *mine);
+static inline void carry__ctx_drain(void)
+{
+    struct carry__owner *mine = carry__self.owner;
+    if (CARRY__UNLIKELY(mine != NULL && carry__owner_queued(mine)))
+        carry__ctx_drain_slow(mine);
+}
+
 /* A thread that will need carry__thread_finish at exit (it holds a context
  * or queued events) arms the hook once. */
 void carry__arm_exit_hook(void);
@@ -220,7 +330,7 @@ void carry__thread_finish(void);
 /* Makes ctx current (taking a reference; NULL: none), releasing the old. */
 void carry__switch(carry_ctx *ctx);
 
-/* Makes ctx current, adopting a reference the caller already holds. */
+/* Makes ctx current, adopting a thread reference the caller holds. */
 void carry__adopt(carry_ctx *ctx);
 
 /* Runs what follows in ctx, whose reference the scope takes over (NULL:
@@ -245,6 +355,7 @@ static inline void carry__dispatch(void)
 {
     if (carry__self.current)
         carry__switch(NULL);
+    carry__ctx_drain();
 }
 
 /* ---- Threads (thread.c) ------------------------------------------------ */
@@ -342,9 +453,6 @@ void carry__stats_io(int fd);
 
 /* ---- Context slots (fd.c) ---------------------------------------------- */
 
-/* A new reference to the context a shared slot holds, or NULL; safe against
- * a concurrent carry__ctx_store on the slot. */
-carry_ctx *carry__ctx_take(_Atomic(carry_ctx *) *slot);
 
 /* Makes the slot hold ctx (taking a reference; NULL: none), releasing the
  * context it held. */

@@ -292,13 +292,13 @@ carry_ctx *carry__cb_context(struct carry__cb *cb, int fd)
     struct carry__fd *e = fd >= 0 ? carry__fdmap_get(&carry__fds, fd) : NULL;
     carry_ctx *ctx;
     if (e != NULL && atomic_load_explicit(&e->owner, memory_order_relaxed) != NULL)
-        ctx = carry__ctx_take(&e->owner);
+        ctx = carry__ctx_take_local(&e->owner);
     /* A one-shot callback hands its reference to the run: a record whose
      * work is done keeps no context alive. */
     else if (!cb->persist)
-        ctx = atomic_exchange_explicit(&cb->ctx, NULL, memory_order_acq_rel);
+        ctx = carry__ctx_localize(atomic_exchange_explicit(&cb->ctx, NULL, memory_order_acq_rel));
     else
-        ctx = carry__ctx_take(&cb->ctx);
+        ctx = carry__ctx_take_local(&cb->ctx);
     carry__count_dispatch(cb->boundary, ctx);
     return ctx;
 }

@@ -119,6 +119,9 @@ static void carry__stats_report(void)
     if (!atomic_load_explicit(&carry__stats_on, memory_order_relaxed))
         return;
     int saved_errno = errno;
+    /* Contexts other threads let go of while this one owned them die now,
+     * not at this thread's next rule-D point, which never comes. */
+    carry__ctx_drain();
     char buf[2048];
     size_t len = carry__stats_format(buf, sizeof buf);
     if (strcmp(carry__stats_target, "stderr") == 0) {

@@ -72,7 +72,7 @@ static void *carry__thread_trampoline(void *p)
     carry__self.exit_hook = true;
     char guard __attribute__((cleanup(carry__thread_end))) = 0;
     (void)guard;
-    carry__adopt(start.ctx);
+    carry__adopt(carry__ctx_localize(start.ctx));
     carry__count_dispatch(CARRY__B_THREADS, start.ctx);
     return start.fn(start.arg);
 }

@@ -38,14 +38,16 @@ static const struct carry_api *api(void)
     return a;
 }
 
+/* Internal references of either kind: in refs, and the owner's in biased
+ * (read here only while the owner is this thread or has ended). */
 static uint32_t internal_refs(carry_ctx *ctx)
 {
-    return (uint32_t)atomic_load(&ctx->refs);
+    return (uint32_t)atomic_load(&ctx->refs) + ctx->biased;
 }
 
 static uint32_t handle_refs(carry_ctx *ctx)
 {
-    return (uint32_t)(atomic_load(&ctx->refs) >> 32);
+    return (uint32_t)((atomic_load(&ctx->refs) & CARRY__REF_COUNTS) >> 32);
 }
 
 static void *current_id(void *unused)
@@ -181,4 +183,161 @@ Test(refs, cancelling_a_thread_inside_carry_run_releases_everything)
     carry__ctx_unref(c.outer);
     close(fds[0]);
     close(fds[1]);
+}
+
+/* ---- Biased references (context.c) ------------------------------------- */
+
+static _Atomic(carry_ctx *) shared_slot;
+
+static void *empty_the_slot(void *unused)
+{
+    (void)unused;
+    carry__ctx_store(&shared_slot, NULL);
+    return NULL;
+}
+
+/* The owner's own scopes cost no atomics; another thread that lets go of
+ * the last reference in refs while the owner runs in the context must not
+ * kill it: it hands it to the owner, whose next rule-D point settles it. */
+Test(refs, the_owner_settles_what_another_thread_let_go_of)
+{
+    carry_ctx *ctx = carry__ctx_new();
+    carry__ctx_store(&shared_slot, ctx);
+    carry__ctx_unref(ctx);
+    cr_assert_eq(atomic_load(&ctx->refs), 1, "the slot's, in refs");
+
+    carry_ctx *mine = carry__ctx_take_local(&shared_slot);
+    cr_assert_eq(mine, ctx);
+    cr_assert_eq(ctx->biased, 1, "the owner's scope counts in biased");
+    cr_assert_eq(atomic_load(&ctx->refs), 1, "and leaves refs alone");
+
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, empty_the_slot, NULL), 0);
+    pthread_join(t, NULL);
+    cr_assert_eq(ctx->magic, CARRY__CTX_LIVE, "alive while its owner runs in it");
+    cr_assert_eq(atomic_load(&ctx->refs), CARRY__REF_QUEUED, "queued to its owner");
+    cr_assert_eq(carry__ctx_live(), live_before + 1);
+
+    carry__ctx_unref_local(mine);
+    cr_assert_eq(ctx->magic, CARRY__CTX_LIVE, "queued: settled at the owner's next rule-D point");
+    carry__dispatch();
+    cr_assert_eq(ctx->magic, CARRY__CTX_DEAD);
+    cr_assert_eq(carry__ctx_live(), live_before);
+}
+
+/* Without a scope of the owner's, the same hand-over ends at the owner's
+ * next rule-D point too; and a context taken again from the queue lives. */
+Test(refs, a_queued_context_taken_again_lives_on)
+{
+    carry_ctx *ctx = carry__ctx_new();
+    carry__ctx_store(&shared_slot, ctx);
+    carry__ctx_unref(ctx);
+    carry_ctx *mine = carry__ctx_take_local(&shared_slot);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, empty_the_slot, NULL), 0);
+    pthread_join(t, NULL);
+    /* The owner, still in it, hands it on before leaving. */
+    carry__ctx_store(&shared_slot, mine);
+    carry__ctx_unref_local(mine);
+    carry__dispatch();
+    cr_assert_eq(ctx->magic, CARRY__CTX_LIVE, "the slot holds it again");
+    cr_assert_eq(atomic_load(&ctx->refs), 1);
+    carry__ctx_store(&shared_slot, NULL);
+    cr_assert_eq(ctx->magic, CARRY__CTX_DEAD, "the owner let go of it last: at once");
+    cr_assert_eq(carry__ctx_live(), live_before);
+}
+
+static void *make_and_end(void *unused)
+{
+    (void)unused;
+    carry_ctx *ctx = carry__ctx_new_local();
+    carry__ctx_store(&shared_slot, ctx);
+    carry__adopt(ctx);
+    return ctx; /* the thread's exit hook releases it and ends its ownership */
+}
+
+/* Once its owner has ended, a context dies with its last reference,
+ * wherever that goes. */
+Test(refs, contexts_of_an_ended_owner_die_with_their_last_reference)
+{
+    pthread_t t;
+    void *made;
+    cr_assert_eq(pthread_create(&t, NULL, make_and_end, NULL), 0);
+    pthread_join(t, &made);
+    carry_ctx *ctx = made;
+    cr_assert_eq(ctx->biased, 0, "the thread's reference went at its exit");
+    cr_assert_eq(internal_refs(ctx), 1, "the slot's");
+    carry__ctx_store(&shared_slot, NULL);
+    cr_assert_eq(ctx->magic, CARRY__CTX_DEAD);
+    cr_assert_eq(carry__ctx_live(), live_before);
+}
+
+/* Threads make contexts, put them in shared slots, take them out and run
+ * in them, and let go of them, all at once: a context must never die (its
+ * memory then goes to another context, with another id) while a thread
+ * holds a reference, and every one must die in the end. */
+#define STRESS_SLOTS 16
+#define STRESS_THREADS 4
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define STRESS_ROUNDS 20000
+#else
+#define STRESS_ROUNDS 200000
+#endif
+
+static _Atomic(carry_ctx *) stress_slots[STRESS_SLOTS];
+static _Atomic unsigned stress_bad, stress_entered;
+
+static void *refs_stress(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    for (int i = 0; i < STRESS_ROUNDS; i++) {
+        unsigned r = (unsigned)rand_r(&seed);
+        _Atomic(carry_ctx *) *slot = &stress_slots[r % STRESS_SLOTS];
+        switch ((r >> 8) % 8) {
+        case 0: {
+            carry_ctx *ctx = carry__ctx_new();
+            cr_assert_not_null(ctx);
+            carry__ctx_store(slot, ctx);
+            carry__ctx_unref(ctx);
+            break;
+        }
+        case 1:
+            carry__ctx_store(slot, NULL);
+            break;
+        case 2:
+            carry__dispatch();
+            break;
+        default: {
+            carry_ctx *ctx = carry__ctx_take_local(slot);
+            if (ctx == NULL)
+                break;
+            carry__adopt(ctx);
+            uint64_t id = ctx->id;
+            for (volatile int spin = 0; spin < 64; spin++)
+                ;
+            if (ctx->magic != CARRY__CTX_LIVE || ctx->id != id)
+                atomic_fetch_add(&stress_bad, 1);
+            atomic_fetch_add(&stress_entered, 1);
+            if (r & (1u << 20))
+                carry__adopt(NULL);
+        }
+        }
+    }
+    carry__adopt(NULL);
+    return NULL;
+}
+
+Test(refs, contexts_never_die_under_a_reference, .timeout = 120)
+{
+    pthread_t t[STRESS_THREADS];
+    for (uintptr_t i = 0; i < STRESS_THREADS; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, refs_stress, (void *)(i + 1)), 0);
+    for (int i = 0; i < STRESS_THREADS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < STRESS_SLOTS; i++)
+        carry__ctx_store(&stress_slots[i], NULL);
+    carry__dispatch();
+    cr_assert_eq(atomic_load(&stress_bad), 0, "a context died under a reference");
+    cr_assert_gt(atomic_load(&stress_entered), STRESS_ROUNDS, "the threads ran in contexts");
+    cr_assert_eq(carry__ctx_live(), live_before, "every context died in the end");
 }
