@@ -27,6 +27,8 @@
 
 #define CARRY__SLAB_CONTEXTS 64
 
+_Static_assert(sizeof(carry_ctx) == 64, "a context fits one cache line (DESIGN.md: 64 B each)");
+
 static carry__spin carry__pool_lock;
 static carry_ctx *carry__pool_free;
 static _Atomic uint64_t carry__live;
