@@ -8,11 +8,10 @@
 
 #include "internal.h"
 
-void *carry__fdmap_ensure(struct carry__fdmap *map, int fd)
+void *carry__fdmap_ensure_page(struct carry__fdmap *map, int fd)
 {
-    void *entry = carry__fdmap_get(map, fd);
-    if (entry != NULL || fd < 0 || fd >= CARRY__FDMAP_LIMIT)
-        return entry;
+    if (fd < 0 || fd >= CARRY__FDMAP_LIMIT)
+        return NULL;
     int saved_errno = errno;
     char *page = calloc(CARRY__FDMAP_PAGE, map->entry_size);
     errno = saved_errno;

@@ -388,9 +388,16 @@ static inline void *carry__fdmap_get(struct carry__fdmap *map, int fd)
     return page ? page + (size_t)(fd % CARRY__FDMAP_PAGE) * map->entry_size : NULL;
 }
 
+void *carry__fdmap_ensure_page(struct carry__fdmap *map, int fd);
+
 /* The entry of fd, allocating its (zeroed) page; NULL when out of memory or
- * range. */
-void *carry__fdmap_ensure(struct carry__fdmap *map, int fd);
+ * range.  The allocation is out of line, so that the common case stays a
+ * look-up. */
+static inline void *carry__fdmap_ensure(struct carry__fdmap *map, int fd)
+{
+    void *entry = carry__fdmap_get(map, fd);
+    return CARRY__LIKELY(entry != NULL) ? entry : carry__fdmap_ensure_page(map, fd);
+}
 
 /* Calls fn on every entry of every allocated page. */
 void carry__fdmap_each(struct carry__fdmap *map, void (*fn)(int fd, void *entry, void *arg),
