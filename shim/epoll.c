@@ -417,6 +417,9 @@ int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__w
 {
     if (!carry__on(CARRY__EPOLL))
         return real(call, events, maxevents);
+    /* Before it may block: contexts this thread owns and others let go of
+     * die now, not after the wait. */
+    carry__ctx_drain();
     struct carry__thread *self = &carry__self;
     if (self->in_loop > 0 && self->queue.count == 0) {
         /* A library loop's callbacks set the contexts (rule L). */
@@ -486,7 +489,6 @@ int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__w
     carry__adopt(next);
     if (prev != NULL)
         carry__ctx_unref_local(prev);
-    carry__ctx_drain();
     *errno_p = err;
     return n;
 }
