@@ -115,6 +115,20 @@ Test(threads, fresh_contexts_have_distinct_ids)
     carry_run_free(&r2);
 }
 
+/* Contexts made on the main thread (their owner) die on workers, while the
+ * owner runs in some of them: none dies under a reference, and none is
+ * left at exit (the stats report settles the owner's queue). */
+Test(threads, contexts_handed_to_other_threads, .timeout = 120)
+{
+    const char *env[] = {"CARRY_STATS=stderr", NULL};
+    struct carry_run_result r = probe(true, env, "handoff");
+    cr_assert_str_eq(r.out, "handoff bad=0 runs=25000\n", "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "contexts: 20,000 created"), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, " 0 alive at exit"), "%s", r.err);
+    cr_assert_null(strstr(r.err, "WARNING"), "%s", r.err);
+    carry_run_free(&r);
+}
+
 Test(threads, the_api_from_many_threads_at_once, .timeout = 120)
 {
     /* In the TSan build a data race makes the probe fail. */
