@@ -144,15 +144,19 @@ static struct carry__owner *carry__owner_of_self(void)
     return owner;
 }
 
+/* Clears ctx's queued mark; returns the references left in refs. */
+static uint64_t carry__ctx_unqueue(carry_ctx *ctx)
+{
+    return atomic_fetch_and_explicit(&ctx->refs, ~CARRY__REF_QUEUED, memory_order_acq_rel) &
+           ~CARRY__REF_QUEUED;
+}
+
 /* Settles a list of contexts handed to their owner (carry__ctx_put). */
 static void carry__ctx_settle_list(carry_ctx *ctx)
 {
     while (ctx != NULL && ctx != CARRY__OWNER_GONE) {
         carry_ctx *next = atomic_load_explicit(&ctx->next, memory_order_relaxed);
-        uint64_t left =
-            atomic_fetch_and_explicit(&ctx->refs, ~CARRY__REF_QUEUED, memory_order_acq_rel) &
-            ~CARRY__REF_QUEUED;
-        if (left == 0 && ctx->biased == 0)
+        if (carry__ctx_unqueue(ctx) == 0 && ctx->biased == 0)
             carry__ctx_settle(ctx);
         ctx = next;
     }
@@ -259,10 +263,7 @@ static void carry__ctx_hand_over(carry_ctx *ctx, struct carry__owner *owner)
     carry_ctx *head = atomic_load_explicit(&owner->queue, memory_order_acquire);
     do {
         if (head == CARRY__OWNER_GONE) {
-            uint64_t left = atomic_fetch_and_explicit(&ctx->refs, ~CARRY__REF_QUEUED,
-                                                      memory_order_acq_rel) &
-                            ~CARRY__REF_QUEUED;
-            if (left == 0)
+            if (carry__ctx_unqueue(ctx) == 0)
                 carry__ctx_settle(ctx);
             return;
         }
