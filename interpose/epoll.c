@@ -1,4 +1,4 @@
-/* The epoll family: rules D and E.  The policy is in shim/epoll.c. */
+/* The epoll family: rules D and E (shim/epoll.c). */
 #include <errno.h>
 
 #include "real.h"
@@ -7,7 +7,7 @@ CARRY__EXPORT int epoll_create(int size)
 {
     int fd = CARRY__REAL(epoll_create)(size);
     if (fd >= 0)
-        carry__ep_created(fd);
+        carry__hook_epoll_create(fd);
     return fd;
 }
 
@@ -15,13 +15,13 @@ CARRY__EXPORT int epoll_create1(int flags)
 {
     int fd = CARRY__REAL(epoll_create1)(flags);
     if (fd >= 0)
-        carry__ep_created(fd);
+        carry__hook_epoll_create(fd);
     return fd;
 }
 
 CARRY__EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
-    return carry__ep_ctl(epfd, op, fd, event, CARRY__REAL(epoll_ctl));
+    return carry__hook_epoll_ctl(epfd, op, fd, event, CARRY__REAL(epoll_ctl));
 }
 
 /* One of the three waits with its own timeout and mask, for the core. */
@@ -49,14 +49,14 @@ static int carry__wait_real(void *p, struct epoll_event *events, int maxevents)
 CARRY__EXPORT int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 {
     struct carry__wait_call c = {epfd, timeout, NULL, NULL, CARRY__WAIT};
-    return carry__ep_wait(epfd, events, maxevents, carry__wait_real, &c, timeout < 0);
+    return carry__hook_epoll_wait(epfd, events, maxevents, carry__wait_real, &c, timeout < 0);
 }
 
 CARRY__EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout,
                               const sigset_t *sigmask)
 {
     struct carry__wait_call c = {epfd, timeout, NULL, sigmask, CARRY__PWAIT};
-    return carry__ep_wait(epfd, events, maxevents, carry__wait_real, &c, timeout < 0);
+    return carry__hook_epoll_wait(epfd, events, maxevents, carry__wait_real, &c, timeout < 0);
 }
 
 CARRY__EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
@@ -67,5 +67,5 @@ CARRY__EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int maxeven
         return -1;
     }
     struct carry__wait_call c = {epfd, 0, timeout, sigmask, CARRY__PWAIT2};
-    return carry__ep_wait(epfd, events, maxevents, carry__wait_real, &c, timeout == NULL);
+    return carry__hook_epoll_wait(epfd, events, maxevents, carry__wait_real, &c, timeout == NULL);
 }

@@ -13,13 +13,13 @@
 /* Evaluates call with env bound to envp, filtered when CARRY_INHERIT=0. */
 #define CARRY__WITH_ENV(envp, env, call) \
     do { \
-        if (!carry__inherit_strip()) { \
+        if (!carry__hook_exec_strip()) { \
             char *const *env = (envp); \
             return call; \
         } \
-        char *carry__out[carry__env_count(envp) + 1]; \
+        char *carry__out[carry__hook_exec_env_count(envp) + 1]; \
         char carry__buf[CARRY__PRELOAD_MAX]; \
-        char *const *env = carry__env_without_carry((envp), carry__out, \
+        char *const *env = carry__hook_exec_env((envp), carry__out, \
                                                     sizeof carry__out / sizeof carry__out[0], \
                                                     carry__buf, sizeof carry__buf); \
         return call; \

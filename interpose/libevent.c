@@ -9,6 +9,9 @@
 #include <sys/time.h>
 
 #include "real.h"
+/* Until rule L moves behind hooks.h. */
+#include "../shim/init.h"
+#include "../shim/records.h"
 
 #define CARRY__EV_SIGNAL 0x08
 #define CARRY__EV_PERSIST 0x10
@@ -50,7 +53,7 @@ CARRY__EXPORT int event_assign(struct event *ev, struct event_base *base, int fd
                                carry__levent_cb *fn, void *arg)
 {
     struct carry__cb *cb =
-        fn != NULL && ev != NULL && carry__on(CARRY__LOOPS) ? carry__cb_of(ev, true) : NULL;
+        fn != NULL && ev != NULL && carry__on(CARRY__RULE_LOOPS) ? carry__cb_of(ev, true) : NULL;
     if (cb == NULL)
         return CARRY__REAL(event_assign)(ev, base, fd, events, fn, arg);
     /* libevent passes the event itself for this marker; the trampoline
@@ -132,7 +135,7 @@ static void carry__levent_once(int fd, short what, void *p)
 CARRY__EXPORT int event_base_once(struct event_base *base, int fd, short events,
                                   carry__levent_cb *fn, void *arg, const struct timeval *timeout)
 {
-    struct carry__cb *cb = fn != NULL && carry__on(CARRY__LOOPS) ? calloc(1, sizeof *cb) : NULL;
+    struct carry__cb *cb = fn != NULL && carry__on(CARRY__RULE_LOOPS) ? calloc(1, sizeof *cb) : NULL;
     if (cb == NULL)
         return CARRY__REAL(event_base_once)(base, fd, events, fn, arg, timeout);
     cb->fn = (void (*)(void))fn;
@@ -169,7 +172,7 @@ CARRY__EXPORT void event_deferred_cb_init_(void *evcb, uint8_t priority,
                                            carry__levent_finalize_cb *fn, void *arg)
 {
     struct carry__cb *cb =
-        fn != NULL && evcb != NULL && carry__on(CARRY__LOOPS) ? carry__cb_of(evcb, true) : NULL;
+        fn != NULL && evcb != NULL && carry__on(CARRY__RULE_LOOPS) ? carry__cb_of(evcb, true) : NULL;
     if (cb == NULL) {
         CARRY__REAL(event_deferred_cb_init_)(evcb, priority, fn, arg);
         return;
@@ -211,7 +214,7 @@ static void carry__levent_finalize(void *evcb, void *arg)
 /* Makes every one of events[0..n) know fn; false when out of memory. */
 static bool carry__levent_finalizing(void **events, int n, carry__levent_finalize_cb *fn)
 {
-    if (fn == NULL || events == NULL || n <= 0 || !carry__on(CARRY__LOOPS))
+    if (fn == NULL || events == NULL || n <= 0 || !carry__on(CARRY__RULE_LOOPS))
         return false;
     for (int i = 0; i < n; i++) {
         struct carry__cb *cb = carry__cb_of(events[i], true);
@@ -259,16 +262,16 @@ CARRY__EXPORT int event_free_finalize(unsigned flags, struct event *ev,
 /* Rule D: running the loop ends the thread's context. */
 CARRY__EXPORT int event_base_loop(struct event_base *base, int flags)
 {
-    carry__loop_enter();
+    carry__hook_loop_enter();
     int rc = CARRY__REAL(event_base_loop)(base, flags);
-    carry__loop_leave();
+    carry__hook_loop_leave();
     return rc;
 }
 
 CARRY__EXPORT int event_base_dispatch(struct event_base *base)
 {
-    carry__loop_enter();
+    carry__hook_loop_enter();
     int rc = CARRY__REAL(event_base_dispatch)(base);
-    carry__loop_leave();
+    carry__hook_loop_leave();
     return rc;
 }

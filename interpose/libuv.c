@@ -15,6 +15,9 @@
 #include <stdlib.h>
 
 #include "real.h"
+/* Until rule L moves behind hooks.h. */
+#include "../shim/init.h"
+#include "../shim/records.h"
 
 typedef void (*carry__fn)(void);
 
@@ -102,7 +105,7 @@ static void carry__uv_on_work(void *obj)
 {
     struct carry__cb *cb = carry__cb_of(obj, false);
     carry__uv_cb *fn = (carry__uv_cb *)cb->fn;
-    carry_ctx *ctx = carry__ctx_take_local(&cb->ctx);
+    carry_ctx *ctx = carry__slot_take_local(&cb->ctx);
     carry__count_dispatch(CARRY__B_LIBUV, ctx);
     CARRY__UV_SCOPE(ctx);
     fn(obj);
@@ -180,7 +183,7 @@ static bool carry__uv_internal(carry__fn fn)
 static struct carry__cb *carry__uv_bind(void *obj, carry__fn fn, carry__fn fn2,
                                         carry__fn trampoline, bool persist)
 {
-    if (obj == NULL || fn == NULL || !carry__on(CARRY__LOOPS) ||
+    if (obj == NULL || fn == NULL || !carry__on(CARRY__RULE_LOOPS) ||
         (fn != trampoline && carry__uv_internal(fn)))
         return NULL;
     struct carry__cb *cb = carry__cb_of(obj, true);
@@ -386,7 +389,7 @@ CARRY__EXPORT int uv_udp_recv_start(void *udp, carry__uv_alloc_cb *alloc,
  * which frees the buffer). */
 CARRY__EXPORT void uv_close(void *handle, carry__uv_cb *fn)
 {
-    struct carry__cb *cb = handle != NULL && carry__on(CARRY__LOOPS) &&
+    struct carry__cb *cb = handle != NULL && carry__on(CARRY__RULE_LOOPS) &&
                                    (fn == NULL || !carry__uv_internal((carry__fn)fn))
                                ? carry__cb_of(handle, fn != NULL)
                                : NULL;
@@ -501,8 +504,8 @@ CARRY__UV_FS_CALLS(CARRY__UV_FS_WRAPPER, unused)
 /* Rule D: running the loop ends the thread's context. */
 CARRY__EXPORT int uv_run(void *loop, int mode)
 {
-    carry__loop_enter();
+    carry__hook_loop_enter();
     int rc = CARRY__REAL(uv_run)(loop, mode);
-    carry__loop_leave();
+    carry__hook_loop_leave();
     return rc;
 }

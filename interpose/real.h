@@ -17,7 +17,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
-#include "../shim/internal.h"
+#include "../shim/hooks.h"
 
 /* X(name, return type, parameter list, symbol version or NULL, required).
  * Optional entries are looked up at first use (see real.c); one still

@@ -9,6 +9,9 @@
 #include <dlfcn.h>
 
 #include "real.h"
+/* Until crash start-up moves behind hooks.h. */
+#include "../shim/crash.h"
+#include "../shim/init.h"
 
 __attribute__((constructor)) static void carry__signal_start(void)
 {

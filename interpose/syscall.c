@@ -37,10 +37,7 @@ static long (*carry__syscall_fn(void))(long, ...)
     fn = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
     errno = saved_errno;
     if (fn == NULL) {
-        /* carry__warn writes with syscall: say it once, not recursively. */
-        static _Atomic int said;
-        if (!atomic_exchange(&said, 1))
-            carry__warn("cannot find the real syscall (%s); giving up", dlerror());
+        carry__warn("cannot find the real syscall (%s); giving up", dlerror());
         abort();
     }
     atomic_store_explicit(&carry__real_syscall, fn, memory_order_relaxed);
@@ -54,9 +51,6 @@ CARRY__EXPORT long syscall(long number, ...)
     long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
     long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
     va_end(ap);
-    if (number == SYS_close)
-        carry__fd_close((int)a);
-    else if (number == SYS_close_range && !((unsigned)c & CLOSE_RANGE_CLOEXEC))
-        carry__fd_close_range((unsigned)a, (unsigned)b);
+    carry__hook_syscall(number, a, b, c);
     return carry__syscall_fn()(number, a, b, c, d, e, f);
 }

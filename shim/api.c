@@ -4,7 +4,12 @@
  */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "api.h"
+#include "config.h"
+#include "current.h"
+#include "init.h"
+#include "log.h"
+#include "store.h"
 
 static uint64_t carry__api_id(void)
 {
@@ -96,7 +101,7 @@ static carry_ctx *carry__api_begin(void)
     if (ctx == NULL)
         return NULL;
     carry__ctx_handle(ctx);
-    carry__adopt(ctx);
+    carry__current_adopt(ctx);
     return ctx;
 }
 
@@ -106,7 +111,7 @@ static int carry__api_enter(carry_ctx *ctx)
         errno = EINVAL;
         return -1;
     }
-    carry__switch(ctx);
+    carry__current_switch(ctx);
     return 0;
 }
 

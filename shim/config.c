@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "config.h"
+#include "log.h"
 
 struct carry__config carry__config = {
     .mode = CARRY__MODE_EVENTS,
@@ -26,13 +27,13 @@ struct carry__name {
 
 static const struct carry__name carry__modes[] = {
     {"off", 0},
-    {"threads", CARRY__THREADS},
+    {"threads", CARRY__RULE_THREADS},
     {"events", CARRY__MODE_EVENTS},
     {"all", CARRY__MODE_ALL},
-    {"epoll", CARRY__EPOLL},
-    {"accept", CARRY__ACCEPT},
-    {"loops", CARRY__LOOPS},
-    {"dataflow", CARRY__DATAFLOW},
+    {"epoll", CARRY__RULE_EPOLL},
+    {"accept", CARRY__RULE_ACCEPT},
+    {"loops", CARRY__RULE_LOOPS},
+    {"dataflow", CARRY__RULE_DATAFLOW},
 };
 
 /* Calls fn for each comma-separated item of list (empty items skipped);

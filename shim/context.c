@@ -23,14 +23,27 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "config.h"
+#include "context.h"
+#include "log.h"
+#include "pool.h"
+#include "self.h"
+#include "stats.h"
+#include "store.h"
 
 #define CARRY__SLAB_CONTEXTS 64
 
 _Static_assert(sizeof(carry_ctx) == 64, "a context fits one cache line (DESIGN.md: 64 B each)");
 
-static carry__spin carry__pool_lock;
-static carry_ctx *carry__pool_free;
+static void carry__ctx_init_dead(void *obj)
+{
+    carry_ctx *ctx = obj;
+    ctx->magic = CARRY__CTX_DEAD;
+    atomic_init(&ctx->refs, CARRY__REF_DEAD);
+}
+
+static struct carry__pool carry__contexts =
+    CARRY__POOL_INIT(carry_ctx, next, CARRY__SLAB_CONTEXTS, carry__ctx_init_dead, "contexts");
 static _Atomic uint64_t carry__live;
 
 /* The pid in the top 24 bits makes a forked child's ids differ from its
@@ -61,37 +74,6 @@ uint64_t carry__id_next(void)
     return carry__id_prefix_of_this_process() | (self->id_next++ & ((UINT64_C(1) << 40) - 1));
 }
 
-/* Never allocates under the pool lock: a malloc that takes its own locks
- * around fork (ASan's, jemalloc's) would deadlock against our atfork
- * handler, which holds the pool lock across fork. */
-static carry_ctx *carry__pool_take(void)
-{
-    for (;;) {
-        carry__spin_lock(&carry__pool_lock);
-        carry_ctx *ctx = carry__pool_free;
-        if (ctx != NULL) {
-            carry__pool_free = atomic_load_explicit(&ctx->next, memory_order_relaxed);
-            carry__spin_unlock(&carry__pool_lock);
-            return ctx;
-        }
-        carry__spin_unlock(&carry__pool_lock);
-
-        carry_ctx *slab = aligned_alloc(64, sizeof(carry_ctx) * CARRY__SLAB_CONTEXTS);
-        if (slab == NULL)
-            return NULL;
-        for (size_t i = 0; i < CARRY__SLAB_CONTEXTS; i++) {
-            slab[i].magic = CARRY__CTX_DEAD;
-            atomic_init(&slab[i].refs, CARRY__REF_DEAD);
-            atomic_init(&slab[i].next, i + 1 < CARRY__SLAB_CONTEXTS ? &slab[i + 1] : NULL);
-        }
-        carry__spin_lock(&carry__pool_lock);
-        atomic_store_explicit(&slab[CARRY__SLAB_CONTEXTS - 1].next, carry__pool_free,
-                              memory_order_relaxed);
-        carry__pool_free = slab;
-        carry__spin_unlock(&carry__pool_lock);
-    }
-}
-
 /* Every owner, for fork (see carry__ctx_atfork_child). */
 static carry__spin carry__owners_lock;
 static struct carry__owner *carry__owners;
@@ -117,16 +99,8 @@ static void carry__owner_lost(struct carry__owner *owner)
         carry__owner_unlink(owner);
 }
 
-/* This thread's owner, made with its first context; NULL once the thread
- * has ended, or when out of memory (its contexts then have no owner, and
- * every reference to them is atomic).  A new thread never takes over an
- * ended thread's owner: it might hold references to that owner's contexts
- * already, counted in refs, which it would then give back into biased. */
-static struct carry__owner *carry__owner_of_self(void)
+struct carry__owner *carry__owner_new(void)
 {
-    struct carry__thread *self = &carry__self;
-    if (CARRY__LIKELY(self->owner != NULL) || self->finished)
-        return self->owner;
     int saved_errno = errno;
     struct carry__owner *owner = malloc(sizeof *owner);
     errno = saved_errno;
@@ -138,14 +112,11 @@ static struct carry__owner *carry__owner_of_self(void)
     owner->next_all = carry__owners;
     carry__owners = owner;
     carry__spin_unlock(&carry__owners_lock);
-    self->owner = owner;
-    if (!self->exit_hook)
-        carry__arm_exit_hook();
     return owner;
 }
 
 /* Clears ctx's queued mark; returns the references left in refs. */
-static uint64_t carry__ctx_unqueue(carry_ctx *ctx)
+static uint64_t carry__ctx_clear_queued(carry_ctx *ctx)
 {
     return atomic_fetch_and_explicit(&ctx->refs, ~CARRY__REF_QUEUED, memory_order_acq_rel) &
            ~CARRY__REF_QUEUED;
@@ -156,21 +127,21 @@ static void carry__ctx_settle_list(carry_ctx *ctx)
 {
     while (ctx != NULL && ctx != CARRY__OWNER_GONE) {
         carry_ctx *next = atomic_load_explicit(&ctx->next, memory_order_relaxed);
-        if (carry__ctx_unqueue(ctx) == 0 && ctx->biased == 0)
+        if (carry__ctx_clear_queued(ctx) == 0 && ctx->biased == 0)
             carry__ctx_settle(ctx);
         ctx = next;
     }
 }
 
-void carry__ctx_drain_slow(struct carry__owner *mine)
+void carry__owner_drain(struct carry__owner *owner)
 {
-    carry__ctx_settle_list(atomic_exchange_explicit(&mine->queue, NULL, memory_order_acquire));
+    carry__ctx_settle_list(atomic_exchange_explicit(&owner->queue, NULL, memory_order_acquire));
 }
 
 /* An owner whose thread is gone: from now on, whoever takes one of its
  * contexts' refs to zero kills it, since no thread runs in it without a
  * reference in refs. */
-static void carry__owner_end(struct carry__owner *owner)
+void carry__owner_end(struct carry__owner *owner)
 {
     carry__ctx_settle_list(
         atomic_exchange_explicit(&owner->queue, CARRY__OWNER_GONE, memory_order_acq_rel));
@@ -178,28 +149,16 @@ static void carry__owner_end(struct carry__owner *owner)
         carry__owner_unlink(owner);
 }
 
-void carry__ctx_owner_end(void)
+carry_ctx *carry__ctx_make(struct carry__owner *owner, bool thread_ref)
 {
-    struct carry__thread *self = &carry__self;
-    struct carry__owner *owner = self->owner;
-    self->finished = true;
-    self->owner = NULL;
-    if (owner != NULL)
-        carry__owner_end(owner);
-}
-
-static carry_ctx *carry__ctx_make(bool local)
-{
-    int saved_errno = errno;
-    struct carry__owner *owner = carry__owner_of_self();
-    carry__ctx_drain();
-    carry_ctx *ctx = carry__pool_take();
+    if (owner != NULL && carry__owner_queued(owner))
+        carry__owner_drain(owner);
+    carry_ctx *ctx = carry__pool_take(&carry__contexts);
     if (ctx == NULL) {
         errno = ENOMEM;
         return NULL;
     }
-    errno = saved_errno;
-    local = local && owner != NULL;
+    bool local = thread_ref && owner != NULL;
     if (owner != NULL)
         atomic_fetch_add_explicit(&owner->contexts, 1, memory_order_relaxed);
     atomic_init(&ctx->refs, local ? 0 : CARRY__REF_INTERNAL);
@@ -217,16 +176,6 @@ static carry_ctx *carry__ctx_make(bool local)
     return ctx;
 }
 
-carry_ctx *carry__ctx_new(void)
-{
-    return carry__ctx_make(false);
-}
-
-carry_ctx *carry__ctx_new_local(void)
-{
-    return carry__ctx_make(true);
-}
-
 static void carry__ctx_die(carry_ctx *ctx)
 {
     carry__store_free(ctx);
@@ -235,10 +184,7 @@ static void carry__ctx_die(carry_ctx *ctx)
     if (owner != NULL)
         carry__owner_lost(owner);
     atomic_fetch_sub_explicit(&carry__live, 1, memory_order_relaxed);
-    carry__spin_lock(&carry__pool_lock);
-    atomic_store_explicit(&ctx->next, carry__pool_free, memory_order_relaxed);
-    carry__pool_free = ctx;
-    carry__spin_unlock(&carry__pool_lock);
+    carry__pool_give(&carry__contexts, ctx);
 }
 
 void carry__ctx_settle(carry_ctx *ctx)
@@ -251,11 +197,7 @@ void carry__ctx_settle(carry_ctx *ctx)
 
 /* ctx, which another thread owns, has no reference left in refs: queued
  * to its owner, which may be running in it.  The owner reads the links
- * after its acquiring exchange of the head, which every push releases to;
- * still, in memcached's test TSan reported this store of the link racing
- * with the owner's read of it while the link was a plain field, which no
- * ordering found so far explains (the stress tests, under TSan too, do not
- * show it). */
+ * after its acquiring exchange of the head, which every push releases to. */
 static void carry__ctx_hand_over(carry_ctx *ctx, struct carry__owner *owner)
 {
     /* Acquire: seeing GONE must order the ended thread's last uses of ctx
@@ -263,7 +205,7 @@ static void carry__ctx_hand_over(carry_ctx *ctx, struct carry__owner *owner)
     carry_ctx *head = atomic_load_explicit(&owner->queue, memory_order_acquire);
     do {
         if (head == CARRY__OWNER_GONE) {
-            if (carry__ctx_unqueue(ctx) == 0)
+            if (carry__ctx_clear_queued(ctx) == 0)
                 carry__ctx_settle(ctx);
             return;
         }
@@ -297,6 +239,39 @@ bool carry__ctx_put(carry_ctx *ctx, uint64_t unit)
     return true;
 }
 
+carry_ctx *carry__slot_take(carry__slot *slot)
+{
+    for (;;) {
+        carry_ctx *ctx = atomic_load_explicit(slot, memory_order_acquire);
+        if (ctx == NULL)
+            return NULL;
+        /* Contexts are never given back to malloc, so this is safe even if
+         * the slot let go of ctx meanwhile; a dead one has no references
+         * and is not revived. */
+        uint64_t refs = atomic_load_explicit(&ctx->refs, memory_order_relaxed);
+        while ((refs & CARRY__REF_COUNTS) != 0 &&
+               !atomic_compare_exchange_weak_explicit(&ctx->refs, &refs, refs + CARRY__REF_INTERNAL,
+                                                      memory_order_acquire, memory_order_relaxed))
+            ;
+        if ((refs & CARRY__REF_COUNTS) == 0)
+            continue;
+        /* Still the slot's?  Then it is the context the slot holds now
+         * (even if it died and was reused in between: the slot keeps it). */
+        if (atomic_load_explicit(slot, memory_order_acquire) == ctx)
+            return ctx;
+        carry__ctx_unref(ctx);
+    }
+}
+
+void carry__slot_store(carry__slot *slot, carry_ctx *ctx)
+{
+    if (ctx != NULL)
+        carry__ctx_ref(ctx);
+    carry_ctx *old = atomic_exchange_explicit(slot, ctx, memory_order_acq_rel);
+    if (old != NULL)
+        carry__ctx_unref(old);
+}
+
 carry_ctx *carry__ctx_handle(carry_ctx *ctx)
 {
     atomic_fetch_add_explicit(&ctx->refs, CARRY__REF_HANDLE, memory_order_relaxed);
@@ -323,17 +298,16 @@ uint64_t carry__ctx_live(void)
     return atomic_load_explicit(&carry__live, memory_order_relaxed);
 }
 
-/* The pool's free list and the owners must be whole in the child: hold
- * their locks across fork.  Store locks need no such care (see lock.c). */
+/* The owners must be whole in the child: hold their lock across fork
+ * (the pools hold theirs, pool.c).  Store locks need no such care (see
+ * lock.c). */
 void carry__ctx_atfork_prepare(void)
 {
     carry__spin_lock(&carry__owners_lock);
-    carry__spin_lock(&carry__pool_lock);
 }
 
 void carry__ctx_atfork_parent(void)
 {
-    carry__spin_unlock(&carry__pool_lock);
     carry__spin_unlock(&carry__owners_lock);
 }
 
@@ -352,7 +326,6 @@ void carry__ctx_atfork_child(void)
             o->next_ended = others;
             others = o;
         }
-    carry__spin_unlock(&carry__pool_lock);
     carry__spin_unlock(&carry__owners_lock);
     while (others != NULL) {
         struct carry__owner *o = others;

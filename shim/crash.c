@@ -26,7 +26,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "config.h"
+#include "crash.h"
+#include "current.h"
+#include "elf.h"
+#include "init.h"
+#include "lock.h"
+#include "log.h"
+#include "store.h"
 
 #define CARRY__SLOTS 32 /* signal numbers below this are tracked */
 #define CARRY__FATAL \
@@ -36,7 +43,6 @@
 #define CARRY__FRAMES 64
 #define CARRY__KEYS 64
 #define CARRY__SHOWN 200 /* bytes of a value the report shows */
-#define CARRY__COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 static bool carry__fatal(int sig)
 {

@@ -1,25 +1,37 @@
 /*
  * The per-thread current context.  The thread holds a thread reference to
- * it (internal.h: free of atomics in a context the thread owns), so
- * it stays alive while code runs in it even if every fd and registration
- * that owned it goes away.  A thread that ends gives it back (and any
- * epoll events it still holds, see epoll.c).
+ * it (current.h), so it stays alive while code runs in it even if every fd
+ * and registration that owned it goes away.  A thread that ends gives it
+ * back, and the contexts it owns become no one's.
  */
 #include <pthread.h>
 
-#include "internal.h"
+#include "current.h"
 
 __thread struct carry__thread carry__self __attribute__((tls_model("initial-exec")));
 
 static pthread_key_t carry__exit_key;
 static pthread_once_t carry__exit_key_once = PTHREAD_ONCE_INIT;
 static bool carry__exit_key_ok;
+static void (*_Atomic carry__exit_fn)(void);
+
+void carry__current_at_exit(void (*fn)(void))
+{
+    atomic_store_explicit(&carry__exit_fn, fn, memory_order_relaxed);
+}
 
 void carry__thread_finish(void)
 {
-    carry__ep_thread_exit();
-    carry__adopt(NULL);
-    carry__ctx_owner_end();
+    void (*fn)(void) = atomic_load_explicit(&carry__exit_fn, memory_order_relaxed);
+    if (fn != NULL)
+        fn();
+    carry__current_adopt(NULL);
+    struct carry__thread *self = &carry__self;
+    struct carry__owner *owner = self->owner;
+    self->finished = true;
+    self->owner = NULL;
+    if (owner != NULL)
+        carry__owner_end(owner);
 }
 
 static void carry__thread_exit(void *unused)
@@ -36,7 +48,7 @@ static void carry__exit_key_create(void)
 
 /* Armed the first time a thread needs it rather than at every thread
  * start, so threads that never carry a context pay nothing. */
-void carry__arm_exit_hook(void)
+void carry__current_arm_exit(void)
 {
     int saved_errno = errno;
     pthread_once(&carry__exit_key_once, carry__exit_key_create);
@@ -45,20 +57,46 @@ void carry__arm_exit_hook(void)
     errno = saved_errno;
 }
 
-void carry__adopt(carry_ctx *ctx)
+/* This thread's owner, made with its first context; NULL once the thread
+ * has ended, or when out of memory (its contexts then have no owner, and
+ * every reference to them is atomic).  A new thread never takes over an
+ * ended thread's owner: it might hold references to that owner's contexts
+ * already, counted in refs, which it would then give back into biased. */
+static struct carry__owner *carry__owner_of_self(void)
+{
+    struct carry__thread *self = &carry__self;
+    if (CARRY__LIKELY(self->owner != NULL) || self->finished)
+        return self->owner;
+    self->owner = carry__owner_new();
+    if (self->owner != NULL && !self->exit_hook)
+        carry__current_arm_exit();
+    return self->owner;
+}
+
+carry_ctx *carry__ctx_new_local(void)
+{
+    return carry__ctx_make(carry__owner_of_self(), true);
+}
+
+carry_ctx *carry__ctx_new(void)
+{
+    return carry__ctx_make(carry__owner_of_self(), false);
+}
+
+void carry__current_adopt(carry_ctx *ctx)
 {
     struct carry__thread *self = &carry__self;
     carry_ctx *old = self->current;
     self->current = ctx;
     if (ctx != NULL && CARRY__UNLIKELY(!self->exit_hook))
-        carry__arm_exit_hook();
+        carry__current_arm_exit();
     if (old != NULL)
         carry__ctx_unref_local(old);
 }
 
-void carry__switch(carry_ctx *ctx)
+void carry__current_switch(carry_ctx *ctx)
 {
     if (ctx != NULL)
         carry__ctx_ref_local(ctx);
-    carry__adopt(ctx);
+    carry__current_adopt(ctx);
 }

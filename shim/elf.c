@@ -12,7 +12,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "elf.h"
+#include "sys.h"
 
 void carry__elf_close(struct carry__elf *elf)
 {
@@ -30,14 +31,14 @@ static bool carry__elf_open(struct carry__elf *elf, const char *path)
     size_t len = strlen(path);
     if (len >= sizeof elf->path)
         return false;
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    int fd = (int)carry__sys(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
     struct stat st;
     void *map = MAP_FAILED;
     if (fstat(fd, &st) == 0 && st.st_size >= (off_t)sizeof(Elf64_Ehdr))
         map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    syscall(SYS_close, fd);
+    carry__sys(SYS_close, fd);
     if (map == MAP_FAILED)
         return false;
     memcpy(elf->path, path, len + 1);

@@ -7,7 +7,7 @@
  * tokens back into the caller's data and makes current the context the
  * event's fd owns (rule C), else the registration's.
  *
- * In split mode (the default) one event is handed out per return; the rest
+ * In split mode one event is handed out per return; the rest
  * of the batch waits in the thread's own queue and is handed out by its
  * next waits on that epoll fd, with no lock and no system call: code
  * between two returns runs in exactly one event's context, and the thread
@@ -23,7 +23,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "config.h"
+#include "current.h"
+#include "epoll.h"
+#include "fd.h"
+#include "fdmap.h"
+#include "lock.h"
+#include "log.h"
+#include "pool.h"
+#include "ring.h"
+#include "stats.h"
 
 enum { CARRY__REG_FREE, CARRY__REG_LIVE };
 
@@ -37,17 +46,39 @@ struct carry__reg {
 
 struct carry__ep {
     struct carry__fdmap regs;   /* per registered fd */
+    struct carry__ep *next;     /* in carry__eps; the pool's link while free */
     carry__spin ctl_lock;       /* serialises epoll_ctl on this epoll fd */
     carry__spin queue_lock;
     _Atomic uint32_t queued;    /* queue.count, read without the lock */
     struct carry__ring queue;   /* events threads handed back (see below) */
-    struct carry__ep *next;     /* in carry__eps, or in the free list */
 };
 
-/* Live epoll fds, walked when a registered fd is closed, and dead ones kept
- * for reuse (never freed: a thread may still be waiting on a closed one). */
+/* What epoll knows of every fd: its epoll state when it is an epoll fd,
+ * and how many registrations it has (so that closing an fd that has none
+ * walks nothing). */
+struct carry__ep_fd {
+    _Atomic(struct carry__ep *) ep;
+    _Atomic uint32_t regs;
+};
+
+static struct carry__fdmap carry__ep_fds = {.entry_size = sizeof(struct carry__ep_fd)};
+
+__thread uint64_t carry__io_batch __attribute__((tls_model("initial-exec")));
+
+/* Live epoll fds, walked when a registered fd is closed.  Dead ones go
+ * back to the pool, never to malloc: a thread may still be waiting on a
+ * closed one. */
 static carry__spin carry__eps_lock;
-static struct carry__ep *carry__eps, *carry__eps_free;
+static struct carry__ep *carry__eps;
+
+static void carry__ep_init(void *obj)
+{
+    struct carry__ep *ep = obj;
+    ep->regs.entry_size = sizeof(struct carry__reg);
+}
+
+static struct carry__pool carry__ep_pool =
+    CARRY__POOL_INIT(struct carry__ep, next, 4, carry__ep_init, "epoll states");
 
 static inline uint64_t carry__token(int fd, uint32_t gen)
 {
@@ -56,34 +87,20 @@ static inline uint64_t carry__token(int fd, uint32_t gen)
 
 static struct carry__ep *carry__ep_of(int epfd, bool create)
 {
-    struct carry__fd *e = create ? carry__fdmap_ensure(&carry__fds, epfd)
-                                 : carry__fdmap_get(&carry__fds, epfd);
+    struct carry__ep_fd *e = create ? carry__fdmap_ensure(&carry__ep_fds, epfd)
+                                    : carry__fdmap_get(&carry__ep_fds, epfd);
     if (e == NULL)
         return NULL;
     struct carry__ep *ep = atomic_load_explicit(&e->ep, memory_order_acquire);
     if (ep != NULL || !create)
         return ep;
-
-    carry__spin_lock(&carry__eps_lock);
-    ep = carry__eps_free;
-    if (ep != NULL)
-        carry__eps_free = ep->next;
-    carry__spin_unlock(&carry__eps_lock);
-    if (ep == NULL) {
-        int saved_errno = errno;
-        ep = calloc(1, sizeof *ep);
-        errno = saved_errno;
-        if (ep == NULL)
-            return NULL;
-        ep->regs.entry_size = sizeof(struct carry__reg);
-    }
+    ep = carry__pool_take(&carry__ep_pool);
+    if (ep == NULL)
+        return NULL;
     struct carry__ep *expected = NULL;
     if (!atomic_compare_exchange_strong(&e->ep, &expected, ep)) {
         /* Another thread set this epoll fd up first. */
-        carry__spin_lock(&carry__eps_lock);
-        ep->next = carry__eps_free;
-        carry__eps_free = ep;
-        carry__spin_unlock(&carry__eps_lock);
+        carry__pool_give(&carry__ep_pool, ep);
         return expected;
     }
     carry__spin_lock(&carry__eps_lock);
@@ -98,15 +115,15 @@ static void carry__reg_end(struct carry__reg *reg, int fd)
 {
     atomic_store_explicit(&reg->state, CARRY__REG_FREE, memory_order_release);
     if (atomic_load_explicit(&reg->ctx, memory_order_relaxed) != NULL)
-        carry__ctx_store(&reg->ctx, NULL);
-    struct carry__fd *e = carry__fdmap_get(&carry__fds, fd);
+        carry__slot_store(&reg->ctx, NULL);
+    struct carry__ep_fd *e = carry__fdmap_get(&carry__ep_fds, fd);
     if (e != NULL)
         atomic_fetch_sub_explicit(&e->regs, 1, memory_order_relaxed);
 }
 
 int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ctl_fn *real)
 {
-    if (!carry__on(CARRY__EPOLL) || (unsigned)fd >= CARRY__FDMAP_LIMIT ||
+    if ((unsigned)fd >= CARRY__FDMAP_LIMIT ||
         (unsigned)epfd >= CARRY__FDMAP_LIMIT ||
         (op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD && op != EPOLL_CTL_DEL) ||
         (op != EPOLL_CTL_DEL && event == NULL))
@@ -115,7 +132,7 @@ int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ct
     if (ep == NULL && op != EPOLL_CTL_ADD) /* not registered through carry */
         return real(epfd, op, fd, event);
     struct carry__reg *reg = ep ? carry__fdmap_ensure(&ep->regs, fd) : NULL;
-    struct carry__fd *entry = carry__fdmap_ensure(&carry__fds, fd);
+    struct carry__ep_fd *entry = carry__fdmap_ensure(&carry__ep_fds, fd);
     if (reg == NULL || entry == NULL) {
         /* A token carry cannot resolve later would lose the fd's events. */
         errno = ENOMEM;
@@ -139,7 +156,7 @@ int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ct
         carry_ctx *current = carry__current();
         carry__count_capture(CARRY__B_EPOLL, current);
         bool same = atomic_load_explicit(&reg->ctx, memory_order_relaxed) == current;
-        carry_ctx *old_ctx = same ? NULL : carry__ctx_take(&reg->ctx);
+        carry_ctx *old_ctx = same ? NULL : carry__slot_take(&reg->ctx);
         /* A MOD can revive a registration too: close() of a dup ends carry's, but
          * the kernel's lives on while another fd holds the file, and its
          * owner re-adds it with ADD (EEXIST), then MOD, as libevent does. */
@@ -150,7 +167,7 @@ int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ct
          * already finds them. */
         atomic_store_explicit(&reg->data, event->data.u64, memory_order_relaxed);
         if (!same)
-            carry__ctx_store(&reg->ctx, current);
+            carry__slot_store(&reg->ctx, current);
         if (fresh)
             atomic_store_explicit(&reg->state, CARRY__REG_LIVE, memory_order_release);
         ours.data.u64 = carry__token(fd, gen);
@@ -159,7 +176,7 @@ int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ct
         if (rc != 0) {
             atomic_store_explicit(&reg->data, old_data, memory_order_relaxed);
             if (!same)
-                carry__ctx_store(&reg->ctx, old_ctx);
+                carry__slot_store(&reg->ctx, old_ctx);
             if (fresh)
                 atomic_store_explicit(&reg->state, CARRY__REG_FREE, memory_order_release);
         } else if (fresh) {
@@ -187,50 +204,11 @@ static struct carry__reg *carry__ep_resolve(struct carry__ep *ep, struct epoll_e
     return reg;
 }
 
-/* Makes room for n more events, moving the ring into *spare (spare_cap
- * slots) if it must grow; *spare is then the old buffer, for the caller to
- * free (outside any lock, see context.c).  False when *spare is too small. */
-static bool carry__ring_reserve(struct carry__ring *ring, uint32_t n, struct epoll_event **spare,
-                                uint32_t spare_cap)
-{
-    if (ring->count + n <= ring->cap)
-        return true;
-    if (*spare == NULL || spare_cap < ring->count + n)
-        return false;
-    for (uint32_t i = 0; i < ring->count; i++)
-        (*spare)[i] = ring->slots[(ring->head + i) & (ring->cap - 1)];
-    struct epoll_event *old = ring->slots;
-    ring->slots = *spare;
-    ring->cap = spare_cap;
-    ring->head = 0;
-    *spare = old;
-    return true;
-}
-
-static uint32_t carry__ring_cap_for(uint32_t n)
-{
-    uint32_t cap = 64;
-    while (cap < n)
-        cap *= 2;
-    return cap;
-}
-
-static void carry__ring_push(struct carry__ring *ring, const struct epoll_event *events,
-                             uint32_t n)
-{
-    for (uint32_t i = 0; i < n; i++)
-        ring->slots[(ring->head + ring->count + i) & (ring->cap - 1)] = events[i];
-    ring->count += n;
-}
-
 /* Pops events until one still resolves; its registration, or NULL. */
 static struct carry__reg *carry__ring_pop_live(struct carry__ring *ring, struct carry__ep *ep,
                                                struct epoll_event *out, int *fd)
 {
-    while (ring->count > 0) {
-        *out = ring->slots[ring->head];
-        ring->head = (ring->head + 1) & (ring->cap - 1);
-        ring->count--;
+    while (carry__ring_pop(ring, out)) {
         struct carry__reg *reg = carry__ep_resolve(ep, out, fd);
         if (reg != NULL)
             return reg;
@@ -263,24 +241,24 @@ static bool carry__ep_share(struct carry__ep *ep, const struct epoll_event *even
     }
 }
 
-/* The thread's queued events go to their epoll fd's shared queue. */
-static void carry__ep_unqueue(struct carry__thread *self)
+/* The thread's queued events go back to their epoll fd's shared queue. */
+static void carry__ep_hand_back(struct carry__thread *self)
 {
     struct carry__ring *ring = &self->queue;
     uint32_t first = ring->cap - ring->head < ring->count ? ring->cap - ring->head : ring->count;
     if (!carry__ep_share(self->queue_ep, ring->slots + ring->head, first) ||
         !carry__ep_share(self->queue_ep, ring->slots, ring->count - first))
         carry__warn("out of memory: %u epoll events lost", ring->count);
-    ring->count = 0;
-    ring->head = 0;
+    carry__ring_clear(ring);
 }
 
-void carry__ep_thread_exit(void)
+/* The thread ends (current.c runs this from its exit hook). */
+static void carry__ep_thread_exit(void)
 {
     struct carry__thread *self = &carry__self;
     int saved_errno = errno;
     if (self->queue.count > 0)
-        carry__ep_unqueue(self);
+        carry__ep_hand_back(self);
     free(self->queue.slots);
     self->queue = (struct carry__ring){0};
     errno = saved_errno;
@@ -299,8 +277,10 @@ static bool carry__ep_queue_mine(struct carry__thread *self, struct carry__ep *e
         free(spare);
         if (!room)
             return false;
-        if (!self->exit_hook) /* its events must not die with it */
-            carry__arm_exit_hook();
+        if (!self->exit_hook) { /* its events must not die with it */
+            carry__current_at_exit(carry__ep_thread_exit);
+            carry__current_arm_exit();
+        }
     }
     carry__ring_push(ring, events, n);
     self->queue_ep = ep;
@@ -342,17 +322,14 @@ static int carry__ep_resolve_all(struct carry__ep *ep, struct epoll_event *event
  * it still holds: returned as it is when it is the one, with no atomics. */
 static carry_ctx *carry__ep_context(int fd, struct carry__reg *reg, carry_ctx **prev)
 {
-    struct carry__fd *e = carry__fdmap_get(&carry__fds, fd);
-    _Atomic(carry_ctx *) *slot = &reg->ctx;
-    if (e != NULL && atomic_load_explicit(&e->owner, memory_order_relaxed) != NULL)
-        slot = &e->owner;
+    carry__slot *slot = carry__fd_slot_or(fd, &reg->ctx);
     if (atomic_load_explicit(slot, memory_order_relaxed) == *prev && *prev != NULL) {
         carry_ctx *same = *prev;
         *prev = NULL;
         carry__count_dispatch(CARRY__B_EPOLL, same);
         return same;
     }
-    carry_ctx *ctx = carry__ctx_take_local(slot);
+    carry_ctx *ctx = carry__slot_take_local(slot);
     carry__count_dispatch(CARRY__B_EPOLL, ctx);
     return ctx;
 }
@@ -380,7 +357,7 @@ static int carry__ep_hand_out_batch(struct carry__ep *ep, struct epoll_event *ev
             atomic_store_explicit(&reg->batch, batch, memory_order_relaxed);
         events[kept++] = events[i];
     }
-    self->batch = kept > 1 ? batch : 0;
+    carry__io_batch = kept > 1 ? batch : 0;
     self->batch_left = (uint32_t)(kept > 1 ? kept - 1 : 0);
     self->batch_ep = ep;
     return kept;
@@ -390,33 +367,29 @@ void carry__ep_batch_io(int fd)
 {
     struct carry__thread *self = &carry__self;
     struct carry__reg *reg = carry__fdmap_get(&self->batch_ep->regs, fd);
-    if (reg == NULL || atomic_load_explicit(&reg->batch, memory_order_relaxed) != self->batch)
+    if (reg == NULL || atomic_load_explicit(&reg->batch, memory_order_relaxed) != carry__io_batch)
         return;
     /* Only the first I/O switches: later I/O on the fd, in whatever context
      * the program has moved on to, must not drag it back.  Once every fd of
      * the batch has switched, I/O stops looking. */
     atomic_store_explicit(&reg->batch, 0, memory_order_relaxed);
     if (--self->batch_left == 0)
-        self->batch = 0;
-    int saved_errno = errno;
+        carry__io_batch = 0;
     carry_ctx *prev = self->current;
     carry_ctx *next = carry__ep_context(fd, reg, &prev);
     if (next != self->current) {
         self->current = NULL;
-        carry__adopt(next);
+        carry__current_adopt(next);
         if (prev != NULL)
             carry__ctx_unref_local(prev);
     } else if (next != NULL && prev != NULL) {
         carry__ctx_unref_local(next); /* taken again: already current */
     }
-    errno = saved_errno;
 }
 
 int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__wait_fn *real,
                    void *call, bool forever)
 {
-    if (!carry__on(CARRY__EPOLL))
-        return real(call, events, maxevents);
     /* Before it may block: contexts this thread owns and others let go of
      * die now, not after the wait. */
     carry__ctx_drain();
@@ -438,12 +411,12 @@ int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__w
      * common case of two events of one connection costs no atomics. */
     carry_ctx *prev = self->current, *next = NULL;
     self->current = NULL;
-    self->batch = 0;
+    carry__io_batch = 0;
     int *errno_p = &errno, err = *errno_p;
 
     struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_of(epfd, false) : NULL;
     if (self->queue.count > 0 && self->queue_ep != ep)
-        carry__ep_unqueue(self);
+        carry__ep_hand_back(self);
     int n;
     for (;;) {
         int fd;
@@ -486,34 +459,11 @@ int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__w
         if (n > 0 || !forever)
             break;
     }
-    carry__adopt(next);
+    carry__current_adopt(next);
     if (prev != NULL)
         carry__ctx_unref_local(prev);
     *errno_p = err;
     return n;
-}
-
-void carry__ep_fd_closed(int fd)
-{
-    carry__spin_lock(&carry__eps_lock);
-    for (struct carry__ep *ep = carry__eps; ep != NULL; ep = ep->next) {
-        struct carry__reg *reg = carry__fdmap_get(&ep->regs, fd);
-        if (reg == NULL || atomic_load_explicit(&reg->state, memory_order_acquire) != CARRY__REG_LIVE)
-            continue;
-        carry__spin_lock(&ep->ctl_lock);
-        if (atomic_load_explicit(&reg->state, memory_order_relaxed) == CARRY__REG_LIVE)
-            carry__reg_end(reg, fd);
-        carry__spin_unlock(&ep->ctl_lock);
-    }
-    carry__spin_unlock(&carry__eps_lock);
-}
-
-void carry__ep_created(int epfd)
-{
-    struct carry__fd *e = carry__fdmap_get(&carry__fds, epfd);
-    struct carry__ep *ep = e ? atomic_exchange(&e->ep, NULL) : NULL;
-    if (ep != NULL)
-        carry__ep_release(ep);
 }
 
 static void carry__reg_reset(int fd, void *entry, void *arg)
@@ -528,7 +478,7 @@ static void carry__reg_reset(int fd, void *entry, void *arg)
  * tokens threads may still hold for it stay stale there, because release
  * frees registrations without resetting their generations, so every later
  * ADD moves past them. */
-void carry__ep_release(struct carry__ep *ep)
+static void carry__ep_release(struct carry__ep *ep)
 {
     carry__spin_lock(&carry__eps_lock);
     for (struct carry__ep **p = &carry__eps; *p != NULL; p = &(*p)->next) {
@@ -544,14 +494,44 @@ void carry__ep_release(struct carry__ep *ep)
     carry__spin_unlock(&ep->ctl_lock);
     carry__spin_lock(&ep->queue_lock);
     atomic_store_explicit(&ep->queued, 0, memory_order_relaxed);
-    ep->queue.count = 0;
-    ep->queue.head = 0;
+    carry__ring_clear(&ep->queue);
     carry__spin_unlock(&ep->queue_lock);
+    carry__pool_give(&carry__ep_pool, ep);
+}
 
-    carry__spin_lock(&carry__eps_lock);
-    ep->next = carry__eps_free;
-    carry__eps_free = ep;
-    carry__spin_unlock(&carry__eps_lock);
+/* epfd is a new epoll fd: any state left under its number is stale. */
+void carry__ep_created(int epfd)
+{
+    struct carry__ep_fd *e = carry__fdmap_get(&carry__ep_fds, epfd);
+    struct carry__ep *ep = e ? atomic_exchange(&e->ep, NULL) : NULL;
+    if (ep != NULL)
+        carry__ep_release(ep);
+}
+
+/* fd's registrations end in every epoll fd, and fd's own epoll state when
+ * it is one. */
+void carry__ep_closed(int fd)
+{
+    struct carry__ep_fd *e = carry__fdmap_get(&carry__ep_fds, fd);
+    if (e == NULL)
+        return;
+    if (atomic_load_explicit(&e->regs, memory_order_acquire) != 0) {
+        carry__spin_lock(&carry__eps_lock);
+        for (struct carry__ep *ep = carry__eps; ep != NULL; ep = ep->next) {
+            struct carry__reg *reg = carry__fdmap_get(&ep->regs, fd);
+            if (reg == NULL ||
+                atomic_load_explicit(&reg->state, memory_order_acquire) != CARRY__REG_LIVE)
+                continue;
+            carry__spin_lock(&ep->ctl_lock);
+            if (atomic_load_explicit(&reg->state, memory_order_relaxed) == CARRY__REG_LIVE)
+                carry__reg_end(reg, fd);
+            carry__spin_unlock(&ep->ctl_lock);
+        }
+        carry__spin_unlock(&carry__eps_lock);
+    }
+    struct carry__ep *ep = atomic_exchange_explicit(&e->ep, NULL, memory_order_acq_rel);
+    if (ep != NULL)
+        carry__ep_release(ep);
 }
 
 /* The events queued in the parent were handed to the parent's threads. */
@@ -559,9 +539,7 @@ void carry__ep_atfork_child(void)
 {
     for (struct carry__ep *ep = carry__eps; ep != NULL; ep = ep->next) {
         atomic_store_explicit(&ep->queued, 0, memory_order_relaxed);
-        ep->queue.count = 0;
-        ep->queue.head = 0;
+        carry__ring_clear(&ep->queue);
     }
-    carry__self.queue.count = 0;
-    carry__self.queue.head = 0;
+    carry__ring_clear(&carry__self.queue);
 }

@@ -1,12 +1,7 @@
-/*
- * A map from file descriptor numbers to fixed-size entries: a fixed table of
- * pages allocated on first use.  Lookups are two loads and take no lock;
- * pages are never freed, so an entry's address is stable for the life of
- * the map.
- */
+/* File descriptor maps (fdmap.h). */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "fdmap.h"
 
 void *carry__fdmap_ensure_page(struct carry__fdmap *map, int fd)
 {

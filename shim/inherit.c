@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "config.h"
+#include "inherit.h"
 
 #define CARRY__PRELOAD "LD_PRELOAD="
 #define CARRY__SEPARATORS ": "
@@ -54,7 +55,6 @@ static bool carry__preload_filter(const char *value, char *buf, size_t size)
 
 bool carry__inherit_strip(void)
 {
-    carry__ensure_init();
     return carry__config.active && !carry__config.inherit;
 }
 

@@ -1,24 +1,38 @@
 /*
- * Start-up and fork handling.  Wrappers may run before this library's
- * constructor (other libraries' constructors create threads too), so every
- * entry point calls carry__ensure_init() and the first caller does the work.
+ * Start-up and fork handling.  The first entry point that runs (see
+ * init.h) parses the configuration and starts what the configuration asks
+ * for; the constructor makes sure that happens at load time at the latest.
  */
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "config.h"
+#include "context.h"
+#include "epoll.h"
+#include "hooks.h"
+#include "inherit.h"
+#include "init.h"
+#include "lock.h"
+#include "log.h"
+#include "pool.h"
+#include "records.h"
+#include "report.h"
 
 _Atomic int carry__initialised;
 static pthread_once_t carry__init_once_control = PTHREAD_ONCE_INIT;
 
+/* Locks whose data must be whole in the child are held across fork, in
+ * this order. */
 static void carry__atfork_prepare(void)
 {
     carry__cbs_atfork_prepare();
     carry__ctx_atfork_prepare();
+    carry__pools_atfork_prepare();
 }
 
 static void carry__atfork_parent(void)
 {
+    carry__pools_atfork_release();
     carry__ctx_atfork_parent();
     carry__cbs_atfork_release();
 }
@@ -28,9 +42,10 @@ static void carry__atfork_parent(void)
 static void carry__atfork_child(void)
 {
     atomic_fetch_add(&carry__fork_generation, 2);
+    carry__pools_atfork_release();
     carry__ctx_atfork_child();
     carry__cbs_atfork_release();
-    carry__stats_atfork_child();
+    carry__report_atfork_child();
     carry__ep_atfork_child();
 }
 
@@ -43,12 +58,19 @@ static const char *carry__secure_getenv(const char *name)
 static void carry__init_once(void)
 {
     carry__config_parse(&carry__config, carry__secure_getenv, program_invocation_short_name);
+    carry__debug_level = carry__config.debug;
+    unsigned watch = 0;
     if (carry__config.active) {
         pthread_atfork(carry__atfork_prepare, carry__atfork_parent, carry__atfork_child);
         if (!carry__config.inherit)
             carry__inherit_init();
-        carry__stats_init(carry__config.stats);
+        if (carry__report_start(carry__config.stats))
+            watch |= CARRY__WATCH_STATS;
+        if (carry__config.tag & CARRY__TAG_FDS)
+            watch |= CARRY__WATCH_TAG;
     }
+    atomic_fetch_and(&carry__io_watch, ~(unsigned)CARRY__WATCH_START);
+    atomic_fetch_or(&carry__io_watch, watch);
     carry__debug(1, "active=%d mode=%#x inherit=%d in %s", carry__config.active,
                  carry__config.mode, carry__config.inherit, program_invocation_short_name);
     atomic_store_explicit(&carry__initialised, 1, memory_order_release);

@@ -1,7 +1,7 @@
-/* The fork-aware spin lock of internal.h. */
+/* The fork-aware spin lock of lock.h. */
 #include <sched.h>
 
-#include "internal.h"
+#include "lock.h"
 
 _Atomic uint32_t carry__fork_generation = 1;
 

@@ -1,12 +1,12 @@
-/* carry's own diagnostics: one write(2) per line, straight to the kernel so
- * that no wrapper of ours (or stdio lock of the host) is involved. */
+/* carry's own diagnostics: one raw write(2) per line (sys.h), so that no
+ * wrapper of carry's and no stdio lock of the host is involved. */
 #include <stdarg.h>
 #include <stdio.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
-#include "internal.h"
+#include "log.h"
+#include "sys.h"
 
+int carry__debug_level;
 static carry__warn_sink_fn *carry__warn_sink;
 
 void carry__set_warn_sink(carry__warn_sink_fn *sink)
@@ -30,7 +30,5 @@ void carry__warn(const char *fmt, ...)
         carry__warn_sink(line, len);
         return;
     }
-    int saved_errno = errno;
-    syscall(SYS_write, 2, line, len);
-    errno = saved_errno;
+    carry__sys(SYS_write, 2, line, len);
 }

@@ -18,7 +18,9 @@
  */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "fd.h"
+#include "lock.h"
+#include "records.h"
 
 /*
  * The table: open addressing with linear probing, keyed by address.
@@ -265,7 +267,7 @@ void carry__cb_forget(const void *key)
     carry__spin_unlock(&carry__cbs_lock);
     if (cb != NULL) {
         int saved_errno = errno;
-        carry__ctx_store(&cb->ctx, NULL);
+        carry__slot_store(&cb->ctx, NULL);
         errno = saved_errno;
         carry__spin_lock(&carry__cbs_lock);
         carry__cb_recycle(cb);
@@ -278,27 +280,25 @@ void carry__cb_capture(struct carry__cb *cb)
     carry_ctx *current = carry__current();
     carry__count_capture(cb->boundary, current);
     if (atomic_load_explicit(&cb->ctx, memory_order_relaxed) != current)
-        carry__ctx_store(&cb->ctx, current);
+        carry__slot_store(&cb->ctx, current);
 }
 
 void carry__cb_drop(struct carry__cb *cb)
 {
     if (atomic_load_explicit(&cb->ctx, memory_order_relaxed) != NULL)
-        carry__ctx_store(&cb->ctx, NULL);
+        carry__slot_store(&cb->ctx, NULL);
 }
 
 carry_ctx *carry__cb_context(struct carry__cb *cb, int fd)
 {
-    struct carry__fd *e = fd >= 0 ? carry__fdmap_get(&carry__fds, fd) : NULL;
+    carry__slot *slot = fd >= 0 ? carry__fd_slot_or(fd, &cb->ctx) : &cb->ctx;
     carry_ctx *ctx;
-    if (e != NULL && atomic_load_explicit(&e->owner, memory_order_relaxed) != NULL)
-        ctx = carry__ctx_take_local(&e->owner);
     /* A one-shot callback hands its reference to the run: a record whose
      * work is done keeps no context alive. */
-    else if (!cb->persist)
+    if (slot == &cb->ctx && !cb->persist)
         ctx = carry__ctx_localize(atomic_exchange_explicit(&cb->ctx, NULL, memory_order_acq_rel));
     else
-        ctx = carry__ctx_take_local(&cb->ctx);
+        ctx = carry__slot_take_local(slot);
     carry__count_dispatch(cb->boundary, ctx);
     return ctx;
 }

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "context.h"
+#include "pool.h"
+#include "store.h"
 
 /*
  * Entries and values live in a per-context arena of chunks, bumped under the
@@ -23,6 +25,16 @@ struct carry__chunk {
 
 #define CARRY__CHUNK_FIRST 104  /* a 128-byte first chunk holds a couple of keys */
 #define CARRY__CHUNK_MAX 4096
+
+/* First chunks, which nearly every context has (a connection's peer and
+ * local), come from a pool; larger ones from malloc. */
+struct carry__first_chunk {
+    struct carry__chunk head;
+    char bytes[CARRY__CHUNK_FIRST];
+};
+
+static struct carry__pool carry__first_chunks =
+    CARRY__POOL_INIT(struct carry__first_chunk, head.next, 256, NULL, "context stores");
 
 struct carry__entry {
     struct carry__entry *next;       /* fixed once published */
@@ -41,7 +53,9 @@ static void *carry__arena_alloc(carry_ctx *ctx, size_t size)
             room = CARRY__CHUNK_MAX;
         if (room < size)
             room = size;
-        struct carry__chunk *chunk = malloc(sizeof *chunk + room);
+        struct carry__chunk *chunk = room == CARRY__CHUNK_FIRST
+                                         ? carry__pool_take(&carry__first_chunks)
+                                         : malloc(sizeof *chunk + room);
         if (chunk == NULL)
             return NULL;
         chunk->used = 0;
@@ -167,7 +181,10 @@ void carry__store_free(carry_ctx *ctx)
 {
     for (struct carry__chunk *c = ctx->arena, *next; c != NULL; c = next) {
         next = c->next;
-        free(c);
+        if (c->size == CARRY__CHUNK_FIRST)
+            carry__pool_give(&carry__first_chunks, c);
+        else
+            free(c);
     }
     ctx->arena = NULL;
     atomic_store_explicit(&ctx->entries, NULL, memory_order_relaxed);

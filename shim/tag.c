@@ -20,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "config.h"
+#include "fd.h"
+#include "tag.h"
 
 /* __vsnprintf_chk is declared by <stdio.h> only under _FORTIFY_SOURCE. */
 extern int __vsnprintf_chk(char *s, size_t maxlen, int flag, size_t slen, const char *fmt,

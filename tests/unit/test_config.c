@@ -3,7 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "config.h"
+#include "log.h"
 
 static const char *const *fake_env;
 static char warned[4096];
@@ -69,12 +70,12 @@ Test(config, modes)
 {
     static const struct mode_case cases[] = {
         {"off", 0},
-        {"threads", CARRY__THREADS},
-        {"events", CARRY__THREADS | CARRY__EPOLL | CARRY__ACCEPT | CARRY__LOOPS},
-        {"all", CARRY__THREADS | CARRY__EPOLL | CARRY__ACCEPT | CARRY__LOOPS | CARRY__DATAFLOW},
-        {"epoll,accept", CARRY__EPOLL | CARRY__ACCEPT},
-        {"threads,,dataflow,", CARRY__THREADS | CARRY__DATAFLOW},
-        {"loops", CARRY__LOOPS},
+        {"threads", CARRY__RULE_THREADS},
+        {"events", CARRY__RULE_THREADS | CARRY__RULE_EPOLL | CARRY__RULE_ACCEPT | CARRY__RULE_LOOPS},
+        {"all", CARRY__RULE_THREADS | CARRY__RULE_EPOLL | CARRY__RULE_ACCEPT | CARRY__RULE_LOOPS | CARRY__RULE_DATAFLOW},
+        {"epoll,accept", CARRY__RULE_EPOLL | CARRY__RULE_ACCEPT},
+        {"threads,,dataflow,", CARRY__RULE_THREADS | CARRY__RULE_DATAFLOW},
+        {"loops", CARRY__RULE_LOOPS},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char assignment[64];

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "context.h"
 
 #define PER_THREAD 20000
 #define THREADS 4

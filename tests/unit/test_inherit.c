@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "internal.h"
+#include "inherit.h"
 
 static const char *filtered_preload(const char *preload)
 {

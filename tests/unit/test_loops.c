@@ -5,7 +5,8 @@
 #include <pthread.h>
 #include <time.h>
 
-#include "internal.h"
+#include "current.h"
+#include "records.h"
 
 static uint64_t live_before;
 
@@ -16,7 +17,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    carry__adopt(NULL);
+    carry__current_adopt(NULL);
     cr_assert_eq(carry__ctx_live(), live_before, "contexts leaked");
 }
 
@@ -26,7 +27,7 @@ Test(loops, records_are_found_by_their_key_and_recycled_empty)
 {
     static char objs[3];
     carry_ctx *ctx = carry__ctx_new();
-    carry__adopt(ctx);
+    carry__current_adopt(ctx);
     struct carry__cb *a = carry__cb_of(&objs[0], true);
     cr_assert_not_null(a);
     cr_assert_eq(carry__cb_of(&objs[0], true), a, "a second create finds the record");

@@ -5,7 +5,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "api.h"
+#include "current.h"
+#include "log.h"
 
 static uint64_t live_before;
 static char warned[4096];
@@ -24,7 +26,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    carry__adopt(NULL);
+    carry__current_adopt(NULL);
     carry__set_warn_sink(NULL);
     cr_assert_eq(carry__ctx_live(), live_before, "contexts leaked");
 }
@@ -124,7 +126,7 @@ Test(refs, run_moves_references_and_restores)
 
 static void *enter_and_exit(void *ctx)
 {
-    carry__switch(ctx);
+    carry__current_switch(ctx);
     return NULL;
 }
 
@@ -153,7 +155,7 @@ static void *block(void *p)
 static void *run_and_block(void *p)
 {
     struct cancel *c = p;
-    carry__switch(c->outer);
+    carry__current_switch(c->outer);
     api()->run(c->inner, block, &c->fd);
     return NULL;
 }
@@ -187,12 +189,12 @@ Test(refs, cancelling_a_thread_inside_carry_run_releases_everything)
 
 /* ---- Biased references (context.c) ------------------------------------- */
 
-static _Atomic(carry_ctx *) shared_slot;
+static carry__slot shared_slot;
 
 static void *empty_the_slot(void *unused)
 {
     (void)unused;
-    carry__ctx_store(&shared_slot, NULL);
+    carry__slot_store(&shared_slot, NULL);
     return NULL;
 }
 
@@ -202,11 +204,11 @@ static void *empty_the_slot(void *unused)
 Test(refs, the_owner_settles_what_another_thread_let_go_of)
 {
     carry_ctx *ctx = carry__ctx_new();
-    carry__ctx_store(&shared_slot, ctx);
+    carry__slot_store(&shared_slot, ctx);
     carry__ctx_unref(ctx);
     cr_assert_eq(atomic_load(&ctx->refs), 1, "the slot's, in refs");
 
-    carry_ctx *mine = carry__ctx_take_local(&shared_slot);
+    carry_ctx *mine = carry__slot_take_local(&shared_slot);
     cr_assert_eq(mine, ctx);
     cr_assert_eq(ctx->biased, 1, "the owner's scope counts in biased");
     cr_assert_eq(atomic_load(&ctx->refs), 1, "and leaves refs alone");
@@ -230,19 +232,19 @@ Test(refs, the_owner_settles_what_another_thread_let_go_of)
 Test(refs, a_queued_context_taken_again_lives_on)
 {
     carry_ctx *ctx = carry__ctx_new();
-    carry__ctx_store(&shared_slot, ctx);
+    carry__slot_store(&shared_slot, ctx);
     carry__ctx_unref(ctx);
-    carry_ctx *mine = carry__ctx_take_local(&shared_slot);
+    carry_ctx *mine = carry__slot_take_local(&shared_slot);
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, empty_the_slot, NULL), 0);
     pthread_join(t, NULL);
     /* The owner, still in it, hands it on before leaving. */
-    carry__ctx_store(&shared_slot, mine);
+    carry__slot_store(&shared_slot, mine);
     carry__ctx_unref_local(mine);
     carry__dispatch();
     cr_assert_eq(ctx->magic, CARRY__CTX_LIVE, "the slot holds it again");
     cr_assert_eq(atomic_load(&ctx->refs), 1);
-    carry__ctx_store(&shared_slot, NULL);
+    carry__slot_store(&shared_slot, NULL);
     cr_assert_eq(ctx->magic, CARRY__CTX_DEAD, "the owner let go of it last: at once");
     cr_assert_eq(carry__ctx_live(), live_before);
 }
@@ -251,8 +253,8 @@ static void *make_and_end(void *unused)
 {
     (void)unused;
     carry_ctx *ctx = carry__ctx_new_local();
-    carry__ctx_store(&shared_slot, ctx);
-    carry__adopt(ctx);
+    carry__slot_store(&shared_slot, ctx);
+    carry__current_adopt(ctx);
     return ctx; /* the thread's exit hook releases it and ends its ownership */
 }
 
@@ -267,7 +269,7 @@ Test(refs, contexts_of_an_ended_owner_die_with_their_last_reference)
     carry_ctx *ctx = made;
     cr_assert_eq(ctx->biased, 0, "the thread's reference went at its exit");
     cr_assert_eq(internal_refs(ctx), 1, "the slot's");
-    carry__ctx_store(&shared_slot, NULL);
+    carry__slot_store(&shared_slot, NULL);
     cr_assert_eq(ctx->magic, CARRY__CTX_DEAD);
     cr_assert_eq(carry__ctx_live(), live_before);
 }
@@ -284,7 +286,7 @@ Test(refs, contexts_of_an_ended_owner_die_with_their_last_reference)
 #define STRESS_ROUNDS 200000
 #endif
 
-static _Atomic(carry_ctx *) stress_slots[STRESS_SLOTS];
+static carry__slot stress_slots[STRESS_SLOTS];
 static _Atomic unsigned stress_bad, stress_entered;
 
 static void *refs_stress(void *arg)
@@ -292,26 +294,26 @@ static void *refs_stress(void *arg)
     unsigned seed = (unsigned)(uintptr_t)arg;
     for (int i = 0; i < STRESS_ROUNDS; i++) {
         unsigned r = (unsigned)rand_r(&seed);
-        _Atomic(carry_ctx *) *slot = &stress_slots[r % STRESS_SLOTS];
+        carry__slot *slot = &stress_slots[r % STRESS_SLOTS];
         switch ((r >> 8) % 8) {
         case 0: {
             carry_ctx *ctx = carry__ctx_new();
             cr_assert_not_null(ctx);
-            carry__ctx_store(slot, ctx);
+            carry__slot_store(slot, ctx);
             carry__ctx_unref(ctx);
             break;
         }
         case 1:
-            carry__ctx_store(slot, NULL);
+            carry__slot_store(slot, NULL);
             break;
         case 2:
             carry__dispatch();
             break;
         default: {
-            carry_ctx *ctx = carry__ctx_take_local(slot);
+            carry_ctx *ctx = carry__slot_take_local(slot);
             if (ctx == NULL)
                 break;
-            carry__adopt(ctx);
+            carry__current_adopt(ctx);
             uint64_t id = ctx->id;
             for (volatile int spin = 0; spin < 64; spin++)
                 ;
@@ -319,11 +321,11 @@ static void *refs_stress(void *arg)
                 atomic_fetch_add(&stress_bad, 1);
             atomic_fetch_add(&stress_entered, 1);
             if (r & (1u << 20))
-                carry__adopt(NULL);
+                carry__current_adopt(NULL);
         }
         }
     }
-    carry__adopt(NULL);
+    carry__current_adopt(NULL);
     return NULL;
 }
 
@@ -335,7 +337,7 @@ Test(refs, contexts_never_die_under_a_reference, .timeout = 120)
     for (int i = 0; i < STRESS_THREADS; i++)
         pthread_join(t[i], NULL);
     for (int i = 0; i < STRESS_SLOTS; i++)
-        carry__ctx_store(&stress_slots[i], NULL);
+        carry__slot_store(&stress_slots[i], NULL);
     carry__dispatch();
     cr_assert_eq(atomic_load(&stress_bad), 0, "a context died under a reference");
     cr_assert_gt(atomic_load(&stress_entered), STRESS_ROUNDS, "the threads ran in contexts");

@@ -6,7 +6,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "current.h"
+#include "store.h"
 
 static uint64_t live_before;
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "tag.h"
 
 #define ID_A UINT64_C(0x0071e40000000001)
 #define ID_B UINT64_C(0x0071e4000000beef)

@@ -1,0 +1,77 @@
+/* Socket addresses as text (addr.h). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "addr.h"
+
+/* Appends n in decimal at p; returns the end. */
+static char *carry__put_decimal(char *p, unsigned n)
+{
+    char digits[10];
+    size_t len = 0;
+    do
+        digits[len++] = (char)('0' + n % 10);
+    while ((n /= 10) != 0);
+    while (len > 0)
+        *p++ = digits[--len];
+    return p;
+}
+
+/* Written by hand rather than with inet_ntop and snprintf: every accept
+ * formats its peer, and stdio would be most of what carry adds to it. */
+void carry__addr_format(const struct sockaddr *sa, socklen_t len, char *buf)
+{
+    char *p = buf;
+    if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        const unsigned char *ip = (const unsigned char *)&in->sin_addr;
+        for (int i = 0; i < 4; i++) {
+            p = carry__put_decimal(p, ip[i]);
+            *p++ = i < 3 ? '.' : ':';
+        }
+        p = carry__put_decimal(p, ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        *p++ = '[';
+        if (inet_ntop(AF_INET6, &in6->sin6_addr, p, INET6_ADDRSTRLEN) == NULL) {
+            buf[0] = '\0';
+            return;
+        }
+        p += strlen(p);
+        *p++ = ']';
+        *p++ = ':';
+        p = carry__put_decimal(p, ntohs(in6->sin6_port));
+    } else if (sa->sa_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+        size_t path = len > offsetof(struct sockaddr_un, sun_path)
+                          ? (size_t)len - offsetof(struct sockaddr_un, sun_path)
+                          : 0;
+        if (path > sizeof un->sun_path)
+            path = sizeof un->sun_path;
+        if (path == 0) {
+            memcpy(p, "unix", 4);
+            p += 4;
+        } else if (un->sun_path[0] == '\0') {
+            *p++ = '@';
+            memcpy(p, un->sun_path + 1, path - 1);
+            p += path - 1;
+        } else {
+            size_t n = strnlen(un->sun_path, path);
+            memcpy(p, un->sun_path, n);
+            p += n;
+        }
+    }
+    *p = '\0';
+}
+
+
+bool carry__addr_wildcard(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+    if (sa->sa_family == AF_INET6)
+        return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+    return false;
+}

@@ -1,0 +1,87 @@
+/*
+ * Rule C, the connections: accept makes a context for each connection,
+ * with the keys peer and local; connect marks an outbound fd as borrowed.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "conn.h"
+#include "current.h"
+#include "fd.h"
+#include "log.h"
+#include "stats.h"
+#include "store.h"
+
+/* Sets "local" to the local address of a connection accepted on
+ * listener: the listener's own, cached, unless it listens on a wildcard
+ * address. */
+static void carry__set_local(carry_ctx *ctx, struct carry__fd *listener, int fd)
+{
+    const char *cached = listener ? atomic_load_explicit(&listener->local, memory_order_acquire)
+                                  : NULL;
+    char buf[CARRY__ADDR_MAX];
+    if (cached == NULL) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+            return;
+        carry__addr_format((struct sockaddr *)&ss, len, buf);
+        cached = buf;
+    }
+    if (cached[0] != '\0')
+        carry__store_set(ctx, "local", cached);
+}
+
+/* Caches a listener's local address the first time it accepts, so that
+ * later accepts need no getsockname (unless it listens on a wildcard). */
+static void carry__listener_probe(struct carry__fd *listener, int listen_fd)
+{
+    if (atomic_exchange_explicit(&listener->probed, 1, memory_order_acq_rel))
+        return;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(listen_fd, (struct sockaddr *)&ss, &len) != 0 ||
+        carry__addr_wildcard((struct sockaddr *)&ss))
+        return;
+    char buf[CARRY__ADDR_MAX];
+    carry__addr_format((struct sockaddr *)&ss, len, buf);
+    char *copy = strdup(buf);
+    char *expected = NULL;
+    if (copy != NULL && !atomic_compare_exchange_strong(&listener->local, &expected, copy))
+        free(copy);
+}
+
+void carry__conn_accepted(int listen_fd, int fd, const struct sockaddr *peer, socklen_t peer_len)
+{
+    struct carry__fd *e = carry__fd_ensure(fd);
+    carry_ctx *ctx = e ? carry__ctx_new_local() : NULL;
+    if (ctx == NULL) { /* Out of memory: this connection runs with no context. */
+        carry__dispatch();
+        return;
+    }
+    char buf[CARRY__ADDR_MAX];
+    carry__addr_format(peer, peer_len, buf);
+    if (buf[0] != '\0')
+        carry__store_set(ctx, "peer", buf);
+    struct carry__fd *listener = carry__fd_ensure(listen_fd);
+    if (listener != NULL)
+        carry__listener_probe(listener, listen_fd);
+    carry__set_local(ctx, listener, fd);
+
+    carry__fd_own(e, CARRY__FD_ACCEPTED, ctx);
+    carry__current_adopt(ctx);
+    carry__count(&carry__stats.accepted);
+    carry__debug(2, "accept fd %d on %d: context %016llx", fd, listen_fd,
+                 (unsigned long long)ctx->id);
+}
+
+bool carry__conn_connected(int fd)
+{
+    struct carry__fd *e = carry__fd_ensure(fd);
+    if (e == NULL)
+        return false;
+    carry__fd_own(e, CARRY__FD_CONNECTED, carry__current());
+    carry__count(&carry__stats.connected);
+    return true;
+}

@@ -1,0 +1,129 @@
+/*
+ * Contexts: their memory, their ids and their references (context.c).
+ * The store that hangs off a context is store.c's; the thread references
+ * that code running in a context holds are current.h's.
+ */
+#ifndef CARRY_CONTEXT_H
+#define CARRY_CONTEXT_H
+
+#include "common.h"
+#include "lock.h"
+
+struct carry__entry;
+struct carry__chunk;
+struct carry__owner;
+
+/*
+ * A context.  Memory comes from a pool that never returns it to malloc, so
+ * a stale handle points at a context-shaped object, never at freed memory.
+ *
+ * References are biased towards the thread that made the context (its
+ * owner; see context.c): the owner's own scopes count in biased, a plain
+ * field only it touches, and cost no atomic operation; every other
+ * reference counts in refs.
+ */
+struct carry_ctx {
+    /* Bits 0-31: internal references (threads, registrations, fds);
+     * 32-61: handles the API returned; 62: queued to the owner (see
+     * carry__ctx_put); 63: dead.  The context dies once refs and biased
+     * are both zero. */
+    _Atomic uint64_t refs;
+    uint64_t id;
+    _Atomic(struct carry__entry *) entries; /* the store, newest first */
+    struct carry__chunk *arena;             /* entries and values, under lock */
+    carry__spin lock;                       /* serialises writers */
+    uint32_t magic;
+    /* The pool's link while dead, the owner queue's while queued; atomic
+     * because another thread pushes it while the owner may read it. */
+    _Atomic(struct carry_ctx *) next;
+    _Atomic(struct carry__owner *) owner;   /* fixed for the context's life; NULL: none */
+    uint32_t biased;                        /* the owner's references */
+} __attribute__((aligned(64)));
+
+#define CARRY__CTX_LIVE 0x43415259u /* "CARY" */
+#define CARRY__CTX_DEAD 0xdeadc7a0u
+
+#define CARRY__REF_INTERNAL UINT64_C(1)
+#define CARRY__REF_HANDLE (UINT64_C(1) << 32)
+#define CARRY__REF_COUNTS ((UINT64_C(1) << 62) - 1)
+#define CARRY__REF_QUEUED (UINT64_C(1) << 62)
+#define CARRY__REF_DEAD (UINT64_C(1) << 63)
+
+/* A thread as the owner of the contexts it made.  Outlives its thread:
+ * contexts keep pointing at it. */
+struct carry__owner {
+    /* Contexts other threads let go of, for the owner to settle; GONE
+     * once its thread has ended. */
+    _Atomic(carry_ctx *) queue;
+    /* Its contexts alive; the top bit once its thread has ended.  The
+     * owner is freed when both say so. */
+    _Atomic uint64_t contexts;
+    struct carry__owner *next_all, *next_ended;
+};
+
+#define CARRY__OWNER_GONE ((carry_ctx *)1)
+
+/* A new context with a fresh id, or NULL with errno ENOMEM.  owner (the
+ * calling thread's, or NULL) owns it; with thread_ref its one reference
+ * is the owner's own (biased), else it is an internal one in refs. */
+carry_ctx *carry__ctx_make(struct carry__owner *owner, bool thread_ref);
+
+/* A new owner for the calling thread, or NULL when out of memory. */
+struct carry__owner *carry__owner_new(void);
+
+/* The thread of owner ends: its contexts are no one's from now on. */
+void carry__owner_end(struct carry__owner *owner);
+
+/* Settles a context whose owner's references are gone: it dies if refs is
+ * zero too. */
+void carry__ctx_settle(carry_ctx *ctx);
+
+/* Contexts other threads let go of while owner owned them: those that
+ * have no reference left die now. */
+void carry__owner_drain(struct carry__owner *owner);
+
+static inline bool carry__owner_queued(struct carry__owner *owner)
+{
+    return atomic_load_explicit(&owner->queue, memory_order_relaxed) != NULL;
+}
+
+static inline void carry__ctx_ref(carry_ctx *ctx)
+{
+    atomic_fetch_add_explicit(&ctx->refs, CARRY__REF_INTERNAL, memory_order_relaxed);
+}
+
+/* Gives back a reference in refs (unit: CARRY__REF_INTERNAL or _HANDLE).
+ * With the last one the context dies, unless another thread owns it:
+ * that thread may be running in it, and decides.  False, and nothing
+ * done, when no handle was out. */
+bool carry__ctx_put(carry_ctx *ctx, uint64_t unit);
+
+static inline void carry__ctx_unref(carry_ctx *ctx)
+{
+    carry__ctx_put(ctx, CARRY__REF_INTERNAL);
+}
+
+/* A shared slot holding a reference to a context (an fd's owner, a
+ * registration's, a record's).  take: a new reference in refs to what it
+ * holds, or NULL, safe against a concurrent store.  store: the slot holds
+ * ctx (taking a reference; NULL: none), releasing what it held. */
+typedef _Atomic(carry_ctx *) carry__slot;
+carry_ctx *carry__slot_take(carry__slot *slot);
+void carry__slot_store(carry__slot *slot, carry_ctx *ctx);
+
+/* Converts one internal reference into an API handle and back. */
+carry_ctx *carry__ctx_handle(carry_ctx *ctx);
+void carry__ctx_release_handle(carry_ctx *ctx);
+
+/* Contexts alive in this process (for tests and stats). */
+uint64_t carry__ctx_live(void);
+
+/* A fresh, non-zero id: the pid in the top 24 bits, a counter below, so
+ * ids of a parent and its forked children differ. */
+uint64_t carry__id_next(void);
+
+void carry__ctx_atfork_prepare(void);
+void carry__ctx_atfork_parent(void);
+void carry__ctx_atfork_child(void);
+
+#endif /* CARRY_CONTEXT_H */

@@ -1,0 +1,128 @@
+/*
+ * The current context of each thread, and the thread references that code
+ * running in a context holds (current.c).
+ *
+ * A thread reference is one a thread takes and gives back itself (its
+ * current context, a callback's scope).  In a context the thread owns it
+ * counts in biased, with no atomic operation; elsewhere in refs.
+ */
+#ifndef CARRY_CURRENT_H
+#define CARRY_CURRENT_H
+
+#include "common.h"
+#include "context.h"
+#include "self.h"
+
+static inline carry_ctx *carry__current(void)
+{
+    return carry__self.current;
+}
+
+static inline bool carry__ctx_owned(const carry_ctx *ctx)
+{
+    struct carry__owner *mine = carry__self.owner;
+    return mine != NULL && atomic_load_explicit(&ctx->owner, memory_order_relaxed) == mine;
+}
+
+/* A thread reference to ctx, which the caller knows to be alive. */
+static inline void carry__ctx_ref_local(carry_ctx *ctx)
+{
+    if (carry__ctx_owned(ctx))
+        ctx->biased++;
+    else
+        carry__ctx_ref(ctx);
+}
+
+static inline void carry__ctx_unref_local(carry_ctx *ctx)
+{
+    if (!carry__ctx_owned(ctx))
+        carry__ctx_unref(ctx);
+    else if (--ctx->biased == 0 && atomic_load_explicit(&ctx->refs, memory_order_acquire) == 0)
+        carry__ctx_settle(ctx);
+}
+
+/* Turns a reference in refs, which the caller holds, into a thread
+ * reference. */
+static inline carry_ctx *carry__ctx_localize(carry_ctx *ctx)
+{
+    if (ctx != NULL && carry__ctx_owned(ctx)) {
+        ctx->biased++;
+        carry__ctx_unref(ctx);
+    }
+    return ctx;
+}
+
+/* A thread reference to the context a shared slot holds, or NULL.  The
+ * owner needs no atomics: a context its slot held cannot die before its
+ * owner lets it (carry__ctx_put). */
+static inline carry_ctx *carry__slot_take_local(carry__slot *slot)
+{
+    carry_ctx *ctx = atomic_load_explicit(slot, memory_order_acquire);
+    if (ctx != NULL && carry__ctx_owned(ctx)) {
+        ctx->biased++;
+        return ctx;
+    }
+    return ctx != NULL ? carry__slot_take(slot) : NULL;
+}
+
+/* A new context owned by this thread, with one thread reference for the
+ * caller, or NULL with errno ENOMEM. */
+carry_ctx *carry__ctx_new_local(void);
+
+/* The same with an internal reference in refs instead. */
+carry_ctx *carry__ctx_new(void);
+
+/* Contexts other threads let go of while this thread owned them: those
+ * that have no reference left die now (at rule-D points, thread exit). */
+static inline void carry__ctx_drain(void)
+{
+    struct carry__owner *mine = carry__self.owner;
+    if (CARRY__UNLIKELY(mine != NULL && carry__owner_queued(mine)))
+        carry__owner_drain(mine);
+}
+
+/* Makes ctx current, taking a thread reference of its own (NULL: none),
+ * and releases the context that was. */
+void carry__current_switch(carry_ctx *ctx);
+
+/* Makes ctx current with the thread reference the caller holds, which
+ * passes to the thread, and releases the context that was. */
+void carry__current_adopt(carry_ctx *ctx);
+
+/* Runs what follows in ctx, whose thread reference the scope takes over
+ * (NULL: none); returns the context to give carry__scope_leave, which
+ * restores it and releases whatever is current then. */
+static inline carry_ctx *carry__scope_enter(carry_ctx *ctx)
+{
+    carry_ctx *prev = carry__self.current;
+    carry__self.current = NULL;
+    carry__current_adopt(ctx);
+    return prev;
+}
+
+static inline void carry__scope_leave(carry_ctx **prev)
+{
+    carry__current_adopt(*prev);
+}
+
+/* Rule D: the thread is back in its event loop; its context ends. */
+static inline void carry__dispatch(void)
+{
+    if (carry__self.current)
+        carry__current_switch(NULL);
+    carry__ctx_drain();
+}
+
+/* A thread that needs carry__thread_finish at exit (it holds a context, owns
+ * contexts or holds queued events) arms the hook once. */
+void carry__current_arm_exit(void);
+
+/* Runs fn when each thread that armed the hook ends, before the thread's
+ * context is released (epoll hands its queued events back this way). */
+void carry__current_at_exit(void (*fn)(void));
+
+/* The thread ends: what it holds is released, the contexts it owns are no
+ * one's.  Runs from the exit hook, or from a thread trampoline's frame. */
+void carry__thread_finish(void);
+
+#endif /* CARRY_CURRENT_H */

@@ -1,0 +1,32 @@
+/* Rules D and E: epoll (epoll.c). */
+#ifndef CARRY_EPOLL_H
+#define CARRY_EPOLL_H
+
+#include <sys/epoll.h>
+
+#include "common.h"
+#include "hooks.h"
+
+/* Rules D and E for one epoll_wait-family call. */
+int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__wait_fn *real,
+                   void *call, bool forever);
+
+/* Rule E for epoll_ctl: binds the registration to the current context and
+ * swaps the caller's data for carry's token. */
+int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ctl_fn *real);
+
+/* epfd is a new epoll fd: any state left under its number is stale. */
+void carry__ep_created(int epfd);
+
+/* fd is being closed: its registrations end, and its epoll state if it is
+ * an epoll fd. */
+void carry__ep_closed(int fd);
+
+/* CARRY_EPOLL=batch: I/O on fd while carry__io_batch is set switches to
+ * the context of fd's event, the first time. */
+void carry__ep_batch_io(int fd);
+
+/* The events queued in the parent were handed to the parent's threads. */
+void carry__ep_atfork_child(void);
+
+#endif /* CARRY_EPOLL_H */

@@ -1,0 +1,68 @@
+/*
+ * Rule C: file descriptors that own a context (fd.c).  An accepted
+ * connection owns the context made for it (conn.c); an outbound
+ * (connected) fd is borrowed by the context that last wrote to it.
+ * Ownership follows dup and ends at close.
+ */
+#ifndef CARRY_FD_H
+#define CARRY_FD_H
+
+#include "common.h"
+#include "context.h"
+#include "fdmap.h"
+
+enum {
+    CARRY__FD_NONE,
+    CARRY__FD_ACCEPTED,  /* owns its connection's context */
+    CARRY__FD_CONNECTED, /* borrowed by the context that last wrote to it */
+};
+
+struct carry__fd {
+    carry__slot owner;     /* holds a reference */
+    _Atomic(char *) local; /* a listener's local address, cached (conn.c) */
+    _Atomic uint8_t kind;
+    _Atomic uint8_t probed; /* a listener's address was looked at (conn.c) */
+};
+
+extern struct carry__fdmap carry__fds;
+
+static inline struct carry__fd *carry__fd_get(int fd)
+{
+    return carry__fdmap_get(&carry__fds, fd);
+}
+
+/* fd's entry, made if need be; NULL when out of memory or range. */
+static inline struct carry__fd *carry__fd_ensure(int fd)
+{
+    return carry__fdmap_ensure(&carry__fds, fd);
+}
+
+/* The slot whose context work on fd runs in: what fd owns, when it owns
+ * one (rule C), else fallback (what the work captured).  The one place
+ * that rule is written: epoll events and library callbacks both ask. */
+static inline carry__slot *carry__fd_slot_or(int fd, carry__slot *fallback)
+{
+    struct carry__fd *e = carry__fd_get(fd);
+    if (e != NULL && atomic_load_explicit(&e->owner, memory_order_relaxed) != NULL)
+        return &e->owner;
+    return fallback;
+}
+
+/* fd now owns ctx (taking a reference), as kind. */
+void carry__fd_own(struct carry__fd *e, int kind, carry_ctx *ctx);
+
+/* The thread wrote to fd: a borrowed fd changes hands. */
+void carry__fd_wrote(int fd);
+
+/* CARRY_STATS: I/O on fd counts as a mismatch when it is a connection
+ * whose context is not current. */
+void carry__fd_check_io(int fd);
+
+/* Ownership ends (before the fd is closed, so that a racing accept that
+ * reuses the number cannot have its new state wiped). */
+void carry__fd_closed(int fd);
+
+/* newfd is now a duplicate of oldfd. */
+void carry__fd_dup(int oldfd, int newfd);
+
+#endif /* CARRY_FD_H */

@@ -1,0 +1,228 @@
+/*
+ * The entry points of hooks.h: each starts carry if need be, asks whether
+ * its rule is on, keeps the program's errno, and calls the modules that
+ * hold the policy.
+ */
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+#include "conn.h"
+#include "current.h"
+#include "epoll.h"
+#include "fd.h"
+#include "hooks.h"
+#include "inherit.h"
+#include "init.h"
+#include "stats.h"
+#include "tag.h"
+#include "thread.h"
+
+_Atomic unsigned carry__io_watch = CARRY__WATCH_START;
+
+/* ---- Threads ------------------------------------------------------------- */
+
+bool carry__hook_thread_create(void *(**fn)(void *), void **arg)
+{
+    return carry__on(CARRY__RULE_THREADS) && carry__thread_capture(fn, arg);
+}
+
+void carry__hook_thread_failed(void *arg)
+{
+    int saved_errno = errno;
+    carry__thread_abandon(arg);
+    errno = saved_errno;
+}
+
+/* ---- Processes ----------------------------------------------------------- */
+
+bool carry__hook_exec_strip(void)
+{
+    carry__ensure_init();
+    return carry__inherit_strip();
+}
+
+size_t carry__hook_exec_env_count(char *const *envp)
+{
+    return carry__env_count(envp);
+}
+
+char *const *carry__hook_exec_env(char *const *envp, char **out, size_t n_out, char *buf,
+                                  size_t buf_size)
+{
+    return carry__env_without_carry(envp, out, n_out, buf, buf_size);
+}
+
+/* ---- Descriptors --------------------------------------------------------- */
+
+/* Gives the caller the peer address as accept would have: truncated to its
+ * buffer, with the true length. */
+static void carry__give_peer(const struct sockaddr_storage *peer, socklen_t peer_len,
+                             struct sockaddr *addr, socklen_t *len)
+{
+    if (addr == NULL)
+        return;
+    memcpy(addr, peer, peer_len < *len ? peer_len : *len);
+    *len = peer_len;
+}
+
+/* The peer address is asked for (to name the context) even when the caller
+ * does not, so that naming it costs no system call. */
+int carry__hook_accept(int listen_fd, struct sockaddr *addr, socklen_t *len,
+                       carry__accept_fn *real, void *call)
+{
+    if (!carry__on(CARRY__RULE_ACCEPT) || (addr != NULL && len == NULL))
+        return real(call, addr, len);
+    struct sockaddr_storage peer;
+    socklen_t peer_len = sizeof peer;
+    int fd = real(call, (struct sockaddr *)&peer, &peer_len);
+    if (fd >= 0) {
+        int saved_errno = errno;
+        carry__give_peer(&peer, peer_len, addr, len);
+        carry__conn_accepted(listen_fd, fd, (struct sockaddr *)&peer, peer_len);
+        errno = saved_errno;
+    }
+    return fd;
+}
+
+void carry__hook_connect(int fd, int rc)
+{
+    if ((rc != 0 && errno != EINPROGRESS) || !carry__on(CARRY__RULE_ACCEPT))
+        return;
+    int saved_errno = errno;
+    if (carry__conn_connected(fd))
+        atomic_fetch_or_explicit(&carry__io_watch, CARRY__WATCH_BORROWED, memory_order_relaxed);
+    errno = saved_errno;
+}
+
+void carry__hook_close(int fd)
+{
+    int saved_errno = errno;
+    carry__fd_closed(fd);
+    carry__ep_closed(fd);
+    errno = saved_errno;
+}
+
+void carry__hook_close_range(unsigned first, unsigned last, int flags)
+{
+    if (flags & CLOSE_RANGE_CLOEXEC)
+        return;
+    if (last >= CARRY__FDMAP_LIMIT)
+        last = CARRY__FDMAP_LIMIT - 1;
+    for (unsigned fd = first; fd <= last; fd++) {
+        /* Skip whole pages carry never used. */
+        if (fd % CARRY__FDMAP_PAGE == 0 && carry__fd_get((int)fd) == NULL) {
+            fd += CARRY__FDMAP_PAGE - 1;
+            continue;
+        }
+        carry__hook_close((int)fd);
+    }
+}
+
+void carry__hook_dup_before(int oldfd, int newfd)
+{
+    if (oldfd != newfd)
+        carry__hook_close(newfd);
+}
+
+void carry__hook_dup(int oldfd, int rc)
+{
+    if (rc < 0 || rc == oldfd)
+        return;
+    int saved_errno = errno;
+    carry__fd_dup(oldfd, rc);
+    errno = saved_errno;
+}
+
+void carry__hook_fcntl(int fd, int cmd, int rc)
+{
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+        carry__hook_dup(fd, rc);
+}
+
+void carry__hook_syscall(long number, long a, long b, long c)
+{
+    if (number == SYS_close)
+        carry__hook_close((int)a);
+    else if (number == SYS_close_range)
+        carry__hook_close_range((unsigned)a, (unsigned)b, (int)c);
+}
+
+/* ---- Reads and writes ---------------------------------------------------- */
+
+static void carry__io(int fd)
+{
+    if (CARRY__UNLIKELY(carry__io_batch != 0))
+        carry__ep_batch_io(fd);
+    if (carry__counting())
+        carry__fd_check_io(fd);
+}
+
+void carry__hook_read_slow(int fd)
+{
+    int saved_errno = errno;
+    carry__io(fd);
+    errno = saved_errno;
+}
+
+/* A borrowed fd changes hands before the bytes leave, so that a reply is
+ * never dispatched before its request's context owns the fd. */
+bool carry__hook_write_slow(int fd, bool taggable)
+{
+    int saved_errno = errno;
+    carry__ensure_init();
+    carry__io(fd);
+    unsigned watch = atomic_load_explicit(&carry__io_watch, memory_order_relaxed);
+    if (watch & CARRY__WATCH_BORROWED)
+        carry__fd_wrote(fd);
+    bool tagged = taggable && (watch & CARRY__WATCH_TAG) && carry__tag_fd(fd);
+    errno = saved_errno;
+    return tagged;
+}
+
+ssize_t carry__hook_write_tagged(int fd, const struct iovec *src, int cnt,
+                                 carry__writev_fn *real_writev, carry__writev_fn *plain)
+{
+    return carry__tag_writev(fd, src, cnt, carry__tag_id(), real_writev, plain, false);
+}
+
+/* ---- epoll --------------------------------------------------------------- */
+
+void carry__hook_epoll_create(int epfd)
+{
+    int saved_errno = errno;
+    carry__ep_created(epfd);
+    errno = saved_errno;
+}
+
+int carry__hook_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ctl_fn *real)
+{
+    if (!carry__on(CARRY__RULE_EPOLL))
+        return real(epfd, op, fd, event);
+    return carry__ep_ctl(epfd, op, fd, event, real);
+}
+
+int carry__hook_epoll_wait(int epfd, struct epoll_event *events, int maxevents,
+                           carry__wait_fn *real, void *call, bool forever)
+{
+    if (!carry__on(CARRY__RULE_EPOLL))
+        return real(call, events, maxevents);
+    return carry__ep_wait(epfd, events, maxevents, real, call, forever);
+}
+
+/* ---- Event-loop libraries ------------------------------------------------ */
+
+/* Callbacks of a library loop set their contexts precisely, so the epoll
+ * layer only translates its tokens meanwhile. */
+void carry__hook_loop_enter(void)
+{
+    carry__dispatch();
+    carry__self.in_loop++;
+}
+
+void carry__hook_loop_leave(void)
+{
+    carry__self.in_loop--;
+    carry__dispatch();
+}

@@ -1,0 +1,25 @@
+/*
+ * A spin lock for short critical sections that leave the data they guard
+ * consistent at every step.  It stores the fork generation of its holder,
+ * so a child process takes over a lock that a thread of its parent held at
+ * fork time (that thread does not exist in the child) instead of
+ * deadlocking.
+ */
+#ifndef CARRY_LOCK_H
+#define CARRY_LOCK_H
+
+#include "common.h"
+
+typedef _Atomic uint32_t carry__spin;
+
+void carry__spin_lock(carry__spin *lock);
+
+static inline void carry__spin_unlock(carry__spin *lock)
+{
+    atomic_store_explicit(lock, 0, memory_order_release);
+}
+
+/* Odd, changes in every child after fork (init.c bumps it). */
+extern _Atomic uint32_t carry__fork_generation;
+
+#endif /* CARRY_LOCK_H */

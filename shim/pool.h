@@ -1,0 +1,53 @@
+/*
+ * Pools of fixed-size objects: every object carry allocates per connection,
+ * request, thread or registration (contexts, store chunks, thread starts,
+ * callback records, epoll states) comes from one, and goes back to it.
+ *
+ * Memory is taken from malloc in slabs and never given back, so a stale
+ * pointer still points at an object of its pool's type, never at freed
+ * memory (contexts rely on this: see context.c), and a process's memory
+ * does not grow with churn beyond its peak.  A free object links to the
+ * next through a pointer-sized field the pool names, which the object does
+ * not use while free; its other fields keep what they held.
+ *
+ * This is the one place where carry runs out of memory: take returns NULL
+ * (and says so once per pool), and every caller then passes the program's
+ * call through without a context.  Slabs are allocated outside the pool's
+ * lock, which is held across fork.
+ */
+#ifndef CARRY_POOL_H
+#define CARRY_POOL_H
+
+#include "common.h"
+#include "lock.h"
+
+struct carry__pool {
+    const char *name;          /* for the out-of-memory warning */
+    size_t size, align;        /* of one object; size is a multiple of align */
+    size_t link;               /* offset of the free-list link */
+    size_t slab;               /* objects per slab */
+    void (*init)(void *obj);   /* once per object, on a new zeroed slab; or NULL */
+    carry__spin lock;
+    void *free;
+    _Atomic bool warned;
+    struct carry__pool *next_pool; /* every pool, for fork */
+    _Atomic bool listed;
+};
+
+#define CARRY__POOL_INIT(type, link_field, per_slab, init_fn, label) \
+    { \
+        .name = (label), .size = sizeof(type), .align = _Alignof(type), \
+        .link = offsetof(type, link_field), .slab = (per_slab), .init = (init_fn), \
+    }
+
+/* An object (zeroed only when its slab is new), or NULL when out of
+ * memory.  errno is left as it was. */
+void *carry__pool_take(struct carry__pool *pool);
+
+void carry__pool_give(struct carry__pool *pool, void *obj);
+
+/* Every pool's lock is held across fork, so the child sees whole lists. */
+void carry__pools_atfork_prepare(void);
+void carry__pools_atfork_release(void);
+
+#endif /* CARRY_POOL_H */

@@ -1,0 +1,62 @@
+/*
+ * CARRY_STATS counters: one relaxed atomic add per event, paid only when
+ * the variable is set (otherwise one predictable branch).  The report at
+ * exit is report.c's.
+ */
+#ifndef CARRY_STATS_H
+#define CARRY_STATS_H
+
+#include "common.h"
+
+enum carry__boundary {
+    CARRY__B_THREADS,
+    CARRY__B_EPOLL,
+    CARRY__B_LIBEVENT,
+    CARRY__B_LIBEV,
+    CARRY__B_LIBUV,
+    CARRY__BOUNDARIES
+};
+
+enum { CARRY__CAPTURED, CARRY__RESTORED, CARRY__WITHOUT };
+
+struct carry__stats {
+    _Atomic uint64_t flow[CARRY__BOUNDARIES][3]; /* captures, restores, none */
+    _Atomic uint64_t created, peak, accepted, connected, mismatches;
+};
+
+extern struct carry__stats carry__stats;
+extern _Atomic bool carry__stats_on; /* CARRY_STATS is set */
+
+static inline bool carry__counting(void)
+{
+    return CARRY__UNLIKELY(atomic_load_explicit(&carry__stats_on, memory_order_relaxed));
+}
+
+static inline void carry__count(_Atomic uint64_t *counter)
+{
+    if (carry__counting())
+        atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
+/* Work was scheduled at boundary b while ctx was current. */
+static inline void carry__count_capture(enum carry__boundary b, const carry_ctx *ctx)
+{
+    if (carry__counting() && ctx != NULL)
+        atomic_fetch_add_explicit(&carry__stats.flow[b][CARRY__CAPTURED], 1, memory_order_relaxed);
+}
+
+/* Work was dispatched at boundary b, to run in ctx (NULL: none). */
+static inline void carry__count_dispatch(enum carry__boundary b, const carry_ctx *ctx)
+{
+    if (carry__counting())
+        atomic_fetch_add_explicit(&carry__stats.flow[b][ctx ? CARRY__RESTORED : CARRY__WITHOUT], 1,
+                                  memory_order_relaxed);
+}
+
+/* A context was made; live are alive now. */
+void carry__stats_context_born(uint64_t live);
+
+/* A forked child counts afresh, from the live contexts it inherited. */
+void carry__stats_reset(uint64_t live);
+
+#endif /* CARRY_STATS_H */
