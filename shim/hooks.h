@@ -144,4 +144,8 @@ int carry__hook_epoll_wait(int epfd, struct epoll_event *events, int maxevents,
 void carry__hook_loop_enter(void);
 void carry__hook_loop_leave(void);
 
+/* ---- Lines written (CARRY_TAG) ------------------------------------------- */
+
+/* ---- Fatal signals (CARRY_CRASH) ----------------------------------------- */
+
 #endif /* CARRY_HOOKS_H */
