@@ -22,7 +22,7 @@ static const char *carry__api_get(const char *key)
     carry_ctx *ctx = carry__current();
     if (ctx == NULL || key == NULL)
         return NULL;
-    return carry__store_get(ctx, key);
+    return carry__store_get(&ctx->store, key);
 }
 
 /* Checks in the order carry.h documents: key, value, current context. */
@@ -36,7 +36,7 @@ static int carry__api_write(const char *key, const char *value, bool unset)
     if (err == 0 && ctx == NULL)
         err = ESRCH;
     if (err == 0)
-        err = unset ? carry__store_unset(ctx, key) : carry__store_set(ctx, key, value);
+        err = unset ? carry__store_unset(&ctx->store, key) : carry__store_set(&ctx->store, key, value);
     if (err == 0)
         return 0;
     errno = err;

@@ -30,7 +30,7 @@ static void carry__set_local(carry_ctx *ctx, struct carry__fd *listener, int fd)
         cached = buf;
     }
     if (cached[0] != '\0')
-        carry__store_set(ctx, "local", cached);
+        carry__store_set(&ctx->store, "local", cached);
 }
 
 /* Caches a listener's local address the first time it accepts, so that
@@ -63,7 +63,7 @@ void carry__conn_accepted(int listen_fd, int fd, const struct sockaddr *peer, so
     char buf[CARRY__ADDR_MAX];
     carry__addr_format(peer, peer_len, buf);
     if (buf[0] != '\0')
-        carry__store_set(ctx, "peer", buf);
+        carry__store_set(&ctx->store, "peer", buf);
     struct carry__fd *listener = carry__fd_ensure(listen_fd);
     if (listener != NULL)
         carry__listener_probe(listener, listen_fd);

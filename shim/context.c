@@ -165,9 +165,9 @@ carry_ctx *carry__ctx_make(struct carry__owner *owner, bool thread_ref)
     ctx->biased = local ? 1 : 0;
     atomic_store_explicit(&ctx->owner, owner, memory_order_relaxed);
     ctx->id = carry__id_next();
-    atomic_init(&ctx->entries, NULL);
-    ctx->arena = NULL;
-    atomic_init(&ctx->lock, 0);
+    atomic_init(&ctx->store.entries, NULL);
+    ctx->store.arena = NULL;
+    atomic_init(&ctx->store.lock, 0);
     atomic_store_explicit(&ctx->next, NULL, memory_order_relaxed);
     ctx->magic = CARRY__CTX_LIVE;
     uint64_t live = atomic_fetch_add_explicit(&carry__live, 1, memory_order_relaxed) + 1;
@@ -178,7 +178,7 @@ carry_ctx *carry__ctx_make(struct carry__owner *owner, bool thread_ref)
 
 static void carry__ctx_die(carry_ctx *ctx)
 {
-    carry__store_free(ctx);
+    carry__store_free(&ctx->store);
     ctx->magic = CARRY__CTX_DEAD;
     struct carry__owner *owner = atomic_load_explicit(&ctx->owner, memory_order_relaxed);
     if (owner != NULL)

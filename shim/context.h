@@ -7,10 +7,8 @@
 #define CARRY_CONTEXT_H
 
 #include "common.h"
-#include "lock.h"
+#include "store.h"
 
-struct carry__entry;
-struct carry__chunk;
 struct carry__owner;
 
 /*
@@ -29,14 +27,12 @@ struct carry_ctx {
      * are both zero. */
     _Atomic uint64_t refs;
     uint64_t id;
-    _Atomic(struct carry__entry *) entries; /* the store, newest first */
-    struct carry__chunk *arena;             /* entries and values, under lock */
-    carry__spin lock;                       /* serialises writers */
-    uint32_t magic;
+    struct carry__store store;
     /* The pool's link while dead, the owner queue's while queued; atomic
      * because another thread pushes it while the owner may read it. */
     _Atomic(struct carry_ctx *) next;
     _Atomic(struct carry__owner *) owner;   /* fixed for the context's life; NULL: none */
+    uint32_t magic;
     uint32_t biased;                        /* the owner's references */
 } __attribute__((aligned(64)));
 

@@ -435,7 +435,7 @@ static void carry__report_context(struct carry__out *o)
     carry__out_hex(o, ctx->id, 16);
     carry__out_end(o);
     const char *keys[CARRY__KEYS], *values[CARRY__KEYS];
-    size_t n = carry__store_list(ctx, keys, values, CARRY__KEYS);
+    size_t n = carry__store_list(&ctx->store, keys, values, CARRY__KEYS);
     for (size_t i = n < CARRY__KEYS ? n : CARRY__KEYS; i-- > 0;) {
         carry__out(o, "carry:   ");
         carry__out_text(o, keys[i]);

@@ -33,6 +33,7 @@
 #include "pool.h"
 #include "ring.h"
 #include "stats.h"
+#include "watch.h"
 
 enum { CARRY__REG_FREE, CARRY__REG_LIVE };
 

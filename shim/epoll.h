@@ -4,8 +4,8 @@
 
 #include <sys/epoll.h>
 
+#include "calls.h"
 #include "common.h"
-#include "hooks.h"
 
 /* Rules D and E for one epoll_wait-family call. */
 int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__wait_fn *real,

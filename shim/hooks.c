@@ -19,7 +19,6 @@
 #include "tag.h"
 #include "thread.h"
 
-_Atomic unsigned carry__io_watch = CARRY__WATCH_START;
 
 /* ---- Threads ------------------------------------------------------------- */
 

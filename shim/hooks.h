@@ -19,7 +19,9 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "calls.h"
 #include "common.h"
+#include "watch.h"
 
 /* ---- Diagnostics -------------------------------------------------------- */
 
@@ -49,9 +51,6 @@ char *const *carry__hook_exec_env(char *const *envp, char **out, size_t n_out, c
 
 /* ---- Descriptors (rule C) ------------------------------------------------ */
 
-/* The real accept or accept4, with its other arguments bound in call. */
-typedef int carry__accept_fn(void *call, struct sockaddr *addr, socklen_t *len);
-
 /* accept/accept4 on listen_fd: returns what the real call returns, with the
  * peer address given back as it would have been. */
 int carry__hook_accept(int listen_fd, struct sockaddr *addr, socklen_t *len,
@@ -78,22 +77,8 @@ void carry__hook_syscall(long number, long a, long b, long c);
 
 /* ---- Reads and writes ---------------------------------------------------- */
 
-/*
- * Every read and write on an fd passes here first.  The fast path is two
- * loads: a thread-local word, set while an epoll batch (CARRY_EPOLL=batch)
- * waits for its events' first I/O (epoll.c), and a process-wide word of
- * the reasons every I/O matters (hooks.c).
- */
-enum {
-    CARRY__WATCH_START = 1u << 0,    /* carry has not started: a write starts it */
-    CARRY__WATCH_STATS = 1u << 1,    /* CARRY_STATS counts mismatches */
-    CARRY__WATCH_BORROWED = 1u << 2, /* an fd was connected: writes move it */
-    CARRY__WATCH_TAG = 1u << 3,      /* CARRY_TAG tags stdout or stderr */
-};
-
-extern __thread uint64_t carry__io_batch __attribute__((tls_model("initial-exec")));
-extern _Atomic unsigned carry__io_watch;
-
+/* Every read and write on an fd passes here first; the fast path is the
+ * two loads of watch.h. */
 void carry__hook_read_slow(int fd);
 bool carry__hook_write_slow(int fd, bool taggable);
 
@@ -116,11 +101,8 @@ static inline bool carry__hook_write(int fd, bool taggable)
     return carry__hook_write_slow(fd, taggable);
 }
 
-/* The real writev, and the program's own call on the same arguments
- * (write or writev). */
-typedef ssize_t carry__writev_fn(int fd, const struct iovec *iov, int cnt);
-
-/* The program's write or writev (src, cnt) to fd, tagged. */
+/* The program's write or writev (src, cnt) to fd, tagged; plain is the
+ * program's own call. */
 ssize_t carry__hook_write_tagged(int fd, const struct iovec *src, int cnt,
                                  carry__writev_fn *real_writev, carry__writev_fn *plain);
 
@@ -128,13 +110,9 @@ ssize_t carry__hook_write_tagged(int fd, const struct iovec *src, int cnt,
 
 void carry__hook_epoll_create(int epfd);
 
-typedef int carry__ctl_fn(int epfd, int op, int fd, struct epoll_event *event);
 int carry__hook_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ctl_fn *real);
 
-/* The real epoll_wait, epoll_pwait or epoll_pwait2, with the caller's
- * timeout and signal mask bound in call; forever tells whether the
- * timeout is infinite. */
-typedef int carry__wait_fn(void *call, struct epoll_event *events, int maxevents);
+/* forever tells whether the caller's timeout is infinite. */
 int carry__hook_epoll_wait(int epfd, struct epoll_event *events, int maxevents,
                            carry__wait_fn *real, void *call, bool forever);
 

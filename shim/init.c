@@ -9,7 +9,6 @@
 #include "config.h"
 #include "context.h"
 #include "epoll.h"
-#include "hooks.h"
 #include "inherit.h"
 #include "init.h"
 #include "lock.h"
@@ -17,8 +16,10 @@
 #include "pool.h"
 #include "records.h"
 #include "report.h"
+#include "watch.h"
 
 _Atomic int carry__initialised;
+_Atomic unsigned carry__io_watch = CARRY__WATCH_START;
 static pthread_once_t carry__init_once_control = PTHREAD_ONCE_INIT;
 
 /* Locks whose data must be whole in the child are held across fork, in

@@ -1,20 +1,19 @@
 /*
  * A context's store: a list of entries, newest first, each with an atomic
  * pointer to its current value.  Readers walk it without a lock; writers
- * serialise on the context's lock and publish with release stores.  Entries
+ * serialise on the store's lock and publish with release stores.  Entries
  * and values, once published, stay until the context dies, so pointers
  * handed out by carry_get stay valid while the context lives.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "context.h"
 #include "pool.h"
 #include "store.h"
 
 /*
- * Entries and values live in a per-context arena of chunks, bumped under the
- * context's lock and freed all together when the context dies: values must
+ * Entries and values live in a per-store arena of chunks, bumped under the
+ * store's lock and freed all together when the context dies: values must
  * outlive their replacement anyway, and a bump is far cheaper than malloc.
  */
 struct carry__chunk {
@@ -42,11 +41,11 @@ struct carry__entry {
     char key[];
 };
 
-/* Allocates size bytes from ctx's arena; call with ctx->lock held. */
-static void *carry__arena_alloc(carry_ctx *ctx, size_t size)
+/* Allocates size bytes from the store's arena; call with its lock held. */
+static void *carry__arena_alloc(struct carry__store *store, size_t size)
 {
     size = (size + 7) & ~(size_t)7;
-    struct carry__chunk *head = ctx->arena;
+    struct carry__chunk *head = store->arena;
     if (head == NULL || head->size - head->used < size) {
         size_t room = head ? head->size * 2 : CARRY__CHUNK_FIRST;
         if (room > CARRY__CHUNK_MAX)
@@ -67,7 +66,7 @@ static void *carry__arena_alloc(carry_ctx *ctx, size_t size)
             head->next = chunk;
         } else {
             chunk->next = head;
-            ctx->arena = chunk;
+            store->arena = chunk;
         }
         head = chunk;
     }
@@ -84,9 +83,9 @@ int carry__key_check(const char *key, size_t *len)
     return *len > CARRY_KEY_MAX ? ENAMETOOLONG : 0;
 }
 
-static struct carry__entry *carry__store_find(carry_ctx *ctx, const char *key)
+static struct carry__entry *carry__store_find(struct carry__store *store, const char *key)
 {
-    struct carry__entry *e = atomic_load_explicit(&ctx->entries, memory_order_acquire);
+    struct carry__entry *e = atomic_load_explicit(&store->entries, memory_order_acquire);
     /* Inline rather than strcmp: keys are short and a call costs more than
      * the comparison. */
     for (; e != NULL; e = e->next) {
@@ -99,16 +98,17 @@ static struct carry__entry *carry__store_find(carry_ctx *ctx, const char *key)
     return NULL;
 }
 
-const char *carry__store_get(carry_ctx *ctx, const char *key)
+const char *carry__store_get(struct carry__store *store, const char *key)
 {
-    struct carry__entry *e = carry__store_find(ctx, key);
+    struct carry__entry *e = carry__store_find(store, key);
     return e ? atomic_load_explicit(&e->value, memory_order_acquire) : NULL;
 }
 
-size_t carry__store_list(carry_ctx *ctx, const char **keys, const char **values, size_t max)
+size_t carry__store_list(struct carry__store *store, const char **keys, const char **values,
+                         size_t max)
 {
     size_t n = 0;
-    for (struct carry__entry *e = atomic_load_explicit(&ctx->entries, memory_order_acquire);
+    for (struct carry__entry *e = atomic_load_explicit(&store->entries, memory_order_acquire);
          e != NULL; e = e->next) {
         const char *value = atomic_load_explicit(&e->value, memory_order_acquire);
         if (value == NULL)
@@ -122,13 +122,13 @@ size_t carry__store_list(carry_ctx *ctx, const char **keys, const char **values,
     return n;
 }
 
-int carry__store_set(carry_ctx *ctx, const char *key, const char *value)
+int carry__store_set(struct carry__store *store, const char *key, const char *value)
 {
     size_t value_len = strnlen(value, CARRY_VALUE_MAX + 1);
     if (value_len > CARRY_VALUE_MAX)
         return E2BIG;
 
-    struct carry__entry *e = carry__store_find(ctx, key);
+    struct carry__entry *e = carry__store_find(store, key);
     if (e != NULL) {
         /* Setting the value a key already holds must not grow the store. */
         const char *now = atomic_load_explicit(&e->value, memory_order_acquire);
@@ -137,12 +137,12 @@ int carry__store_set(carry_ctx *ctx, const char *key, const char *value)
     }
 
     int err = ENOMEM;
-    carry__spin_lock(&ctx->lock);
+    carry__spin_lock(&store->lock);
     /* Entries are never removed: one found above is still there, and one
      * missed may have been added since by another writer. */
     if (e == NULL)
-        e = carry__store_find(ctx, key);
-    char *copy = carry__arena_alloc(ctx, value_len + 1);
+        e = carry__store_find(store, key);
+    char *copy = carry__arena_alloc(store, value_len + 1);
     if (copy != NULL) {
         memcpy(copy, value, value_len + 1);
         if (e != NULL) {
@@ -150,42 +150,42 @@ int carry__store_set(carry_ctx *ctx, const char *key, const char *value)
             err = 0;
         } else {
             size_t key_len = strlen(key);
-            e = carry__arena_alloc(ctx, sizeof *e + key_len + 1);
+            e = carry__arena_alloc(store, sizeof *e + key_len + 1);
             if (e != NULL) {
                 memcpy(e->key, key, key_len + 1);
                 atomic_init(&e->value, copy);
-                e->next = atomic_load_explicit(&ctx->entries, memory_order_relaxed);
-                atomic_store_explicit(&ctx->entries, e, memory_order_release);
+                e->next = atomic_load_explicit(&store->entries, memory_order_relaxed);
+                atomic_store_explicit(&store->entries, e, memory_order_release);
                 err = 0;
             }
         }
     }
-    carry__spin_unlock(&ctx->lock);
+    carry__spin_unlock(&store->lock);
     return err;
 }
 
-int carry__store_unset(carry_ctx *ctx, const char *key)
+int carry__store_unset(struct carry__store *store, const char *key)
 {
-    struct carry__entry *e = carry__store_find(ctx, key);
+    struct carry__entry *e = carry__store_find(store, key);
     if (e == NULL)
         return ENOENT;
-    carry__spin_lock(&ctx->lock);
+    carry__spin_lock(&store->lock);
     const char *old = atomic_load_explicit(&e->value, memory_order_relaxed);
     atomic_store_explicit(&e->value, NULL, memory_order_release);
-    carry__spin_unlock(&ctx->lock);
+    carry__spin_unlock(&store->lock);
     return old ? 0 : ENOENT;
 }
 
 /* Called once no reference is left: nothing reads concurrently. */
-void carry__store_free(carry_ctx *ctx)
+void carry__store_free(struct carry__store *store)
 {
-    for (struct carry__chunk *c = ctx->arena, *next; c != NULL; c = next) {
+    for (struct carry__chunk *c = store->arena, *next; c != NULL; c = next) {
         next = c->next;
         if (c->size == CARRY__CHUNK_FIRST)
             carry__pool_give(&carry__first_chunks, c);
         else
             free(c);
     }
-    ctx->arena = NULL;
-    atomic_store_explicit(&ctx->entries, NULL, memory_order_relaxed);
+    store->arena = NULL;
+    atomic_store_explicit(&store->entries, NULL, memory_order_relaxed);
 }

@@ -1,23 +1,34 @@
 /*
  * A context's store (store.c): reads are wait-free; writes take the
- * context's lock.
+ * store's lock.
  */
 #ifndef CARRY_STORE_H
 #define CARRY_STORE_H
 
 #include "common.h"
+#include "lock.h"
 
-const char *carry__store_get(carry_ctx *ctx, const char *key);
+struct carry__entry;
+struct carry__chunk;
+
+/* A context's store, inside the context. */
+struct carry__store {
+    _Atomic(struct carry__entry *) entries; /* newest first */
+    struct carry__chunk *arena;             /* entries and values, under lock */
+    carry__spin lock;                       /* serialises writers */
+};
+
+const char *carry__store_get(struct carry__store *store, const char *key);
 /* 0, or an errno value. */
-int carry__store_set(carry_ctx *ctx, const char *key, const char *value);
-int carry__store_unset(carry_ctx *ctx, const char *key);
+int carry__store_set(struct carry__store *store, const char *key, const char *value);
+int carry__store_unset(struct carry__store *store, const char *key);
 /* Called once no reference is left: nothing reads concurrently. */
-void carry__store_free(carry_ctx *ctx);
+void carry__store_free(struct carry__store *store);
 
 /* Fills keys and values (room for max each) with the keys that have a
  * value, newest first, and returns how many there are in all.  Allocates
  * nothing and takes no lock: safe in a signal handler. */
-size_t carry__store_list(carry_ctx *ctx, const char **keys, const char **values, size_t max);
+size_t carry__store_list(struct carry__store *store, const char **keys, const char **values, size_t max);
 
 /* Validates a key: 0, or an errno value. */
 int carry__key_check(const char *key, size_t *len);

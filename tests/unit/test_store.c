@@ -26,19 +26,19 @@ TestSuite(store, .init = setup, .fini = teardown);
 Test(store, set_get_unset)
 {
     carry_ctx *ctx = carry__ctx_new();
-    cr_assert_null(carry__store_get(ctx, "user"));
-    cr_assert_eq(carry__store_set(ctx, "user", "alice"), 0);
-    cr_assert_eq(carry__store_set(ctx, "role", "admin"), 0);
-    cr_assert_str_eq(carry__store_get(ctx, "user"), "alice");
-    cr_assert_str_eq(carry__store_get(ctx, "role"), "admin");
-    cr_assert_null(carry__store_get(ctx, "use"), "no prefix match");
-    cr_assert_null(carry__store_get(ctx, "users"), "no prefix match");
-    cr_assert_eq(carry__store_unset(ctx, "user"), 0);
-    cr_assert_null(carry__store_get(ctx, "user"));
-    cr_assert_eq(carry__store_unset(ctx, "user"), ENOENT);
-    cr_assert_eq(carry__store_unset(ctx, "never"), ENOENT);
-    cr_assert_eq(carry__store_set(ctx, "user", "again"), 0);
-    cr_assert_str_eq(carry__store_get(ctx, "user"), "again");
+    cr_assert_null(carry__store_get(&ctx->store, "user"));
+    cr_assert_eq(carry__store_set(&ctx->store, "user", "alice"), 0);
+    cr_assert_eq(carry__store_set(&ctx->store, "role", "admin"), 0);
+    cr_assert_str_eq(carry__store_get(&ctx->store, "user"), "alice");
+    cr_assert_str_eq(carry__store_get(&ctx->store, "role"), "admin");
+    cr_assert_null(carry__store_get(&ctx->store, "use"), "no prefix match");
+    cr_assert_null(carry__store_get(&ctx->store, "users"), "no prefix match");
+    cr_assert_eq(carry__store_unset(&ctx->store, "user"), 0);
+    cr_assert_null(carry__store_get(&ctx->store, "user"));
+    cr_assert_eq(carry__store_unset(&ctx->store, "user"), ENOENT);
+    cr_assert_eq(carry__store_unset(&ctx->store, "never"), ENOENT);
+    cr_assert_eq(carry__store_set(&ctx->store, "user", "again"), 0);
+    cr_assert_str_eq(carry__store_get(&ctx->store, "user"), "again");
     carry__ctx_unref(ctx);
 }
 
@@ -55,18 +55,18 @@ Test(store, keys_around_eight_bytes)
     for (size_t i = 0; i < n; i++) {
         char value[8];
         snprintf(value, sizeof value, "v%zu", i);
-        cr_assert_eq(carry__store_set(ctx, keys[i], value), 0);
+        cr_assert_eq(carry__store_set(&ctx->store, keys[i], value), 0);
     }
     for (size_t i = 0; i < n; i++) {
         char value[8], copy[32];
         snprintf(value, sizeof value, "v%zu", i);
         /* A copy on the stack: lookups compare bytes, not pointers. */
         snprintf(copy, sizeof copy, "%s", keys[i]);
-        cr_assert_str_eq(carry__store_get(ctx, copy), value, "key %zu", i);
+        cr_assert_str_eq(carry__store_get(&ctx->store, copy), value, "key %zu", i);
     }
-    cr_assert_null(carry__store_get(ctx, "request_i_"));
-    cr_assert_null(carry__store_get(ctx, "0123456789abcde"));
-    cr_assert_null(carry__store_get(ctx, "0123456789abcdefg"));
+    cr_assert_null(carry__store_get(&ctx->store, "request_i_"));
+    cr_assert_null(carry__store_get(&ctx->store, "0123456789abcde"));
+    cr_assert_null(carry__store_get(&ctx->store, "0123456789abcdefg"));
     carry__ctx_unref(ctx);
 }
 
@@ -79,20 +79,20 @@ Test(store, key_at_the_end_of_a_page)
     cr_assert_neq(map, MAP_FAILED);
     cr_assert_eq(mprotect(map + page, (size_t)page, PROT_NONE), 0);
     carry_ctx *ctx = carry__ctx_new();
-    cr_assert_eq(carry__store_set(ctx, "ab", "x"), 0);
+    cr_assert_eq(carry__store_set(&ctx->store, "ab", "x"), 0);
     for (size_t len = 1; len <= 9; len++) {
         char *key = map + page - (len + 1);
         memset(key, 'a', len);
         key[len] = '\0';
         if (len == 2)
             key[1] = 'b';
-        const char *got = carry__store_get(ctx, key);
+        const char *got = carry__store_get(&ctx->store, key);
         if (len == 2)
             cr_assert_str_eq(got, "x");
         else
             cr_assert_null(got, "len %zu", len);
-        cr_assert_eq(carry__store_set(ctx, key, "y"), 0, "len %zu", len);
-        cr_assert_str_eq(carry__store_get(ctx, key), "y", "len %zu", len);
+        cr_assert_eq(carry__store_set(&ctx->store, key, "y"), 0, "len %zu", len);
+        cr_assert_str_eq(carry__store_get(&ctx->store, key), "y", "len %zu", len);
     }
     carry__ctx_unref(ctx);
     munmap(map, (size_t)page * 2);
@@ -101,23 +101,23 @@ Test(store, key_at_the_end_of_a_page)
 Test(store, replaced_values_stay_valid_while_the_context_lives)
 {
     carry_ctx *ctx = carry__ctx_new();
-    carry__store_set(ctx, "k", "first");
-    const char *first = carry__store_get(ctx, "k");
-    carry__store_set(ctx, "k", "second");
-    carry__store_unset(ctx, "k");
+    carry__store_set(&ctx->store, "k", "first");
+    const char *first = carry__store_get(&ctx->store, "k");
+    carry__store_set(&ctx->store, "k", "second");
+    carry__store_unset(&ctx->store, "k");
     cr_assert_str_eq(first, "first");
-    cr_assert_null(carry__store_get(ctx, "k"));
+    cr_assert_null(carry__store_get(&ctx->store, "k"));
     carry__ctx_unref(ctx);
 }
 
 Test(store, setting_the_same_value_does_not_grow)
 {
     carry_ctx *ctx = carry__ctx_new();
-    carry__store_set(ctx, "k", "same");
-    const char *before = carry__store_get(ctx, "k");
+    carry__store_set(&ctx->store, "k", "same");
+    const char *before = carry__store_get(&ctx->store, "k");
     for (int i = 0; i < 100; i++)
-        cr_assert_eq(carry__store_set(ctx, "k", "same"), 0);
-    cr_assert_eq(carry__store_get(ctx, "k"), before, "value not replaced");
+        cr_assert_eq(carry__store_set(&ctx->store, "k", "same"), 0);
+    cr_assert_eq(carry__store_get(&ctx->store, "k"), before, "value not replaced");
     carry__ctx_unref(ctx);
 }
 
@@ -126,12 +126,12 @@ Test(store, value_limits)
     carry_ctx *ctx = carry__ctx_new();
     static char big[CARRY_VALUE_MAX + 2];
     memset(big, 'v', CARRY_VALUE_MAX + 1);
-    cr_assert_eq(carry__store_set(ctx, "k", big), E2BIG);
+    cr_assert_eq(carry__store_set(&ctx->store, "k", big), E2BIG);
     big[CARRY_VALUE_MAX] = '\0';
-    cr_assert_eq(carry__store_set(ctx, "k", big), 0);
-    cr_assert_eq(strlen(carry__store_get(ctx, "k")), CARRY_VALUE_MAX);
-    cr_assert_eq(carry__store_set(ctx, "empty", ""), 0);
-    cr_assert_str_eq(carry__store_get(ctx, "empty"), "");
+    cr_assert_eq(carry__store_set(&ctx->store, "k", big), 0);
+    cr_assert_eq(strlen(carry__store_get(&ctx->store, "k")), CARRY_VALUE_MAX);
+    cr_assert_eq(carry__store_set(&ctx->store, "empty", ""), 0);
+    cr_assert_str_eq(carry__store_get(&ctx->store, "empty"), "");
     carry__ctx_unref(ctx);
 }
 
@@ -172,7 +172,7 @@ static void *writer(void *p)
         char name[8];
         snprintf(name, sizeof name, "k%d", key);
         snprintf(value, sizeof value, "k%d:%d:%d", key, s->index, n);
-        if (carry__store_set(s->ctx, name, value) != 0)
+        if (carry__store_set(&s->ctx->store, name, value) != 0)
             s->bad++;
     }
     atomic_fetch_sub(s->writers_left, 1);
@@ -190,7 +190,7 @@ static void *reader(void *p)
         char name[8], prefix[8];
         snprintf(name, sizeof name, "k%d", key);
         snprintf(prefix, sizeof prefix, "k%d:", key);
-        const char *v = carry__store_get(s->ctx, name);
+        const char *v = carry__store_get(&s->ctx->store, name);
         if (v != NULL) {
             if (strncmp(v, prefix, strlen(prefix)) != 0)
                 s->bad++;
@@ -226,7 +226,7 @@ Test(store, concurrent_writers_and_readers, .timeout = 60)
     for (int k = 0; k < KEYS; k++) {
         char name[8];
         snprintf(name, sizeof name, "k%d", k);
-        cr_assert_not_null(carry__store_get(ctx, name));
+        cr_assert_not_null(carry__store_get(&ctx->store, name));
     }
     carry__ctx_unref(ctx);
 }
@@ -240,15 +240,15 @@ Test(store, many_keys_and_big_values_across_arena_chunks)
     for (int i = 0; i < 300; i++) {
         snprintf(key, sizeof key, "key%d", i);
         snprintf(value, sizeof value, "value-%d", i);
-        cr_assert_eq(carry__store_set(ctx, key, value), 0);
+        cr_assert_eq(carry__store_set(&ctx->store, key, value), 0);
         if (i % 50 == 0)
-            cr_assert_eq(carry__store_set(ctx, "big", big), 0);
+            cr_assert_eq(carry__store_set(&ctx->store, "big", big), 0);
     }
     for (int i = 0; i < 300; i++) {
         snprintf(key, sizeof key, "key%d", i);
         snprintf(value, sizeof value, "value-%d", i);
-        cr_assert_str_eq(carry__store_get(ctx, key), value);
+        cr_assert_str_eq(carry__store_get(&ctx->store, key), value);
     }
-    cr_assert_str_eq(carry__store_get(ctx, "big"), big);
+    cr_assert_str_eq(carry__store_get(&ctx->store, "big"), big);
     carry__ctx_unref(ctx);
 }

@@ -1,0 +1,22 @@
+/*
+ * The two words every read and write wrapper loads (hooks.h): a
+ * thread-local one, set while an epoll batch (CARRY_EPOLL=batch) waits for
+ * its events' first I/O (epoll.c), and a process-wide one of the reasons
+ * every I/O matters (init.c; hooks.c adds BORROWED).
+ */
+#ifndef CARRY_WATCH_H
+#define CARRY_WATCH_H
+
+#include "common.h"
+
+enum {
+    CARRY__WATCH_START = 1u << 0,    /* carry has not started: a write starts it */
+    CARRY__WATCH_STATS = 1u << 1,    /* CARRY_STATS counts mismatches */
+    CARRY__WATCH_BORROWED = 1u << 2, /* an fd was connected: writes move it */
+    CARRY__WATCH_TAG = 1u << 3,      /* CARRY_TAG tags stdout or stderr */
+};
+
+extern __thread uint64_t carry__io_batch __attribute__((tls_model("initial-exec")));
+extern _Atomic unsigned carry__io_watch;
+
+#endif /* CARRY_WATCH_H */
