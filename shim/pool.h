@@ -13,7 +13,8 @@
  * This is the one place where carry runs out of memory: take returns NULL
  * (and says so once per pool), and every caller then passes the program's
  * call through without a context.  Slabs are allocated outside the pool's
- * lock, which is held across fork.
+ * lock, which is held across fork.  Each thread keeps a few free objects
+ * of each pool, taken and given without a lock.
  */
 #ifndef CARRY_POOL_H
 #define CARRY_POOL_H
@@ -30,7 +31,8 @@ struct carry__pool {
     carry__spin lock;
     void *free;
     _Atomic bool warned;
-    struct carry__pool *next_pool; /* every pool, for fork */
+    struct carry__pool *next_pool; /* every pool, for fork and thread exit */
+    unsigned slot;                 /* of the per-thread lists, once listed */
     _Atomic bool listed;
 };
 
