@@ -2,8 +2,8 @@
  * syscall(2): libuv closes every fd with syscall(SYS_close, fd) (to avoid
  * close's cancellation point), so the end of a connection's fd would go
  * unseen, and its context would stay owned by a number the kernel hands
- * out again.  The fd-closing calls are told to carry; every other number
- * passes straight through.  syscall is variadic: like glibc's own, this
+ * out again.  The core looks at the fd-closing numbers; every call passes
+ * straight through.  syscall is variadic: like glibc's own, this
  * forwards six argument registers whatever the call uses.
  */
 #include <dlfcn.h>
@@ -15,16 +15,14 @@
 #include "real.h"
 
 /*
- * The real syscall is bound on its own, not through the table of real.c:
- * allocators call syscall from inside their own locks (jemalloc, which
- * Debian's redis-server uses as its malloc, opens and reads
- * /proc/sys/vm/overcommit_memory with syscall(SYS_open/SYS_read) while it
- * initialises, in the first malloc, to get past interposers of open and
- * read).  Binding the whole table there would dlsym the symbols the
- * program lacks (libevent's, libuv's...), and a failed dlsym allocates its
- * error message: malloc inside malloc's initialisation, a self-deadlock
- * that hung redis-server at start-up.  One dlsym of a symbol that libc
- * defines does not allocate.
+ * The real syscall is bound on its own, not through real.c's table:
+ * allocators call syscall from inside their own locks (jemalloc, Debian's
+ * redis-server's malloc, reads /proc/sys/vm/overcommit_memory with
+ * syscall(SYS_open/SYS_read) in its first malloc).  Binding the table
+ * there would dlsym symbols the program lacks, and a failed dlsym
+ * allocates its error message: malloc inside malloc's initialisation, a
+ * self-deadlock.  One dlsym of a symbol that libc defines does not
+ * allocate.
  */
 static long (*_Atomic carry__real_syscall)(long, ...);
 

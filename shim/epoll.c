@@ -376,6 +376,7 @@ void carry__ep_batch_io(int fd)
     atomic_store_explicit(&reg->batch, 0, memory_order_relaxed);
     if (--self->batch_left == 0)
         carry__io_batch = 0;
+    int saved_errno = errno;
     carry_ctx *prev = self->current;
     carry_ctx *next = carry__ep_context(fd, reg, &prev);
     if (next != self->current) {
@@ -386,6 +387,7 @@ void carry__ep_batch_io(int fd)
     } else if (next != NULL && prev != NULL) {
         carry__ctx_unref_local(next); /* taken again: already current */
     }
+    errno = saved_errno;
 }
 
 int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__wait_fn *real,

@@ -13,13 +13,11 @@ void carry__fd_own(struct carry__fd *e, int kind, carry_ctx *ctx)
     carry__slot_store(&e->owner, ctx);
 }
 
-void carry__fd_wrote(int fd)
+void carry__fd_wrote_slow(struct carry__fd *e, carry_ctx *current)
 {
-    struct carry__fd *e = carry__fd_get(fd);
-    carry_ctx *current = carry__current();
-    if (e != NULL && atomic_load_explicit(&e->kind, memory_order_relaxed) == CARRY__FD_CONNECTED &&
-        atomic_load_explicit(&e->owner, memory_order_relaxed) != current)
-        carry__slot_store(&e->owner, current);
+    int saved_errno = errno;
+    carry__slot_store(&e->owner, current);
+    errno = saved_errno;
 }
 
 void carry__fd_check_io(int fd)

@@ -51,8 +51,17 @@ static inline carry__slot *carry__fd_slot_or(int fd, carry__slot *fallback)
 /* fd now owns ctx (taking a reference), as kind. */
 void carry__fd_own(struct carry__fd *e, int kind, carry_ctx *ctx);
 
-/* The thread wrote to fd: a borrowed fd changes hands. */
-void carry__fd_wrote(int fd);
+void carry__fd_wrote_slow(struct carry__fd *e, carry_ctx *current);
+
+/* The thread, running in current, wrote to fd: a borrowed fd changes
+ * hands. */
+static inline void carry__fd_wrote(int fd, carry_ctx *current)
+{
+    struct carry__fd *e = carry__fd_get(fd);
+    if (e != NULL && atomic_load_explicit(&e->kind, memory_order_relaxed) == CARRY__FD_CONNECTED &&
+        atomic_load_explicit(&e->owner, memory_order_relaxed) != current)
+        carry__fd_wrote_slow(e, current);
+}
 
 /* CARRY_STATS: I/O on fd counts as a mismatch when it is a connection
  * whose context is not current. */

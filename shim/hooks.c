@@ -150,34 +150,41 @@ void carry__hook_syscall(long number, long a, long b, long c)
 
 /* ---- Reads and writes ---------------------------------------------------- */
 
-static void carry__io(int fd)
+/* CARRY_EPOLL=batch: the first I/O on an fd of the batch switches to its
+ * event's context. */
+void carry__hook_batch_io(int fd)
 {
-    if (CARRY__UNLIKELY(carry__io_batch != 0))
-        carry__ep_batch_io(fd);
-    if (carry__counting())
-        carry__fd_check_io(fd);
+    carry__ep_batch_io(fd);
 }
 
 void carry__hook_read_slow(int fd)
 {
-    int saved_errno = errno;
-    carry__io(fd);
-    errno = saved_errno;
+    carry__fd_check_io(fd);
+}
+
+/* Writes while carry starts, counts or tags. */
+static __attribute__((noinline)) bool carry__write_watched(int fd, bool taggable, unsigned watch)
+{
+    if (watch & CARRY__WATCH_START) {
+        carry__ensure_init();
+        watch = atomic_load_explicit(&carry__io_watch, memory_order_relaxed);
+    }
+    if (watch & CARRY__WATCH_STATS)
+        carry__fd_check_io(fd);
+    if (watch & CARRY__WATCH_BORROWED)
+        carry__fd_wrote(fd, carry__current());
+    return taggable && (watch & CARRY__WATCH_TAG) && carry__tag_fd(fd);
 }
 
 /* A borrowed fd changes hands before the bytes leave, so that a reply is
- * never dispatched before its request's context owns the fd. */
-bool carry__hook_write_slow(int fd, bool taggable)
+ * never dispatched before its request's context owns the fd.  That alone
+ * (a process that connects out) is the common case, kept free of calls. */
+bool carry__hook_write_slow(int fd, bool taggable, unsigned watch)
 {
-    int saved_errno = errno;
-    carry__ensure_init();
-    carry__io(fd);
-    unsigned watch = atomic_load_explicit(&carry__io_watch, memory_order_relaxed);
-    if (watch & CARRY__WATCH_BORROWED)
-        carry__fd_wrote(fd);
-    bool tagged = taggable && (watch & CARRY__WATCH_TAG) && carry__tag_fd(fd);
-    errno = saved_errno;
-    return tagged;
+    if (watch != CARRY__WATCH_BORROWED)
+        return carry__write_watched(fd, taggable, watch);
+    carry__fd_wrote(fd, carry__current());
+    return false;
 }
 
 ssize_t carry__hook_write_tagged(int fd, const struct iovec *src, int cnt,

@@ -79,26 +79,29 @@ void carry__hook_syscall(long number, long a, long b, long c);
 
 /* Every read and write on an fd passes here first; the fast path is the
  * two loads of watch.h. */
+void carry__hook_batch_io(int fd);
 void carry__hook_read_slow(int fd);
-bool carry__hook_write_slow(int fd, bool taggable);
+bool carry__hook_write_slow(int fd, bool taggable, unsigned watch);
 
 /* A read on fd is about to run. */
 static inline void carry__hook_read(int fd)
 {
-    if (CARRY__UNLIKELY(carry__io_batch != 0 ||
-                        (atomic_load_explicit(&carry__io_watch, memory_order_relaxed) &
-                         CARRY__WATCH_STATS)))
+    if (CARRY__UNLIKELY(carry__io_batch != 0))
+        carry__hook_batch_io(fd);
+    if (CARRY__UNLIKELY(atomic_load_explicit(&carry__io_watch, memory_order_relaxed) &
+                        CARRY__WATCH_STATS))
         carry__hook_read_slow(fd);
 }
 
 /* A write on fd is about to run; true when its lines are to be tagged
- * (only asked with taggable: write, writev), through carry__hook_write_tagged. */
+ * (only asked with taggable: write, writev), through
+ * carry__hook_write_tagged. */
 static inline bool carry__hook_write(int fd, bool taggable)
 {
-    if (CARRY__LIKELY(carry__io_batch == 0 &&
-                      atomic_load_explicit(&carry__io_watch, memory_order_relaxed) == 0))
-        return false;
-    return carry__hook_write_slow(fd, taggable);
+    if (CARRY__UNLIKELY(carry__io_batch != 0))
+        carry__hook_batch_io(fd);
+    unsigned watch = atomic_load_explicit(&carry__io_watch, memory_order_relaxed);
+    return CARRY__UNLIKELY(watch != 0) && carry__hook_write_slow(fd, taggable, watch);
 }
 
 /* The program's write or writev (src, cnt) to fd, tagged; plain is the

@@ -11,33 +11,17 @@
 #include "log.h"
 #include "pool.h"
 
-#define CARRY__POOL_SLOTS 8   /* pools with per-thread lists; others use the lock only */
-#define CARRY__POOL_KEPT 32   /* objects a thread keeps per pool */
-
 static carry__spin carry__pools_lock;
 static struct carry__pool *carry__pools;
 static unsigned carry__pools_listed;
 
-struct carry__pool_cache {
-    void *free;
-    uint32_t count;
-};
-
-static __thread struct carry__pool_cache carry__cache[CARRY__POOL_SLOTS]
+__thread struct carry__pool_kept carry__pool_kept[CARRY__POOL_SLOTS]
     __attribute__((tls_model("initial-exec")));
-static __thread bool carry__cache_armed __attribute__((tls_model("initial-exec")));
-static pthread_key_t carry__cache_key;
-static pthread_once_t carry__cache_key_once = PTHREAD_ONCE_INIT;
-static bool carry__cache_key_ok;
+__thread bool carry__pool_keeping __attribute__((tls_model("initial-exec")));
+static pthread_key_t carry__keep_key;
+static pthread_once_t carry__keep_key_once = PTHREAD_ONCE_INIT;
+static bool carry__keep_key_ok;
 
-static void **carry__pool_link(struct carry__pool *pool, void *obj)
-{
-    return (void **)((char *)obj + pool->link);
-}
-
-/* The link is written and read with relaxed atomics: a context's link
- * field is also its owner queue's link, which other threads access
- * atomically. */
 static void *carry__pool_next(struct carry__pool *pool, void *obj)
 {
     return __atomic_load_n(carry__pool_link(pool, obj), __ATOMIC_RELAXED);
@@ -48,13 +32,16 @@ static void carry__pool_set_next(struct carry__pool *pool, void *obj, void *next
     __atomic_store_n(carry__pool_link(pool, obj), next, __ATOMIC_RELAXED);
 }
 
+/* The first use of a pool lists it, for fork and thread exit, and gives
+ * it its per-thread lists while there are some left. */
 static void carry__pool_list(struct carry__pool *pool)
 {
     carry__spin_lock(&carry__pools_lock);
     if (!atomic_load_explicit(&pool->listed, memory_order_relaxed)) {
         pool->next_pool = carry__pools;
         carry__pools = pool;
-        pool->slot = carry__pools_listed++;
+        if (carry__pools_listed < CARRY__POOL_SLOTS)
+            atomic_store_explicit(&pool->slot, ++carry__pools_listed, memory_order_relaxed);
         atomic_store_explicit(&pool->listed, true, memory_order_release);
     }
     carry__spin_unlock(&carry__pools_lock);
@@ -88,22 +75,64 @@ static bool carry__pool_grow(struct carry__pool *pool)
     return true;
 }
 
-static struct carry__pool_cache *carry__pool_cache(struct carry__pool *pool)
+void carry__pool_give_shared(struct carry__pool *pool, void *obj)
+{
+    carry__spin_lock(&pool->lock);
+    carry__pool_set_next(pool, obj, pool->free);
+    pool->free = obj;
+    carry__spin_unlock(&pool->lock);
+}
+
+/* The thread ends: what it kept goes back to the pools.  A destructor
+ * that runs after this one and takes objects arms the key again, and
+ * glibc then runs this once more. */
+static void carry__keep_flush(void *unused)
+{
+    (void)unused;
+    carry__pool_keeping = false;
+    carry__spin_lock(&carry__pools_lock);
+    for (struct carry__pool *p = carry__pools; p != NULL; p = p->next_pool) {
+        unsigned slot = atomic_load_explicit(&p->slot, memory_order_relaxed);
+        if (slot == 0)
+            continue;
+        struct carry__pool_kept *kept = &carry__pool_kept[slot - 1];
+        while (kept->free != NULL) {
+            void *obj = kept->free;
+            kept->free = carry__pool_next(p, obj);
+            carry__pool_give_shared(p, obj);
+        }
+        kept->count = 0;
+    }
+    carry__spin_unlock(&carry__pools_lock);
+}
+
+static void carry__keep_key_create(void)
+{
+    carry__keep_key_ok = pthread_key_create(&carry__keep_key, carry__keep_flush) == 0;
+}
+
+/*
+ * A thread keeps objects once it takes them from the shared lists: it
+ * makes them, and will likely end them and make more.  A thread that only
+ * gives (a new thread giving back its start record, a thread letting go of
+ * another's context) keeps none, so it needs no flush at exit.  Without a
+ * key left for the flush, the thread keeps none either.
+ */
+static void carry__keep_arm(void)
+{
+    int saved_errno = errno;
+    pthread_once(&carry__keep_key_once, carry__keep_key_create);
+    carry__pool_keeping =
+        carry__keep_key_ok && pthread_setspecific(carry__keep_key, carry__pool_kept) == 0;
+    errno = saved_errno;
+}
+
+void *carry__pool_take_shared(struct carry__pool *pool)
 {
     if (CARRY__UNLIKELY(!atomic_load_explicit(&pool->listed, memory_order_acquire)))
         carry__pool_list(pool);
-    return pool->slot < CARRY__POOL_SLOTS ? &carry__cache[pool->slot] : NULL;
-}
-
-void *carry__pool_take(struct carry__pool *pool)
-{
-    struct carry__pool_cache *cache = carry__pool_cache(pool);
-    if (cache != NULL && cache->free != NULL) {
-        void *obj = cache->free;
-        cache->free = carry__pool_next(pool, obj);
-        cache->count--;
-        return obj;
-    }
+    if (!carry__pool_keeping && atomic_load_explicit(&pool->slot, memory_order_relaxed) != 0)
+        carry__keep_arm();
     for (;;) {
         carry__spin_lock(&pool->lock);
         void *obj = pool->free;
@@ -115,66 +144,6 @@ void *carry__pool_take(struct carry__pool *pool)
         if (!carry__pool_grow(pool))
             return NULL;
     }
-}
-
-static void carry__pool_give_shared(struct carry__pool *pool, void *obj)
-{
-    carry__spin_lock(&pool->lock);
-    carry__pool_set_next(pool, obj, pool->free);
-    pool->free = obj;
-    carry__spin_unlock(&pool->lock);
-}
-
-/* The thread ends: what it kept goes back to the pools.  A destructor
- * that runs after this one and gives objects arms the key again, and
- * glibc then runs this once more. */
-static void carry__cache_flush(void *unused)
-{
-    (void)unused;
-    carry__cache_armed = false;
-    carry__spin_lock(&carry__pools_lock);
-    for (struct carry__pool *p = carry__pools; p != NULL; p = p->next_pool) {
-        if (p->slot >= CARRY__POOL_SLOTS)
-            continue;
-        struct carry__pool_cache *cache = &carry__cache[p->slot];
-        while (cache->free != NULL) {
-            void *obj = cache->free;
-            cache->free = carry__pool_next(p, obj);
-            carry__pool_give_shared(p, obj);
-        }
-        cache->count = 0;
-    }
-    carry__spin_unlock(&carry__pools_lock);
-}
-
-static void carry__cache_key_create(void)
-{
-    carry__cache_key_ok = pthread_key_create(&carry__cache_key, carry__cache_flush) == 0;
-}
-
-/* A thread that keeps objects needs the flush at exit; without it (no key
- * left), it keeps none. */
-static bool carry__cache_arm(void)
-{
-    int saved_errno = errno;
-    pthread_once(&carry__cache_key_once, carry__cache_key_create);
-    carry__cache_armed =
-        carry__cache_key_ok && pthread_setspecific(carry__cache_key, &carry__cache) == 0;
-    errno = saved_errno;
-    return carry__cache_armed;
-}
-
-void carry__pool_give(struct carry__pool *pool, void *obj)
-{
-    struct carry__pool_cache *cache = carry__pool_cache(pool);
-    if (cache != NULL && cache->count < CARRY__POOL_KEPT &&
-        (CARRY__LIKELY(carry__cache_armed) || carry__cache_arm())) {
-        carry__pool_set_next(pool, obj, cache->free);
-        cache->free = obj;
-        cache->count++;
-        return;
-    }
-    carry__pool_give_shared(pool, obj);
 }
 
 void carry__pools_atfork_prepare(void)
