@@ -206,7 +206,7 @@ static struct carry__reg *carry__ep_resolve(struct carry__ep *ep, struct epoll_e
 }
 
 /* Pops events until one still resolves; its registration, or NULL. */
-static struct carry__reg *carry__ring_pop_live(struct carry__ring *ring, struct carry__ep *ep,
+static inline struct carry__reg *carry__ring_pop_live(struct carry__ring *ring, struct carry__ep *ep,
                                                struct epoll_event *out, int *fd)
 {
     while (carry__ring_pop(ring, out)) {
@@ -321,7 +321,7 @@ static int carry__ep_resolve_all(struct carry__ep *ep, struct epoll_event *event
 /* The context an event of fd runs in: what fd owns now, else what the
  * registration was bound to.  prev is the context the thread left, which
  * it still holds: returned as it is when it is the one, with no atomics. */
-static carry_ctx *carry__ep_context(int fd, struct carry__reg *reg, carry_ctx **prev)
+static inline carry_ctx *carry__ep_context(int fd, struct carry__reg *reg, carry_ctx **prev)
 {
     carry__slot *slot = carry__fd_slot_or(fd, &reg->ctx);
     if (atomic_load_explicit(slot, memory_order_relaxed) == *prev && *prev != NULL) {
