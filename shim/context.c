@@ -43,7 +43,7 @@ static void carry__ctx_init_dead(void *obj)
 }
 
 static struct carry__pool carry__contexts =
-    CARRY__POOL_INIT(carry_ctx, next, CARRY__SLAB_CONTEXTS, carry__ctx_init_dead, "contexts");
+    CARRY__POOL_INIT(carry_ctx, next, CARRY__SLAB_CONTEXTS, carry__ctx_init_dead, true, "contexts");
 static _Atomic uint64_t carry__live;
 
 /* The pid in the top 24 bits makes a forked child's ids differ from its

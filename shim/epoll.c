@@ -79,7 +79,7 @@ static void carry__ep_init(void *obj)
 }
 
 static struct carry__pool carry__ep_pool =
-    CARRY__POOL_INIT(struct carry__ep, next, 4, carry__ep_init, "epoll states");
+    CARRY__POOL_INIT(struct carry__ep, next, 4, carry__ep_init, false, "epoll states");
 
 static inline uint64_t carry__token(int fd, uint32_t gen)
 {

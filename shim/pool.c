@@ -13,9 +13,11 @@
 
 static carry__spin carry__pools_lock;
 static struct carry__pool *carry__pools;
-static unsigned carry__pools_listed;
+static unsigned carry__pools_listed; /* kept pools given lists */
 
-__thread struct carry__pool_kept carry__pool_kept[CARRY__POOL_SLOTS]
+__thread void *carry__pool_kept[CARRY__POOL_SLOTS]
+    __attribute__((tls_model("initial-exec"), aligned(8)));
+__thread uint8_t carry__pool_kept_count[CARRY__POOL_SLOTS]
     __attribute__((tls_model("initial-exec")));
 __thread bool carry__pool_keeping __attribute__((tls_model("initial-exec")));
 static pthread_key_t carry__keep_key;
@@ -32,15 +34,15 @@ static void carry__pool_set_next(struct carry__pool *pool, void *obj, void *next
     __atomic_store_n(carry__pool_link(pool, obj), next, __ATOMIC_RELAXED);
 }
 
-/* The first use of a pool lists it, for fork and thread exit, and gives
- * it its per-thread lists while there are some left. */
+/* The first use of a pool lists it, for fork and thread exit, and gives a
+ * kept pool its per-thread lists while there are some left. */
 static void carry__pool_list(struct carry__pool *pool)
 {
     carry__spin_lock(&carry__pools_lock);
     if (!atomic_load_explicit(&pool->listed, memory_order_relaxed)) {
         pool->next_pool = carry__pools;
         carry__pools = pool;
-        if (carry__pools_listed < CARRY__POOL_SLOTS)
+        if (pool->kept && carry__pools_listed < CARRY__POOL_SLOTS)
             atomic_store_explicit(&pool->slot, ++carry__pools_listed, memory_order_relaxed);
         atomic_store_explicit(&pool->listed, true, memory_order_release);
     }
@@ -95,13 +97,12 @@ static void carry__keep_flush(void *unused)
         unsigned slot = atomic_load_explicit(&p->slot, memory_order_relaxed);
         if (slot == 0)
             continue;
-        struct carry__pool_kept *kept = &carry__pool_kept[slot - 1];
-        while (kept->free != NULL) {
-            void *obj = kept->free;
-            kept->free = carry__pool_next(p, obj);
+        while (carry__pool_kept[slot - 1] != NULL) {
+            void *obj = carry__pool_kept[slot - 1];
+            carry__pool_kept[slot - 1] = carry__pool_next(p, obj);
             carry__pool_give_shared(p, obj);
         }
-        kept->count = 0;
+        carry__pool_kept_count[slot - 1] = 0;
     }
     carry__spin_unlock(&carry__pools_lock);
 }

@@ -28,6 +28,7 @@ struct carry__pool {
     size_t link;               /* offset of the free-list link */
     size_t slab;               /* objects per slab */
     void (*init)(void *obj);   /* once per object, on a new zeroed slab; or NULL */
+    bool kept;                 /* threads keep free objects of it (a hot path's) */
     carry__spin lock;
     void *free;
     _Atomic bool warned;
@@ -38,23 +39,22 @@ struct carry__pool {
     _Atomic bool listed;
 };
 
-#define CARRY__POOL_INIT(type, link_field, per_slab, init_fn, label) \
+#define CARRY__POOL_INIT(type, link_field, per_slab, init_fn, keep, label) \
     { \
         .name = (label), .size = sizeof(type), .align = _Alignof(type), \
         .link = offsetof(type, link_field), .slab = (per_slab), .init = (init_fn), \
+        .kept = (keep), \
     }
 
-#define CARRY__POOL_SLOTS 8 /* pools with per-thread lists */
+#define CARRY__POOL_SLOTS 3 /* pools with per-thread lists (every thread's TLS holds them) */
 #define CARRY__POOL_KEPT 32 /* objects a thread keeps per pool */
 
-struct carry__pool_kept {
-    void *free;
-    uint32_t count;
-};
-
-/* This thread's free objects of each pool, and whether it keeps any (see
- * pool.c: only threads that take from the shared lists do). */
-extern __thread struct carry__pool_kept carry__pool_kept[CARRY__POOL_SLOTS]
+/* This thread's free objects of each kept pool and how many, and whether
+ * it keeps any (see pool.c: only threads that take from the shared lists
+ * do).  Small, since every new thread's TLS is cleared. */
+extern __thread void *carry__pool_kept[CARRY__POOL_SLOTS]
+    __attribute__((tls_model("initial-exec"), aligned(8)));
+extern __thread uint8_t carry__pool_kept_count[CARRY__POOL_SLOTS]
     __attribute__((tls_model("initial-exec")));
 extern __thread bool carry__pool_keeping __attribute__((tls_model("initial-exec")));
 
@@ -74,11 +74,11 @@ static inline void *carry__pool_take(struct carry__pool *pool)
 {
     unsigned slot = atomic_load_explicit(&pool->slot, memory_order_relaxed);
     if (CARRY__LIKELY(slot != 0)) {
-        struct carry__pool_kept *kept = &carry__pool_kept[slot - 1];
-        void *obj = kept->free;
+        void *obj = carry__pool_kept[slot - 1];
         if (CARRY__LIKELY(obj != NULL)) {
-            kept->free = __atomic_load_n(carry__pool_link(pool, obj), __ATOMIC_RELAXED);
-            kept->count--;
+            carry__pool_kept[slot - 1] =
+                __atomic_load_n(carry__pool_link(pool, obj), __ATOMIC_RELAXED);
+            carry__pool_kept_count[slot - 1]--;
             return obj;
         }
     }
@@ -88,14 +88,13 @@ static inline void *carry__pool_take(struct carry__pool *pool)
 static inline void carry__pool_give(struct carry__pool *pool, void *obj)
 {
     unsigned slot = atomic_load_explicit(&pool->slot, memory_order_relaxed);
-    if (CARRY__LIKELY(slot != 0 && carry__pool_keeping)) {
-        struct carry__pool_kept *kept = &carry__pool_kept[slot - 1];
-        if (CARRY__LIKELY(kept->count < CARRY__POOL_KEPT)) {
-            __atomic_store_n(carry__pool_link(pool, obj), kept->free, __ATOMIC_RELAXED);
-            kept->free = obj;
-            kept->count++;
-            return;
-        }
+    if (CARRY__LIKELY(slot != 0 && carry__pool_keeping) &&
+        CARRY__LIKELY(carry__pool_kept_count[slot - 1] < CARRY__POOL_KEPT)) {
+        __atomic_store_n(carry__pool_link(pool, obj), carry__pool_kept[slot - 1],
+                         __ATOMIC_RELAXED);
+        carry__pool_kept[slot - 1] = obj;
+        carry__pool_kept_count[slot - 1]++;
+        return;
     }
     carry__pool_give_shared(pool, obj);
 }

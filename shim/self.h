@@ -1,7 +1,8 @@
 /*
  * The state carry keeps per thread, in initial-exec TLS (no allocation, no
  * lock on first access).  Each field belongs to the module named beside
- * it; this header only lays them out, so that the hot ones share a line.
+ * it; this header only lays them out, without holes: every new thread's
+ * TLS is cleared, so its size costs every pthread_create.
  */
 #ifndef CARRY_SELF_H
 #define CARRY_SELF_H
@@ -15,15 +16,15 @@ struct carry__ep;
 struct carry__thread {
     carry_ctx *current;          /* current.c: holds a thread reference */
     struct carry__owner *owner;  /* context.c: as the owner of contexts, or NULL */
-    bool finished;               /* current.c: ended; it owns no more contexts */
-    bool exit_hook;              /* current.c: thread-exit release armed */
+    uint64_t id_next, id_limit;  /* context.c: this thread's block of ids */
+    struct carry__ep *batch_ep;  /* epoll.c: whose batch it is */
+    struct carry__ep *queue_ep;  /* epoll.c: whose queued events they are */
+    struct carry__ring queue;    /* epoll.c, split mode: the rest of the batch */
+    uint32_t batch_left;         /* epoll.c: batch events whose fd saw no I/O yet */
     unsigned in_loop;            /* records.c: depth of event-library loops running */
     unsigned uv_callbacks;       /* records.c: depth of libuv callbacks carry runs */
-    uint64_t id_next, id_limit;  /* context.c: this thread's block of ids */
-    uint32_t batch_left;         /* epoll.c: batch events whose fd saw no I/O yet */
-    struct carry__ep *batch_ep;  /* epoll.c: whose batch it is */
-    struct carry__ring queue;    /* epoll.c, split mode: the rest of the batch */
-    struct carry__ep *queue_ep;  /* epoll.c: whose events they are */
+    bool finished;               /* current.c: ended; it owns no more contexts */
+    bool exit_hook;              /* current.c: thread-exit release armed */
 };
 
 extern __thread struct carry__thread carry__self __attribute__((tls_model("initial-exec")));

@@ -33,7 +33,7 @@ struct carry__first_chunk {
 };
 
 static struct carry__pool carry__first_chunks =
-    CARRY__POOL_INIT(struct carry__first_chunk, head.next, 256, NULL, "context stores");
+    CARRY__POOL_INIT(struct carry__first_chunk, head.next, 256, NULL, true, "context stores");
 
 struct carry__entry {
     struct carry__entry *next;       /* fixed once published */

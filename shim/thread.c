@@ -21,7 +21,7 @@ struct carry__thread_start {
 };
 
 static struct carry__pool carry__starts =
-    CARRY__POOL_INIT(struct carry__thread_start, next, 32, NULL, "thread starts");
+    CARRY__POOL_INIT(struct carry__thread_start, next, 32, NULL, false, "thread starts");
 
 static void carry__thread_end(char *unused)
 {
