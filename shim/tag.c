@@ -1,6 +1,5 @@
 /*
- * CARRY_TAG: "[carry <id>] " at the start of every line the program writes
- * to stdout, stderr or syslog while a context is current.
+ * CARRY_TAG's shared state, and the tagging of raw writes.
  *
  * Each tagged fd (1 and 2) has one line state, shared by the raw writes
  * and the streams on it: whether the last byte written was a newline, and
@@ -27,6 +26,20 @@
 /* __vsnprintf_chk is declared by <stdio.h> only under _FORTIFY_SOURCE. */
 extern int __vsnprintf_chk(char *s, size_t maxlen, int flag, size_t slen, const char *fmt,
                            va_list ap);
+
+/* Which lines the stdio and syslog wrappers hand to the core (hooks.h):
+ * all of them until start-up says which are tagged. */
+_Atomic unsigned carry__lines_watch = CARRY__LINES_START;
+
+void carry__tag_start(void)
+{
+    unsigned watch = 0;
+    if (carry__config.tag & CARRY__TAG_FDS)
+        watch |= CARRY__LINES_STD;
+    if (carry__config.tag & CARRY__TAG_SYSLOG)
+        watch |= CARRY__LINES_SYSLOG;
+    atomic_store_explicit(&carry__lines_watch, watch, memory_order_relaxed);
+}
 
 /* Bit 0: the last byte written was not a newline.  Bits 8-15: how many
  * bytes of a tag that a partial write cut short are out already, 0 if
@@ -69,6 +82,11 @@ static void carry__tag_store(int fd, struct carry__tag_state s)
     atomic_store_explicit(&l->state,
                           (s.mid ? CARRY__TAG_MID : 0) | s.pending << CARRY__TAG_PENDING_SHIFT,
                           memory_order_relaxed);
+}
+
+bool carry__tag_line_start(int fd)
+{
+    return !carry__tag_load(fd).mid;
 }
 
 void carry__tag_mark(int fd, bool mid)
@@ -359,11 +377,6 @@ bool carry__tag_buf_copy(struct carry__tag_buf *b, const struct iovec *src, int 
     return true;
 }
 
-static void carry__tag_unlock(FILE **fp)
-{
-    funlockfile(*fp);
-}
-
 /* Tags the program's bytes need: one at the start if the stream is at a
  * line start, one after each newline that more bytes follow. */
 static size_t carry__tag_count(const char *data, size_t n, bool start)
@@ -427,8 +440,7 @@ size_t carry__tag_put(FILE *fp, int fd, struct carry__tag_buf *b, uint64_t id)
         return 0;
     FILE *locked __attribute__((cleanup(carry__tag_unlock))) = fp;
     flockfile(fp);
-    struct carry__tag_state s = carry__tag_load(fd);
-    bool start = !s.mid && id != 0;
+    bool start = id != 0 && carry__tag_line_start(fd);
     char *data = b->data + CARRY__TAG_LEN;
     char last = data[n - 1];
     size_t k = id != 0 ? carry__tag_count(data, n, start) : 0, done;
@@ -476,11 +488,10 @@ size_t carry__tag_put_copy(FILE *fp, int fd, const struct iovec *src, int cnt, u
     /* No memory for a large write: tag it piece by piece. */
     FILE *locked __attribute__((cleanup(carry__tag_unlock))) = fp;
     flockfile(fp);
-    struct carry__tag_state s = carry__tag_load(fd);
     char tag[CARRY__TAG_LEN];
     carry__tag_format(tag, id);
     size_t done = 0;
-    bool start = !s.mid && id != 0;
+    bool start = id != 0 && carry__tag_line_start(fd);
     for (int i = 0; i < cnt; i++) {
         size_t len = src[i].iov_len;
         if (len == 0)
