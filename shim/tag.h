@@ -2,7 +2,7 @@
  * CARRY_TAG: every line the program writes to a tagged output starts with
  * "[carry <16 hex digits>] " when a context is current.  Raw writes are
  * tagged at the fd (one writev per write, here), stdio at the stream
- * (its flushes go through libc's internal write, which carry
+ * (tagbuf.h: its flushes go through libc's internal write, which carry
  * never sees), and syslog in the message (tagstdio.h).  Which fd is stdout
  * or stderr is its number at the time of the write (fileno for a stream),
  * so a program that dup2s a file over fd 2 has its lines tagged there; an
@@ -15,7 +15,6 @@
 #ifndef CARRY_TAG_H
 #define CARRY_TAG_H
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -101,54 +100,5 @@ void carry__tag_reset(void);
 ssize_t carry__tag_writev(int fd, const struct iovec *src, int cnt, uint64_t id,
                           carry__writev_fn *tagged, carry__writev_fn *plain, bool all);
 #define CARRY__TAG_PIECES 64
-
-/* ---- Streams ------------------------------------------------------------- */
-
-/*
- * The program's bytes on their way to a stream: kept at data +
- * CARRY__TAG_LEN, so that the first tag fits in front and the others are
- * inserted in place.  A stack buffer, moved to the heap only for outputs
- * larger than it.
- */
-#define CARRY__TAG_STACK 4096
-struct carry__tag_buf {
-    char *data;
-    size_t len; /* the program's bytes */
-    size_t cap; /* bytes at data */
-    char stack[CARRY__TAG_STACK];
-};
-
-void carry__tag_buf_init(struct carry__tag_buf *b);
-/* For __attribute__((cleanup)): also frees when a cancelled thread
- * unwinds. */
-void carry__tag_buf_free(struct carry__tag_buf *b);
-
-/* Formats into b (vsnprintf, fortified as __vsnprintf_chk with flag > 0;
- * %m reads errno as it is on entry), NUL-terminated.  ap is left
- * untouched.  The length, or -1 and errno (ENOMEM, or the formatting
- * error). */
-int carry__tag_buf_vformat(struct carry__tag_buf *b, int flag, const char *fmt, va_list ap);
-
-/* Copies src into b; false with errno ENOMEM when it does not fit. */
-bool carry__tag_buf_copy(struct carry__tag_buf *b, const struct iovec *src, int cnt);
-
-/* For __attribute__((cleanup)): a stream locked with flockfile is
- * unlocked however its scope ends. */
-static inline void carry__tag_unlock(FILE **fp)
-{
-    funlockfile(*fp);
-}
-
-/*
- * Writes b's bytes to fp, a stream of fd, under the stream's lock, with a
- * tag at each line start when id is not 0, and notes whether the line
- * ended.  The tags and the bytes go to the stream in one fwrite (one
- * write(2) on an unbuffered stream).  Returns how many of the program's
- * bytes were written: b->len, or fewer after an error (errno says which).
- */
-size_t carry__tag_put(FILE *fp, int fd, struct carry__tag_buf *b, uint64_t id);
-
-/* The same from the program's own buffers (fputs, fwrite, puts...). */
-size_t carry__tag_put_copy(FILE *fp, int fd, const struct iovec *src, int cnt, uint64_t id);
 
 #endif /* CARRY_TAG_H */

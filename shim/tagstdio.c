@@ -2,7 +2,7 @@
  * CARRY_TAG for stdio, dprintf and syslog.
  *
  * In a context, carry formats or copies the program's bytes and writes
- * them with their tags (tag.c);
+ * them with their tags (tagbuf.c for a stream, tag.c for dprintf's fd);
  * syslog gets the tag in front of its message.  When carry cannot (no
  * memory for an output larger than its stack buffer, a format libc
  * rejects), the real function runs, untagged, and gives its own result.
@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "tag.h"
+#include "tagbuf.h"
 #include "tagstdio.h"
 
 /* Does every output of fmt end a line?  A format's newline is always
