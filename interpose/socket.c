@@ -121,16 +121,12 @@ CARRY__EXPORT int fcntl64(int fd, int cmd, ...)
     } while (0)
 
 /* write and writev to a tagged stdout or stderr (CARRY_TAG) go out with
- * their tags in one writev; plain is the program's own call. */
+ * their tags in one writev (the real one); with no tag to add, write is
+ * its own call, in writev's shape. */
 static ssize_t carry__write_plain(int fd, const struct iovec *iov, int cnt)
 {
     (void)cnt;
     return CARRY__REAL(write)(fd, iov->iov_base, iov->iov_len);
-}
-
-static ssize_t carry__writev_real(int fd, const struct iovec *iov, int cnt)
-{
-    return CARRY__REAL(writev)(fd, iov, cnt);
 }
 
 CARRY__EXPORT ssize_t read(int fd, void *buf, size_t n)
@@ -169,7 +165,7 @@ CARRY__EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
     if (carry__hook_write(fd, true)) {
         struct iovec v = {(void *)buf, n};
-        return carry__hook_write_tagged(fd, &v, 1, carry__writev_real, carry__write_plain);
+        return carry__hook_write_tagged(fd, &v, 1, CARRY__REAL(writev), carry__write_plain);
     }
     return CARRY__REAL(write)(fd, buf, n);
 }
@@ -178,7 +174,7 @@ CARRY__EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 {
     /* Bad arguments get the kernel's answer, untouched. */
     if (carry__hook_write(fd, true) && n > 0 && n <= IOV_MAX && iov != NULL)
-        return carry__hook_write_tagged(fd, iov, n, carry__writev_real, carry__writev_real);
+        return carry__hook_write_tagged(fd, iov, n, CARRY__REAL(writev), CARRY__REAL(writev));
     return CARRY__REAL(writev)(fd, iov, n);
 }
 

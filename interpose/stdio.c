@@ -1,20 +1,8 @@
 /*
- * stdio, dprintf and syslog: CARRY_TAG (the policy is in shim/tag.c).
- *
- * glibc's streams flush through its internal write, which no wrapper sees,
- * so a stream's lines are tagged where the program's bytes enter the
- * stream, under the stream's lock: a tag and its line stay together
- * whatever the buffering and however many threads write.  Every printf-like
- * function goes through carry__vprintf_file (streams), carry__vprintf_fd
- * (dprintf) or carry__vsyslog (syslog); the writers of plain bytes (fputs,
- * fwrite, puts, fputc) through CARRY__STDIO_PUT.
- *
- * Without tagging, each wrapper costs one predictable branch before the
- * real function.  With tagging but no current context, the real function
- * runs (under the stream's lock) and carry notes whether the line ended,
- * so that a line begun with no context is not tagged when a context
- * finishes it; a printf format that does not end in a newline is formatted
- * by carry to learn that.
+ * stdio, dprintf and syslog: CARRY_TAG (shim/tagstdio.c).  Each wrapper
+ * calls its real function while its output is not tagged, and otherwise
+ * hands its call to the core, which decides whether and how the line is
+ * tagged.
  */
 /* The fortified headers define printf and friends as inline functions,
  * which this file defines for real. */
@@ -25,28 +13,21 @@
 #include <syslog.h>
 
 #include "real.h"
-/* Until tagging moves behind hooks.h. */
-#include "../shim/tag.h"
 
-static void carry__unlock(FILE **fp)
-{
-    funlockfile(*fp);
-}
-
-/* flag >= 0: a fortified (_chk) entry point and its level. */
-static int carry__real_vfprintf(FILE *fp, int flag, const char *fmt, va_list ap)
+/* flag >= 0: a fortified (_chk) function and its level. */
+static int carry__vfprintf_real(FILE *fp, int flag, const char *fmt, va_list ap)
 {
     return flag < 0 ? CARRY__REAL(vfprintf)(fp, fmt, ap)
                     : CARRY__REAL(__vfprintf_chk)(fp, flag, fmt, ap);
 }
 
-static int carry__real_vdprintf(int fd, int flag, const char *fmt, va_list ap)
+static int carry__vdprintf_real(int fd, int flag, const char *fmt, va_list ap)
 {
     return flag < 0 ? CARRY__REAL(vdprintf)(fd, fmt, ap)
                     : CARRY__REAL(__vdprintf_chk)(fd, flag, fmt, ap);
 }
 
-static void carry__real_vsyslog(int pri, int flag, const char *fmt, va_list ap)
+static void carry__vsyslog_real(int pri, int flag, const char *fmt, va_list ap)
 {
     if (flag < 0)
         CARRY__REAL(vsyslog)(pri, fmt, ap);
@@ -54,43 +35,13 @@ static void carry__real_vsyslog(int pri, int flag, const char *fmt, va_list ap)
         CARRY__REAL(__vsyslog_chk)(pri, flag, fmt, ap);
 }
 
-/* Does every output of fmt end a line?  A format's newline is always
- * literal text (no conversion ends with one). */
-static bool carry__ends_line(const char *fmt)
-{
-    size_t n = strlen(fmt);
-    return n > 0 && fmt[n - 1] == '\n';
-}
-
 /* ---- printf to a stream -------------------------------------------------- */
 
 static int carry__vprintf_file(FILE *fp, int flag, const char *fmt, va_list ap)
 {
-    int fd = carry__tag_file(fp);
-    if (CARRY__LIKELY(fd < 0) || fmt == NULL)
-        return carry__real_vfprintf(fp, flag, fmt, ap);
-    uint64_t id = carry__tag_id();
-    if (id == 0 && carry__ends_line(fmt)) {
-        FILE *locked __attribute__((cleanup(carry__unlock))) = fp;
-        flockfile(fp);
-        int rc = carry__real_vfprintf(fp, flag, fmt, ap);
-        carry__tag_mark(fd, false);
-        return rc;
-    }
-    int saved_errno = errno;
-    struct carry__tag_buf b __attribute__((cleanup(carry__tag_buf_free)));
-    carry__tag_buf_init(&b);
-    int n = carry__tag_buf_vformat(&b, flag, fmt, ap);
-    if (n < 0) {
-        /* No memory for an output larger than the stack buffer, or a
-         * format libc rejects too: libc's own result, untagged. */
-        errno = saved_errno;
-        return carry__real_vfprintf(fp, flag, fmt, ap);
-    }
-    if (carry__tag_put(fp, fd, &b, id) < (size_t)n)
-        return -1;
-    errno = saved_errno;
-    return n;
+    if (CARRY__LIKELY(!carry__hook_lines(CARRY__LINES_STD)))
+        return carry__vfprintf_real(fp, flag, fmt, ap);
+    return carry__hook_vfprintf(fp, flag, fmt, ap, carry__vfprintf_real);
 }
 
 #define CARRY__VA(call) \
@@ -144,38 +95,11 @@ CARRY__EXPORT int __vfprintf_chk(FILE *fp, int flag, const char *fmt, va_list ap
 
 /* ---- dprintf: straight to an fd ------------------------------------------ */
 
-static ssize_t carry__writev_real(int fd, const struct iovec *iov, int cnt)
-{
-    return CARRY__REAL(writev)(fd, iov, cnt);
-}
-
 static int carry__vprintf_fd(int fd, int flag, const char *fmt, va_list ap)
 {
-    carry__ensure_init();
-    if (CARRY__LIKELY(!carry__tag_fd(fd)) || fmt == NULL)
-        return carry__real_vdprintf(fd, flag, fmt, ap);
-    uint64_t id = carry__tag_id();
-    if (id == 0 && carry__ends_line(fmt)) {
-        int rc = carry__real_vdprintf(fd, flag, fmt, ap);
-        carry__tag_mark(fd, false);
-        return rc;
-    }
-    int saved_errno = errno;
-    struct carry__tag_buf b __attribute__((cleanup(carry__tag_buf_free)));
-    carry__tag_buf_init(&b);
-    int n = carry__tag_buf_vformat(&b, flag, fmt, ap);
-    if (n <= 0) {
-        /* Nothing to write (dprintf then makes no system call), or see
-         * carry__vprintf_file. */
-        errno = saved_errno;
-        return n == 0 ? 0 : carry__real_vdprintf(fd, flag, fmt, ap);
-    }
-    /* Like dprintf, write everything or fail. */
-    struct iovec v = {b.data + CARRY__TAG_LEN, (size_t)n};
-    if (carry__tag_writev(fd, &v, 1, id, carry__writev_real, carry__writev_real, true) != n)
-        return -1;
-    errno = saved_errno;
-    return n;
+    if (CARRY__LIKELY(!carry__hook_lines(CARRY__LINES_STD)))
+        return carry__vdprintf_real(fd, flag, fmt, ap);
+    return carry__hook_vdprintf(fd, flag, fmt, ap, carry__vdprintf_real, CARRY__REAL(writev));
 }
 
 CARRY__EXPORT int dprintf(int fd, const char *fmt, ...)
@@ -200,74 +124,90 @@ CARRY__EXPORT int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap)
 
 /* ---- Plain bytes to a stream --------------------------------------------- */
 
-/*
- * The body of a writer of plain bytes, once carry__tag_file said that fp
- * (of fd) is tagged: v is an array of the program's buffers; call is the
- * real function, used when no context is current (under the stream's
- * lock, then carry notes how the line ended); result is the return value
- * when the bytes went out tagged, from done, the program's bytes written.
- */
-#define CARRY__STDIO_PUT(fp, fd, v, call, result) \
-    do { \
-        int cnt_ = (int)(sizeof(v) / sizeof(v)[0]); \
-        size_t total_ = 0; \
-        for (int i_ = 0; i_ < cnt_; i_++) \
-            total_ += (v)[i_].iov_len; \
-        uint64_t id_ = carry__tag_id(); \
-        if (id_ == 0) { \
-            FILE *locked_ __attribute__((cleanup(carry__unlock))) = (fp); \
-            flockfile(fp); \
-            __typeof__(call) rc_ = (call); \
-            carry__tag_noted((fd), (v), cnt_, total_); \
-            return rc_; \
-        } \
-        int saved_errno_ = errno; \
-        size_t done = carry__tag_put_copy((fp), (fd), (v), cnt_, id_); \
-        if (done == total_) \
-            errno = saved_errno_; \
-        return (result); \
-    } while (0)
+/* fputs, puts, fwrite and fputc with their arguments, for the core, and
+ * the result of the real one. */
+struct carry__put_call {
+    enum { CARRY__FPUTS, CARRY__PUTS, CARRY__FWRITE, CARRY__FPUTC } fn;
+    FILE *fp;
+    const void *p;
+    size_t size, n; /* fwrite */
+    int c;          /* fputc */
+    int rc;         /* fputs, puts, fputc */
+    size_t count;   /* fwrite */
+};
+
+static void carry__put_real(void *p)
+{
+    struct carry__put_call *c = p;
+    switch (c->fn) {
+    case CARRY__FPUTS:
+        c->rc = CARRY__REAL(fputs)(c->p, c->fp);
+        break;
+    case CARRY__PUTS:
+        c->rc = CARRY__REAL(puts)(c->p);
+        break;
+    case CARRY__FWRITE:
+        c->count = CARRY__REAL(fwrite)(c->p, c->size, c->n, c->fp);
+        break;
+    case CARRY__FPUTC:
+        c->rc = CARRY__REAL(fputc)(c->c, c->fp);
+        break;
+    }
+}
 
 CARRY__EXPORT int fputs(const char *s, FILE *fp)
 {
-    int fd = carry__tag_file(fp);
-    if (CARRY__LIKELY(fd < 0))
+    if (CARRY__LIKELY(!carry__hook_lines(CARRY__LINES_STD)))
         return CARRY__REAL(fputs)(s, fp);
+    struct carry__put_call c = {.fn = CARRY__FPUTS, .fp = fp, .p = s};
     struct iovec v[] = {{(void *)s, strlen(s)}};
-    CARRY__STDIO_PUT(fp, fd, v, CARRY__REAL(fputs)(s, fp), done == v[0].iov_len ? 1 : EOF);
+    size_t done;
+    if (!carry__hook_put(fp, v, 1, carry__put_real, &c, &done))
+        return c.rc;
+    return done == v[0].iov_len ? 1 : EOF;
 }
 
 CARRY__EXPORT int puts(const char *s)
 {
-    FILE *fp = stdout;
-    int fd = carry__tag_file(fp);
-    if (CARRY__LIKELY(fd < 0))
+    if (CARRY__LIKELY(!carry__hook_lines(CARRY__LINES_STD)))
         return CARRY__REAL(puts)(s);
+    struct carry__put_call c = {.fn = CARRY__PUTS, .fp = stdout, .p = s};
     struct iovec v[] = {{(void *)s, strlen(s)}, {"\n", 1}};
+    size_t done;
+    if (!carry__hook_put(stdout, v, 2, carry__put_real, &c, &done))
+        return c.rc;
     /* glibc's result: the bytes written, at most INT_MAX. */
-    CARRY__STDIO_PUT(fp, fd, v, CARRY__REAL(puts)(s),
-                     done == v[0].iov_len + 1 ? (done > INT_MAX ? INT_MAX : (int)done) : EOF);
+    if (done < v[0].iov_len + 1)
+        return EOF;
+    return done > INT_MAX ? INT_MAX : (int)done;
 }
 
 CARRY__EXPORT size_t fwrite(const void *p, size_t size, size_t n, FILE *fp)
 {
-    int fd = carry__tag_file(fp);
     size_t bytes;
-    if (CARRY__LIKELY(fd < 0) || __builtin_mul_overflow(size, n, &bytes) || bytes == 0)
+    if (CARRY__LIKELY(!carry__hook_lines(CARRY__LINES_STD)) ||
+        __builtin_mul_overflow(size, n, &bytes) || bytes == 0)
         return CARRY__REAL(fwrite)(p, size, n, fp);
+    struct carry__put_call c = {.fn = CARRY__FWRITE, .fp = fp, .p = p, .size = size, .n = n};
     struct iovec v[] = {{(void *)p, bytes}};
-    CARRY__STDIO_PUT(fp, fd, v, CARRY__REAL(fwrite)(p, size, n, fp), done / size);
+    size_t done;
+    if (!carry__hook_put(fp, v, 1, carry__put_real, &c, &done))
+        return c.count;
+    return done / size;
 }
 
 /* fputc, putc and putchar are the same function. */
 static int carry__putc(int c, FILE *fp)
 {
-    int fd = carry__tag_file(fp);
-    if (CARRY__LIKELY(fd < 0))
+    if (CARRY__LIKELY(!carry__hook_lines(CARRY__LINES_STD)))
         return CARRY__REAL(fputc)(c, fp);
+    struct carry__put_call call = {.fn = CARRY__FPUTC, .fp = fp, .c = c};
     unsigned char ch = (unsigned char)c;
     struct iovec v[] = {{&ch, 1}};
-    CARRY__STDIO_PUT(fp, fd, v, CARRY__REAL(fputc)(c, fp), done == 1 ? ch : EOF);
+    size_t done;
+    if (!carry__hook_put(fp, v, 1, carry__put_real, &call, &done))
+        return call.rc;
+    return done == 1 ? ch : EOF;
 }
 
 CARRY__EXPORT int fputc(int c, FILE *fp)
@@ -287,68 +227,22 @@ CARRY__EXPORT int putchar(int c)
 
 /* ---- perror -------------------------------------------------------------- */
 
-static int carry__printf_file(FILE *fp, const char *fmt, ...)
-{
-    CARRY__VA(carry__vprintf_file(fp, -1, fmt, ap));
-}
-
-/*
- * In a context, perror's line is written as glibc writes it ("s: message"
- * or "message", and %m is the errno perror reads), through stderr.  glibc
- * itself writes through a duplicate of fd 2 when stderr has no orientation
- * yet, to leave it unoriented; carry's line orients stderr to bytes (only a
- * program that then writes wide characters to stderr could tell).
- */
 CARRY__EXPORT void perror(const char *s)
 {
-    FILE *fp = stderr;
-    int fd = carry__tag_file(fp);
-    if (CARRY__LIKELY(fd < 0)) {
+    if (CARRY__LIKELY(!carry__hook_lines(CARRY__LINES_STD)))
         CARRY__REAL(perror)(s);
-        return;
-    }
-    if (carry__tag_id() == 0) {
-        FILE *locked __attribute__((cleanup(carry__unlock))) = fp;
-        flockfile(fp);
-        CARRY__REAL(perror)(s);
-        carry__tag_mark(fd, false);
-        return;
-    }
-    bool named = s != NULL && *s != '\0';
-    carry__printf_file(fp, "%s%s%m\n", named ? s : "", named ? ": " : "");
+    else
+        carry__hook_perror(s, CARRY__REAL(perror));
 }
 
 /* ---- syslog -------------------------------------------------------------- */
 
-static void carry__syslog_string(int pri, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    CARRY__REAL(vsyslog)(pri, fmt, ap);
-    va_end(ap);
-}
-
-/* The tag goes in front of the message; %m is expanded by carry with the
- * errno syslog was called with, as syslog would. */
 static void carry__vsyslog(int pri, int flag, const char *fmt, va_list ap)
 {
-    uint64_t id;
-    if (CARRY__LIKELY(!carry__tag_syslog()) || (id = carry__tag_id()) == 0 || fmt == NULL) {
-        carry__real_vsyslog(pri, flag, fmt, ap);
-        return;
-    }
-    int saved_errno = errno;
-    struct carry__tag_buf b __attribute__((cleanup(carry__tag_buf_free)));
-    carry__tag_buf_init(&b);
-    if (carry__tag_buf_vformat(&b, flag, fmt, ap) < 0) {
-        errno = saved_errno;
-        carry__real_vsyslog(pri, flag, fmt, ap);
-        return;
-    }
-    carry__tag_format(b.data, id);
-    errno = saved_errno;
-    /* errno after it is syslog's own (it may report a failed write). */
-    carry__syslog_string(pri, "%s", b.data);
+    if (CARRY__LIKELY(!carry__hook_lines(CARRY__LINES_SYSLOG)))
+        carry__vsyslog_real(pri, flag, fmt, ap);
+    else
+        carry__hook_vsyslog(pri, flag, fmt, ap, carry__vsyslog_real);
 }
 
 CARRY__EXPORT void syslog(int pri, const char *fmt, ...)

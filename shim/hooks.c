@@ -17,6 +17,7 @@
 #include "init.h"
 #include "stats.h"
 #include "tag.h"
+#include "tagstdio.h"
 #include "thread.h"
 
 
@@ -231,4 +232,64 @@ void carry__hook_loop_leave(void)
 {
     carry__self.in_loop--;
     carry__dispatch();
+}
+
+/* ---- Lines written ------------------------------------------------------- */
+
+/* Starts carry before the first line it may tag, leaving errno for %m
+ * and perror to read. */
+static void carry__lines_init(void)
+{
+    int saved_errno = errno;
+    carry__ensure_init();
+    errno = saved_errno;
+}
+
+int carry__hook_vfprintf(FILE *fp, int flag, const char *fmt, va_list ap, carry__vfprintf_fn *real)
+{
+    carry__lines_init();
+    int fd = carry__tag_file(fp);
+    if (fd < 0 || fmt == NULL)
+        return real(fp, flag, fmt, ap);
+    return carry__tag_vfprintf(fp, fd, flag, fmt, ap, real);
+}
+
+int carry__hook_vdprintf(int fd, int flag, const char *fmt, va_list ap, carry__vdprintf_fn *real,
+                         carry__writev_fn *real_writev)
+{
+    carry__lines_init();
+    if (!carry__tag_fd(fd) || fmt == NULL)
+        return real(fd, flag, fmt, ap);
+    return carry__tag_vdprintf(fd, flag, fmt, ap, real, real_writev);
+}
+
+bool carry__hook_put(FILE *fp, const struct iovec *bytes, int cnt, carry__put_fn *real, void *call,
+                     size_t *done)
+{
+    carry__lines_init();
+    int fd = carry__tag_file(fp);
+    if (fd < 0) {
+        real(call);
+        return false;
+    }
+    return carry__tag_fput(fp, fd, bytes, cnt, real, call, done);
+}
+
+void carry__hook_perror(const char *s, void (*real)(const char *s))
+{
+    carry__lines_init();
+    int fd = carry__tag_file(stderr);
+    if (fd < 0)
+        real(s);
+    else
+        carry__tag_perror(stderr, fd, s, real);
+}
+
+void carry__hook_vsyslog(int pri, int flag, const char *fmt, va_list ap, carry__vsyslog_fn *real)
+{
+    carry__lines_init();
+    if (!carry__tag_syslog() || fmt == NULL)
+        real(pri, flag, fmt, ap);
+    else
+        carry__tag_vsyslog(pri, flag, fmt, ap, real);
 }

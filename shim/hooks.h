@@ -127,6 +127,45 @@ void carry__hook_loop_leave(void);
 
 /* ---- Lines written (CARRY_TAG) ------------------------------------------- */
 
+/*
+ * stdio, dprintf and syslog (write and writev: see Reads and writes).
+ * Each wrapper asks carry__hook_lines first: while its output is not
+ * tagged, that is one load and one predictable branch before the real
+ * function.  Otherwise it hands its call to an entry point below, which
+ * makes the real call itself whenever the line is not carry's to tag
+ * (another stream, no context, no memory): results and errno are the
+ * program's, and %m reads errno as the program left it.
+ *
+ * flag is the level of a fortified (_chk) function, -1 for the plain one.
+ */
+
+/* Does a line written to where (CARRY__LINES_STD or _SYSLOG) go through
+ * the entry point? */
+static inline bool carry__hook_lines(unsigned where)
+{
+    return CARRY__UNLIKELY(atomic_load_explicit(&carry__lines_watch, memory_order_relaxed) &
+                           (where | CARRY__LINES_START));
+}
+
+/* printf to a stream: returns what vfprintf returns. */
+int carry__hook_vfprintf(FILE *fp, int flag, const char *fmt, va_list ap, carry__vfprintf_fn *real);
+
+/* dprintf: returns what vdprintf returns; a tagged line goes out through
+ * real_writev. */
+int carry__hook_vdprintf(int fd, int flag, const char *fmt, va_list ap, carry__vdprintf_fn *real,
+                         carry__writev_fn *real_writev);
+
+/* A writer of plain bytes puts the program's bytes (cnt buffers) to fp.
+ * False: the core made the real call.  True: the core wrote the bytes
+ * itself, tagged, *done of them (fewer than all after an error, errno says
+ * which), and the wrapper returns what its function returns for that. */
+bool carry__hook_put(FILE *fp, const struct iovec *bytes, int cnt, carry__put_fn *real, void *call,
+                     size_t *done);
+
+void carry__hook_perror(const char *s, void (*real)(const char *s));
+
+void carry__hook_vsyslog(int pri, int flag, const char *fmt, va_list ap, carry__vsyslog_fn *real);
+
 /* ---- Fatal signals (CARRY_CRASH) ----------------------------------------- */
 
 #endif /* CARRY_HOOKS_H */

@@ -16,6 +16,7 @@
 #include "pool.h"
 #include "records.h"
 #include "report.h"
+#include "tag.h"
 #include "watch.h"
 
 _Atomic int carry__initialised;
@@ -72,6 +73,7 @@ static void carry__init_once(void)
     }
     atomic_fetch_and(&carry__io_watch, ~(unsigned)CARRY__WATCH_START);
     atomic_fetch_or(&carry__io_watch, watch);
+    carry__tag_start();
     carry__debug(1, "active=%d mode=%#x inherit=%d in %s", carry__config.active,
                  carry__config.mode, carry__config.inherit, program_invocation_short_name);
     atomic_store_explicit(&carry__initialised, 1, memory_order_release);

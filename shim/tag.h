@@ -1,28 +1,34 @@
+/*
+ * CARRY_TAG: every line the program writes to a tagged output starts with
+ * "[carry <16 hex digits>] " when a context is current.  Raw writes are
+ * tagged at the fd (one writev per write, here), stdio at the stream
+ * (tagbuf.h: its flushes go through libc's internal write, which carry
+ * never sees), and syslog in the message (tagstdio.h).  Which fd is stdout
+ * or stderr is its number at the time of the write (fileno for a stream),
+ * so a program that dup2s a file over fd 2 has its lines tagged there; an
+ * fd that carry knows as a connection (rule C) is never tagged, whatever
+ * its number.
+ *
+ * This module holds what the others share: which outputs are tagged, the
+ * tag's text, and each tagged fd's line state.
+ */
 #ifndef CARRY_TAG_H
 #define CARRY_TAG_H
 
-#include <stdarg.h>
 #include <stdio.h>
-#include <sys/uio.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "common.h"
 #include "config.h"
 #include "current.h"
-#include "hooks.h"
-#include "init.h"
+#include "calls.h"
+#include "watch.h"
 
-/*
- * CARRY_TAG: every line the program writes to a tagged output starts with
- * "[carry <16 hex digits>] " when a context is current.  Raw writes are
- * tagged at the fd (one writev per write), stdio at the stream (its
- * flushes go through libc's internal write, which carry never sees), and
- * syslog in the message.  Which fd is stdout or stderr is its number at
- * the time of the write (fileno for a stream), so a program that dup2s a
- * file over fd 2 has its lines tagged there; an fd that carry knows as a
- * connection (rule C) is never tagged, whatever its number.
- */
 #define CARRY__TAG_LEN 25 /* "[carry " + 16 hex digits + "] " */
+
+/* Sets carry__lines_watch from the configuration (at start-up). */
+void carry__tag_start(void);
 
 /* Writes the tag of id, CARRY__TAG_LEN bytes without a NUL, to out. */
 void carry__tag_format(char *out, uint64_t id);
@@ -30,7 +36,7 @@ void carry__tag_format(char *out, uint64_t id);
 bool carry__tag_fd_slow(int fd);
 
 /* Are the lines written to fd tagged?  One predictable branch when
- * tagging is off (call carry__ensure_init first). */
+ * stdout and stderr are not. */
 static inline bool carry__tag_fd(int fd)
 {
     return CARRY__UNLIKELY(carry__config.tag & CARRY__TAG_FDS) && carry__tag_fd_slow(fd);
@@ -38,11 +44,11 @@ static inline bool carry__tag_fd(int fd)
 
 int carry__tag_file_slow(FILE *fp);
 
-/* The fd (1 or 2) whose tagging applies to the stream fp, or -1 when its
- * lines are not tagged (not a file stream, another fd, wide-oriented). */
+/* The fd (1 or 2) whose line state the stream fp writes to, or -1 when
+ * its lines are not tagged (not a file stream, another fd,
+ * wide-oriented).  Leaves errno alone. */
 static inline int carry__tag_file(FILE *fp)
 {
-    carry__ensure_init();
     if (CARRY__LIKELY(!(carry__config.tag & CARRY__TAG_FDS)))
         return -1;
     return carry__tag_file_slow(fp);
@@ -50,7 +56,6 @@ static inline int carry__tag_file(FILE *fp)
 
 static inline bool carry__tag_syslog(void)
 {
-    carry__ensure_init();
     return CARRY__UNLIKELY(carry__config.tag & CARRY__TAG_SYSLOG);
 }
 
@@ -61,6 +66,23 @@ static inline uint64_t carry__tag_id(void)
     carry_ctx *ctx = carry__current();
     return ctx ? ctx->id : 0;
 }
+
+/* ---- Line state of fds 1 and 2 ------------------------------------------- */
+
+/* Is the next byte written to fd the first of a line? */
+bool carry__tag_line_start(int fd);
+
+/* Notes whether fd is mid-line now (a tag left half-written stays). */
+void carry__tag_mark(int fd, bool mid);
+
+/* Notes that the program wrote src (n bytes were written: the last one
+ * tells whether fd is at a line start now). */
+void carry__tag_noted(int fd, const struct iovec *src, int cnt, size_t n);
+
+/* Back to line starts everywhere (tests). */
+void carry__tag_reset(void);
+
+/* ---- Raw writes ---------------------------------------------------------- */
 
 /*
  * A write or writev of the program (src, cnt) to fd, which carry__tag_fd
@@ -76,58 +98,8 @@ static inline uint64_t carry__tag_id(void)
  * carry's bytes alone).  With all, keeps writing until every byte is out
  * or an error (dprintf); then -1 on any error.
  */
-typedef ssize_t carry__writev_fn(int fd, const struct iovec *iov, int cnt);
 ssize_t carry__tag_writev(int fd, const struct iovec *src, int cnt, uint64_t id,
                           carry__writev_fn *tagged, carry__writev_fn *plain, bool all);
 #define CARRY__TAG_PIECES 64
-
-/* Notes whether fd is mid-line now (a tag left half-written stays). */
-void carry__tag_mark(int fd, bool mid);
-
-/* Notes that the program wrote src (n bytes were written: the last one
- * tells whether fd is at a line start now). */
-void carry__tag_noted(int fd, const struct iovec *src, int cnt, size_t n);
-
-/*
- * The program's bytes on their way to a stream: kept at data +
- * CARRY__TAG_LEN, so that the first tag fits in front and the others are
- * inserted in place.  A stack buffer, moved to the heap only for outputs
- * larger than it.
- */
-#define CARRY__TAG_STACK 4096
-struct carry__tag_buf {
-    char *data;
-    size_t len; /* the program's bytes */
-    size_t cap; /* bytes at data */
-    char stack[CARRY__TAG_STACK];
-};
-
-void carry__tag_buf_init(struct carry__tag_buf *b);
-/* For __attribute__((cleanup)): also frees when a cancelled thread
- * unwinds. */
-void carry__tag_buf_free(struct carry__tag_buf *b);
-
-/* Formats into b (vsnprintf, fortified as __vsnprintf_chk with flag > 0;
- * %m reads errno as it is on entry).  ap is left untouched.  The length,
- * or -1 and errno (ENOMEM, or the formatting error). */
-int carry__tag_buf_vformat(struct carry__tag_buf *b, int flag, const char *fmt, va_list ap);
-
-/* Copies src into b; false with errno ENOMEM when it does not fit. */
-bool carry__tag_buf_copy(struct carry__tag_buf *b, const struct iovec *src, int cnt);
-
-/*
- * Writes b's bytes to fp, a stream of fd, under the stream's lock, with a
- * tag at each line start when id is not 0, and notes whether the line
- * ended.  The tags and the bytes go to the stream in one fwrite (one
- * write(2) on an unbuffered stream).  Returns how many of the program's
- * bytes were written: b->len, or fewer after an error (errno says which).
- */
-size_t carry__tag_put(FILE *fp, int fd, struct carry__tag_buf *b, uint64_t id);
-
-/* The same from the program's own buffers (fputs, fwrite, puts...). */
-size_t carry__tag_put_copy(FILE *fp, int fd, const struct iovec *src, int cnt, uint64_t id);
-
-/* Back to line starts everywhere (tests). */
-void carry__tag_reset(void);
 
 #endif /* CARRY_TAG_H */

@@ -1,5 +1,5 @@
 /*
- * The two words every read and write wrapper loads (hooks.h): a
+ * The words the I/O wrappers load on their fast paths (hooks.h): a
  * thread-local one, set while an epoll batch (CARRY_EPOLL=batch) waits for
  * its events' first I/O (epoll.c), and a process-wide one of the reasons
  * every I/O matters (init.c; hooks.c adds BORROWED).
@@ -18,5 +18,15 @@ enum {
 
 extern __thread uint64_t carry__io_batch __attribute__((tls_model("initial-exec")));
 extern _Atomic unsigned carry__io_watch;
+
+/* The same for stdio, dprintf and syslog (tag.c), apart so that syslog's
+ * tagging does not send every write down the slow path. */
+enum {
+    CARRY__LINES_START = 1u << 0,  /* carry has not started: the entry point starts it */
+    CARRY__LINES_STD = 1u << 1,    /* stdout or stderr is tagged: streams and dprintf */
+    CARRY__LINES_SYSLOG = 1u << 2, /* syslog is tagged */
+};
+
+extern _Atomic unsigned carry__lines_watch;
 
 #endif /* CARRY_WATCH_H */

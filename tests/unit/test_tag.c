@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tag.h"
+#include "tagbuf.h"
 
 #define ID_A UINT64_C(0x0071e40000000001)
 #define ID_B UINT64_C(0x0071e4000000beef)
