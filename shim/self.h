@@ -17,8 +17,7 @@ struct carry__thread {
     struct carry__owner *owner;  /* context.c: as the owner of contexts, or NULL */
     bool finished;               /* current.c: ended; it owns no more contexts */
     bool exit_hook;              /* current.c: thread-exit release armed */
-    unsigned in_loop;            /* records.c: depth of event-library loops running */
-    unsigned uv_callbacks;       /* records.c: depth of libuv callbacks carry runs */
+    unsigned in_loop;            /* hooks.c: depth of event-library loops running */
     uint64_t id_next, id_limit;  /* context.c: this thread's block of ids */
     uint32_t batch_left;         /* epoll.c: batch events whose fd saw no I/O yet */
     struct carry__ep *batch_ep;  /* epoll.c: whose batch it is */
