@@ -18,6 +18,9 @@
 #include <time.h>
 
 #include "../shim/hooks.h"
+#include "libev.h"
+#include "libevent.h"
+#include "libuv.h"
 
 /* X(name, return type, parameter list, symbol version or NULL, required).
  * Optional entries are looked up at first use (see real.c); one still
@@ -84,15 +87,7 @@
     CARRY__REAL_LIBUV(X) \
     CARRY__UV_FS_CALLS(CARRY__UV_FS_REAL, X)
 
-/* libevent 2.1, in the program only if it links it: optional.  Its ABI is
- * declared here rather than taken from its headers, so that libcarry
- * builds without them. */
-struct event;
-struct event_base;
-typedef void carry__levent_cb(int fd, short what, void *arg);
-/* Finalizers and deferred callbacks take the event (or libevent's internal
- * event_callback, whose address is the event's) and an argument. */
-typedef void carry__levent_finalize_cb(void *evcb, void *arg);
+/* libevent 2.1, in the program only if it links it: optional. */
 #define CARRY__REAL_LIBEVENT(X) \
     X(event_assign, int, \
       (struct event *, struct event_base *, int, short, carry__levent_cb *, void *), NULL, false) \
@@ -122,21 +117,7 @@ typedef void carry__levent_finalize_cb(void *evcb, void *arg);
       false) \
     X(event_deferred_cb_schedule_, int, (struct event_base *, void *), NULL, false)
 
-/* libev 4, likewise optional, its ABI declared here (Debian's build: every
- * watcher starts with int active, pending, priority; void *data; then the
- * callback; an ev_io's fd follows the list link). */
-struct ev_loop;
-typedef void carry__ev_cb(struct ev_loop *loop, void *watcher, int revents);
-struct carry__ev_watcher {
-    int active, pending, priority;
-    void *data;
-    carry__ev_cb *cb;
-    void *next;
-    int fd; /* ev_io only */
-};
-#define CARRY__EV_WATCHER_STARTS(X) \
-    X(io) X(timer) X(periodic) X(signal) X(child) X(stat) X(idle) X(prepare) X(check) \
-    X(embed) X(fork) X(cleanup) X(async)
+/* libev 4, likewise optional. */
 #define CARRY__REAL_LIBEV(X) \
     X(ev_io_start, void, (struct ev_loop *, void *), NULL, false) \
     X(ev_timer_start, void, (struct ev_loop *, void *), NULL, false) \
@@ -155,24 +136,9 @@ struct carry__ev_watcher {
     X(ev_async_send, void, (struct ev_loop *, void *), NULL, false) \
     X(ev_run, int, (struct ev_loop *, int), NULL, false) \
     X(ev_once, void, \
-      (struct ev_loop *, int, int, double, void (*)(int, void *), void *), NULL, false)
+      (struct ev_loop *, int, int, double, carry__ev_once_cb *, void *), NULL, false)
 
-/* libuv 1.x, likewise optional, its ABI declared here: handles and
- * requests are opaque; libuv hands each callback its handle or request
- * first.  The callback types, by what follows that first argument: */
-struct addrinfo;
-typedef void carry__uv_cb(void *obj);
-typedef void carry__uv_int_cb(void *obj, int status);
-typedef void carry__uv_poll_cb(void *obj, int status, int events);
-typedef void carry__uv_alloc_cb(void *obj, size_t suggested, void *buf);
-typedef void carry__uv_read_cb(void *obj, ssize_t nread, const void *buf);
-typedef void carry__uv_udp_recv_cb(void *obj, ssize_t nread, const void *buf,
-                                   const struct sockaddr *addr, unsigned flags);
-typedef void carry__uv_addrinfo_cb(void *obj, int status, struct addrinfo *res);
-typedef void carry__uv_nameinfo_cb(void *obj, int status, const char *host, const char *service);
-typedef void carry__uv_random_cb(void *obj, int status, void *buf, size_t len);
-typedef void carry__uv_fs_event_cb(void *obj, const char *filename, int events, int status);
-typedef void carry__uv_fs_poll_cb(void *obj, int status, const void *prev, const void *curr);
+/* libuv 1.x, likewise optional. */
 #define CARRY__REAL_LIBUV(X) \
     X(uv_run, int, (void *, int), NULL, false) \
     X(uv_close, void, (void *, carry__uv_cb *), NULL, false) \
@@ -214,49 +180,7 @@ typedef void carry__uv_fs_poll_cb(void *obj, int status, const void *prev, const
     X(uv_random, int, (void *, void *, void *, size_t, unsigned, carry__uv_random_cb *), NULL, \
       false)
 
-/* The uv_fs_* calls: F(X, name, parameters between the request and the
- * callback, their names).  Each takes (loop, req, ..., cb). */
-#define CARRY__UV_FS_CALLS(F, X) \
-    F(X, close, (int file), (file)) \
-    F(X, open, (const char *path, int flags, int mode), (path, flags, mode)) \
-    F(X, read, (int file, const void *bufs, unsigned nbufs, int64_t offset), \
-      (file, bufs, nbufs, offset)) \
-    F(X, unlink, (const char *path), (path)) \
-    F(X, write, (int file, const void *bufs, unsigned nbufs, int64_t offset), \
-      (file, bufs, nbufs, offset)) \
-    F(X, copyfile, (const char *path, const char *new_path, int flags), (path, new_path, flags)) \
-    F(X, mkdir, (const char *path, int mode), (path, mode)) \
-    F(X, mkdtemp, (const char *tpl), (tpl)) \
-    F(X, mkstemp, (const char *tpl), (tpl)) \
-    F(X, rmdir, (const char *path), (path)) \
-    F(X, scandir, (const char *path, int flags), (path, flags)) \
-    F(X, opendir, (const char *path), (path)) \
-    F(X, readdir, (void *dir), (dir)) \
-    F(X, closedir, (void *dir), (dir)) \
-    F(X, stat, (const char *path), (path)) \
-    F(X, fstat, (int file), (file)) \
-    F(X, lstat, (const char *path), (path)) \
-    F(X, statfs, (const char *path), (path)) \
-    F(X, rename, (const char *path, const char *new_path), (path, new_path)) \
-    F(X, fsync, (int file), (file)) \
-    F(X, fdatasync, (int file), (file)) \
-    F(X, ftruncate, (int file, int64_t offset), (file, offset)) \
-    F(X, sendfile, (int out_fd, int in_fd, int64_t in_offset, size_t length), \
-      (out_fd, in_fd, in_offset, length)) \
-    F(X, access, (const char *path, int mode), (path, mode)) \
-    F(X, chmod, (const char *path, int mode), (path, mode)) \
-    F(X, fchmod, (int file, int mode), (file, mode)) \
-    F(X, utime, (const char *path, double atime, double mtime), (path, atime, mtime)) \
-    F(X, futime, (int file, double atime, double mtime), (file, atime, mtime)) \
-    F(X, lutime, (const char *path, double atime, double mtime), (path, atime, mtime)) \
-    F(X, link, (const char *path, const char *new_path), (path, new_path)) \
-    F(X, symlink, (const char *path, const char *new_path, int flags), (path, new_path, flags)) \
-    F(X, readlink, (const char *path), (path)) \
-    F(X, realpath, (const char *path), (path)) \
-    F(X, chown, (const char *path, uid_t uid, gid_t gid), (path, uid, gid)) \
-    F(X, fchown, (int file, uid_t uid, gid_t gid), (file, uid, gid)) \
-    F(X, lchown, (const char *path, uid_t uid, gid_t gid), (path, uid, gid))
-#define CARRY__UNPAREN(...) __VA_ARGS__
+/* Its uv_fs_* calls (libuv.h). */
 #define CARRY__UV_FS_REAL(X, name, params, args) \
     X(uv_fs_##name, int, (void *loop, void *req, CARRY__UNPAREN params, carry__uv_cb *cb), NULL, \
       false)

@@ -1,9 +1,10 @@
 /*
- * The shapes in which the core is handed a real function to call: the
- * wrapper binds the program's other arguments in a call record of its own
- * where the real functions differ (epoll_wait and epoll_pwait2, accept and
- * accept4), so one entry point serves the family.  hooks.h and the modules
- * that make these calls share them.
+ * What the wrappers hand the core besides plain values: the shapes of the
+ * real functions the core calls (the wrapper binds the program's other
+ * arguments in a call record of its own where the real functions differ,
+ * epoll_wait and epoll_pwait2, accept and accept4, so that one entry point
+ * serves the family), and the application's callbacks for rule L.
+ * hooks.h and the modules that take these share them.
  */
 #ifndef CARRY_CALLS_H
 #define CARRY_CALLS_H
@@ -38,5 +39,34 @@ typedef void carry__vsyslog_fn(int pri, int flag, const char *fmt, va_list ap);
 /* The real fputs, puts, fwrite or fputc, with its arguments bound in call,
  * where it leaves its result. */
 typedef void carry__put_fn(void *call);
+
+/* The application's callbacks for one library object (an event, a
+ * watcher, a handle, a request), as the wrappers of libevent, libev and
+ * libuv give them and their trampolines and the libraries' getters read
+ * them: the first member of the core's record (records.h). */
+struct carry__cb {
+    void (*fn)(void); /* the callback */
+    union {
+        void (*finalize)(void);   /* libevent: the event's finalizer */
+        void (*alloc)(void);      /* libuv: a stream's or udp handle's alloc_cb */
+        void (*after_work)(void); /* libuv: uv_queue_work's after_work_cb */
+    };
+    union {
+        void *arg;           /* libevent, libev's ev_once: the callback's argument */
+        void (*close)(void); /* libuv: uv_close's callback */
+    };
+};
+
+/* What a wrapper says about the object: its library (one of the first
+ * three), and flags. */
+enum {
+    CARRY__CB_LIBEVENT = 0,
+    CARRY__CB_LIBEV = 1,
+    CARRY__CB_LIBUV = 2,
+    CARRY__CB_LIBRARY = 3,       /* the mask of the library */
+    CARRY__CB_PERSIST = 1u << 2, /* it may run again after its callback (EV_PERSIST, a
+                                  * started watcher or handle, uv_queue_work's work) */
+    CARRY__CB_TIMER = 1u << 3    /* a libuv timer, which libuv re-arms itself */
+};
 
 #endif /* CARRY_CALLS_H */

@@ -15,6 +15,7 @@
 #include "hooks.h"
 #include "inherit.h"
 #include "init.h"
+#include "records.h"
 #include "stats.h"
 #include "tag.h"
 #include "tagstdio.h"
@@ -232,6 +233,130 @@ void carry__hook_loop_leave(void)
 {
     carry__self.in_loop--;
     carry__dispatch();
+}
+
+/* Records and the contexts they hold are made and let go of with no
+ * system call (the pools and the table keep errno when they allocate):
+ * these hooks leave errno alone without saving it. */
+
+struct carry__cb *carry__hook_cb_assign(const void *obj, const struct carry__cb *cbs, int fd,
+                                        unsigned flags)
+{
+    if (obj == NULL || cbs->fn == NULL || !carry__on(CARRY__RULE_LOOPS))
+        return NULL;
+    struct carry__record *r = carry__record_assign(obj, cbs, fd, flags);
+    return r != NULL ? &r->cb : NULL;
+}
+
+struct carry__cb *carry__hook_cb_start(const void *obj, const struct carry__cb *cbs, int fd,
+                                       unsigned flags, const void *caller)
+{
+    if (obj == NULL || (cbs != NULL && cbs->fn == NULL) || !carry__on(CARRY__RULE_LOOPS))
+        return NULL;
+    struct carry__record *r = carry__record_start(obj, cbs, fd, flags, caller);
+    return r != NULL ? &r->cb : NULL;
+}
+
+/* A record exists only once rule L is on: the hooks given one need not
+ * ask. */
+void carry__hook_cb_capture(struct carry__cb *cb)
+{
+    carry__record_capture(carry__record_from(cb));
+}
+
+void carry__hook_cb_schedule(const void *obj, const void *caller)
+{
+    struct carry__record *r = obj != NULL ? carry__record_find(obj) : NULL;
+    if (r != NULL)
+        carry__record_schedule(r, caller);
+}
+
+void carry__hook_cb_drop(struct carry__cb *cb)
+{
+    carry__record_drop(carry__record_from(cb));
+}
+
+void carry__hook_cb_forget(const void *obj)
+{
+    carry__record_forget(obj);
+}
+
+bool carry__hook_cb_closing(const void *obj, void (*close)(void))
+{
+    if (obj == NULL || !carry__on(CARRY__RULE_LOOPS))
+        return false;
+    return carry__record_closing(obj, close);
+}
+
+bool carry__hook_cb_finalizing(void *const *objs, int n, void (*finalize)(void))
+{
+    if (finalize == NULL || objs == NULL || n <= 0 || !carry__on(CARRY__RULE_LOOPS))
+        return false;
+    return carry__record_finalizing(objs, n, finalize);
+}
+
+struct carry__cb *carry__hook_cb_once(const struct carry__cb *cbs, int fd, unsigned flags)
+{
+    if (cbs->fn == NULL || !carry__on(CARRY__RULE_LOOPS))
+        return NULL;
+    struct carry__record *r = carry__record_once(cbs, fd, flags);
+    return r != NULL ? &r->cb : NULL;
+}
+
+void carry__hook_cb_once_refused(struct carry__cb *cb)
+{
+    carry__record_release(carry__record_from(cb));
+}
+
+struct carry__cb *carry__hook_cb_find(const void *obj)
+{
+    return &carry__record_find(obj)->cb;
+}
+
+carry__cb_scope carry__hook_cb_enter(struct carry__cb *cb)
+{
+    return (carry__cb_scope){carry__record_enter(carry__record_from(cb))};
+}
+
+carry__cb_scope carry__hook_cb_enter_obj(const void *obj, struct carry__cb **cb)
+{
+    struct carry__record *r = carry__record_find(obj);
+    *cb = &r->cb;
+    return (carry__cb_scope){carry__record_enter(r)};
+}
+
+carry__cb_scope carry__hook_cb_enter_accepted(const void *obj, struct carry__cb **cb)
+{
+    struct carry__record *r = carry__record_find(obj);
+    *cb = &r->cb;
+    return (carry__cb_scope){carry__record_enter_accepted(r)};
+}
+
+carry__cb_scope carry__hook_cb_enter_last(struct carry__cb *cb, struct carry__cb *copy)
+{
+    return (carry__cb_scope){carry__record_enter_last(carry__record_from(cb), copy)};
+}
+
+void carry__hook_cb_leave(carry__cb_scope scope)
+{
+    carry__record_leave(&scope.prev);
+}
+
+/* Thread-pool work is queued with no context current, so that the pool's
+ * threads, which libuv starts from the first such call, do not inherit
+ * the caller's context (rule T) and run libuv's own work in it.  The work
+ * itself runs in the context its record captured. */
+carry__uv_pool_scope carry__hook_uv_pool_enter(bool async)
+{
+    if (!async)
+        return (carry__uv_pool_scope){NULL, false};
+    return (carry__uv_pool_scope){carry__scope_enter(NULL), true};
+}
+
+void carry__hook_uv_pool_leave(carry__uv_pool_scope *scope)
+{
+    if (scope->cleared)
+        carry__scope_leave(&scope->prev);
 }
 
 /* ---- Lines written ------------------------------------------------------- */

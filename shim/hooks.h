@@ -125,6 +125,115 @@ int carry__hook_epoll_wait(int epfd, struct epoll_event *events, int maxevents,
 void carry__hook_loop_enter(void);
 void carry__hook_loop_leave(void);
 
+/*
+ * The wrappers of libevent 2.1, libev 4 and libuv 1.x hand the library a
+ * trampoline of each callback's type in place of the application's
+ * callback.  The core keeps a record per library object (an event, a
+ * watcher, a handle, a request; obj below is its address): the
+ * application's callbacks, and the context the object's work was
+ * scheduled in.  A trampoline finds the callbacks there and runs them in
+ * the scope the core opens (carry__hook_cb_enter*) and closes
+ * (carry__hook_cb_leave).
+ *
+ * The application's callbacks (struct carry__cb, a record's first member)
+ * and the flags a wrapper gives with them are declared in calls.h.
+ */
+
+/* obj is given callbacks (event_assign, a deferred callback's init,
+ * uv_async_init): its record holds copies of cbs, and nothing captured.
+ * Returns the record, which libevent may be given as the trampoline's
+ * argument, or NULL when carry leaves obj alone (rule L is off, the
+ * callback is one of libuv's own, out of memory): the library then gets
+ * the application's own callback and argument.  fd: the fd obj watches,
+ * or -1. */
+struct carry__cb *carry__hook_cb_assign(const void *obj, const struct carry__cb *cbs, int fd,
+                                        unsigned flags);
+
+/* obj is started or re-armed (ev_*_start, ev_timer_again, uv_*_start, a
+ * libuv request): as assign, then the context is captured.  cbs NULL:
+ * the record keeps the callbacks it has (the library re-arms an object
+ * whose callback is the trampoline already).  caller: the wrapper's
+ * return address (__builtin_return_address(0)), which tells the library
+ * re-arming its own objects from the application scheduling. */
+struct carry__cb *carry__hook_cb_start(const void *obj, const struct carry__cb *cbs, int fd,
+                                       unsigned flags, const void *caller);
+
+/* The work of cb's object, or of obj if carry holds a record for it, is
+ * scheduled (event_add, event_active; a deferred callback scheduled,
+ * ev_async_send, uv_async_send, uv_timer_again; caller as above). */
+void carry__hook_cb_capture(struct carry__cb *cb);
+void carry__hook_cb_schedule(const void *obj, const void *caller);
+
+/* The work of cb's object is unscheduled (event_del). */
+void carry__hook_cb_drop(struct carry__cb *cb);
+
+/* obj is gone for the library (freed, or the call that was to schedule it
+ * failed): its record goes. */
+void carry__hook_cb_forget(const void *obj);
+
+/* libuv is to close obj, then call close (may be NULL): true when close's
+ * trampoline is to run it (from the record, in the context current now). */
+bool carry__hook_cb_closing(const void *obj, void (*close)(void));
+
+/* libevent is to run finalize on one of objs[0..n): true when each
+ * record now holds it (the finalizer's trampoline forgets the record). */
+bool carry__hook_cb_finalizing(void *const *objs, int n, void (*finalize)(void));
+
+/* A one-shot callback on no object the application sees (event_base_once,
+ * ev_once): a record of its own, captured, to give the library as the
+ * trampoline's argument; or NULL.  If the library refuses it,
+ * carry__hook_cb_once_refused. */
+struct carry__cb *carry__hook_cb_once(const struct carry__cb *cbs, int fd, unsigned flags);
+void carry__hook_cb_once_refused(struct carry__cb *cb);
+
+/* obj's record, which a trampoline installed for obj knows exists. */
+struct carry__cb *carry__hook_cb_find(const void *obj);
+
+/* The scope a callback runs in.  Declare it with CARRY__CB_SCOPE, so that
+ * its end (carry__hook_cb_leave) runs on cancellation and unwinding too. */
+typedef struct carry__cb_scope {
+    carry_ctx *prev; /* the core's */
+} carry__cb_scope;
+
+/* A callback of cb's object runs now; its record stays.  _obj: finds
+ * obj's record, and sets *cb to it. */
+carry__cb_scope carry__hook_cb_enter(struct carry__cb *cb);
+carry__cb_scope carry__hook_cb_enter_obj(const void *obj, struct carry__cb **cb);
+
+/* The same for a libuv listener's callback, which libuv calls just after
+ * it accepted a connection. */
+carry__cb_scope carry__hook_cb_enter_accepted(const void *obj, struct carry__cb **cb);
+
+/* The last callback of cb's record runs now (a libuv request's, a closed
+ * handle's, a one-shot's): the record goes first, its callbacks copied to
+ * *copy, since the callback may free or reuse the object. */
+carry__cb_scope carry__hook_cb_enter_last(struct carry__cb *cb, struct carry__cb *copy);
+
+void carry__hook_cb_leave(carry__cb_scope scope);
+
+static inline void carry__cb_scope_end(carry__cb_scope *scope)
+{
+    carry__hook_cb_leave(*scope);
+}
+
+#define CARRY__CB_SCOPE(enter) \
+    carry__cb_scope carry__cb_scope_ __attribute__((cleanup(carry__cb_scope_end))) = (enter)
+
+/* A call that may queue work to libuv's thread pool (async: it has a
+ * callback; without one libuv runs the work at once, in the caller's
+ * context), from CARRY__UV_POOL_SCOPE to the end of the wrapper. */
+typedef struct carry__uv_pool_scope {
+    carry_ctx *prev; /* the core's */
+    bool cleared;
+} carry__uv_pool_scope;
+
+carry__uv_pool_scope carry__hook_uv_pool_enter(bool async);
+void carry__hook_uv_pool_leave(carry__uv_pool_scope *scope);
+
+#define CARRY__UV_POOL_SCOPE(async) \
+    carry__uv_pool_scope carry__uv_pool_scope_ \
+        __attribute__((cleanup(carry__hook_uv_pool_leave))) = carry__hook_uv_pool_enter(async)
+
 /* ---- Lines written (CARRY_TAG) ------------------------------------------- */
 
 /*

@@ -27,7 +27,7 @@ static pthread_once_t carry__init_once_control = PTHREAD_ONCE_INIT;
  * this order. */
 static void carry__atfork_prepare(void)
 {
-    carry__cbs_atfork_prepare();
+    carry__records_atfork_prepare();
     carry__ctx_atfork_prepare();
     carry__pools_atfork_prepare();
 }
@@ -36,7 +36,7 @@ static void carry__atfork_parent(void)
 {
     carry__pools_atfork_release();
     carry__ctx_atfork_parent();
-    carry__cbs_atfork_release();
+    carry__records_atfork_release();
 }
 
 /* The child keeps the forking thread's context (its thread-local state is
@@ -46,7 +46,7 @@ static void carry__atfork_child(void)
     atomic_fetch_add(&carry__fork_generation, 2);
     carry__pools_atfork_release();
     carry__ctx_atfork_child();
-    carry__cbs_atfork_release();
+    carry__records_atfork_release();
     carry__report_atfork_child();
     carry__ep_atfork_child();
 }

@@ -1,46 +1,130 @@
-/* Rule L: records of the callbacks the application gave a library (records.c). */
+/*
+ * Rule L: records of the callbacks the application gives an event-loop
+ * library (records.c).  A record holds the application's callbacks (the
+ * struct carry__cb of hooks.h) and the context captured when their work
+ * was scheduled; the trampolines of interpose/ run the callbacks in that
+ * context, or in the one their fd owns (rule C), and restore the previous
+ * one after.
+ *
+ * Records are keyed by the address of the library object they belong to
+ * (a struct event, a uv handle or request, an ev watcher), so that
+ * re-initialising an object reuses its record, and an object freed
+ * without telling the library leaves at most one record behind, which the
+ * next object at that address takes over: memory does not grow with
+ * connection churn.  A one-shot callback that belongs to no object the
+ * application sees (event_base_once, ev_once) has a record in no table.
+ * Records come from a pool (pool.h).
+ */
 #ifndef CARRY_RECORDS_H
 #define CARRY_RECORDS_H
 
+#include "cbtable.h"
 #include "common.h"
 #include "context.h"
 #include "current.h"
+#include "fd.h"
+#include "calls.h"
 #include "stats.h"
 
-/* A callback the application gave a library, with what rule L needs. */
-struct carry__cb {
-    const void *key;          /* the library object it belongs to */
-    void (*fn)(void);         /* the application's callback */
-    void (*fn2)(void);        /* a second callback: libevent's finalizer, libuv's
-                               * alloc_cb or work_cb */
-    void *arg;                /* its argument (libevent); the free list's link */
-    _Atomic(carry_ctx *) ctx; /* captured when the work was scheduled */
-    int fd;                   /* watched fd (rule C), or -1 */
-    bool persist;             /* stays scheduled after it runs */
-    uint8_t boundary;         /* the library, for CARRY_STATS */
+struct carry__record {
+    struct carry__cb cb;               /* first: hooks.h gives out its address */
+    struct carry__cbtable_entry entry; /* its object; key NULL: in no table */
+    carry__slot ctx;                   /* captured when the work was scheduled */
+    int fd;                            /* the fd its object watches (rule C), or -1 */
+    uint8_t boundary;                  /* the library, for CARRY_STATS */
+    bool persist;                      /* keeps its context when a callback runs */
+    bool timer;                        /* a libuv timer (carry__record_schedule) */
 };
 
-/* key's record (created if create), or NULL (out of memory: pass the
- * callback through unchanged). */
-struct carry__cb *carry__cb_of(const void *key, bool create);
-void carry__cb_forget(const void *key);
+static inline struct carry__record *carry__record_from(struct carry__cb *cb)
+{
+    _Static_assert(offsetof(struct carry__record, cb) == 0, "the record starts with its cb");
+    return (struct carry__record *)cb;
+}
+
+extern struct carry__cbtable carry__records;
+
+/* The record of a table entry (NULL: none). */
+static inline struct carry__record *carry__record_entry(struct carry__cbtable_entry *e)
+{
+    return e != NULL ? (struct carry__record *)((char *)e - offsetof(struct carry__record, entry))
+                     : NULL;
+}
+
+/* obj's record, or NULL; takes no lock (a lookup on every dispatch). */
+static inline struct carry__record *carry__record_find(const void *obj)
+{
+    return carry__record_entry(carry__cbtable_get(&carry__records, obj));
+}
+
+/* obj's record, made if need be; NULL when out of memory. */
+struct carry__record *carry__record_of(const void *obj);
+
+/* The entry points of hooks.h of the same names, once rule L is on. */
+struct carry__record *carry__record_assign(const void *obj, const struct carry__cb *cbs, int fd,
+                                           unsigned flags);
+struct carry__record *carry__record_start(const void *obj, const struct carry__cb *cbs, int fd,
+                                          unsigned flags, const void *caller);
+bool carry__record_closing(const void *obj, void (*close)(void));
+bool carry__record_finalizing(void *const *objs, int n, void (*finalize)(void));
+struct carry__record *carry__record_once(const struct carry__cb *cbs, int fd, unsigned flags);
+
+/* The work was scheduled: the record captures the current context.
+ * _schedule: by a call that returns to caller, which may be the library
+ * itself re-arming. */
+void carry__record_capture(struct carry__record *r);
+void carry__record_schedule(struct carry__record *r, const void *caller);
+
+/* The work was unscheduled: the record lets go of its context. */
+void carry__record_drop(struct carry__record *r);
+
+/* obj is gone: its record goes. */
+void carry__record_forget(const void *obj);
+
+/* The record's object is done with it: out of its table, or (one-shot)
+ * back to the pool. */
+void carry__record_release(struct carry__record *r);
+
+/* The context a callback of r runs in, as a thread reference: what its fd
+ * owns, else what was captured.  A record that does not persist hands its
+ * reference to the run: a record whose work is done keeps no context
+ * alive. */
+__attribute__((always_inline)) static inline carry_ctx *
+carry__record_context(struct carry__record *r)
+{
+    carry__slot *slot = r->fd >= 0 ? carry__fd_slot_or(r->fd, &r->ctx) : &r->ctx;
+    carry_ctx *ctx;
+    if (slot == &r->ctx && !r->persist)
+        ctx = carry__ctx_localize(atomic_exchange_explicit(&r->ctx, NULL, memory_order_acq_rel));
+    else
+        ctx = carry__slot_take_local(slot);
+    carry__count_dispatch(r->boundary, ctx);
+    return ctx;
+}
+
+/* A callback of r runs: returns the context to give carry__record_leave. */
+__attribute__((always_inline)) static inline carry_ctx *
+carry__record_enter(struct carry__record *r)
+{
+    return carry__scope_enter(carry__record_context(r));
+}
+
+/* A libuv listener's callback runs, just after libuv accepted. */
+carry_ctx *carry__record_enter_accepted(struct carry__record *r);
+
+/* The last callback of r runs: its callbacks are copied to *copy and the
+ * record goes (carry__record_release) before it runs. */
+carry_ctx *carry__record_enter_last(struct carry__record *r, struct carry__cb *copy);
+
+static inline void carry__record_leave(carry_ctx **prev)
+{
+    carry__scope_leave(prev);
+}
 
 /* Records in the table now and at most (CARRY_STATS). */
-void carry__cb_counts(size_t *alive, size_t *peak);
+void carry__records_counts(size_t *alive, size_t *peak);
 
-/* The work was scheduled: capture the current context. */
-void carry__cb_capture(struct carry__cb *cb);
-
-/* The work was unscheduled: let go of the captured context. */
-void carry__cb_drop(struct carry__cb *cb);
-
-/* The context the callback runs in, as a reference for carry__scope_enter:
- * what its fd owns, else what was captured. */
-carry_ctx *carry__cb_context(struct carry__cb *cb, int fd);
-
-/* The table is held across fork, so that the child never sees it
- * half-changed (lookups would wait for ever). */
-void carry__cbs_atfork_prepare(void);
-void carry__cbs_atfork_release(void);
+void carry__records_atfork_prepare(void);
+void carry__records_atfork_release(void);
 
 #endif /* CARRY_RECORDS_H */

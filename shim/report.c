@@ -95,7 +95,7 @@ size_t carry__report_format(char *buf, size_t size)
                    carry__stats_num(none, d, sizeof d));
     }
     size_t alive, peak;
-    carry__cb_counts(&alive, &peak);
+    carry__records_counts(&alive, &peak);
     CARRY__PUT("  library records: %s alive at exit, %s at peak (an event, watcher, handle or "
                "request each)\n",
                carry__stats_num(alive, a, sizeof a), carry__stats_num(peak, b, sizeof b));

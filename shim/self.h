@@ -21,8 +21,7 @@ struct carry__thread {
     struct carry__ep *queue_ep;  /* epoll.c: whose queued events they are */
     struct carry__ring queue;    /* epoll.c, split mode: the rest of the batch */
     uint32_t batch_left;         /* epoll.c: batch events whose fd saw no I/O yet */
-    unsigned in_loop;            /* records.c: depth of event-library loops running */
-    unsigned uv_callbacks;       /* records.c: depth of libuv callbacks carry runs */
+    unsigned in_loop;            /* hooks.c: depth of event-library loops running */
     bool finished;               /* current.c: ended; it owns no more contexts */
     bool exit_hook;              /* current.c: thread-exit release armed */
 };

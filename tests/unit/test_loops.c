@@ -1,6 +1,6 @@
-/* The callback records' table (shim/loops.c): records keyed by address,
- * recycled through a free list, looked up without a lock while the loop
- * thread adds and forgets records. */
+/* The callback records (shim/records.c) and their table (shim/cbtable.c):
+ * records keyed by address, recycled through their pool, looked up without
+ * a lock while the loop thread adds and forgets records. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <time.h>
@@ -28,24 +28,24 @@ Test(loops, records_are_found_by_their_key_and_recycled_empty)
     static char objs[3];
     carry_ctx *ctx = carry__ctx_new();
     carry__current_adopt(ctx);
-    struct carry__cb *a = carry__cb_of(&objs[0], true);
+    struct carry__record *a = carry__record_of(&objs[0]);
     cr_assert_not_null(a);
-    cr_assert_eq(carry__cb_of(&objs[0], true), a, "a second create finds the record");
-    cr_assert_eq(carry__cb_of(&objs[0], false), a);
-    cr_assert_null(carry__cb_of(&objs[1], false));
-    carry__cb_capture(a);
+    cr_assert_eq(carry__record_of(&objs[0]), a, "a second create finds the record");
+    cr_assert_eq(carry__record_find(&objs[0]), a);
+    cr_assert_null(carry__record_find(&objs[1]));
+    carry__record_capture(a);
     cr_assert_eq(atomic_load(&a->ctx), ctx);
-    carry__cb_forget(&objs[0]);
-    cr_assert_null(carry__cb_of(&objs[0], false));
+    carry__record_forget(&objs[0]);
+    cr_assert_null(carry__record_find(&objs[0]));
 
-    /* The free list hands the record out again, with nothing captured. */
-    struct carry__cb *b = carry__cb_of(&objs[2], true);
+    /* The pool hands the record out again, with nothing captured. */
+    struct carry__record *b = carry__record_of(&objs[2]);
     cr_assert_eq(b, a);
-    cr_assert_eq(b->key, &objs[2]);
+    cr_assert_eq(b->entry.key, &objs[2]);
     cr_assert_null(atomic_load(&b->ctx));
-    cr_assert_null(b->fn);
+    cr_assert_null(b->cb.fn);
     cr_assert_eq(b->fd, -1);
-    carry__cb_forget(&objs[2]);
+    carry__record_forget(&objs[2]);
 }
 
 /*
@@ -80,9 +80,9 @@ static void *churn(void *unused)
     (void)unused;
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
         for (int i = 0; i < WRITER_KEYS; i++)
-            cr_assert_not_null(carry__cb_of(&writer_keys[i * 8], true));
+            cr_assert_not_null(carry__record_of(&writer_keys[i * 8]));
         for (int i = 0; i < WRITER_KEYS; i++)
-            carry__cb_forget(&writer_keys[i * 8]);
+            carry__record_forget(&writer_keys[i * 8]);
     }
     return NULL;
 }
@@ -99,11 +99,11 @@ Test(loops, a_lookup_of_an_absent_key_never_returns_another_keys_record, .timeou
     /* A table nearly half full, which the writer never grows, so that
      * probe runs are long and many lookups end where the writer adds. */
     for (int i = 0; i < WRITER_KEYS; i++)
-        carry__cb_of(&writer_keys[i * 8], true);
+        carry__record_of(&writer_keys[i * 8]);
     for (int i = 0; i < KEPT_KEYS; i++)
-        carry__cb_of(&kept_keys[i * 8], true);
+        carry__record_of(&kept_keys[i * 8]);
     for (int i = 0; i < WRITER_KEYS; i++)
-        carry__cb_forget(&writer_keys[i * 8]);
+        carry__record_forget(&writer_keys[i * 8]);
 
     pthread_t writer;
     cr_assert_eq(pthread_create(&writer, NULL, churn, NULL), 0);
@@ -112,18 +112,18 @@ Test(loops, a_lookup_of_an_absent_key_never_returns_another_keys_record, .timeou
     double end = now() + 3;
     while (wrong == 0 && (lookups & 0xffff ? true : now() < end)) {
         const void *key = reader_key(lookups);
-        struct carry__cb *cb = carry__cb_of(key, false);
+        struct carry__record *cb = carry__record_find(key);
         if (cb != NULL) {
             wrong++;
             asked = key;
-            got = __atomic_load_n(&cb->key, __ATOMIC_ACQUIRE);
+            got = __atomic_load_n(&cb->entry.key, __ATOMIC_ACQUIRE);
         }
         lookups++;
     }
     atomic_store(&stop, true);
     pthread_join(writer, NULL);
     for (int i = 0; i < KEPT_KEYS; i++)
-        carry__cb_forget(&kept_keys[i * 8]);
+        carry__record_forget(&kept_keys[i * 8]);
     cr_assert_eq(wrong, 0, "after %lu lookups, one for %p returned a record of another key (now %p)", lookups,
                  asked, got);
 }

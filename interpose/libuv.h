@@ -1,0 +1,75 @@
+/*
+ * libuv 1.x's ABI, as far as carry's wrappers need it: declared here
+ * rather than taken from its headers, so that libcarry builds without
+ * them.  Handles and requests are opaque; libuv hands each callback its
+ * handle or request first.
+ */
+#ifndef CARRY_LIBUV_H
+#define CARRY_LIBUV_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+/* The callback types, by what follows that first argument: */
+struct addrinfo;
+typedef void carry__uv_cb(void *obj);
+typedef void carry__uv_int_cb(void *obj, int status);
+typedef void carry__uv_poll_cb(void *obj, int status, int events);
+typedef void carry__uv_alloc_cb(void *obj, size_t suggested, void *buf);
+typedef void carry__uv_read_cb(void *obj, ssize_t nread, const void *buf);
+typedef void carry__uv_udp_recv_cb(void *obj, ssize_t nread, const void *buf,
+                                   const struct sockaddr *addr, unsigned flags);
+typedef void carry__uv_addrinfo_cb(void *obj, int status, struct addrinfo *res);
+typedef void carry__uv_nameinfo_cb(void *obj, int status, const char *host, const char *service);
+typedef void carry__uv_random_cb(void *obj, int status, void *buf, size_t len);
+typedef void carry__uv_fs_event_cb(void *obj, const char *filename, int events, int status);
+typedef void carry__uv_fs_poll_cb(void *obj, int status, const void *prev, const void *curr);
+
+/* The uv_fs_* calls: F(X, name, parameters between the request and the
+ * callback, their names).  Each takes (loop, req, ..., cb). */
+#define CARRY__UV_FS_CALLS(F, X) \
+    F(X, close, (int file), (file)) \
+    F(X, open, (const char *path, int flags, int mode), (path, flags, mode)) \
+    F(X, read, (int file, const void *bufs, unsigned nbufs, int64_t offset), \
+      (file, bufs, nbufs, offset)) \
+    F(X, unlink, (const char *path), (path)) \
+    F(X, write, (int file, const void *bufs, unsigned nbufs, int64_t offset), \
+      (file, bufs, nbufs, offset)) \
+    F(X, copyfile, (const char *path, const char *new_path, int flags), (path, new_path, flags)) \
+    F(X, mkdir, (const char *path, int mode), (path, mode)) \
+    F(X, mkdtemp, (const char *tpl), (tpl)) \
+    F(X, mkstemp, (const char *tpl), (tpl)) \
+    F(X, rmdir, (const char *path), (path)) \
+    F(X, scandir, (const char *path, int flags), (path, flags)) \
+    F(X, opendir, (const char *path), (path)) \
+    F(X, readdir, (void *dir), (dir)) \
+    F(X, closedir, (void *dir), (dir)) \
+    F(X, stat, (const char *path), (path)) \
+    F(X, fstat, (int file), (file)) \
+    F(X, lstat, (const char *path), (path)) \
+    F(X, statfs, (const char *path), (path)) \
+    F(X, rename, (const char *path, const char *new_path), (path, new_path)) \
+    F(X, fsync, (int file), (file)) \
+    F(X, fdatasync, (int file), (file)) \
+    F(X, ftruncate, (int file, int64_t offset), (file, offset)) \
+    F(X, sendfile, (int out_fd, int in_fd, int64_t in_offset, size_t length), \
+      (out_fd, in_fd, in_offset, length)) \
+    F(X, access, (const char *path, int mode), (path, mode)) \
+    F(X, chmod, (const char *path, int mode), (path, mode)) \
+    F(X, fchmod, (int file, int mode), (file, mode)) \
+    F(X, utime, (const char *path, double atime, double mtime), (path, atime, mtime)) \
+    F(X, futime, (int file, double atime, double mtime), (file, atime, mtime)) \
+    F(X, lutime, (const char *path, double atime, double mtime), (path, atime, mtime)) \
+    F(X, link, (const char *path, const char *new_path), (path, new_path)) \
+    F(X, symlink, (const char *path, const char *new_path, int flags), (path, new_path, flags)) \
+    F(X, readlink, (const char *path), (path)) \
+    F(X, realpath, (const char *path), (path)) \
+    F(X, chown, (const char *path, uid_t uid, gid_t gid), (path, uid, gid)) \
+    F(X, fchown, (int file, uid_t uid, gid_t gid), (file, uid, gid)) \
+    F(X, lchown, (const char *path, uid_t uid, gid_t gid), (path, uid, gid))
+/* (a, b) -> a, b: the lists above, as parameters or arguments. */
+#define CARRY__UNPAREN(...) __VA_ARGS__
+
+#endif /* CARRY_LIBUV_H */

@@ -1,0 +1,280 @@
+/* Rule L: the records of library callbacks (records.h). */
+#include <dlfcn.h>
+#include <link.h>
+#include <pthread.h>
+
+#include "pool.h"
+#include "records.h"
+
+struct carry__cbtable carry__records;
+
+/* A free record links through its arg, which it does not use then. */
+static struct carry__pool carry__record_pool =
+    CARRY__POOL_INIT(struct carry__record, cb.arg, 64, NULL, true, "library callback records");
+
+_Static_assert(CARRY__B_LIBEV == CARRY__B_LIBEVENT + CARRY__CB_LIBEV &&
+                   CARRY__B_LIBUV == CARRY__B_LIBEVENT + CARRY__CB_LIBUV,
+               "hooks.h's libraries map onto stats.h's boundaries");
+
+static unsigned carry__library(unsigned flags)
+{
+    return flags & CARRY__CB_LIBRARY;
+}
+
+/* A record from the pool, holding nothing. */
+static struct carry__record *carry__record_take(void)
+{
+    struct carry__record *r = carry__pool_take(&carry__record_pool);
+    if (r != NULL) {
+        r->cb = (struct carry__cb){0};
+        r->fd = -1;
+        r->persist = r->timer = false;
+    }
+    return r;
+}
+
+struct carry__record *carry__record_of(const void *obj)
+{
+    struct carry__record *r = carry__record_find(obj);
+    if (r != NULL)
+        return r;
+    r = carry__record_take();
+    if (r == NULL)
+        return NULL;
+    struct carry__cbtable_entry *e = carry__cbtable_put(&carry__records, obj, &r->entry);
+    if (e == &r->entry)
+        return r;
+    carry__pool_give(&carry__record_pool, r);
+    return carry__record_entry(e);
+}
+
+/* libuv's own code, where its internal handles' callbacks live (the
+ * thread pool's completion async, fs_poll's timer): carry leaves those
+ * alone, so they cost nothing and count as nothing in CARRY_STATS. */
+static uintptr_t carry__uv_text, carry__uv_text_size;
+static _Atomic bool carry__uv_located;
+
+static int carry__uv_find_text(struct dl_phdr_info *info, size_t size, void *fn)
+{
+    (void)size;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && (uintptr_t)fn - start < ph->p_memsz) {
+            carry__uv_text = start;
+            carry__uv_text_size = ph->p_memsz;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* libuv's uv_run is the next definition after libcarry's wrapper. */
+static void carry__uv_locate(void)
+{
+    int saved_errno = errno;
+    void *run = dlsym(RTLD_NEXT, "uv_run");
+    if (run != NULL)
+        dl_iterate_phdr(carry__uv_find_text, run);
+    errno = saved_errno;
+    atomic_store_explicit(&carry__uv_located, true, memory_order_release);
+}
+
+static bool carry__uv_internal(const void *code)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    if (!atomic_load_explicit(&carry__uv_located, memory_order_acquire))
+        pthread_once(&once, carry__uv_locate);
+    return (uintptr_t)code - carry__uv_text < carry__uv_text_size;
+}
+
+/* obj's record, holding cbs (NULL: the callbacks it has) and what flags
+ * say, or NULL when carry leaves obj alone.  A record keeps the callbacks
+ * other calls gave it: libevent's finalizer (carry__record_finalizing) and
+ * uv_close's callback (carry__record_closing). */
+static struct carry__record *carry__record_bind(const void *obj, const struct carry__cb *cbs,
+                                                int fd, unsigned flags)
+{
+    bool uv = carry__library(flags) == CARRY__CB_LIBUV;
+    if (cbs != NULL && uv && carry__uv_internal((const void *)cbs->fn))
+        return NULL;
+    struct carry__record *r = carry__record_of(obj);
+    if (r == NULL)
+        return NULL;
+    if (cbs != NULL) {
+        r->cb.fn = cbs->fn;
+        if (uv)
+            r->cb.alloc = cbs->alloc; /* or after_work: the same field */
+        else
+            r->cb.arg = cbs->arg;
+    }
+    r->fd = fd;
+    r->boundary = (uint8_t)(CARRY__B_LIBEVENT + carry__library(flags));
+    r->persist = flags & CARRY__CB_PERSIST;
+    r->timer = flags & CARRY__CB_TIMER;
+    return r;
+}
+
+/* A re-assigned event or re-initialised handle starts afresh. */
+struct carry__record *carry__record_assign(const void *obj, const struct carry__cb *cbs, int fd,
+                                           unsigned flags)
+{
+    struct carry__record *r = carry__record_bind(obj, cbs, fd, flags);
+    if (r != NULL)
+        carry__record_drop(r);
+    return r;
+}
+
+/*
+ * A libev watcher persists until its next start: libev stops a one-shot
+ * timer just before invoking it, so no stop could release the context.
+ * A libuv handle persists until uv_close; a request runs once (its record
+ * goes when it does), uv_queue_work's twice (the work, then the
+ * after-work callback).
+ */
+struct carry__record *carry__record_start(const void *obj, const struct carry__cb *cbs, int fd,
+                                          unsigned flags, const void *caller)
+{
+    struct carry__record *r = carry__record_bind(obj, cbs, fd, flags);
+    if (r != NULL)
+        carry__record_schedule(r, caller);
+    return r;
+}
+
+/* uv_close (which uv_tcp_close_reset calls through the PLT): the close
+ * callback runs in the context current here.  The handle's own callbacks
+ * stay: libuv may still call one during the dispatch that closed it (a udp
+ * handle's last recvmmsg callback, which frees the buffer).  Its fd is
+ * closed before the close callback runs, and its number may be another
+ * connection's by then: the record watches no fd any more. */
+bool carry__record_closing(const void *obj, void (*close)(void))
+{
+    if (close != NULL && carry__uv_internal((const void *)close))
+        return false;
+    struct carry__record *r = close != NULL ? carry__record_of(obj) : carry__record_find(obj);
+    if (r == NULL)
+        return false;
+    r->cb.close = close;
+    r->fd = -1;
+    r->boundary = CARRY__B_LIBUV;
+    carry__record_capture(r);
+    return true;
+}
+
+/* libevent runs a finalizer on one event of a group, chosen inside
+ * libevent, so every member's record learns it. */
+bool carry__record_finalizing(void *const *objs, int n, void (*finalize)(void))
+{
+    for (int i = 0; i < n; i++) {
+        struct carry__record *r = carry__record_of(objs[i]);
+        if (r == NULL)
+            return false;
+        r->cb.finalize = finalize;
+        carry__record_drop(r);
+    }
+    return true;
+}
+
+struct carry__record *carry__record_once(const struct carry__cb *cbs, int fd, unsigned flags)
+{
+    struct carry__record *r = carry__record_take();
+    if (r == NULL)
+        return NULL;
+    r->cb = *cbs;
+    r->fd = fd;
+    r->boundary = (uint8_t)(CARRY__B_LIBEVENT + carry__library(flags));
+    carry__record_capture(r);
+    return r;
+}
+
+void carry__record_capture(struct carry__record *r)
+{
+    carry_ctx *current = carry__current();
+    carry__count_capture(r->boundary, current);
+    if (atomic_load_explicit(&r->ctx, memory_order_relaxed) != current)
+        carry__slot_store(&r->ctx, current);
+}
+
+/* libuv re-arms a repeating timer from its loop (uv_timer_again, and
+ * uv_timer_start from there, through the PLT): that is not the
+ * application scheduling, so the timer keeps the context it was started
+ * in. */
+void carry__record_schedule(struct carry__record *r, const void *caller)
+{
+    if (r->timer && carry__uv_internal(caller))
+        return;
+    carry__record_capture(r);
+}
+
+void carry__record_drop(struct carry__record *r)
+{
+    if (atomic_load_explicit(&r->ctx, memory_order_relaxed) != NULL)
+        carry__slot_store(&r->ctx, NULL);
+}
+
+/* The context is released outside the table's lock (it may go back to
+ * the context pool, which has a lock of its own). */
+static void carry__record_free(struct carry__record *r)
+{
+    carry__record_drop(r);
+    carry__pool_give(&carry__record_pool, r);
+}
+
+void carry__record_forget(const void *obj)
+{
+    struct carry__record *r = carry__record_entry(carry__cbtable_remove(&carry__records, obj));
+    if (r != NULL)
+        carry__record_free(r);
+}
+
+void carry__record_release(struct carry__record *r)
+{
+    const void *obj = carry__cbtable_key(&r->entry);
+    if (obj != NULL)
+        carry__record_forget(obj);
+    else
+        carry__record_free(r);
+}
+
+/* The captured reference passes to the run, unless the fd's owner is the
+ * context (then release lets go of it). */
+carry_ctx *carry__record_enter_last(struct carry__record *r, struct carry__cb *copy)
+{
+    *copy = r->cb;
+    carry__slot *owner = r->fd >= 0 ? carry__fd_slot_or(r->fd, NULL) : NULL;
+    carry_ctx *ctx = owner != NULL ? carry__slot_take_local(owner)
+                                   : carry__ctx_localize(atomic_exchange_explicit(
+                                         &r->ctx, NULL, memory_order_acq_rel));
+    carry__count_dispatch(r->boundary, ctx);
+    carry__record_release(r);
+    return carry__scope_enter(ctx);
+}
+
+/* libuv accepted the connection just before, so its new context is
+ * current (rule C): the callback runs in it, and the thread leaves it
+ * when the callback returns, as at any dispatch.  The thread's reference
+ * passes to the scope. */
+carry_ctx *carry__record_enter_accepted(struct carry__record *r)
+{
+    carry_ctx *accepted = carry__self.current;
+    if (accepted == NULL)
+        return carry__record_enter(r);
+    carry__self.current = NULL;
+    carry__count_dispatch(r->boundary, accepted);
+    return carry__scope_enter(accepted);
+}
+
+void carry__records_counts(size_t *alive, size_t *peak)
+{
+    carry__cbtable_counts(&carry__records, alive, peak);
+}
+
+void carry__records_atfork_prepare(void)
+{
+    carry__cbtable_atfork_prepare(&carry__records);
+}
+
+void carry__records_atfork_release(void)
+{
+    carry__cbtable_atfork_release(&carry__records);
+}
