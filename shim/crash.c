@@ -22,7 +22,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +33,7 @@
 #include "lock.h"
 #include "log.h"
 #include "store.h"
+#include "sys.h"
 
 #define CARRY__SLOTS 32 /* signal numbers below this are tracked */
 #define CARRY__FATAL \
@@ -81,14 +81,14 @@ static void carry__sig_lock(sigset_t *saved)
     sigset_t all;
     sigfillset(&all);
     sigemptyset(saved);
-    syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, saved, CARRY__KERNEL_SIGSET);
+    carry__sys(SYS_rt_sigprocmask, SIG_BLOCK, &all, saved, CARRY__KERNEL_SIGSET);
     carry__spin_lock(&carry__sig_lock_word);
 }
 
 static void carry__sig_unlock(const sigset_t *saved)
 {
     carry__spin_unlock(&carry__sig_lock_word);
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, saved, NULL, CARRY__KERNEL_SIGSET);
+    carry__sys(SYS_rt_sigprocmask, SIG_SETMASK, saved, NULL, CARRY__KERNEL_SIGSET);
 }
 
 static void carry__crash_handler(int sig, siginfo_t *info, void *context);
@@ -147,7 +147,7 @@ static void carry__unwind_load(void)
 static void carry__altstack(void)
 {
     stack_t now;
-    if (syscall(SYS_gettid) != getpid() || sigaltstack(NULL, &now) != 0 ||
+    if (carry__sys(SYS_gettid) != getpid() || sigaltstack(NULL, &now) != 0 ||
         !(now.ss_flags & SS_DISABLE))
         return;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -285,10 +285,10 @@ struct carry__out {
 static void carry__out_flush(struct carry__out *o)
 {
     for (size_t done = 0; done < o->len;) {
-        long n = syscall(SYS_write, 2, o->buf + done, o->len - done);
-        if (n < 0 && errno == EINTR)
+        long n = carry__sys(SYS_write, 2, o->buf + done, o->len - done);
+        if (n == -EINTR)
             continue;
-        if (n < 0 && errno == EPIPE)
+        if (n == -EPIPE)
             o->broken = true;
         if (n <= 0)
             break;
@@ -502,15 +502,15 @@ static bool carry__maps_line(const char *line, uintptr_t pc, char *path, size_t 
  * (dladdr would take the loader's lock). */
 static bool carry__object_of(uintptr_t pc, char *path, size_t size, uintptr_t *offset)
 {
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    int fd = (int)carry__sys(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
     char buf[2048];
     size_t have = 0;
     bool found = false, skipping = false;
     while (!found) {
-        long n = syscall(SYS_read, fd, buf + have, sizeof buf - have - 1);
-        if (n < 0 && errno == EINTR)
+        long n = carry__sys(SYS_read, fd, buf + have, sizeof buf - have - 1);
+        if (n == -EINTR)
             continue;
         if (n <= 0)
             break;
@@ -529,7 +529,7 @@ static bool carry__object_of(uintptr_t pc, char *path, size_t size, uintptr_t *o
             skipping = true;
         }
     }
-    syscall(SYS_close, fd);
+    carry__sys(SYS_close, fd);
     return found;
 }
 
@@ -598,10 +598,10 @@ static void carry__report(int sig, const siginfo_t *info, ucontext_t *uc, long p
     o.broken = false;
     sigset_t pending;
     sigemptyset(&pending);
-    syscall(SYS_rt_sigpending, &pending, CARRY__KERNEL_SIGSET);
+    carry__sys(SYS_rt_sigpending, &pending, CARRY__KERNEL_SIGSET);
     carry__report_signal(&o, sig, info);
     char name[17] = "";
-    syscall(SYS_prctl, PR_GET_NAME, name, 0, 0, 0);
+    carry__sys(SYS_prctl, PR_GET_NAME, name, 0, 0, 0);
     carry__out(&o, "carry: process ");
     carry__out_dec(&o, pid);
     carry__out(&o, ", thread ");
@@ -624,7 +624,7 @@ static void carry__report(int sig, const siginfo_t *info, ucontext_t *uc, long p
         sigemptyset(&pipe);
         sigaddset(&pipe, SIGPIPE);
         struct timespec now = {0, 0};
-        syscall(SYS_rt_sigtimedwait, &pipe, NULL, &now, CARRY__KERNEL_SIGSET);
+        carry__sys(SYS_rt_sigtimedwait, &pipe, NULL, &now, CARRY__KERNEL_SIGSET);
     }
 }
 
@@ -649,7 +649,7 @@ static int carry__claim(long pid, long tid)
             return CARRY__REENTERED;
         /* Another thread is writing its report: let it finish. */
         struct timespec ms = {0, 1000000};
-        syscall(SYS_nanosleep, &ms, NULL);
+        carry__sys(SYS_nanosleep, &ms, NULL);
     }
 }
 
@@ -663,7 +663,7 @@ static void carry__chain(const struct sigaction *prog, int sig, siginfo_t *info,
     sigorset(&mask, &mask, &prog->sa_mask);
     if (!(prog->sa_flags & SA_NODEFER))
         sigaddset(&mask, sig);
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, CARRY__KERNEL_SIGSET);
+    carry__sys(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, CARRY__KERNEL_SIGSET);
     errno = saved_errno;
     if (prog->sa_flags & SA_SIGINFO)
         prog->sa_sigaction(sig, info, uc);
@@ -682,8 +682,8 @@ static void carry__die(int sig, siginfo_t *info, ucontext_t *uc, long pid, long 
     dfl.sa_handler = SIG_DFL;
     carry__real_sigaction(sig, &dfl, NULL);
     siginfo_t again = *info;
-    if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, &again) != 0)
-        syscall(SYS_tgkill, pid, tid, sig);
+    if (carry__sys(SYS_rt_tgsigqueueinfo, pid, tid, sig, &again) != 0)
+        carry__sys(SYS_tgkill, pid, tid, sig);
     sigdelset(&uc->uc_sigmask, sig);
 }
 
@@ -706,7 +706,7 @@ static void carry__crash_handler(int sig, siginfo_t *info, void *context)
         errno = saved_errno;
         return;
     }
-    long pid = getpid(), tid = syscall(SYS_gettid);
+    long pid = getpid(), tid = carry__sys(SYS_gettid);
     switch (carry__claim(pid, tid)) {
     case CARRY__REPORT:
         carry__report(sig, info, uc, pid, tid, handler);
