@@ -11,14 +11,10 @@
  * disposition of SIG_IGN stays in the kernel, so that it survives exec as
  * it would without carry.
  *
- * What the handler runs is async-signal-safe: raw system calls, no malloc,
+ * The report is written with out.c, the backtrace by unwind.c.  What the
+ * handler runs is async-signal-safe: raw system calls, no malloc,
  * no stdio, no lock that the interrupted code can hold.
  */
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
-
-#include <dlfcn.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -28,21 +24,19 @@
 #include "config.h"
 #include "crash.h"
 #include "current.h"
-#include "elf.h"
 #include "init.h"
 #include "lock.h"
-#include "log.h"
+#include "out.h"
 #include "store.h"
 #include "sys.h"
+#include "unwind.h"
 
 #define CARRY__SLOTS 32 /* signal numbers below this are tracked */
 #define CARRY__FATAL \
     ((1u << SIGSEGV) | (1u << SIGBUS) | (1u << SIGILL) | (1u << SIGFPE) | (1u << SIGABRT))
 #define CARRY__KERNEL_SIGSET (_NSIG / 8) /* what rt_sigprocmask takes */
 #define CARRY__ALTSTACK (128 * 1024)
-#define CARRY__FRAMES 64
 #define CARRY__KEYS 64
-#define CARRY__SHOWN 200 /* bytes of a value the report shows */
 
 static bool carry__fatal(int sig)
 {
@@ -106,37 +100,6 @@ static struct sigaction carry__stand_in(const struct sigaction *prog)
     act.sa_flags = SA_SIGINFO | (carry__is_handler(prog) ? prog->sa_flags & (SA_ONSTACK | SA_RESTART)
                                                         : SA_ONSTACK | SA_RESTART);
     return act;
-}
-
-/* ---- libunwind ----------------------------------------------------------- */
-
-#define CARRY__STR(x) CARRY__STR_(x)
-#define CARRY__STR_(x) #x
-
-static struct {
-    __typeof__(unw_init_local2) *init;
-    __typeof__(unw_step) *step;
-    __typeof__(unw_get_reg) *get_reg;
-    __typeof__(unw_is_signal_frame) *is_signal_frame;
-} carry__unw;
-
-/* Opened privately rather than linked: libunwind.so.8 also defines the
- * _Unwind_* functions of the C++ ABI, which in the global scope would take
- * exception handling over from the host's libgcc_s.  RTLD_NOW: no lazy
- * binding left to do inside a signal handler. */
-static void carry__unwind_load(void)
-{
-    void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-    if (lib == NULL) {
-        carry__debug(1, "crash reports come without backtraces: %s", dlerror());
-        return;
-    }
-    carry__unw.step = (__typeof__(carry__unw.step))dlsym(lib, CARRY__STR(unw_step));
-    carry__unw.get_reg = (__typeof__(carry__unw.get_reg))dlsym(lib, CARRY__STR(unw_get_reg));
-    carry__unw.is_signal_frame =
-        (__typeof__(carry__unw.is_signal_frame))dlsym(lib, CARRY__STR(unw_is_signal_frame));
-    if (carry__unw.step && carry__unw.get_reg && carry__unw.is_signal_frame)
-        carry__unw.init = (__typeof__(carry__unw.init))dlsym(lib, CARRY__STR(unw_init_local2));
 }
 
 /* ---- Start-up ------------------------------------------------------------ */
@@ -276,92 +239,6 @@ __sighandler_t carry__crash_sysv_signal(int sig, __sighandler_t handler)
 
 /* ---- Writing the report -------------------------------------------------- */
 
-struct carry__out {
-    size_t len;
-    bool broken; /* a write raised SIGPIPE */
-    char buf[512];
-};
-
-static void carry__out_flush(struct carry__out *o)
-{
-    for (size_t done = 0; done < o->len;) {
-        long n = carry__sys(SYS_write, 2, o->buf + done, o->len - done);
-        if (n == -EINTR)
-            continue;
-        if (n == -EPIPE)
-            o->broken = true;
-        if (n <= 0)
-            break;
-        done += (size_t)n;
-    }
-    o->len = 0;
-}
-
-static void carry__out_bytes(struct carry__out *o, const char *s, size_t n)
-{
-    while (n > 0) {
-        if (o->len == sizeof o->buf)
-            carry__out_flush(o);
-        size_t k = sizeof o->buf - o->len < n ? sizeof o->buf - o->len : n;
-        memcpy(o->buf + o->len, s, k);
-        o->len += k;
-        s += k;
-        n -= k;
-    }
-}
-
-static void carry__out(struct carry__out *o, const char *s)
-{
-    carry__out_bytes(o, s, strlen(s));
-}
-
-/* At least width hex digits, no prefix. */
-static void carry__out_hex(struct carry__out *o, uint64_t v, int width)
-{
-    char d[16];
-    int n = 0;
-    do {
-        d[n++] = "0123456789abcdef"[v & 15];
-        v >>= 4;
-    } while (v != 0 || n < width);
-    while (n > 0)
-        carry__out_bytes(o, &d[--n], 1);
-}
-
-static void carry__out_dec(struct carry__out *o, int64_t v)
-{
-    char d[20];
-    int n = 0;
-    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
-    do {
-        d[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0)
-        carry__out(o, "-");
-    while (n > 0)
-        carry__out_bytes(o, &d[--n], 1);
-}
-
-/* Keys and values as text on one line: control bytes become '?', long
- * values are cut. */
-static void carry__out_text(struct carry__out *o, const char *s)
-{
-    size_t i = 0;
-    for (; s[i] != '\0' && i < CARRY__SHOWN; i++) {
-        unsigned char c = (unsigned char)s[i];
-        carry__out_bytes(o, c < 0x20 || c == 0x7f ? "?" : &s[i], 1);
-    }
-    if (s[i] != '\0')
-        carry__out(o, "...");
-}
-
-static void carry__out_end(struct carry__out *o)
-{
-    carry__out(o, "\n");
-    carry__out_flush(o);
-}
-
 static const char *const carry__segv_codes[] = {NULL, "SEGV_MAPERR", "SEGV_ACCERR", "SEGV_BNDERR",
                                                 "SEGV_PKUERR"};
 static const char *const carry__bus_codes[] = {NULL, "BUS_ADRALN", "BUS_ADRERR", "BUS_OBJERR",
@@ -451,151 +328,11 @@ static void carry__report_context(struct carry__out *o)
     }
 }
 
-static const char *carry__parse_hex(const char *p, uintptr_t *v)
-{
-    *v = 0;
-    for (;; p++) {
-        unsigned d;
-        if (*p >= '0' && *p <= '9')
-            d = (unsigned)(*p - '0');
-        else if (*p >= 'a' && *p <= 'f')
-            d = (unsigned)(*p - 'a' + 10);
-        else
-            return p;
-        *v = *v << 4 | d;
-    }
-}
-
-static const char *carry__skip_field(const char *p)
-{
-    while (*p != ' ' && *p != '\0')
-        p++;
-    while (*p == ' ')
-        p++;
-    return p;
-}
-
-/* One line of /proc/self/maps: "start-end perms offset dev inode path". */
-static bool carry__maps_line(const char *line, uintptr_t pc, char *path, size_t size,
-                             uintptr_t *offset)
-{
-    uintptr_t start, end, file_offset;
-    const char *p = carry__parse_hex(line, &start);
-    if (*p != '-')
-        return false;
-    p = carry__parse_hex(p + 1, &end);
-    if (pc < start || pc >= end)
-        return false;
-    p = carry__skip_field(p);                         /* to perms */
-    carry__parse_hex(p = carry__skip_field(p), &file_offset);
-    p = carry__skip_field(carry__skip_field(carry__skip_field(p))); /* dev, inode */
-    if (*p == '\0')
-        return false; /* anonymous */
-    size_t len = strlen(p) < size - 1 ? strlen(p) : size - 1;
-    memcpy(path, p, len);
-    path[len] = '\0';
-    *offset = pc - start + file_offset;
-    return true;
-}
-
-/* The file mapped at pc and pc's offset in it, from /proc/self/maps
- * (dladdr would take the loader's lock). */
-static bool carry__object_of(uintptr_t pc, char *path, size_t size, uintptr_t *offset)
-{
-    int fd = (int)carry__sys(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    char buf[2048];
-    size_t have = 0;
-    bool found = false, skipping = false;
-    while (!found) {
-        long n = carry__sys(SYS_read, fd, buf + have, sizeof buf - have - 1);
-        if (n == -EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        have += (size_t)n;
-        char *line = buf, *nl;
-        while (!found && (nl = memchr(line, '\n', (size_t)(buf + have - line))) != NULL) {
-            *nl = '\0';
-            found = !skipping && carry__maps_line(line, pc, path, size, offset);
-            skipping = false;
-            line = nl + 1;
-        }
-        have = (size_t)(buf + have - line);
-        memmove(buf, line, have);
-        if (have == sizeof buf - 1) { /* a line longer than buf: skip the rest of it */
-            have = 0;
-            skipping = true;
-        }
-    }
-    carry__sys(SYS_close, fd);
-    return found;
-}
-
-/* "carry:   #N 0x<pc> function+0xOFF (object+0xADDR)" per frame, ADDR as
- * addr2line takes it.  Names come from the objects' symbol tables (elf.c),
- * not from libunwind, whose unw_get_proc_name mallocs. */
-static void carry__report_backtrace(struct carry__out *o, ucontext_t *uc)
-{
-    unw_cursor_t cursor;
-    if (carry__unw.init == NULL ||
-        carry__unw.init(&cursor, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) < 0) {
-        carry__out(o, "carry: no backtrace (libunwind.so.8 is not available)");
-        carry__out_end(o);
-        return;
-    }
-    carry__out(o, "carry: backtrace:");
-    carry__out_end(o);
-    struct carry__elf file = {.map = NULL};
-    /* The first pc is the interrupted instruction, as is one a signal
-     * frame saved; the others are return addresses, looked up one byte
-     * back so that a call at the very end of a function names it. */
-    unsigned back = 0;
-    int frame = 0;
-    for (; frame < CARRY__FRAMES; frame++) {
-        unw_word_t pc;
-        if (carry__unw.get_reg(&cursor, UNW_REG_IP, &pc) < 0)
-            break;
-        carry__out(o, "carry:   #");
-        carry__out_dec(o, frame);
-        carry__out(o, " 0x");
-        carry__out_hex(o, pc, 16);
-        char path[512], name[256];
-        uintptr_t file_off;
-        uint64_t addr, off;
-        if (carry__object_of(pc - back, path, sizeof path, &file_off)) {
-            bool elf = carry__elf_address(&file, path, file_off, &addr);
-            if (elf && carry__elf_symbol(&file, addr, name, sizeof name, &off)) {
-                carry__out(o, " ");
-                carry__out(o, name);
-                carry__out(o, "+0x");
-                carry__out_hex(o, off + back, 1);
-            }
-            carry__out(o, " (");
-            carry__out(o, path);
-            carry__out(o, elf ? "+0x" : ", file offset 0x");
-            carry__out_hex(o, (elf ? addr : file_off) + back, 1);
-            carry__out(o, ")");
-        }
-        carry__out_end(o);
-        back = carry__unw.is_signal_frame(&cursor) > 0 ? 0 : 1;
-        if (carry__unw.step(&cursor) <= 0)
-            break;
-    }
-    carry__elf_close(&file);
-    if (frame == CARRY__FRAMES) {
-        carry__out(o, "carry:   ... (more frames not shown)");
-        carry__out_end(o);
-    }
-}
-
 static void carry__report(int sig, const siginfo_t *info, ucontext_t *uc, long pid, long tid,
                           bool handler)
 {
     struct carry__out o;
-    o.len = 0;
-    o.broken = false;
+    carry__out_start(&o);
     sigset_t pending;
     sigemptyset(&pending);
     carry__sys(SYS_rt_sigpending, &pending, CARRY__KERNEL_SIGSET);
@@ -611,7 +348,7 @@ static void carry__report(int sig, const siginfo_t *info, ucontext_t *uc, long p
     carry__out(&o, "\"");
     carry__out_end(&o);
     carry__report_context(&o);
-    carry__report_backtrace(&o, uc);
+    carry__unwind_report(&o, uc);
     carry__out(&o, handler ? "carry: end of crash report; the program's handler runs next"
                            : "carry: end of crash report; the process dies of ");
     if (!handler)
