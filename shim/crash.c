@@ -3,19 +3,12 @@
  * SIGABRT carry's handler writes the signal, the thread, the current
  * context with its keys and a backtrace to stderr, then does what the
  * program asked for: runs the program's handler, or dies of the signal as
- * the program would have.
+ * the program would have.  The program's dispositions are kept by
+ * sigdisp.c, the report is written with out.c, the backtrace by unwind.c.
  *
- * The program never sees carry's handler: sigaction and the signal()
- * family (interpose/signal.c) record the program's disposition here, let
- * the kernel check and normalise it, then put carry's handler back.  A
- * disposition of SIG_IGN stays in the kernel, so that it survives exec as
- * it would without carry.
- *
- * The report is written with out.c, the backtrace by unwind.c.  What the
- * handler runs is async-signal-safe: raw system calls, no malloc,
+ * What the handler runs is async-signal-safe: raw system calls, no malloc,
  * no stdio, no lock that the interrupted code can hold.
  */
-#include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -24,41 +17,16 @@
 #include "config.h"
 #include "crash.h"
 #include "current.h"
-#include "init.h"
-#include "lock.h"
 #include "out.h"
+#include "sigdisp.h"
 #include "store.h"
 #include "sys.h"
 #include "unwind.h"
 
-#define CARRY__SLOTS 32 /* signal numbers below this are tracked */
 #define CARRY__FATAL \
     ((1u << SIGSEGV) | (1u << SIGBUS) | (1u << SIGILL) | (1u << SIGFPE) | (1u << SIGABRT))
-#define CARRY__KERNEL_SIGSET (_NSIG / 8) /* what rt_sigprocmask takes */
 #define CARRY__ALTSTACK (128 * 1024)
 #define CARRY__KEYS 64
-
-static bool carry__fatal(int sig)
-{
-    return sig > 0 && sig < CARRY__SLOTS && (CARRY__FATAL >> sig & 1u);
-}
-
-static bool carry__is_handler(const struct sigaction *a)
-{
-    return a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN;
-}
-
-static carry__sigaction_fn *carry__real_sigaction;
-_Atomic bool carry__crash_started;
-static bool carry__crash_on; /* written once, before carry__crash_started */
-
-/* The program's dispositions of the fatal signals, under carry__sig_lock. */
-static struct sigaction carry__prog[CARRY__SLOTS];
-static carry__spin carry__sig_lock_word;
-
-/* Set while carry calls the next signal(): one that calls sigaction
- * (a sanitizer's) must reach the next sigaction, not carry's lock again. */
-static __thread bool carry__in_signal __attribute__((tls_model("initial-exec")));
 
 /*
  * Who reports: the pid in the high half (a forked child starts afresh), the
@@ -67,40 +35,7 @@ static __thread bool carry__in_signal __attribute__((tls_model("initial-exec")))
  */
 static _Atomic uint64_t carry__report_state;
 
-/* Every signal is blocked while the lock is held, so a handler never waits
- * for its own thread, and a fault inside (only carry's own code and the
- * real sigaction run there) is a plain default death. */
-static void carry__sig_lock(sigset_t *saved)
-{
-    sigset_t all;
-    sigfillset(&all);
-    sigemptyset(saved);
-    carry__sys(SYS_rt_sigprocmask, SIG_BLOCK, &all, saved, CARRY__KERNEL_SIGSET);
-    carry__spin_lock(&carry__sig_lock_word);
-}
-
-static void carry__sig_unlock(const sigset_t *saved)
-{
-    carry__spin_unlock(&carry__sig_lock_word);
-    carry__sys(SYS_rt_sigprocmask, SIG_SETMASK, saved, NULL, CARRY__KERNEL_SIGSET);
-}
-
 static void carry__crash_handler(int sig, siginfo_t *info, void *context);
-
-/* carry's handler as the kernel sees it, standing in for prog: it keeps
- * prog's choice of stack and of restarting system calls, and blocks every
- * signal while carry reports (the program's mask is applied before its
- * handler runs). */
-static struct sigaction carry__stand_in(const struct sigaction *prog)
-{
-    struct sigaction act;
-    memset(&act, 0, sizeof act);
-    act.sa_sigaction = carry__crash_handler;
-    sigfillset(&act.sa_mask);
-    act.sa_flags = SA_SIGINFO | (carry__is_handler(prog) ? prog->sa_flags & (SA_ONSTACK | SA_RESTART)
-                                                        : SA_ONSTACK | SA_RESTART);
-    return act;
-}
 
 /* ---- Start-up ------------------------------------------------------------ */
 
@@ -124,117 +59,18 @@ static void carry__altstack(void)
         munmap(mem, page + CARRY__ALTSTACK);
 }
 
-void carry__crash_start(carry__sigaction_fn *real)
+void carry__crash_start(void)
 {
     int saved_errno = errno;
-    carry__ensure_init();
     /* A passive program runs as if carry were not loaded.  CARRY_MODE=off
      * keeps reports: the API's explicit contexts still exist there. */
     bool on = carry__config.active && carry__config.crash;
     if (on)
         carry__unwind_load();
-    sigset_t saved;
-    carry__sig_lock(&saved);
-    carry__real_sigaction = real;
-    carry__crash_on = on;
-    for (int sig = 1; on && sig < CARRY__SLOTS; sig++) {
-        if (!carry__fatal(sig) || real(sig, NULL, &carry__prog[sig]) != 0)
-            continue;
-        if (carry__prog[sig].sa_handler != SIG_IGN) {
-            struct sigaction act = carry__stand_in(&carry__prog[sig]);
-            real(sig, &act, NULL);
-        }
-    }
+    carry__sigdisp_start(on ? CARRY__FATAL : 0, carry__crash_handler);
     if (on)
         carry__altstack();
-    atomic_store_explicit(&carry__crash_started, true, memory_order_release);
-    carry__sig_unlock(&saved);
     errno = saved_errno;
-}
-
-bool carry__crash_owns(int sig)
-{
-    return carry__fatal(sig) && !carry__in_signal && carry__crash_on;
-}
-
-/* ---- The program's dispositions ----------------------------------------- */
-
-int carry__crash_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
-{
-    /* Read before the lock: a bad pointer faults as it would natively. */
-    struct sigaction want, prev, now;
-    if (act != NULL)
-        want = *act;
-    sigset_t saved;
-    carry__sig_lock(&saved);
-    /* The real call checks act and stores it as the kernel keeps it. */
-    int rc = carry__real_sigaction(sig, act ? &want : NULL, &prev);
-    int err = errno;
-    if (rc == 0) {
-        /* Something that bypasses these wrappers (sigset, sigignore, abort)
-         * may have replaced carry's handler: then the kernel has the truth. */
-        if (prev.sa_sigaction == carry__crash_handler)
-            prev = carry__prog[sig];
-        if (act != NULL) {
-            if (want.sa_handler == SIG_IGN) {
-                carry__real_sigaction(sig, NULL, &now);
-            } else {
-                struct sigaction ours = carry__stand_in(&want);
-                carry__real_sigaction(sig, &ours, &now);
-            }
-            carry__prog[sig] = now;
-        }
-    }
-    carry__sig_unlock(&saved);
-    if (rc == 0 && old != NULL)
-        *old = prev;
-    errno = err;
-    return rc;
-}
-
-__sighandler_t carry__crash_signal(int sig, __sighandler_t handler, carry__signal_fn *real)
-{
-    sigset_t saved;
-    carry__sig_lock(&saved);
-    /* libc's own signal() builds the action (BSD flags, siginterrupt's
-     * choice) and installs it; carry reads it back. */
-    carry__in_signal = true;
-    __sighandler_t prev = real(sig, handler);
-    carry__in_signal = false;
-    int err = errno;
-    if (prev != SIG_ERR) {
-        if ((void *)prev == (void *)carry__crash_handler)
-            prev = carry__prog[sig].sa_handler;
-        struct sigaction now;
-        carry__real_sigaction(sig, NULL, &now);
-        if (now.sa_handler != SIG_IGN) {
-            struct sigaction ours = carry__stand_in(&now);
-            carry__real_sigaction(sig, &ours, NULL);
-        }
-        carry__prog[sig] = now;
-    }
-    carry__sig_unlock(&saved);
-    errno = err;
-    return prev;
-}
-
-/* As glibc's: sigaction with SA_RESETHAND | SA_NODEFER.  Not through the
- * real sysv_signal, which calls libc's sigaction internally, past any
- * sanitizer's. */
-__sighandler_t carry__crash_sysv_signal(int sig, __sighandler_t handler)
-{
-    if (handler == SIG_ERR) {
-        errno = EINVAL;
-        return SIG_ERR;
-    }
-    struct sigaction act, old;
-    memset(&act, 0, sizeof act);
-    act.sa_handler = handler;
-    sigemptyset(&act.sa_mask);
-    act.sa_flags = SA_RESETHAND | SA_NODEFER | SA_INTERRUPT;
-    if (carry__crash_sigaction(sig, &act, &old) != 0)
-        return SIG_ERR;
-    return old.sa_handler;
 }
 
 /* ---- Writing the report -------------------------------------------------- */
@@ -255,7 +91,7 @@ static const struct {
     const char *const *codes;
     size_t n_codes;
     bool address; /* si_addr is the faulting address */
-} carry__signals[CARRY__SLOTS] = {
+} carry__signals[CARRY__SIGDISP_SLOTS] = {
     [SIGSEGV] = {"SIGSEGV", carry__segv_codes, CARRY__COUNT(carry__segv_codes), true},
     [SIGBUS] = {"SIGBUS", carry__bus_codes, CARRY__COUNT(carry__bus_codes), true},
     [SIGILL] = {"SIGILL", carry__ill_codes, CARRY__COUNT(carry__ill_codes), false},
@@ -414,10 +250,7 @@ static void carry__chain(const struct sigaction *prog, int sig, siginfo_t *info,
  * status and the core dump are the ones the program would have had. */
 static void carry__die(int sig, siginfo_t *info, ucontext_t *uc, long pid, long tid)
 {
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    carry__real_sigaction(sig, &dfl, NULL);
+    carry__sigdisp_default(sig);
     siginfo_t again = *info;
     if (carry__sys(SYS_rt_tgsigqueueinfo, pid, tid, sig, &again) != 0)
         carry__sys(SYS_tgkill, pid, tid, sig);
@@ -428,13 +261,8 @@ static void carry__crash_handler(int sig, siginfo_t *info, void *context)
 {
     int saved_errno = errno;
     ucontext_t *uc = context;
-    sigset_t saved;
-    carry__sig_lock(&saved);
-    struct sigaction prog = carry__prog[sig];
-    bool handler = carry__is_handler(&prog);
-    if (handler && (prog.sa_flags & SA_RESETHAND))
-        carry__prog[sig].sa_handler = SIG_DFL; /* as the kernel would have */
-    carry__sig_unlock(&saved);
+    struct sigaction prog = carry__sigdisp_deliver(sig);
+    bool handler = carry__sigdisp_is_handler(&prog);
 
     /* Ignored and sent by someone (kill, raise): nothing happens.  Only a
      * race with the program's own sigaction gets here; a fault that is

@@ -52,4 +52,8 @@ static inline long carry__sys6(long n, long a, long b, long c, long d, long e, l
 #define carry__sys_n(n, a, b, c, d, e, f, ...) \
     carry__sys6((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
 
+/* The size of a signal set as the kernel takes it (rt_sigprocmask and the
+ * like), shorter than libc's sigset_t. */
+#define CARRY__KERNEL_SIGSET (_NSIG / 8)
+
 #endif /* CARRY_SYS_H */
