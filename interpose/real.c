@@ -44,6 +44,14 @@ void carry__real_bind(void)
     pthread_once(&once, carry__real_bind_once);
 }
 
+/* At load time at the latest: otherwise a wrapper's first call could bind
+ * the table from a signal handler, where dlsym (the loader's lock) is not
+ * safe. */
+__attribute__((constructor)) static void carry__real_bind_at_load(void)
+{
+    carry__real_bind();
+}
+
 void *carry__real_late(void **entry, const char *name)
 {
     carry__real_bind();

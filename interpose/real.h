@@ -78,7 +78,6 @@
     X(perror, void, (const char *), NULL, true) \
     X(vsyslog, void, (int, const char *, va_list), NULL, true) \
     X(__vsyslog_chk, void, (int, int, const char *, va_list), NULL, true) \
-    X(sigaction, int, (int, const struct sigaction *, struct sigaction *), NULL, true) \
     X(signal, __sighandler_t, (int, __sighandler_t), NULL, true) \
     X(sysv_signal, __sighandler_t, (int, __sighandler_t), NULL, false) \
     X(__sysv_signal, __sighandler_t, (int, __sighandler_t), NULL, false) \

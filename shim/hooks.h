@@ -277,4 +277,29 @@ void carry__hook_vsyslog(int pri, int flag, const char *fmt, va_list ap, carry__
 
 /* ---- Fatal signals (CARRY_CRASH) ----------------------------------------- */
 
+/*
+ * sigaction, signal and sysv_signal (sigdisp.c).  With crash reports on,
+ * carry's handler stays installed for the fatal signals, and the program's
+ * disposition of one is kept beside it, given back as the program's own and
+ * run after the report; every other call goes to the next definition, as
+ * does every call before libcarry's constructor has started crash reports
+ * (so these need not start carry).
+ */
+struct sigaction;
+typedef void carry__sighandler(int sig); /* what __sighandler_t points to */
+typedef carry__sighandler *carry__signal_fn(int sig, carry__sighandler *handler);
+
+/* Finds the next sigaction itself and runs no code TSan instruments before
+ * crash reports have started: the wrapper passes no real function and
+ * should be left uninstrumented too (see sigdisp.c). */
+int carry__hook_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+
+/* real: the next signal (also for bsd_signal, the same function). */
+carry__sighandler *carry__hook_signal(int sig, carry__sighandler *handler, carry__signal_fn *real);
+
+/* real: the next sysv_signal or __sysv_signal; NULL when there is none,
+ * then the call fails with ENOSYS. */
+carry__sighandler *carry__hook_sysv_signal(int sig, carry__sighandler *handler,
+                                           carry__signal_fn *real);
+
 #endif /* CARRY_HOOKS_H */

@@ -1,13 +1,15 @@
 /*
  * Start-up and fork handling.  The first entry point that runs (see
  * init.h) parses the configuration and starts what the configuration asks
- * for; the constructor makes sure that happens at load time at the latest.
+ * for; the constructor makes sure that happens at load time at the latest,
+ * and starts crash reports, which only it does (see crash.h).
  */
 #include <pthread.h>
 #include <stdlib.h>
 
 #include "config.h"
 #include "context.h"
+#include "crash.h"
 #include "epoll.h"
 #include "inherit.h"
 #include "init.h"
@@ -87,4 +89,5 @@ void carry__init(void)
 __attribute__((constructor)) static void carry__constructor(void)
 {
     carry__init();
+    carry__crash_start();
 }

@@ -47,8 +47,13 @@ static inline long carry__sys6(long n, long a, long b, long c, long d, long e, l
 #error "carry: shim/sys.h needs the system call instruction of this architecture"
 #endif
 
-#define carry__sys(n, ...) carry__sys_n(n, __VA_ARGS__, 0, 0, 0, 0, 0, 0)
+/* carry__sys(n, args...): n and up to six arguments (none for gettid). */
+#define carry__sys(...) carry__sys_n(__VA_ARGS__, 0, 0, 0, 0, 0, 0, 0)
 #define carry__sys_n(n, a, b, c, d, e, f, ...) \
     carry__sys6((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+
+/* The size of a signal set as the kernel takes it (rt_sigprocmask and the
+ * like), shorter than libc's sigset_t. */
+#define CARRY__KERNEL_SIGSET (_NSIG / 8)
 
 #endif /* CARRY_SYS_H */

@@ -11,8 +11,8 @@
  * next definitions libcarry binds) expands into the wrappers here, less the
  * entries libcarry only calls (PT_SKIP_* below), plus the wrappers written
  * out below: the variadic ones, those libcarry builds on another entry of
- * the table (printf on vprintf's next definition, and so on), and syscall,
- * which libcarry binds on its own.  It cannot drift unnoticed:
+ * the table (printf on vprintf's next definition, and so on), and syscall
+ * and sigaction, which libcarry binds on its own.  It cannot drift unnoticed:
  * scripts/bench/servers and scripts/bench/micro compare this library's
  * dynamic symbols with libcarry's before measuring anything, and so does
  * the test passthrough_symbols.
@@ -255,6 +255,13 @@ PT_EXPORT void __syslog_chk(int pri, int flag, const char *fmt, ...)
 PT_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t handler)
 {
     return PT_NEXT(signal)(sig, handler);
+}
+
+/* Not in the table: libcarry's crash module finds the next sigaction
+ * itself (shim/sigdisp.c). */
+PT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    return PT_NEXT(sigaction)(sig, act, old);
 }
 
 PT_EXPORT pid_t vfork(void)
