@@ -40,6 +40,11 @@ typedef void carry__vsyslog_fn(int pri, int flag, const char *fmt, va_list ap);
  * where it leaves its result. */
 typedef void carry__put_fn(void *call);
 
+/* A signal handler as signal() takes it (what __sighandler_t points to),
+ * and the real signal, bsd_signal, sysv_signal or __sysv_signal. */
+typedef void carry__sighandler(int sig);
+typedef carry__sighandler *carry__signal_fn(int sig, carry__sighandler *handler);
+
 /* The application's callbacks for one library object (an event, a
  * watcher, a handle, a request), as the wrappers of libevent, libev and
  * libuv give them and their trampolines and the libraries' getters read

@@ -16,6 +16,7 @@
 #include "inherit.h"
 #include "init.h"
 #include "records.h"
+#include "sigdisp.h"
 #include "stats.h"
 #include "tag.h"
 #include "tagstdio.h"
@@ -417,4 +418,24 @@ void carry__hook_vsyslog(int pri, int flag, const char *fmt, va_list ap, carry__
         real(pri, flag, fmt, ap);
     else
         carry__tag_vsyslog(pri, flag, fmt, ap, real);
+}
+
+/* ---- Fatal signals ------------------------------------------------------- */
+
+/* Uninstrumented, like the wrapper and what it calls: see sigdisp.c. */
+__attribute__((no_sanitize("thread"))) int
+carry__hook_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    return carry__sigdisp_sigaction(sig, act, old);
+}
+
+carry__sighandler *carry__hook_signal(int sig, carry__sighandler *handler, carry__signal_fn *real)
+{
+    return carry__sigdisp_signal(sig, handler, real);
+}
+
+carry__sighandler *carry__hook_sysv_signal(int sig, carry__sighandler *handler,
+                                           carry__signal_fn *real)
+{
+    return carry__sigdisp_sysv_signal(sig, handler, real);
 }

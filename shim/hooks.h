@@ -286,8 +286,6 @@ void carry__hook_vsyslog(int pri, int flag, const char *fmt, va_list ap, carry__
  * (so these need not start carry).
  */
 struct sigaction;
-typedef void carry__sighandler(int sig); /* what __sighandler_t points to */
-typedef carry__sighandler *carry__signal_fn(int sig, carry__sighandler *handler);
 
 /* Finds the next sigaction itself and runs no code TSan instruments before
  * crash reports have started: the wrapper passes no real function and

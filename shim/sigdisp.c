@@ -1,12 +1,10 @@
 /*
  * The program's dispositions of the signals carry's handler stands in for;
- * see sigdisp.h.  Also the entry points of sigaction and the signal()
- * family (hooks.h).
+ * see sigdisp.h.
  */
 #include <dlfcn.h>
 #include <string.h>
 
-#include "hooks.h"
 #include "lock.h"
 #include "sigdisp.h"
 #include "sys.h"
@@ -14,7 +12,7 @@
 typedef int carry__sigaction_fn(int sig, const struct sigaction *act, struct sigaction *old);
 
 /* The next sigaction (libc's, or a sanitizer's), found here rather than
- * through the wrappers' table: see carry__hook_sigaction. */
+ * through the wrappers' table: see carry__sigdisp_sigaction. */
 static carry__sigaction_fn *carry__next_sigaction;
 static _Atomic bool carry__sigdisp_started;
 /* Written once, before carry__sigdisp_started. */
@@ -149,9 +147,8 @@ static int carry__sigdisp_set(int sig, const struct sigaction *act, struct sigac
  * without TSan brings libtsan in, whose start-up calls sigaction before
  * instrumented code can run.  (The wrappers' table is not used here for
  * the same reason: binding it runs instrumented code.) */
-__attribute__((no_sanitize("thread"))) int carry__hook_sigaction(int sig,
-                                                                 const struct sigaction *act,
-                                                                 struct sigaction *old)
+__attribute__((no_sanitize("thread"))) int
+carry__sigdisp_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     if (!atomic_load_explicit(&carry__sigdisp_started, memory_order_acquire))
         return ((carry__sigaction_fn *)dlsym(RTLD_NEXT, "sigaction"))(sig, act, old);
@@ -160,7 +157,8 @@ __attribute__((no_sanitize("thread"))) int carry__hook_sigaction(int sig,
     return carry__sigdisp_set(sig, act, old);
 }
 
-carry__sighandler *carry__hook_signal(int sig, carry__sighandler *handler, carry__signal_fn *real)
+carry__sighandler *carry__sigdisp_signal(int sig, carry__sighandler *handler,
+                                         carry__signal_fn *real)
 {
     if (!carry__sigdisp_owns(sig))
         return real(sig, handler);
@@ -191,8 +189,8 @@ carry__sighandler *carry__hook_signal(int sig, carry__sighandler *handler, carry
 /* For a signal carry owns, as glibc's: sigaction with SA_RESETHAND |
  * SA_NODEFER.  Not through the real sysv_signal, which calls libc's
  * sigaction internally, past any sanitizer's. */
-carry__sighandler *carry__hook_sysv_signal(int sig, carry__sighandler *handler,
-                                           carry__signal_fn *real)
+carry__sighandler *carry__sigdisp_sysv_signal(int sig, carry__sighandler *handler,
+                                              carry__signal_fn *real)
 {
     if (!carry__sigdisp_owns(sig)) {
         if (real == NULL) { /* optional: glibc's */
