@@ -80,7 +80,7 @@ static void carry__uv_locate(void)
     atomic_store_explicit(&carry__uv_located, true, memory_order_release);
 }
 
-static bool carry__uv_internal(const void *code)
+bool carry__uv_internal(const void *code)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     if (!atomic_load_explicit(&carry__uv_located, memory_order_acquire))
@@ -92,8 +92,8 @@ static bool carry__uv_internal(const void *code)
  * say, or NULL when carry leaves obj alone.  A record keeps the callbacks
  * other calls gave it: libevent's finalizer (carry__record_finalizing) and
  * uv_close's callback (carry__record_closing). */
-static struct carry__record *carry__record_bind(const void *obj, const struct carry__cb *cbs,
-                                                int fd, unsigned flags)
+__attribute__((always_inline)) static inline struct carry__record *
+carry__record_bind(const void *obj, const struct carry__cb *cbs, int fd, unsigned flags)
 {
     bool uv = carry__library(flags) == CARRY__CB_LIBUV;
     if (cbs != NULL && uv && carry__uv_internal((const void *)cbs->fn))
@@ -185,25 +185,6 @@ struct carry__record *carry__record_once(const struct carry__cb *cbs, int fd, un
     r->boundary = (uint8_t)(CARRY__B_LIBEVENT + carry__library(flags));
     carry__record_capture(r);
     return r;
-}
-
-void carry__record_capture(struct carry__record *r)
-{
-    carry_ctx *current = carry__current();
-    carry__count_capture(r->boundary, current);
-    if (atomic_load_explicit(&r->ctx, memory_order_relaxed) != current)
-        carry__slot_store(&r->ctx, current);
-}
-
-/* libuv re-arms a repeating timer from its loop (uv_timer_again, and
- * uv_timer_start from there, through the PLT): that is not the
- * application scheduling, so the timer keeps the context it was started
- * in. */
-void carry__record_schedule(struct carry__record *r, const void *caller)
-{
-    if (r->timer && carry__uv_internal(caller))
-        return;
-    carry__record_capture(r);
 }
 
 void carry__record_drop(struct carry__record *r)

@@ -69,11 +69,29 @@ bool carry__record_closing(const void *obj, void (*close)(void));
 bool carry__record_finalizing(void *const *objs, int n, void (*finalize)(void));
 struct carry__record *carry__record_once(const struct carry__cb *cbs, int fd, unsigned flags);
 
-/* The work was scheduled: the record captures the current context.
- * _schedule: by a call that returns to caller, which may be the library
- * itself re-arming. */
-void carry__record_capture(struct carry__record *r);
-void carry__record_schedule(struct carry__record *r, const void *caller);
+/* Is code libuv's own (its internal handles' callbacks, its loop calling
+ * back into its own API)? */
+bool carry__uv_internal(const void *code);
+
+/* The work was scheduled: the record captures the current context. */
+static inline void carry__record_capture(struct carry__record *r)
+{
+    carry_ctx *current = carry__current();
+    carry__count_capture(r->boundary, current);
+    if (atomic_load_explicit(&r->ctx, memory_order_relaxed) != current)
+        carry__slot_store(&r->ctx, current);
+}
+
+/* The same by a call that returns to caller.  libuv re-arms a repeating
+ * timer from its loop (uv_timer_again, and uv_timer_start from there,
+ * through the PLT): that is not the application scheduling, so the timer
+ * keeps the context it was started in. */
+static inline void carry__record_schedule(struct carry__record *r, const void *caller)
+{
+    if (r->timer && carry__uv_internal(caller))
+        return;
+    carry__record_capture(r);
+}
 
 /* The work was unscheduled: the record lets go of its context. */
 void carry__record_drop(struct carry__record *r);
