@@ -28,25 +28,42 @@ static bool carry__ends_line(const char *fmt)
     return n > 0 && fmt[n - 1] == '\n';
 }
 
+/* A printf-like line, formatted into b for carry to write with its tags:
+ * its length; CARRY__LINE_PLAIN when the real function is to write it
+ * (no context, and fmt ends the line: nothing to tag or to note but the
+ * line's end); CARRY__LINE_FAILED when it cannot be formatted (no memory
+ * for an output larger than b's stack, or a format libc rejects too: the
+ * real function gives its own result).  errno is left as on entry. */
+enum { CARRY__LINE_PLAIN = -2, CARRY__LINE_FAILED = -1 };
+
+static int carry__line_format(struct carry__tag_buf *b, uint64_t id, int flag, const char *fmt,
+                              va_list ap)
+{
+    if (id == 0 && carry__ends_line(fmt))
+        return CARRY__LINE_PLAIN;
+    int saved_errno = errno;
+    int n = carry__tag_buf_vformat(b, flag, fmt, ap);
+    errno = saved_errno;
+    return n < 0 ? CARRY__LINE_FAILED : n;
+}
+
 int carry__tag_vfprintf(FILE *fp, int fd, int flag, const char *fmt, va_list ap,
                         carry__vfprintf_fn *real)
 {
     uint64_t id = carry__tag_id();
-    if (id == 0 && carry__ends_line(fmt)) {
+    struct carry__tag_buf b __attribute__((cleanup(carry__tag_buf_free)));
+    carry__tag_buf_init(&b);
+    int n = carry__line_format(&b, id, flag, fmt, ap);
+    if (n == CARRY__LINE_PLAIN) {
         FILE *locked __attribute__((cleanup(carry__tag_unlock))) = fp;
         flockfile(fp);
         int rc = real(fp, flag, fmt, ap);
         carry__tag_mark(fd, false);
         return rc;
     }
-    int saved_errno = errno;
-    struct carry__tag_buf b __attribute__((cleanup(carry__tag_buf_free)));
-    carry__tag_buf_init(&b);
-    int n = carry__tag_buf_vformat(&b, flag, fmt, ap);
-    if (n < 0) {
-        errno = saved_errno;
+    if (n == CARRY__LINE_FAILED)
         return real(fp, flag, fmt, ap);
-    }
+    int saved_errno = errno;
     if (carry__tag_put(fp, fd, &b, id) < (size_t)n)
         return -1;
     errno = saved_errno;
@@ -57,21 +74,21 @@ int carry__tag_vdprintf(int fd, int flag, const char *fmt, va_list ap, carry__vd
                         carry__writev_fn *real_writev)
 {
     uint64_t id = carry__tag_id();
-    if (id == 0 && carry__ends_line(fmt)) {
+    struct carry__tag_buf b __attribute__((cleanup(carry__tag_buf_free)));
+    carry__tag_buf_init(&b);
+    int n = carry__line_format(&b, id, flag, fmt, ap);
+    if (n == CARRY__LINE_PLAIN) {
         int rc = real(fd, flag, fmt, ap);
         carry__tag_mark(fd, false);
         return rc;
     }
-    int saved_errno = errno;
-    struct carry__tag_buf b __attribute__((cleanup(carry__tag_buf_free)));
-    carry__tag_buf_init(&b);
-    int n = carry__tag_buf_vformat(&b, flag, fmt, ap);
-    if (n <= 0) {
-        /* Nothing to write: vdprintf makes no system call either. */
-        errno = saved_errno;
-        return n == 0 ? 0 : real(fd, flag, fmt, ap);
-    }
+    /* Nothing to write: vdprintf makes no system call either. */
+    if (n == 0)
+        return 0;
+    if (n == CARRY__LINE_FAILED)
+        return real(fd, flag, fmt, ap);
     /* Like vdprintf, write everything or fail. */
+    int saved_errno = errno;
     struct iovec v = {b.data + CARRY__TAG_LEN, (size_t)n};
     if (carry__tag_writev(fd, &v, 1, id, real_writev, real_writev, true) != n)
         return -1;
