@@ -18,12 +18,12 @@
 #ifndef CARRY_RECORDS_H
 #define CARRY_RECORDS_H
 
+#include "calls.h"
 #include "cbtable.h"
 #include "common.h"
 #include "context.h"
 #include "current.h"
 #include "fd.h"
-#include "calls.h"
 #include "stats.h"
 
 struct carry__record {

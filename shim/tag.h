@@ -19,10 +19,10 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "calls.h"
 #include "common.h"
 #include "config.h"
 #include "current.h"
-#include "calls.h"
 #include "watch.h"
 
 #define CARRY__TAG_LEN 25 /* "[carry " + 16 hex digits + "] " */
