@@ -364,11 +364,13 @@ void carry__hook_uv_pool_leave(carry__uv_pool_scope *scope)
 
 /* Starts carry before the first line it may tag, leaving errno for %m
  * and perror to read. */
-static void carry__lines_init(void)
+static inline void carry__lines_init(void)
 {
-    int saved_errno = errno;
-    carry__ensure_init();
-    errno = saved_errno;
+    if (CARRY__UNLIKELY(!atomic_load_explicit(&carry__initialised, memory_order_acquire))) {
+        int saved_errno = errno;
+        carry__init();
+        errno = saved_errno;
+    }
 }
 
 int carry__hook_vfprintf(FILE *fp, int flag, const char *fmt, va_list ap, carry__vfprintf_fn *real)

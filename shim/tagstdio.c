@@ -36,8 +36,8 @@ static bool carry__ends_line(const char *fmt)
  * real function gives its own result).  errno is left as on entry. */
 enum { CARRY__LINE_PLAIN = -2, CARRY__LINE_FAILED = -1 };
 
-static int carry__line_format(struct carry__tag_buf *b, uint64_t id, int flag, const char *fmt,
-                              va_list ap)
+__attribute__((always_inline)) static inline int
+carry__line_format(struct carry__tag_buf *b, uint64_t id, int flag, const char *fmt, va_list ap)
 {
     if (id == 0 && carry__ends_line(fmt))
         return CARRY__LINE_PLAIN;
