@@ -36,20 +36,32 @@ static const struct carry__name carry__modes[] = {
     {"dataflow", CARRY__RULE_DATAFLOW},
 };
 
-/* Calls fn for each comma-separated item of list (empty items skipped);
- * stops and returns false as soon as fn does. */
+/*
+ * Calls fn for each comma-separated item of list, empty ones included (a
+ * leading, trailing or doubled comma makes one; an empty list has none);
+ * stops and returns false as soon as fn does.  No name is empty, so an
+ * empty item is an invalid one: each variable treats it as it treats any
+ * invalid item.
+ */
 static bool carry__each_item(const char *list, bool (*fn)(const char *item, size_t len, void *arg),
                              void *arg)
 {
-    for (const char *p = list; *p;) {
+    if (*list == '\0')
+        return true;
+    for (const char *p = list;; p++) {
         size_t len = strcspn(p, ",");
-        if (len > 0 && !fn(p, len, arg))
+        if (!fn(p, len, arg))
             return false;
         p += len;
-        if (*p == ',')
-            p++;
+        if (*p == '\0')
+            return true;
     }
-    return true;
+}
+
+/* How a warning names the empty items it ignores. */
+static const char *carry__empty_items(unsigned n)
+{
+    return n == 0 ? "" : n == 1 ? "an empty item" : "empty items";
 }
 
 static bool carry__add_mode(const char *item, size_t len, void *arg)
@@ -67,7 +79,7 @@ static bool carry__add_mode(const char *item, size_t len, void *arg)
 static unsigned carry__parse_mode(const char *value)
 {
     unsigned mode = 0;
-    if (value[strspn(value, ",")] != '\0' && carry__each_item(value, carry__add_mode, &mode))
+    if (*value != '\0' && carry__each_item(value, carry__add_mode, &mode))
         return mode;
     carry__warn("CARRY_MODE=%s is invalid: it takes off, threads, events, all, or a comma list "
                 "of threads,epoll,accept,loops,dataflow; using events",
@@ -85,11 +97,16 @@ static const struct carry__name carry__tags[] = {
 struct carry__tag_parse {
     unsigned bits;
     char unknown[128]; /* the names not recognised, comma-separated */
+    unsigned empty;    /* empty items */
 };
 
 static bool carry__add_tag(const char *item, size_t len, void *arg)
 {
     struct carry__tag_parse *t = arg;
+    if (len == 0) {
+        t->empty++;
+        return true;
+    }
     for (size_t i = 0; i < sizeof carry__tags / sizeof carry__tags[0]; i++) {
         if (strlen(carry__tags[i].name) == len && memcmp(carry__tags[i].name, item, len) == 0) {
             t->bits |= carry__tags[i].bits;
@@ -101,22 +118,23 @@ static bool carry__add_tag(const char *item, size_t len, void *arg)
     return true;
 }
 
-/* Unlike CARRY_MODE, a bad name does not reject the list: the outputs the
+/* Unlike CARRY_MODE, a bad item does not reject the list: the outputs the
  * user did name correctly are still tagged (tagging too little would hide
  * exactly the lines they asked for). */
 static unsigned carry__parse_tag(const char *value)
 {
-    struct carry__tag_parse t = {0, ""};
+    struct carry__tag_parse t = {0, "", 0};
     carry__each_item(value, carry__add_tag, &t);
-    if (t.unknown[0] != '\0') {
+    if (t.unknown[0] != '\0' || t.empty > 0) {
         char applied[32] = "";
         for (size_t i = 1; i < sizeof carry__tags / sizeof carry__tags[0]; i++)
             if (t.bits & carry__tags[i].bits)
                 snprintf(applied + strlen(applied), sizeof applied - strlen(applied), "%s%s",
                          applied[0] ? "," : "", carry__tags[i].name);
         carry__warn("CARRY_TAG=%s is invalid: it takes off, or a comma list of "
-                    "stdout,stderr,syslog; ignoring %s, tagging %s",
-                    value, t.unknown, applied[0] ? applied : "nothing");
+                    "stdout,stderr,syslog; ignoring %s%s%s, tagging %s",
+                    value, t.unknown, t.unknown[0] != '\0' && t.empty > 0 ? " and " : "",
+                    carry__empty_items(t.empty), applied[0] ? applied : "nothing");
     }
     return t.bits;
 }
@@ -136,21 +154,35 @@ static int carry__parse_int(const char *name, const char *value, int min, int ma
 struct carry__program_match {
     const char *program;
     bool found;
+    unsigned names, empty;
 };
 
 static bool carry__match_program(const char *item, size_t len, void *arg)
 {
     struct carry__program_match *m = arg;
+    if (len == 0) {
+        m->empty++;
+        return true;
+    }
+    m->names++;
     if (strlen(m->program) == len && memcmp(m->program, item, len) == 0)
         m->found = true;
-    return !m->found;
+    return true;
 }
 
-static bool carry__program_listed(const char *list, const char *program)
+/* Whether CARRY_ONLY or CARRY_SKIP (name) lists program.  An empty item
+ * names no program: it is ignored, with a warning, and the names given
+ * still apply (falling back to the default, unset, would turn carry on in
+ * the very programs the list keeps it out of). */
+static struct carry__program_match carry__program_list(const char *name, const char *list,
+                                                       const char *program)
 {
-    struct carry__program_match m = {program, false};
+    struct carry__program_match m = {program, false, 0, 0};
     carry__each_item(list, carry__match_program, &m);
-    return m.found;
+    if (m.empty > 0)
+        carry__warn("%s=%s is invalid: it takes a comma list of program names; ignoring %s", name,
+                    list, carry__empty_items(m.empty));
+    return m;
 }
 
 void carry__config_parse(struct carry__config *out, carry__getenv_fn *getenv_fn,
@@ -188,10 +220,13 @@ void carry__config_parse(struct carry__config *out, carry__getenv_fn *getenv_fn,
 
     if (program == NULL)
         program = "";
-    if ((value = getenv_fn("CARRY_ONLY")) != NULL && *value != '\0' &&
-        !carry__program_listed(value, program))
+    /* A CARRY_ONLY that names no program (empty) is as unset. */
+    struct carry__program_match m;
+    if ((value = getenv_fn("CARRY_ONLY")) != NULL &&
+        (m = carry__program_list("CARRY_ONLY", value, program)).names > 0 && !m.found)
         out->active = false;
-    if ((value = getenv_fn("CARRY_SKIP")) != NULL && carry__program_listed(value, program))
+    if ((value = getenv_fn("CARRY_SKIP")) != NULL &&
+        carry__program_list("CARRY_SKIP", value, program).found)
         out->active = false;
     if (!out->active)
         out->tag = 0;

@@ -45,6 +45,7 @@ static void carry__ctx_init_dead(void *obj)
 static struct carry__pool carry__contexts =
     CARRY__POOL_INIT(carry_ctx, next, CARRY__SLAB_CONTEXTS, carry__ctx_init_dead, true, "contexts");
 static _Atomic uint64_t carry__live;
+static _Atomic bool carry__ever; /* see carry__ctx_ever; a fork inherits it */
 
 /* The pid in the top 24 bits makes a forked child's ids differ from its
  * parent's; the counter below gives 2^40 ids per process.  The prefix is
@@ -70,6 +71,8 @@ uint64_t carry__id_next(void)
     if (CARRY__UNLIKELY(self->id_next == self->id_limit)) {
         self->id_next = atomic_fetch_add(&carry__id_counter, CARRY__ID_BLOCK);
         self->id_limit = self->id_next + CARRY__ID_BLOCK;
+        /* Every context takes an id: a thread's first one comes here. */
+        atomic_store_explicit(&carry__ever, true, memory_order_relaxed);
     }
     return carry__id_prefix_of_this_process() | (self->id_next++ & ((UINT64_C(1) << 40) - 1));
 }
@@ -296,6 +299,11 @@ void carry__ctx_release_handle(carry_ctx *ctx)
 uint64_t carry__ctx_live(void)
 {
     return atomic_load_explicit(&carry__live, memory_order_relaxed);
+}
+
+bool carry__ctx_ever(void)
+{
+    return atomic_load_explicit(&carry__ever, memory_order_relaxed);
 }
 
 /* The owners must be whole in the child: hold their lock across fork

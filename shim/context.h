@@ -114,6 +114,11 @@ void carry__ctx_release_handle(carry_ctx *ctx);
 /* Contexts alive in this process (for tests and stats). */
 uint64_t carry__ctx_live(void);
 
+/* Whether this process image ever made a context (by a rule or through
+ * the API), or its forking parent did before it.  Safe in a signal
+ * handler. */
+bool carry__ctx_ever(void);
+
 /* A fresh, non-zero id: the pid in the top 24 bits, a counter below, so
  * ids of a parent and its forked children differ. */
 uint64_t carry__id_next(void);

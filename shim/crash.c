@@ -1,10 +1,11 @@
 /*
  * Crash reports (CARRY_CRASH).  On SIGSEGV, SIGBUS, SIGILL, SIGFPE and
- * SIGABRT carry's handler writes the signal, the thread, the current
- * context with its keys and a backtrace to stderr, then does what the
- * program asked for: runs the program's handler, or dies of the signal as
- * the program would have.  The program's dispositions are kept by
- * sigdisp.c, the report is written with out.c, the backtrace by unwind.c.
+ * SIGABRT in a process that has had a context, carry's handler writes the
+ * signal, the thread, the current context with its keys and a backtrace
+ * to stderr, then does what the program asked for: runs the program's
+ * handler, or dies of the signal as the program would have.  The program's
+ * dispositions are kept by sigdisp.c, the report is written with out.c,
+ * the backtrace by unwind.c.
  *
  * What the handler runs is async-signal-safe: raw system calls, no malloc,
  * no stdio, no lock that the interrupted code can hold.
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "context.h"
 #include "crash.h"
 #include "current.h"
 #include "out.h"
@@ -203,7 +205,7 @@ static void carry__report(int sig, const siginfo_t *info, ucontext_t *uc, long p
 
 /* ---- The handler --------------------------------------------------------- */
 
-enum { CARRY__REPORT, CARRY__REPORTED, CARRY__REENTERED };
+enum { CARRY__REPORT, CARRY__REPORTED, CARRY__REENTERED, CARRY__NOTHING_TO_SAY };
 
 static int carry__claim(long pid, long tid)
 {
@@ -272,7 +274,11 @@ static void carry__crash_handler(int sig, siginfo_t *info, void *context)
         return;
     }
     long pid = getpid(), tid = carry__sys(SYS_gettid);
-    switch (carry__claim(pid, tid)) {
+    /* A process that never had a context (a program that is no server, or
+     * one that raises a signal on purpose, as timeout re-raises its
+     * child's) has no request to name: no report, only the program's own
+     * handling of the signal. */
+    switch (carry__ctx_ever() ? carry__claim(pid, tid) : CARRY__NOTHING_TO_SAY) {
     case CARRY__REPORT:
         carry__report(sig, info, uc, pid, tid, handler);
         atomic_store_explicit(&carry__report_state, (uint64_t)pid << 32, memory_order_release);

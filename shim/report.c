@@ -3,11 +3,20 @@
  * exits.  The report goes to stderr or is appended to a file, written with
  * raw system calls so that it neither uses nor disturbs the program's
  * stdio.
+ *
+ * The file is opened at start-up and kept: a server that forks workers and
+ * drops privileges (nginx's master runs as root, its workers as another
+ * user) still has every process append its own report, which a path opened
+ * at exit would refuse.  A report that cannot be written is said once on
+ * stderr, with the path and the error.
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,7 +28,14 @@
 #include "stats.h"
 #include "sys.h"
 
-static char carry__stats_target[4096]; /* "stderr" or a path */
+static char carry__stats_target[4096]; /* "stderr" or the path as given */
+static char carry__stats_path[4096];   /* the path, absolute: a daemon chdirs */
+static int carry__stats_fd = -1;       /* the file, open since start-up */
+static dev_t carry__stats_dev;         /* which file carry__stats_fd is */
+static ino_t carry__stats_ino;
+/* The process's name at start-up: a server that rewrites its title (nginx:
+ * "worker process is shutting down") overwrites the memory of argv[0]. */
+static char carry__stats_name[256];
 static struct timespec carry__stats_start;
 
 /* Thousands separated, for reading at a glance. */
@@ -42,15 +58,34 @@ static uint64_t carry__stat(_Atomic uint64_t *counter)
     return atomic_load_explicit(counter, memory_order_relaxed);
 }
 
-static void carry__stats_write(int fd, const char *text, size_t len)
+/* Writes all of text to fd; 0, or the error.  A write to a pipe nobody
+ * reads raises SIGPIPE: that one is carry's, and must not kill a program
+ * that is exiting as it chose, so it is blocked while the report is written
+ * and taken back. */
+static int carry__stats_write(int fd, const char *text, size_t len)
 {
-    while (len > 0) {
+    sigset_t pipe, old, pending;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    sigemptyset(&pending);
+    carry__sys(SYS_rt_sigprocmask, SIG_BLOCK, &pipe, &old, CARRY__KERNEL_SIGSET);
+    carry__sys(SYS_rt_sigpending, &pending, CARRY__KERNEL_SIGSET);
+    int err = 0;
+    while (len > 0 && err == 0) {
         long n = carry__sys(SYS_write, fd, text, len);
-        if (n <= 0)
-            return;
-        text += n;
-        len -= (size_t)n;
+        if (n > 0) {
+            text += n;
+            len -= (size_t)n;
+        } else if (n != -EINTR) {
+            err = n < 0 ? (int)-n : EIO; /* no progress: as a failed device would */
+        }
     }
+    if (err == EPIPE && !sigismember(&pending, SIGPIPE)) {
+        struct timespec now = {0, 0};
+        carry__sys(SYS_rt_sigtimedwait, &pipe, NULL, &now, CARRY__KERNEL_SIGSET);
+    }
+    carry__sys(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, CARRY__KERNEL_SIGSET);
+    return err;
 }
 
 static const char *const carry__boundary_names[CARRY__BOUNDARIES] = {
@@ -73,8 +108,7 @@ size_t carry__report_format(char *buf, size_t size)
         if (n_ > 0) \
             len += (size_t)n_; \
     } while (0)
-    CARRY__PUT("carry stats: pid %d (%s), %.1f s\n", (int)getpid(), program_invocation_short_name,
-               seconds);
+    CARRY__PUT("carry stats: pid %d (%s), %.1f s\n", (int)getpid(), carry__stats_name, seconds);
     CARRY__PUT("  contexts: %s created, %s alive at peak, %s alive at exit\n",
                carry__stats_num(carry__stat(&carry__stats.created), a, sizeof a),
                carry__stats_num(carry__stat(&carry__stats.peak), b, sizeof b),
@@ -105,6 +139,33 @@ size_t carry__report_format(char *buf, size_t size)
     return len < size ? len : size - 1;
 }
 
+/* Said once: at start-up, or at exit when the report fails there. */
+static void carry__stats_cannot(int err)
+{
+    carry__warn("CARRY_STATS=%s: cannot write it (%s); no stats report", carry__stats_target,
+                strerror(err));
+}
+
+/* Opens the path for appending; the fd, or a negative errno value. */
+static int carry__stats_open(const char *path)
+{
+    return (int)carry__sys(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                           0644);
+}
+
+/* The fd to write the report to: the one opened at start-up while it is
+ * still that file, else the path opened again (the program closed it, as a
+ * daemon closing every fd does, and the number may be another file now).
+ * A negative errno value when neither can be had. */
+static int carry__stats_fd_at_exit(void)
+{
+    struct stat st;
+    if (carry__sys(SYS_fstat, carry__stats_fd, &st) == 0 && st.st_dev == carry__stats_dev &&
+        st.st_ino == carry__stats_ino)
+        return carry__stats_fd;
+    return carry__stats_open(carry__stats_path);
+}
+
 static void carry__report(void)
 {
     if (!atomic_load_explicit(&carry__stats_on, memory_order_relaxed))
@@ -116,38 +177,68 @@ static void carry__report(void)
     char buf[2048];
     size_t len = carry__report_format(buf, sizeof buf);
     if (strcmp(carry__stats_target, "stderr") == 0) {
+        /* A report that stderr does not take has nowhere to say so. */
         carry__stats_write(2, buf, len);
     } else {
-        int fd = (int)carry__sys(SYS_openat, AT_FDCWD, carry__stats_target,
-                                 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        int fd = carry__stats_fd_at_exit(), err = fd < 0 ? -fd : 0;
         if (fd >= 0) {
-            carry__stats_write(fd, buf, len);
-            carry__sys(SYS_close, fd);
+            err = carry__stats_write(fd, buf, len);
+            long closed = carry__sys(SYS_close, fd);
+            if (err == 0 && closed < 0 && closed != -EINTR)
+                err = (int)-closed;
         }
+        if (err != 0)
+            carry__stats_cannot(err);
     }
     errno = saved_errno;
+}
+
+/* Keeps fd, moved up to 1023 (or the fd limit) if it can be, so that the
+ * program's own fds get the numbers they would get without carry; its
+ * identity tells at exit whether it is still carry's. */
+static void carry__stats_keep(int fd)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur > (rlim_t)fd + 1) {
+        long high = (long)(limit.rlim_cur < 1024 ? limit.rlim_cur : 1024) - 1;
+        long moved = carry__sys(SYS_fcntl, fd, F_DUPFD_CLOEXEC, high);
+        if (moved >= 0) {
+            carry__sys(SYS_close, fd);
+            fd = (int)moved;
+        }
+    }
+    struct stat st = {0};
+    carry__sys(SYS_fstat, fd, &st); /* of an fd just opened: cannot fail */
+    carry__stats_fd = fd;
+    carry__stats_dev = st.st_dev;
+    carry__stats_ino = st.st_ino;
 }
 
 bool carry__report_start(const char *target)
 {
     if (target == NULL || *target == '\0')
         return false;
-    if (strlen(target) >= sizeof carry__stats_target) {
+    bool to_stderr = strcmp(target, "stderr") == 0;
+    size_t cwd_len = 0;
+    if (!to_stderr && target[0] != '/' && getcwd(carry__stats_path, sizeof carry__stats_path))
+        cwd_len = strlen(carry__stats_path);
+    if (strlen(target) >= sizeof carry__stats_target ||
+        cwd_len + 1 + strlen(target) >= sizeof carry__stats_path) {
         carry__warn("CARRY_STATS: the path is too long; no stats report");
         return false;
     }
-    /* A path that cannot be written is said at once, not at exit. */
-    if (strcmp(target, "stderr") != 0) {
-        int fd = (int)carry__sys(SYS_openat, AT_FDCWD, target,
-                                 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    strcpy(carry__stats_target, target);
+    snprintf(carry__stats_path + cwd_len, sizeof carry__stats_path - cwd_len, "%s%s",
+             cwd_len ? "/" : "", target);
+    if (!to_stderr) {
+        int fd = carry__stats_open(carry__stats_path);
         if (fd < 0) {
-            carry__warn("CARRY_STATS=%s: cannot write it (%s); no stats report", target,
-                        strerror(-fd));
+            carry__stats_cannot(-fd);
             return false;
         }
-        carry__sys(SYS_close, fd);
+        carry__stats_keep(fd);
     }
-    strcpy(carry__stats_target, target);
+    snprintf(carry__stats_name, sizeof carry__stats_name, "%s", program_invocation_short_name);
     clock_gettime(CLOCK_MONOTONIC, &carry__stats_start);
     atomic_store(&carry__stats_on, true);
     if (atexit(carry__report) != 0)

@@ -22,6 +22,8 @@ static const struct bad_value bad_values[] = {
                          "or a comma list of threads,epoll,accept,loops,dataflow; using events\n"},
     {"CARRY_MODE=threads,nope", "carry: CARRY_MODE=threads,nope is invalid"},
     {"CARRY_MODE=", "carry: CARRY_MODE= is invalid"},
+    {"CARRY_MODE=events,", "carry: CARRY_MODE=events, is invalid"},
+    {"CARRY_MODE=threads,,epoll", "carry: CARRY_MODE=threads,,epoll is invalid"},
     {"CARRY_DEBUG=9", "carry: CARRY_DEBUG=9 is invalid: it takes a number from 0 to 3; using 0\n"},
     {"CARRY_DEBUG=1x", "carry: CARRY_DEBUG=1x is invalid"},
     {"CARRY_INHERIT=yes", "carry: CARRY_INHERIT=yes is invalid: it takes a number from 0 to 1; "

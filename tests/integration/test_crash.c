@@ -16,22 +16,31 @@
  * them to the program (and carry), with and without libcarry alike. */
 #define LEAVE_SIGNALS "handle_segv=0:handle_sigbus=0:handle_sigill=0:handle_sigfpe=0:handle_abort=0"
 
-/* Runs the crash fixture, with setting (NAME=VALUE, or NULL) added to its
- * environment; coredir, if not NULL, is where it may dump core. */
-static struct carry_run_result crash(bool preload, const char *setting, const char *kind,
-                                     const char *how, const char *coredir)
+/* Puts in env the sanitizers' options with LEAVE_SIGNALS added (owned[]
+ * holds them: free them); returns how many. */
+static size_t leave_signals(const char **env, char *owned[3])
 {
     static const char *const sanitizers[] = {"ASAN_OPTIONS", "TSAN_OPTIONS", "UBSAN_OPTIONS"};
-    char *owned[3] = {NULL, NULL, NULL};
-    const char *env[5];
     size_t n = 0;
     for (size_t i = 0; i < 3; i++) {
+        owned[i] = NULL;
         const char *options = getenv(sanitizers[i]);
         if (options != NULL) {
             cr_assert(asprintf(&owned[i], "%s=%s:%s", sanitizers[i], options, LEAVE_SIGNALS) > 0);
             env[n++] = owned[i];
         }
     }
+    return n;
+}
+
+/* Runs the crash fixture, with setting (NAME=VALUE, or NULL) added to its
+ * environment; coredir, if not NULL, is where it may dump core. */
+static struct carry_run_result crash(bool preload, const char *setting, const char *kind,
+                                     const char *how, const char *coredir)
+{
+    char *owned[3];
+    const char *env[5];
+    size_t n = leave_signals(env, owned);
     if (setting != NULL)
         env[n++] = setting;
     env[n] = NULL;
@@ -354,6 +363,52 @@ Test(crash, mode_off_still_reports)
     struct carry_run_result native, carried;
     compare("segv", "plain", "CARRY_MODE=off", &native, &carried);
     assert_report(&carried, "SIGSEGV (11, ");
+    carry_run_free(&native);
+    carry_run_free(&carried);
+}
+
+/* A process that never had a context has no request to name: no report,
+ * and the signal does what it does without carry. */
+Test(crash, no_report_without_a_context)
+{
+    const char *kinds[] = {"abrt", "segv"};
+    for (size_t i = 0; i < 2; i++) {
+        struct carry_run_result native, carried;
+        compare(kinds[i], "bare", NULL, &native, &carried);
+        cr_assert_geq(native.status, 128, "%s: %s", kinds[i], native.err);
+        cr_assert_eq(carried.wait_status, native.wait_status, "%s: %s", kinds[i], carried.err);
+        cr_assert_str_empty(carried.err, "%s", kinds[i]);
+        carry_run_free(&native);
+        carry_run_free(&carried);
+    }
+}
+
+/* coreutils' timeout dies of the signal its child died of by raising it:
+ * under carry, neither process had a context, and neither reports. */
+Test(crash, timeout_passes_on_its_childs_abort_silently)
+{
+    if (access("/usr/bin/timeout", X_OK) != 0)
+        cr_skip_test("no /usr/bin/timeout");
+    /* A Debian binary has no sanitizer runtime: it is preloaded first. */
+    const char *runtime = getenv("CARRY_TEST_SANITIZER_RUNTIME");
+    char *preload, *owned[3];
+    cr_assert(asprintf(&preload, "LD_PRELOAD=%s%s%s", runtime ? runtime : "",
+                       runtime && *runtime ? ":" : "", carry_test_lib()) > 0);
+    const char *env[5];
+    size_t n = leave_signals(env, owned);
+    env[n] = NULL;
+    const char *argv[] = {"/usr/bin/timeout", "60", carry_test_fixture("crash"), "abrt", "bare",
+                          NULL};
+    struct carry_run_result native = carry_run_program(false, env, argv);
+    env[n++] = preload;
+    env[n] = NULL;
+    struct carry_run_result carried = carry_run_program(false, env, argv);
+    cr_assert_eq(native.status, 128 + SIGABRT, "%s", native.err);
+    cr_assert_eq(carried.wait_status, native.wait_status, "%s", carried.err);
+    cr_assert_str_empty(carried.err);
+    free(preload);
+    for (size_t i = 0; i < 3; i++)
+        free(owned[i]);
     carry_run_free(&native);
     carry_run_free(&carried);
 }

@@ -1,12 +1,14 @@
 /*
  * CARRY_STATS: the report printed at exit, to stderr or appended to a file,
- * counts what happened at each boundary; a path that cannot be written
- * gets one warning and the program runs on.
+ * counts what happened at each boundary; a report that cannot be written
+ * gets one warning and the program runs on; a file opened at start-up
+ * takes the report of every process, whatever it did since.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "run.h"
@@ -66,12 +68,30 @@ Test(stats, every_libuv_callback_is_counted)
     carry_run_free(&r);
 }
 
-Test(stats, a_file_gets_one_report_per_run)
+/* A new empty file, its name in path (a "/tmp/carry-stats-XXXXXX"). */
+static void temp_file(char *path)
 {
-    char path[] = "/tmp/carry-stats-XXXXXX";
     int fd = mkstemp(path);
     cr_assert_geq(fd, 0);
     close(fd);
+}
+
+/* The text of the file at path, which is then removed (malloc'd). */
+static char *take_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    char *text = calloc(1, 16384);
+    fread(text, 1, 16383, f);
+    fclose(f);
+    unlink(path);
+    return text;
+}
+
+Test(stats, a_file_gets_one_report_per_run)
+{
+    char path[] = "/tmp/carry-stats-XXXXXX";
+    temp_file(path);
     char var[64];
     snprintf(var, sizeof var, "CARRY_STATS=%s", path);
     const char *env[] = {var, NULL};
@@ -79,32 +99,140 @@ Test(stats, a_file_gets_one_report_per_run)
     for (int i = 0; i < 2; i++) {
         struct carry_run_result r = carry_run_program(true, env, argv);
         cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
-        cr_assert_null(strstr(r.err, "carry stats"), "the report goes to the file: %s", r.err);
+        cr_assert_str_empty(r.err, "the report goes to the file");
         carry_run_free(&r);
     }
-    FILE *f = fopen(path, "r");
-    char text[8192];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = '\0';
-    fclose(f);
-    unlink(path);
+    char *text = take_file(path);
     cr_assert_eq(carry_count(text, "carry stats: pid "), 2, "%s", text);
     cr_assert_eq(carry_count(text, "mismatches: 1 "), 2, "%s", text);
+    free(text);
 }
 
-Test(stats, an_unwritable_path_warns_once_and_the_program_runs_on)
+/* Runs probe mismatch with CARRY_STATS=target: the program runs as without
+ * carry, and stderr has exactly one line, the warning that starts with
+ * "carry: CARRY_STATS=<target>: cannot write it (<error>". */
+static void assert_one_warning(const char *target, const char *error)
 {
-    const char *env[] = {"CARRY_STATS=/nonexistent-dir/report", NULL};
+    char var[128], want[256];
+    snprintf(var, sizeof var, "CARRY_STATS=%s", target);
+    snprintf(want, sizeof want, "carry: CARRY_STATS=%s: cannot write it (%s", target, error);
+    const char *env[] = {var, NULL};
     const char *argv[] = {carry_test_probe(), "mismatch", NULL};
     struct carry_run_result r = carry_run_program(true, env, argv);
     struct carry_run_result native = carry_run_program(false, NULL, argv);
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
     cr_assert_str_eq(r.out, native.out);
-    cr_assert_eq(carry_count(r.err, "carry: "), 1, "%s", r.err);
-    cr_assert_not_null(strstr(r.err, "CARRY_STATS=/nonexistent-dir/report: cannot write it"), "%s",
-                       r.err);
+    cr_assert_eq(carry_count(r.err, "\n"), 1, "%s", r.err);
+    cr_assert_eq(strncmp(r.err, want, strlen(want)), 0, "no '%s' in:\n%s", want, r.err);
+    cr_assert_not_null(strstr(r.err, "); no stats report\n"), "%s", r.err);
     carry_run_free(&r);
     carry_run_free(&native);
+}
+
+Test(stats, an_unwritable_path_warns_once_and_the_program_runs_on)
+{
+    assert_one_warning("/nonexistent-dir/report", "No such file or directory");
+    assert_one_warning("/tmp", "Is a directory");
+}
+
+/* Opened at start-up, the file fails at exit: the writes are checked. */
+Test(stats, a_full_device_warns_once)
+{
+    assert_one_warning("/dev/full", "No space left on device");
+}
+
+/* Read-only to a user; root may open it, and its write fails. */
+Test(stats, a_file_that_refuses_writes_warns_once)
+{
+    assert_one_warning("/proc/version", geteuid() == 0 ? "Input/output error" : "Permission denied");
+}
+
+/* Runs stats_probe with args under carry, its report on stderr. */
+static struct carry_run_result stats_probe(const char *report, const char *const *args)
+{
+    char var[128];
+    snprintf(var, sizeof var, "CARRY_STATS=%s", report);
+    const char *env[] = {var, NULL};
+    const char *argv[5] = {carry_test_fixture("stats_probe")};
+    for (size_t i = 0; args[i] != NULL && i + 2 < 5; i++)
+        argv[i + 1] = args[i];
+    return carry_run_program(true, env, argv);
+}
+
+/* The header names each process as it was named when it started, whatever
+ * title it wrote since (nginx's "worker process is shutting down"); a
+ * forked child keeps the name. */
+Test(stats, the_report_names_the_process_as_it_started)
+{
+    const char *args[] = {"retitle", NULL};
+    struct carry_run_result r = stats_probe("stderr", args);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    char *child = carry_line(r.out, "child"), *pid = carry_field(child, "pid");
+    char *parent = carry_field(r.out, "pid");
+    char want[64];
+    snprintf(want, sizeof want, "carry stats: pid %s (stats_probe), ", pid);
+    cr_assert_not_null(strstr(r.err, want), "no '%s' in:\n%s", want, r.err);
+    snprintf(want, sizeof want, "carry stats: pid %s (stats_probe), ", parent);
+    cr_assert_not_null(strstr(r.err, want), "no '%s' in:\n%s", want, r.err);
+    cr_assert_eq(carry_count(r.err, "carry stats: "), 2, "%s", r.err);
+    free(child);
+    free(pid);
+    free(parent);
+    carry_run_free(&r);
+}
+
+/* A worker that drops root still appends its report to the file its
+ * master opened as root (mkstemp's file: mode 0600, root's). */
+Test(stats, a_child_that_changed_user_writes_its_report)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root, to change to uid 65534");
+    char path[] = "/tmp/carry-stats-XXXXXX";
+    temp_file(path);
+    const char *args[] = {"setuid", "65534", NULL};
+    struct carry_run_result r = stats_probe(path, args);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert_str_empty(r.err);
+    char *child = carry_line(r.out, "child"), *pid = carry_field(child, "pid");
+    char *text = take_file(path), want[64];
+    snprintf(want, sizeof want, "carry stats: pid %s (stats_probe), ", pid);
+    cr_assert_not_null(strstr(text, want), "no '%s' in:\n%s", want, text);
+    cr_assert_eq(carry_count(text, "carry stats: "), 2, "%s", text);
+    free(child);
+    free(pid);
+    free(text);
+    carry_run_free(&r);
+}
+
+/* A program that closes every fd it did not open itself and reuses the
+ * numbers: the report goes to its own file (opened again by its path),
+ * never into the program's file. */
+Test(stats, a_closed_report_fd_is_opened_again)
+{
+    char path[] = "/tmp/carry-stats-XXXXXX", own[] = "/tmp/carry-own-XXXXXX";
+    temp_file(path);
+    temp_file(own);
+    const char *args[] = {"closefds", own, NULL};
+    struct carry_run_result r = stats_probe(path, args);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert_str_empty(r.err);
+    char *report = take_file(path), *program = take_file(own);
+    cr_assert_eq(carry_count(report, "carry stats: "), 1, "%s", report);
+    cr_assert_str_empty(program);
+    free(report);
+    free(program);
+    carry_run_free(&r);
+}
+
+/* The report to a pipe nobody reads raises SIGPIPE, which is carry's: the
+ * program still exits as it chose. */
+Test(stats, a_broken_stderr_does_not_kill_the_program)
+{
+    const char *args[] = {"brokenstderr", NULL};
+    struct carry_run_result r = stats_probe("stderr", args);
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "pid="), "%s", r.out);
+    carry_run_free(&r);
 }
 
 Test(stats, nothing_without_the_variable)

@@ -74,7 +74,6 @@ Test(config, modes)
         {"events", CARRY__RULE_THREADS | CARRY__RULE_EPOLL | CARRY__RULE_ACCEPT | CARRY__RULE_LOOPS},
         {"all", CARRY__RULE_THREADS | CARRY__RULE_EPOLL | CARRY__RULE_ACCEPT | CARRY__RULE_LOOPS | CARRY__RULE_DATAFLOW},
         {"epoll,accept", CARRY__RULE_EPOLL | CARRY__RULE_ACCEPT},
-        {"threads,,dataflow,", CARRY__RULE_THREADS | CARRY__RULE_DATAFLOW},
         {"loops", CARRY__RULE_LOOPS},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -106,10 +105,25 @@ Test(config, bad_names_in_a_list_reject_the_whole_list)
     struct carry__config c = parse(env, "x");
     cr_assert_eq(c.mode, CARRY__MODE_EVENTS);
     cr_assert_eq(warnings, 1);
-    const char *commas[] = {"CARRY_MODE=,,", NULL};
-    c = parse(commas, "x");
-    cr_assert_eq(c.mode, CARRY__MODE_EVENTS);
-    cr_assert_eq(warnings, 1);
+}
+
+/* An empty item (leading, trailing or doubled comma) is an invalid item:
+ * one warning, and CARRY_MODE falls back to events. */
+Test(config, empty_items_reject_a_mode_list)
+{
+    const char *values[] = {"events,", ",threads", "threads,,dataflow", ",", ",,", "epoll,accept,"};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        char assignment[64], want[128];
+        snprintf(assignment, sizeof assignment, "CARRY_MODE=%s", values[i]);
+        snprintf(want, sizeof want, "carry: %s is invalid: it takes off, threads, events, all, ",
+                 assignment);
+        const char *env[] = {assignment, NULL};
+        struct carry__config c = parse(env, "x");
+        cr_assert_eq(c.mode, CARRY__MODE_EVENTS, "%s", assignment);
+        cr_assert_eq(warnings, 1, "%s: %s", assignment, warned);
+        cr_assert_eq(strncmp(warned, want, strlen(want)), 0, "%s", warned);
+        cr_assert_not_null(strstr(warned, "; using events\n"), "%s", warned);
+    }
 }
 
 Test(config, debug_and_inherit)
@@ -146,6 +160,47 @@ Test(config, only_and_skip)
     const char *both[] = {"CARRY_ONLY=nginx", "CARRY_SKIP=nginx", NULL};
     cr_assert_not(parse(both, "nginx").active);
     cr_assert(parse(skip, NULL).active, "no program name");
+    const char *empty[] = {"CARRY_ONLY=", NULL};
+    cr_assert(parse(empty, "x").active, "an empty CARRY_ONLY is as unset");
+    cr_assert_eq(warnings, 0, "%s", warned);
+}
+
+struct list_case {
+    const char *assignment;
+    const char *program;
+    bool active;
+    const char *warning;
+};
+
+/* An empty item names no program: it is ignored with one warning, and the
+ * names given still apply (the default would turn carry on where the list
+ * keeps it off). */
+Test(config, empty_items_in_only_and_skip_are_ignored)
+{
+    static const struct list_case cases[] = {
+        {"CARRY_ONLY=nginx,", "nginx", true,
+         "carry: CARRY_ONLY=nginx, is invalid: it takes a comma list of program names; "
+         "ignoring an empty item\n"},
+        {"CARRY_ONLY=nginx,", "bash", false, NULL},
+        {"CARRY_ONLY=,,nginx", "bash", false,
+         "carry: CARRY_ONLY=,,nginx is invalid: it takes a comma list of program names; "
+         "ignoring empty items\n"},
+        {"CARRY_ONLY=,", "bash", true, NULL}, /* no name: as unset */
+        {"CARRY_SKIP=sh,,bash", "bash", false,
+         "carry: CARRY_SKIP=sh,,bash is invalid: it takes a comma list of program names; "
+         "ignoring an empty item\n"},
+        {"CARRY_SKIP=,redis-server", "nginx", true, NULL},
+        {"CARRY_SKIP=,", "", true, NULL}, /* an empty name matches no program */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *env[] = {cases[i].assignment, NULL};
+        struct carry__config c = parse(env, cases[i].program);
+        cr_assert_eq(c.active, cases[i].active, "%s in %s", cases[i].assignment,
+                     cases[i].program);
+        cr_assert_eq(warnings, 1, "%s: %s", cases[i].assignment, warned);
+        if (cases[i].warning != NULL)
+            cr_assert_str_eq(warned, cases[i].warning);
+    }
 }
 
 struct tag_case {
@@ -161,7 +216,18 @@ Test(config, tag)
         {"off", 0, NULL},
         {"stderr", CARRY__TAG_STDERR, NULL},
         {"stdout,stderr,syslog", CARRY__TAG_FDS | CARRY__TAG_SYSLOG, NULL},
-        {",syslog,,stdout,", CARRY__TAG_SYSLOG | CARRY__TAG_STDOUT, NULL},
+        {",syslog,,stdout,", CARRY__TAG_SYSLOG | CARRY__TAG_STDOUT,
+         "carry: CARRY_TAG=,syslog,,stdout, is invalid: it takes off, or a comma list of "
+         "stdout,stderr,syslog; ignoring empty items, tagging stdout,syslog\n"},
+        {"stderr,", CARRY__TAG_STDERR,
+         "carry: CARRY_TAG=stderr, is invalid: it takes off, or a comma list of "
+         "stdout,stderr,syslog; ignoring an empty item, tagging stderr\n"},
+        {",", 0,
+         "carry: CARRY_TAG=, is invalid: it takes off, or a comma list of "
+         "stdout,stderr,syslog; ignoring empty items, tagging nothing\n"},
+        {"bogus,,stdout", CARRY__TAG_STDOUT,
+         "carry: CARRY_TAG=bogus,,stdout is invalid: it takes off, or a comma list of "
+         "stdout,stderr,syslog; ignoring bogus and an empty item, tagging stdout\n"},
         {"stderr,bogus", CARRY__TAG_STDERR,
          "carry: CARRY_TAG=stderr,bogus is invalid: it takes off, or a comma list of "
          "stdout,stderr,syslog; ignoring bogus, tagging stderr\n"},
