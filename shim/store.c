@@ -1,9 +1,11 @@
 /*
  * A context's store: a list of entries, newest first, each with an atomic
- * pointer to its current value.  Readers walk it without a lock; writers
- * serialise on the store's lock and publish with release stores.  Entries
- * and values, once published, stay until the context dies, so pointers
- * handed out by carry_get stay valid while the context lives.
+ * pointer to its current value; past CARRY__LIST_MAX entries, also a hash
+ * index over them.  Readers walk the list or probe the index without a
+ * lock; writers serialise on the store's lock and publish with release
+ * stores.  Entries, values and indexes, once published, stay until the
+ * context dies, so pointers handed out by carry_get stay valid while the
+ * context lives and a reader never touches freed memory.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +14,10 @@
 #include "store.h"
 
 /*
- * Entries and values live in a per-store arena of chunks, bumped under the
- * store's lock and freed all together when the context dies: values must
- * outlive their replacement anyway, and a bump is far cheaper than malloc.
+ * Entries, values and indexes live in a per-store arena of chunks, bumped
+ * under the store's lock and freed all together when the context dies:
+ * values and indexes must outlive their replacement anyway, and a bump is
+ * far cheaper than malloc.
  */
 struct carry__chunk {
     struct carry__chunk *next;
@@ -40,6 +43,29 @@ struct carry__entry {
     _Atomic(const char *) value;     /* NULL: unset */
     char key[];
 };
+
+/*
+ * A store holds its first few keys in the list alone: walking a handful of
+ * entries costs less than hashing the key.  Past CARRY__LIST_MAX it gets an
+ * index: open addressing with linear probing over entry pointers, at most
+ * half full.  Entries are never removed, so a slot, once filled, keeps its
+ * entry and probes need no tombstones.  An index that gets too full is
+ * replaced by one twice its size, built aside and then published; the old
+ * one stays in the arena, whole, for readers still probing it.
+ */
+#define CARRY__LIST_MAX 8
+#define CARRY__INDEX_FIRST 32 /* slots of the first index: room for 16 keys */
+
+struct carry__index {
+    _Atomic(struct carry__entry *) newest; /* the list's head */
+    size_t count;                          /* entries; writers only */
+    size_t mask;                           /* slots - 1 */
+    unsigned shift;                        /* 64 - log2(slots) */
+    _Atomic(struct carry__entry *) slots[];
+};
+
+/* store->entries holds the list's head, or its index with this bit set. */
+#define CARRY__INDEXED ((uintptr_t)1)
 
 /* Allocates size bytes from the store's arena; call with its lock held. */
 static void *carry__arena_alloc(struct carry__store *store, size_t size)
@@ -83,19 +109,60 @@ int carry__key_check(const char *key, size_t *len)
     return *len > CARRY_KEY_MAX ? ENAMETOOLONG : 0;
 }
 
-static struct carry__entry *carry__store_find(struct carry__store *store, const char *key)
+/* Whether an entry's key is key (non-empty).  Inline rather than strcmp:
+ * keys are short and a call costs more than the comparison; most keys
+ * differ in their first byte, which alone then settles it. */
+static inline bool carry__key_is(const char *a, const char *b)
 {
-    struct carry__entry *e = atomic_load_explicit(&store->entries, memory_order_acquire);
-    /* Inline rather than strcmp: keys are short and a call costs more than
-     * the comparison. */
-    for (; e != NULL; e = e->next) {
-        const char *a = e->key, *b = key;
-        while (*a == *b && *a != '\0')
-            a++, b++;
-        if (*a == *b)
-            return e;
+    if (a[0] != b[0])
+        return false;
+    do
+        a++, b++;
+    while (*a == *b && *a != '\0');
+    return *a == *b;
+}
+
+/* FNV-1a, then a Fibonacci multiply: FNV-1a alone leaves keys that differ
+ * in their last bytes (key1, key2, ...) in clusters of nearby slots.  The
+ * product's high bits, which mix in every byte, pick the slot. */
+static uint64_t carry__key_hash(const char *key)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++)
+        h = (h ^ *p) * UINT64_C(0x100000001b3);
+    return h * UINT64_C(0x9e3779b97f4a7c15);
+}
+
+/* The slot that holds key's entry, or the empty one where it would go. */
+static _Atomic(struct carry__entry *) *carry__index_slot(struct carry__index *index,
+                                                         const char *key)
+{
+    size_t i = (size_t)(carry__key_hash(key) >> index->shift);
+    for (;; i = (i + 1) & index->mask) {
+        struct carry__entry *e = atomic_load_explicit(&index->slots[i], memory_order_acquire);
+        if (e == NULL || carry__key_is(e->key, key))
+            return &index->slots[i];
     }
-    return NULL;
+}
+
+/* Out of line: the few-key path below stays as short as a list walk. */
+static __attribute__((noinline)) struct carry__entry *carry__index_find(uintptr_t head,
+                                                                        const char *key)
+{
+    struct carry__index *index = (struct carry__index *)(head & ~CARRY__INDEXED);
+    return atomic_load_explicit(carry__index_slot(index, key), memory_order_acquire);
+}
+
+static inline __attribute__((always_inline)) struct carry__entry *
+carry__store_find(struct carry__store *store, const char *key)
+{
+    uintptr_t head = (uintptr_t)atomic_load_explicit(&store->entries, memory_order_acquire);
+    if (CARRY__UNLIKELY(head & CARRY__INDEXED))
+        return carry__index_find(head, key);
+    struct carry__entry *e = (struct carry__entry *)head;
+    while (e != NULL && !carry__key_is(e->key, key))
+        e = e->next;
+    return e;
 }
 
 const char *carry__store_get(struct carry__store *store, const char *key)
@@ -104,12 +171,21 @@ const char *carry__store_get(struct carry__store *store, const char *key)
     return e ? atomic_load_explicit(&e->value, memory_order_acquire) : NULL;
 }
 
+/* The list's head, whether or not the store has an index. */
+static struct carry__entry *carry__store_newest(struct carry__store *store)
+{
+    uintptr_t head = (uintptr_t)atomic_load_explicit(&store->entries, memory_order_acquire);
+    if (head & CARRY__INDEXED)
+        return atomic_load_explicit(
+            &((struct carry__index *)(head & ~CARRY__INDEXED))->newest, memory_order_acquire);
+    return (struct carry__entry *)head;
+}
+
 size_t carry__store_list(struct carry__store *store, const char **keys, const char **values,
                          size_t max)
 {
     size_t n = 0;
-    for (struct carry__entry *e = atomic_load_explicit(&store->entries, memory_order_acquire);
-         e != NULL; e = e->next) {
+    for (struct carry__entry *e = carry__store_newest(store); e != NULL; e = e->next) {
         const char *value = atomic_load_explicit(&e->value, memory_order_acquire);
         if (value == NULL)
             continue;
@@ -120,6 +196,81 @@ size_t carry__store_list(struct carry__store *store, const char **keys, const ch
         n++;
     }
     return n;
+}
+
+/* Builds an index of the given slots over the count entries of the list
+ * from newest and publishes it; call with the store's lock held.  NULL
+ * when out of memory: the store stays as it was. */
+static struct carry__index *carry__index_publish(struct carry__store *store,
+                                                 struct carry__entry *newest, size_t count,
+                                                 size_t slots)
+{
+    struct carry__index *index =
+        carry__arena_alloc(store, sizeof *index + slots * sizeof index->slots[0]);
+    if (index == NULL)
+        return NULL;
+    /* Not yet visible to readers: plain initialisation. */
+    memset(index->slots, 0, slots * sizeof index->slots[0]);
+    atomic_init(&index->newest, newest);
+    index->count = count;
+    index->mask = slots - 1;
+    index->shift = (unsigned)(64 - __builtin_ctzll(slots));
+    for (struct carry__entry *e = newest; e != NULL; e = e->next)
+        atomic_init(carry__index_slot(index, e->key), e);
+    atomic_store_explicit(&store->entries, (void *)((uintptr_t)index | CARRY__INDEXED),
+                          memory_order_release);
+    return index;
+}
+
+static struct carry__entry *carry__entry_new(struct carry__store *store, const char *key,
+                                             const char *value, struct carry__entry *next)
+{
+    size_t key_len = strlen(key);
+    struct carry__entry *e = carry__arena_alloc(store, sizeof *e + key_len + 1);
+    if (e != NULL) {
+        memcpy(e->key, key, key_len + 1);
+        atomic_init(&e->value, value);
+        e->next = next;
+    }
+    return e;
+}
+
+/* Adds an entry for key holding value; call with the store's lock held,
+ * key absent.  0, or ENOMEM. */
+static int carry__store_add(struct carry__store *store, const char *key, const char *value)
+{
+    uintptr_t head = (uintptr_t)atomic_load_explicit(&store->entries, memory_order_relaxed);
+    struct carry__index *index = (struct carry__index *)(head & ~CARRY__INDEXED);
+    if (!(head & CARRY__INDEXED)) {
+        struct carry__entry *newest = (struct carry__entry *)head;
+        size_t count = 0;
+        for (struct carry__entry *e = newest; e != NULL; e = e->next)
+            count++;
+        if (count < CARRY__LIST_MAX) {
+            struct carry__entry *e = carry__entry_new(store, key, value, newest);
+            if (e == NULL)
+                return ENOMEM;
+            atomic_store_explicit(&store->entries, e, memory_order_release);
+            return 0;
+        }
+        index = carry__index_publish(store, newest, count, CARRY__INDEX_FIRST);
+    } else if ((index->count + 1) * 2 > index->mask + 1) {
+        index = carry__index_publish(
+            store, atomic_load_explicit(&index->newest, memory_order_relaxed), index->count,
+            (index->mask + 1) * 2);
+    }
+    if (index == NULL)
+        return ENOMEM;
+    struct carry__entry *e = carry__entry_new(
+        store, key, value, atomic_load_explicit(&index->newest, memory_order_relaxed));
+    if (e == NULL)
+        return ENOMEM;
+    /* Counted first: a child forked from here on, which takes the lock
+     * over, finds the index at most half full. */
+    index->count++;
+    atomic_store_explicit(carry__index_slot(index, key), e, memory_order_release);
+    atomic_store_explicit(&index->newest, e, memory_order_release);
+    return 0;
 }
 
 int carry__store_set(struct carry__store *store, const char *key, const char *value)
@@ -149,15 +300,7 @@ int carry__store_set(struct carry__store *store, const char *key, const char *va
             atomic_store_explicit(&e->value, copy, memory_order_release);
             err = 0;
         } else {
-            size_t key_len = strlen(key);
-            e = carry__arena_alloc(store, sizeof *e + key_len + 1);
-            if (e != NULL) {
-                memcpy(e->key, key, key_len + 1);
-                atomic_init(&e->value, copy);
-                e->next = atomic_load_explicit(&store->entries, memory_order_relaxed);
-                atomic_store_explicit(&store->entries, e, memory_order_release);
-                err = 0;
-            }
+            err = carry__store_add(store, key, copy);
         }
     }
     carry__spin_unlock(&store->lock);

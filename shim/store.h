@@ -13,8 +13,10 @@ struct carry__chunk;
 
 /* A context's store, inside the context. */
 struct carry__store {
-    _Atomic(struct carry__entry *) entries; /* newest first */
-    struct carry__chunk *arena;             /* entries and values, under lock */
+    /* The newest entry (a list, newest first), or the store's index (see
+     * store.c) tagged in bit 0. */
+    _Atomic(void *) entries;
+    struct carry__chunk *arena;             /* entries, values, indexes; under lock */
     carry__spin lock;                       /* serialises writers */
 };
 

@@ -7,6 +7,9 @@
  *   carry_get            carry_get() of one of 4 keys (alternating) in a
  *                        store holding those 4 keys
  *   carry_get_miss       carry_get() of a key the store does not hold
+ *   carry_get_large      carry_get() of one of the same 4 keys (alternating)
+ *                        in a store holding them and 99,996 others (a
+ *                        hash-indexed store, against carry_get's short list)
  *   carry_set            carry_set() of one key to 2 alternating values (a
  *                        real replacement each time); a fresh context every
  *                        1000 sets, its carry_begin/carry_release amortised
@@ -144,6 +147,18 @@ static void setup_store(void)
     setup_context();
     for (int i = 0; i < 4; i++)
         carry_set(get_keys[i], set_values[i & 1]);
+}
+
+#define LARGE_STORE 100000
+
+static void setup_large_store(void)
+{
+    setup_store();
+    char key[16];
+    for (int i = 4; i < LARGE_STORE; i++) {
+        snprintf(key, sizeof key, "key%d", i);
+        carry_set(key, set_values[i & 1]);
+    }
 }
 
 static void setup_run(void)
@@ -518,6 +533,7 @@ static const struct bench benches[] = {
     {"carry_id", setup_context, loop_id, teardown_context, NULL, 0, 0},
     {"carry_get", setup_store, loop_get, teardown_context, NULL, 0, 0},
     {"carry_get_miss", setup_store, loop_get_miss, teardown_context, NULL, 0, 0},
+    {"carry_get_large", setup_large_store, loop_get, teardown_context, NULL, 0, 0},
     {"carry_set", NULL, loop_set, NULL, NULL, 0, 0},
     {"capture_release", setup_context, loop_capture_release, teardown_context, NULL, 0, 0},
     {"carry_run", setup_run, loop_run, teardown_run, NULL, 0, 0},

@@ -259,3 +259,160 @@ Test(store, many_keys_and_big_values_across_arena_chunks)
     cr_assert_str_eq(carry__store_get(&ctx->store, "big"), big);
     carry__ctx_unref(ctx);
 }
+
+/* How much to scale the heavy tests down by: CARRY_TEST_SCALE (the
+ * sanitizer test setups set it), else 1. */
+static int test_scale(void)
+{
+    const char *scale = getenv("CARRY_TEST_SCALE");
+    return scale && atoi(scale) > 0 ? atoi(scale) : 1;
+}
+
+static void key_value(char *key, char *value, size_t size, long i)
+{
+    snprintf(key, size, "key%ld", i);
+    snprintf(value, size, "value-%ld", i);
+}
+
+/* Across the switch from the list to an index and every growth of the
+ * index: after each new key, every key set so far reads back, absent keys
+ * stay absent, a value handed out before still reads what it did, and
+ * listing gives every key, newest first. */
+Test(store, every_key_reads_back_across_index_growth)
+{
+    enum { N = 300 };
+    carry_ctx *ctx = carry__ctx_new();
+    const char *first_values[N];
+    char key[32], value[32];
+    for (long n = 0; n < N; n++) {
+        key_value(key, value, sizeof key, n);
+        cr_assert_eq(carry__store_set(&ctx->store, key, value), 0);
+        first_values[n] = carry__store_get(&ctx->store, key);
+        for (long i = 0; i <= n; i++) {
+            key_value(key, value, sizeof key, i);
+            cr_assert_str_eq(carry__store_get(&ctx->store, key), value, "key %ld of %ld", i, n + 1);
+            cr_assert_str_eq(first_values[i], value);
+        }
+        key_value(key, value, sizeof key, n + 1);
+        cr_assert_null(carry__store_get(&ctx->store, key), "absent key %ld", n + 1);
+        cr_assert_null(carry__store_get(&ctx->store, "ke"));
+
+        const char *keys[N], *values[N];
+        cr_assert_eq(carry__store_list(&ctx->store, keys, values, N), (size_t)n + 1);
+        for (long i = 0; i <= n; i++) {
+            key_value(key, value, sizeof key, n - i);
+            cr_assert_str_eq(keys[i], key, "listed %ld of %ld", i, n + 1);
+            cr_assert_str_eq(values[i], value);
+        }
+    }
+    /* Replacing and unsetting in an indexed store. */
+    cr_assert_eq(carry__store_set(&ctx->store, "key7", "seven"), 0);
+    cr_assert_str_eq(carry__store_get(&ctx->store, "key7"), "seven");
+    cr_assert_str_eq(first_values[7], "value-7");
+    cr_assert_eq(carry__store_unset(&ctx->store, "key8"), 0);
+    cr_assert_null(carry__store_get(&ctx->store, "key8"));
+    cr_assert_eq(carry__store_unset(&ctx->store, "key8"), ENOENT);
+    cr_assert_eq(carry__store_unset(&ctx->store, "key300"), ENOENT);
+    cr_assert_eq(carry__store_list(&ctx->store, NULL, NULL, 0), (size_t)N - 1);
+    cr_assert_eq(carry__store_set(&ctx->store, "key8", "eight"), 0);
+    cr_assert_str_eq(carry__store_get(&ctx->store, "key8"), "eight");
+    carry__ctx_unref(ctx);
+}
+
+/* A million distinct keys (fewer under the sanitizers) in one context: each
+ * reads back its own value, and listing counts them all.  With a store
+ * whose cost grows with the square of its keys this does not finish. */
+Test(store, a_million_keys, .timeout = 60)
+{
+    const long n = 1000000 / test_scale();
+    carry_ctx *ctx = carry__ctx_new();
+    char key[32], value[32];
+    for (long i = 0; i < n; i++) {
+        key_value(key, value, sizeof key, i);
+        cr_assert_eq(carry__store_set(&ctx->store, key, value), 0, "key %ld", i);
+    }
+    long wrong = 0;
+    for (long i = 0; i < n; i++) {
+        key_value(key, value, sizeof key, i);
+        const char *got = carry__store_get(&ctx->store, key);
+        if (got == NULL || strcmp(got, value) != 0)
+            wrong++;
+    }
+    cr_assert_eq(wrong, 0, "%ld of %ld keys read back wrong", wrong, n);
+    key_value(key, value, sizeof key, n);
+    cr_assert_null(carry__store_get(&ctx->store, key));
+    cr_assert_eq(carry__store_list(&ctx->store, NULL, NULL, 0), (size_t)n);
+    carry__ctx_unref(ctx);
+}
+
+/* One writer sets distinct keys, growing the index many times, and after
+ * each says how many it has set; readers on other threads check that every
+ * key set before their read began reads back its own value (the newest,
+ * the oldest and a spread between), and that the values they were handed
+ * still read what they did. */
+struct growth {
+    carry_ctx *ctx;
+    long keys;
+    _Atomic long set; /* keys set so far */
+    _Atomic int bad;
+};
+
+static void *growth_writer(void *p)
+{
+    struct growth *g = p;
+    char key[32], value[32];
+    for (long i = 0; i < g->keys; i++) {
+        key_value(key, value, sizeof key, i);
+        if (carry__store_set(&g->ctx->store, key, value) != 0)
+            atomic_fetch_add(&g->bad, 1);
+        atomic_store_explicit(&g->set, i + 1, memory_order_release);
+    }
+    return NULL;
+}
+
+static void *growth_reader(void *p)
+{
+    struct growth *g = p;
+    const char *held[HELD] = {0};
+    long held_at[HELD] = {0};
+    long reads = 0, set;
+    char key[32], value[32];
+    do {
+        set = atomic_load_explicit(&g->set, memory_order_acquire);
+        if (set == 0)
+            continue;
+        long probes[] = {set - 1, 0, (reads * 7919) % set, set / 2};
+        for (size_t k = 0; k < CARRY__COUNT(probes); k++) {
+            key_value(key, value, sizeof key, probes[k]);
+            const char *got = carry__store_get(&g->ctx->store, key);
+            if (got == NULL || strcmp(got, value) != 0) {
+                atomic_fetch_add(&g->bad, 1);
+            } else if (reads % 97 == 0) {
+                held[reads / 97 % HELD] = got;
+                held_at[reads / 97 % HELD] = probes[k];
+            }
+        }
+        if (carry__store_list(&g->ctx->store, NULL, NULL, 0) < (size_t)set)
+            atomic_fetch_add(&g->bad, 1);
+        reads++;
+    } while (set < g->keys);
+    for (int i = 0; i < HELD; i++) {
+        key_value(key, value, sizeof key, held_at[i]);
+        if (held[i] != NULL && strcmp(held[i], value) != 0)
+            atomic_fetch_add(&g->bad, 1);
+    }
+    return NULL;
+}
+
+Test(store, readers_see_every_key_while_the_index_grows, .timeout = 60)
+{
+    carry_ctx *ctx = carry__ctx_new();
+    struct growth g = {.ctx = ctx, .keys = 200000 / test_scale()};
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, i == 0 ? growth_writer : growth_reader, &g), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    cr_assert_eq(atomic_load(&g.bad), 0, "%d keys missing or wrong", atomic_load(&g.bad));
+    carry__ctx_unref(ctx);
+}
