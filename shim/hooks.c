@@ -153,7 +153,7 @@ void carry__hook_syscall(long number, long a, long b, long c)
 
 /* ---- Reads and writes ---------------------------------------------------- */
 
-/* CARRY_EPOLL=batch: the first I/O on an fd of the batch switches to its
+/* CARRY_EPOLL=batch: I/O on an fd of the thread's batch switches to its
  * event's context. */
 void carry__hook_batch_io(int fd)
 {

@@ -20,7 +20,6 @@ struct carry__thread {
     struct carry__ep *batch_ep;  /* epoll.c: whose batch it is */
     struct carry__ep *queue_ep;  /* epoll.c: whose queued events they are */
     struct carry__ring queue;    /* epoll.c, split mode: the rest of the batch */
-    uint32_t batch_left;         /* epoll.c: batch events whose fd saw no I/O yet */
     unsigned in_loop;            /* hooks.c: depth of event-library loops running */
     bool finished;               /* current.c: ended; it owns no more contexts */
     bool exit_hook;              /* current.c: thread-exit release armed */

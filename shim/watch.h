@@ -1,8 +1,10 @@
 /*
  * The words the I/O wrappers load on their fast paths (hooks.h): a
- * thread-local one, set while an epoll batch (CARRY_EPOLL=batch) waits for
- * its events' first I/O (epoll.c), and a process-wide one of the reasons
- * every I/O matters (init.c; hooks.c adds BORROWED).
+ * thread-local one, the number of the epoll batch (CARRY_EPOLL=batch, two
+ * events or more) the thread's last wait returned, set until its next
+ * wait, during which I/O on the batch's fds switches contexts (epoll.c);
+ * and a process-wide one of the reasons every I/O matters (init.c;
+ * hooks.c adds BORROWED).
  */
 #ifndef CARRY_WATCH_H
 #define CARRY_WATCH_H

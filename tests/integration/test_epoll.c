@@ -130,6 +130,31 @@ static struct carry_run_result probe(bool preload, const char *epoll_mode, const
     return r;
 }
 
+/*
+ * CARRY_EPOLL=batch: one epoll_wait returns the requests of 3 connections;
+ * the server reads them all, then writes every reply.  Each read and each
+ * write runs in its own connection's context (not only the first I/O of
+ * each event), a write to a connection that is not in the batch (a
+ * broadcast) leaves the context as it is, and a later read on the batch's
+ * first connection switches back to it.
+ */
+Test(epoll, batch_mode_runs_every_io_of_the_batch_in_its_connection)
+{
+    struct carry_run_result r = probe(true, "batch", "batchio");
+    cr_assert_not_null(strstr(r.out, "batch n=3\n"), "%s", r.out);
+    cr_assert_eq(carry_count(r.out, " in=own\n"), 3 + 3 + 1, "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "broadcast stays=1\n"), "%s", r.out);
+    uint64_t ids[4];
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "conn %d", i);
+        ids[i] = carry_line_id(r.out, name);
+        for (int j = 0; j < i; j++)
+            cr_assert(ids[i] != 0 && ids[i] != ids[j], "%s", r.out);
+    }
+    carry_run_free(&r);
+}
+
 Test(epoll, accepted_fds_own_their_context_through_dups)
 {
     struct carry_run_result r = probe(true, "split", "dup");

@@ -334,6 +334,57 @@ static void assert_distinct(const uint64_t *ids, size_t n, const char *what, con
                           i, ids[i], log);
 }
 
+/* ---- Mismatches under load ------------------------------------------------ */
+
+/* 50 clients at once, as in issue reports' redis-benchmark -c 50: enough
+ * that one epoll_wait returns the events of several connections. */
+#define LOAD_CONNECTIONS "50"
+
+/* The sum of the numbers after label over every CARRY_STATS report in log
+ * (a process each); *reports is how many there were. */
+static long stats_sum(const char *log, const char *label, int *reports)
+{
+    long sum = 0;
+    *reports = 0;
+    for (const char *p = strstr(log, "carry stats: pid "); p != NULL;
+         p = strstr(p + 1, "carry stats: pid ")) {
+        const char *at = strstr(p, label);
+        cr_assert_not_null(at, "a report without \"%s\":\n%s", label, log);
+        long n = 0;
+        for (at += strlen(label); *at == ' ' || *at == ',' || (*at >= '0' && *at <= '9'); at++)
+            if (*at >= '0' && *at <= '9')
+                n = n * 10 + (*at - '0');
+        sum += n;
+        ++*reports;
+    }
+    return sum;
+}
+
+/*
+ * The server s (started with CARRY_STATS=stderr, listening on port) serves
+ * LOAD_CONNECTIONS concurrent clients of proto, rounds rounds each, in the
+ * default CARRY_EPOLL (batch), then stops with SIGTERM: each of its
+ * reports (reports processes) counts the connections, and not one I/O on a
+ * connection's fd while another context was current.
+ */
+static void assert_no_mismatches(struct server *s, const char *proto, int port, const char *rounds,
+                                 int reports)
+{
+    const char *args[] = {"--connections", LOAD_CONNECTIONS, "--requests", rounds, NULL};
+    char *out = run_client(proto, port, args);
+    cr_assert_not_null(strstr(out, "ok connections=" LOAD_CONNECTIONS " "), "%s", out);
+    server_stop(s, SIGTERM);
+    int seen;
+    long accepted = stats_sum(s->log.s, "connections:", &seen);
+    cr_assert_eq(seen, reports, "%d reports, %d processes:\n%s", seen, reports, s->log.s);
+    cr_assert_geq(accepted, atol(LOAD_CONNECTIONS), "%s", s->log.s);
+    long mismatches = stats_sum(s->log.s, "mismatches:", &seen);
+    cr_assert_eq(mismatches, 0, "%s: %ld I/O on a connection in another's context:\n%s", s->name,
+                 mismatches, s->log.s);
+    free(out);
+    free(s->log.s);
+}
+
 /* ---- memcached ----------------------------------------------------------- */
 
 /* 8 connections at once, twice (the second wave reuses the first's fds),
@@ -347,25 +398,29 @@ struct mc_run {
     char *replies;
 };
 
-static struct mc_run memcached_run(bool carry, const char *const *client_args, int connections)
+static void memcached_start(struct server *s, const char *const *env, int *port)
 {
     char *bin = need_binary("memcached", "memcached");
-    struct server s;
-    int port;
     const char *argv[16] = {bin, "-t", "4", "-vv", "-U", "0", "-l", "127.0.0.1", "-p", "PORT"};
     /* memcached refuses to run as root without -u. */
     if (geteuid() == 0) {
         argv[10] = "-u";
         argv[11] = "root";
     }
-    server_start(&s, "memcached", carry ? carry_env(NULL) : NULL, argv, "server listening", &port,
-                 NULL, NULL);
+    server_start(s, "memcached", env, argv, "server listening", port, NULL, NULL);
+    free(bin);
+}
+
+static struct mc_run memcached_run(bool carry, const char *const *client_args, int connections)
+{
+    struct server s;
+    int port;
+    memcached_start(&s, carry ? carry_env(NULL) : NULL, &port);
     char *out = run_client("memcached", port, client_args);
     /* Every connection's end is in the log before it stops. */
     cr_assert(server_wait(&s, "connection closed.", connections), "memcached stopped:\n%s",
               s.log.s);
     server_stop(&s, SIGTERM);
-    free(bin);
     struct mc_run r = {s.log.s, replies_only(out)};
     free(out);
     return r;
@@ -572,6 +627,16 @@ static void memcached_check(char *log, int clients, struct mc_check *c)
 
 TestSuite(memcached, .fini = kill_live_servers, .timeout = 120);
 
+/* memcached's workers run their connections in libevent callbacks (rule
+ * L); its dispatcher thread hands each connection over. */
+Test(memcached, no_mismatch_under_concurrent_clients)
+{
+    struct server s;
+    int port;
+    memcached_start(&s, carry_env("CARRY_STATS=stderr"), &port);
+    assert_no_mismatches(&s, "memcached", port, "10", 1);
+}
+
 Test(memcached, every_connection_line_carries_its_connections_id)
 {
     const char *args[] = {"--connections", "8", "--requests", "3", "--waves", "2", NULL};
@@ -630,17 +695,22 @@ struct redis_run {
     char *out; /* the client's output, with its "conn I ADDR" lines */
 };
 
-static struct redis_run redis_run(bool carry)
+static void redis_start(struct server *s, const char *const *env, const char *dir, int *port)
 {
     char *bin = need_binary("redis-server", "redis-server");
-    char *dir = temp_dir();
-    struct server s;
-    int port;
     const char *argv[] = {bin, "--port", "PORT", "--bind", "127.0.0.1", "--save", "",
                           "--appendonly", "no", "--loglevel", "verbose", "--logfile", "",
                           "--daemonize", "no", "--dir", dir, NULL};
-    server_start(&s, "redis-server", carry ? carry_env(NULL) : NULL, argv,
-                 "Ready to accept connections", &port, NULL, NULL);
+    server_start(s, "redis-server", env, argv, "Ready to accept connections", port, NULL, NULL);
+    free(bin);
+}
+
+static struct redis_run redis_run(bool carry)
+{
+    char *dir = temp_dir();
+    struct server s;
+    int port;
+    redis_start(&s, carry ? carry_env(NULL) : NULL, dir, &port);
     const char *args[] = {"--connections", "8", "--requests", "3", "--waves", "2", "--peers",
                           NULL};
     char *out = run_client("redis", port, args);
@@ -649,11 +719,23 @@ static struct redis_run redis_run(bool carry)
     server_stop(&s, SIGTERM);
     cr_assert_eq(s.status, 0, "redis-server exited %d:\n%s", s.status, s.log.s);
     remove_dir(dir);
-    free(bin);
     return (struct redis_run){s.log.s, out};
 }
 
 TestSuite(redis, .fini = kill_live_servers, .timeout = 120);
+
+/* redis reads a batch of requests, then writes every reply in beforeSleep,
+ * after the last event of the batch: in batch mode each write must run in
+ * its own connection's context. */
+Test(redis, no_mismatch_under_concurrent_clients)
+{
+    char *dir = temp_dir();
+    struct server s;
+    int port;
+    redis_start(&s, carry_env("CARRY_STATS=stderr"), dir, &port);
+    assert_no_mismatches(&s, "redis", port, "10", 1);
+    remove_dir(dir);
+}
 
 Test(redis, accept_and_close_lines_carry_the_connections_id)
 {
@@ -831,6 +913,19 @@ TestSuite(nginx, .fini = kill_live_servers, .timeout = 120);
 
 #define NGINX_CLIENTS 16
 #define NGINX_REQUESTS 3
+
+/* A master and 2 workers, each with its report; the workers serve the
+ * connections, reading and writing each in its event's handler. */
+Test(nginx, no_mismatch_under_concurrent_clients)
+{
+    char *dir = temp_dir();
+    struct nginx_config config = {dir, true, "info"};
+    struct server s;
+    int port;
+    nginx_start(&s, true, "CARRY_STATS=stderr", &config, &port);
+    assert_no_mismatches(&s, "http", port, "20", 3);
+    remove_dir(dir);
+}
 
 /*
  * The default mode (CARRY_EPOLL=batch), a master and 2 workers, the error
