@@ -1,6 +1,7 @@
 /* Rules T and X as a program sees them: probe run under libcarry. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "run.h"
@@ -134,6 +135,22 @@ Test(threads, the_api_from_many_threads_at_once, .timeout = 120)
     /* In the TSan build a data race makes the probe fail. */
     struct carry_run_result r = probe(true, NULL, "stress");
     cr_assert_str_eq(r.out, "stress bad=0 keys=4\n");
+    cr_assert_null(strstr(r.err, "WARNING"), "%s", r.err);
+    carry_run_free(&r);
+}
+
+/* One thread sets distinct keys in a shared context, growing its store's
+ * index many times, while two others read: each finds every key set before
+ * its read began.  In the TSan build a data race makes the probe fail. */
+Test(threads, readers_while_a_store_grows, .timeout = 120)
+{
+    char keys[32], want[64];
+    snprintf(keys, sizeof keys, "%d", 200000 / carry_test_scale());
+    const char *argv[] = {carry_test_probe(), "storegrow", keys, NULL};
+    struct carry_run_result r = carry_run_program(true, NULL, argv);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    snprintf(want, sizeof want, "storegrow bad=0 keys=%s\n", keys);
+    cr_assert_str_eq(r.out, want, "%s", r.err);
     cr_assert_null(strstr(r.err, "WARNING"), "%s", r.err);
     carry_run_free(&r);
 }
