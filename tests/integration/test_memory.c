@@ -136,10 +136,11 @@ Test(memory, nothing_is_lost_when_memory_is_there, .timeout = 120)
     }
 }
 
-/* Memory runs out after start-up (epoll_server makes 4 allocations before
- * its first connection), and 1,100 connections at once take fds past the
- * first 1,024, whose registrations need the second page of the epoll fd's
- * map: a page of its reserved range, no allocation. */
+/* Memory runs out just after start-up (carry's first 4 allocations
+ * succeed: epoll_server's epoll fd is tracked, and the first slab of
+ * contexts is had), and 1,100 connections at once take fds past the first
+ * 1,024, whose registrations need the second page of the epoll fd's map: a
+ * page of its reserved range, no allocation. */
 Test(memory, fds_past_the_first_page_register_without_memory, .timeout = 120)
 {
     struct rlimit rl;
