@@ -2,9 +2,6 @@
  * Rule C, the connections: accept makes a context for each connection,
  * with the keys peer and local; connect marks an outbound fd as borrowed.
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "addr.h"
 #include "conn.h"
 #include "current.h"
@@ -46,10 +43,7 @@ static void carry__listener_probe(struct carry__fd *listener, int listen_fd)
         return;
     char buf[CARRY__ADDR_MAX];
     carry__addr_format((struct sockaddr *)&ss, len, buf);
-    char *copy = strdup(buf);
-    char *expected = NULL;
-    if (copy != NULL && !atomic_compare_exchange_strong(&listener->local, &expected, copy))
-        free(copy);
+    carry__fd_cache_local(listener, buf);
 }
 
 void carry__conn_accepted(int listen_fd, int fd, const struct sockaddr *peer, socklen_t peer_len)

@@ -86,6 +86,23 @@ static inline uint64_t carry__token(int fd, uint32_t gen)
     return (uint64_t)gen << 32 | (uint32_t)fd;
 }
 
+/*
+ * An epoll fd whose state carry could not have (its pool out of memory, or
+ * no address space for its registrations) is untracked for its life: every
+ * call on it goes to the kernel as the program made it and every event
+ * comes back as the kernel gives it, with no context.  The decision is
+ * made at its first ADD, before any registration of it holds a token, so
+ * that tokens and the program's own data never share an epoll fd.
+ */
+static struct carry__ep carry__ep_untracked;
+
+static struct carry__ep *carry__ep_tracked(struct carry__ep *ep)
+{
+    return ep == &carry__ep_untracked ? NULL : ep;
+}
+
+/* epfd's state; with create, made at its first ADD.  NULL when epfd has
+ * none or is untracked: its calls then pass through. */
 static struct carry__ep *carry__ep_of(int epfd, bool create)
 {
     struct carry__ep_fd *e = create ? carry__fdmap_ensure(&carry__ep_fds, epfd)
@@ -94,15 +111,22 @@ static struct carry__ep *carry__ep_of(int epfd, bool create)
         return NULL;
     struct carry__ep *ep = atomic_load_explicit(&e->ep, memory_order_acquire);
     if (ep != NULL || !create)
-        return ep;
+        return carry__ep_tracked(ep);
     ep = carry__pool_take(&carry__ep_pool);
-    if (ep == NULL)
-        return NULL;
-    struct carry__ep *expected = NULL;
-    if (!atomic_compare_exchange_strong(&e->ep, &expected, ep)) {
-        /* Another thread set this epoll fd up first. */
+    if (ep != NULL && !carry__fdmap_reserve(&ep->regs)) {
         carry__pool_give(&carry__ep_pool, ep);
-        return expected;
+        ep = NULL;
+    }
+    struct carry__ep *expected = NULL;
+    if (!atomic_compare_exchange_strong(&e->ep, &expected, ep ? ep : &carry__ep_untracked)) {
+        /* Another thread decided for this epoll fd first. */
+        if (ep != NULL)
+            carry__pool_give(&carry__ep_pool, ep);
+        return carry__ep_tracked(expected);
+    }
+    if (ep == NULL) {
+        carry__count(&carry__stats.lost_to_memory);
+        return NULL;
     }
     carry__spin_lock(&carry__eps_lock);
     ep->next = carry__eps;
@@ -130,15 +154,13 @@ int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ct
         (op != EPOLL_CTL_DEL && event == NULL))
         return real(epfd, op, fd, event);
     struct carry__ep *ep = carry__ep_of(epfd, op == EPOLL_CTL_ADD);
-    if (ep == NULL && op != EPOLL_CTL_ADD) /* not registered through carry */
+    if (ep == NULL) /* not registered through carry, or untracked */
         return real(epfd, op, fd, event);
-    struct carry__reg *reg = ep ? carry__fdmap_ensure(&ep->regs, fd) : NULL;
+    /* A tracked epoll fd has its registrations' address space, and the fd
+     * map holds its number, so fd's entries in both exist: registering
+     * never fails for want of memory. */
+    struct carry__reg *reg = carry__fdmap_ensure(&ep->regs, fd);
     struct carry__ep_fd *entry = carry__fdmap_ensure(&carry__ep_fds, fd);
-    if (reg == NULL || entry == NULL) {
-        /* A token carry cannot resolve later would lose the fd's events. */
-        errno = ENOMEM;
-        return -1;
-    }
 
     carry__spin_lock(&ep->ctl_lock);
     bool live = atomic_load_explicit(&reg->state, memory_order_relaxed) == CARRY__REG_LIVE;
@@ -276,8 +298,10 @@ static bool carry__ep_queue_mine(struct carry__thread *self, struct carry__ep *e
         struct epoll_event *spare = malloc(cap * sizeof *spare);
         bool room = carry__ring_reserve(ring, n, &spare, cap);
         free(spare);
-        if (!room)
+        if (!room) {
+            carry__count(&carry__stats.lost_to_memory);
             return false;
+        }
         if (!self->exit_hook) { /* its events must not die with it */
             carry__current_at_exit(carry__ep_thread_exit);
             carry__current_arm_exit();
@@ -535,7 +559,7 @@ static void carry__ep_release(struct carry__ep *ep)
 void carry__ep_created(int epfd)
 {
     struct carry__ep_fd *e = carry__fdmap_get(&carry__ep_fds, epfd);
-    struct carry__ep *ep = e ? atomic_exchange(&e->ep, NULL) : NULL;
+    struct carry__ep *ep = e ? carry__ep_tracked(atomic_exchange(&e->ep, NULL)) : NULL;
     if (ep != NULL)
         carry__ep_release(ep);
 }
@@ -561,7 +585,8 @@ void carry__ep_closed(int fd)
         }
         carry__spin_unlock(&carry__eps_lock);
     }
-    struct carry__ep *ep = atomic_exchange_explicit(&e->ep, NULL, memory_order_acq_rel);
+    struct carry__ep *ep =
+        carry__ep_tracked(atomic_exchange_explicit(&e->ep, NULL, memory_order_acq_rel));
     if (ep != NULL)
         carry__ep_release(ep);
 }

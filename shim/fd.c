@@ -1,11 +1,34 @@
 /* Rule C: file descriptors that own a context (fd.h). */
-#include <stdlib.h>
+#include <string.h>
 
+#include "addr.h"
 #include "current.h"
 #include "fd.h"
+#include "pool.h"
 #include "stats.h"
 
 struct carry__fdmap carry__fds = {.entry_size = sizeof(struct carry__fd)};
+
+/* A listener's cached local address comes from a pool, as everything else
+ * carry keeps per fd: a listener costs no malloc either. */
+union carry__local {
+    union carry__local *next;
+    char text[CARRY__ADDR_MAX];
+};
+
+static struct carry__pool carry__locals =
+    CARRY__POOL_INIT(union carry__local, next, 16, NULL, false, "listener addresses");
+
+void carry__fd_cache_local(struct carry__fd *e, const char *text)
+{
+    union carry__local *l = carry__pool_take(&carry__locals);
+    if (l == NULL)
+        return;
+    strcpy(l->text, text);
+    char *expected = NULL;
+    if (!atomic_compare_exchange_strong(&e->local, &expected, l->text))
+        carry__pool_give(&carry__locals, l);
+}
 
 void carry__fd_own(struct carry__fd *e, int kind, carry_ctx *ctx)
 {
@@ -40,7 +63,9 @@ void carry__fd_closed(int fd)
     atomic_store_explicit(&e->kind, CARRY__FD_NONE, memory_order_relaxed);
     if (atomic_load_explicit(&e->owner, memory_order_relaxed) != NULL)
         carry__slot_store(&e->owner, NULL);
-    free(atomic_exchange_explicit(&e->local, NULL, memory_order_acq_rel));
+    char *local = atomic_exchange_explicit(&e->local, NULL, memory_order_acq_rel);
+    if (local != NULL)
+        carry__pool_give(&carry__locals, (union carry__local *)local);
     atomic_store_explicit(&e->probed, 0, memory_order_relaxed);
 }
 

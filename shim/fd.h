@@ -19,7 +19,7 @@ enum {
 
 struct carry__fd {
     carry__slot owner;     /* holds a reference */
-    _Atomic(char *) local; /* a listener's local address, cached (conn.c) */
+    _Atomic(char *) local; /* a listener's local address, cached (conn.c), pooled */
     _Atomic uint8_t kind;
     _Atomic uint8_t probed; /* a listener's address was looked at (conn.c) */
 };
@@ -62,6 +62,10 @@ static inline void carry__fd_wrote(int fd, carry_ctx *current)
         atomic_load_explicit(&e->owner, memory_order_relaxed) != current)
         carry__fd_wrote_slow(e, current);
 }
+
+/* Caches text, a listener's local address (at most CARRY__ADDR_MAX
+ * bytes), in e, unless it has one; without memory, e caches none. */
+void carry__fd_cache_local(struct carry__fd *e, const char *text);
 
 /* CARRY_STATS: I/O on fd counts as a mismatch when it is a connection
  * whose context is not current. */

@@ -1,8 +1,10 @@
 /*
  * A map from file descriptor numbers to fixed-size entries (fdmap.c): a
- * fixed table of pages allocated on first use.  Lookups are two loads and
- * take no lock; pages are never freed, so an entry's address is stable for
- * the life of the map.
+ * fixed table of pages over one range of address space, reserved once for
+ * every fd the map can hold and committed by the kernel page by page as
+ * entries are first written.  Lookups are two loads and take no lock;
+ * pages are never given back, so an entry's address is stable for the
+ * life of the map; no entry ever costs a malloc.
  */
 #ifndef CARRY_FDMAP_H
 #define CARRY_FDMAP_H
@@ -16,8 +18,13 @@
 
 struct carry__fdmap {
     size_t entry_size;
+    /* CARRY__FDMAP_LIMIT entries of address space; NULL until the map is
+     * first used, carry__fdmap_none when it could not be reserved. */
+    _Atomic(char *) base;
     _Atomic(char *) pages[CARRY__FDMAP_PAGES];
 };
+
+extern char carry__fdmap_none[];
 
 /* The entry of fd, or NULL when its page was never used or fd is out of
  * range (carry then leaves that fd alone). */
@@ -29,18 +36,25 @@ static inline void *carry__fdmap_get(struct carry__fdmap *map, int fd)
     return page ? page + (size_t)(fd % CARRY__FDMAP_PAGE) * map->entry_size : NULL;
 }
 
+/* Reserves the map's address space, if that was not done: true when the
+ * map has it.  The attempt is made once: a map that could not be reserved
+ * stays without entries, so that what it tracks is decided once for the
+ * life of the process (and counted as lost to memory each time an entry
+ * is wanted). */
+bool carry__fdmap_reserve(struct carry__fdmap *map);
+
 void *carry__fdmap_ensure_page(struct carry__fdmap *map, int fd);
 
-/* The entry of fd, allocating its (zeroed) page; NULL when out of memory or
- * range.  The allocation is out of line, so that the common case stays a
- * look-up. */
+/* The entry of fd, zeroed when first used; NULL when fd is out of range
+ * or the map has no address space.  The first use of a page is out of
+ * line, so that the common case stays a look-up. */
 static inline void *carry__fdmap_ensure(struct carry__fdmap *map, int fd)
 {
     void *entry = carry__fdmap_get(map, fd);
     return CARRY__LIKELY(entry != NULL) ? entry : carry__fdmap_ensure_page(map, fd);
 }
 
-/* Calls fn on every entry of every allocated page. */
+/* Calls fn on every entry of every page used. */
 void carry__fdmap_each(struct carry__fdmap *map, void (*fn)(int fd, void *entry, void *arg),
                        void *arg);
 

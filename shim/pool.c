@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "pool.h"
+#include "stats.h"
 
 static carry__spin carry__pools_lock;
 static struct carry__pool *carry__pools;
@@ -142,8 +143,10 @@ void *carry__pool_take_shared(struct carry__pool *pool)
         carry__spin_unlock(&pool->lock);
         if (obj != NULL)
             return obj;
-        if (!carry__pool_grow(pool))
+        if (!carry__pool_grow(pool)) {
+            carry__count(&carry__stats.lost_to_memory);
             return NULL;
+        }
     }
 }
 

@@ -45,6 +45,8 @@ struct carry__record *carry__record_of(const void *obj)
     if (e == &r->entry)
         return r;
     carry__pool_give(&carry__record_pool, r);
+    if (e == NULL) /* no room in the table: obj runs with no context */
+        carry__count(&carry__stats.lost_to_memory);
     return carry__record_entry(e);
 }
 

@@ -135,6 +135,8 @@ size_t carry__report_format(char *buf, size_t size)
                carry__stats_num(alive, a, sizeof a), carry__stats_num(peak, b, sizeof b));
     CARRY__PUT("  mismatches: %s (I/O on a connection's fd while another context was current)\n",
                carry__stats_num(carry__stat(&carry__stats.mismatches), a, sizeof a));
+    CARRY__PUT("  lost to memory: %s (work run with no context: carry could not allocate)\n",
+               carry__stats_num(carry__stat(&carry__stats.lost_to_memory), a, sizeof a));
 #undef CARRY__PUT
     return len < size ? len : size - 1;
 }

@@ -411,11 +411,12 @@ static void memcached_start(struct server *s, const char *const *env, int *port)
     free(bin);
 }
 
-static struct mc_run memcached_run(bool carry, const char *const *client_args, int connections)
+static struct mc_run memcached_run_in(const char *const *env, const char *const *client_args,
+                                      int connections)
 {
     struct server s;
     int port;
-    memcached_start(&s, carry ? carry_env(NULL) : NULL, &port);
+    memcached_start(&s, env, &port);
     char *out = run_client("memcached", port, client_args);
     /* Every connection's end is in the log before it stops. */
     cr_assert(server_wait(&s, "connection closed.", connections), "memcached stopped:\n%s",
@@ -424,6 +425,11 @@ static struct mc_run memcached_run(bool carry, const char *const *client_args, i
     struct mc_run r = {s.log.s, replies_only(out)};
     free(out);
     return r;
+}
+
+static struct mc_run memcached_run(bool carry, const char *const *client_args, int connections)
+{
+    return memcached_run_in(carry ? carry_env(NULL) : NULL, client_args, connections);
 }
 
 /*
@@ -684,6 +690,78 @@ Test(memcached, new_connection_line)
                      c.new_untagged, c.lives);
     free(carry.log);
     free(carry.replies);
+}
+
+/*
+ * carry's own allocations fail (tests/fixtures/failalloc.c), the server's
+ * succeed: memcached starts (its notify pipes and listener go through
+ * epoll_ctl on epoll fds carry cannot track), answers every command as it
+ * does without carry, and the report counts what ran without a context.
+ * Once with no memory for carry at all, once with only its fd maps.
+ */
+Test(memcached, serves_every_command_when_carry_cannot_allocate)
+{
+    const char *args[] = {"--connections", "8", "--requests", "3", "--waves", "2", NULL};
+    struct mc_run plain = memcached_run(false, args, MC_CLIENTS);
+    const char *mmap_vars[] = {"CARRY_TEST_FAILALLOC_MMAP=1", "CARRY_TEST_FAILALLOC_MMAP=0"};
+    for (int i = 0; i < 2; i++) {
+        /* carry_env's, with the failing preload in place of libcarry's. */
+        const char *const *base = carry_env("CARRY_STATS=stderr");
+        const char *env[12];
+        size_t n = 0;
+        for (; base[n] != NULL; n++)
+            env[n] = strncmp(base[n], "LD_PRELOAD=", 11) == 0 ? carry_failalloc_preload()
+                                                                : base[n];
+        env[n++] = mmap_vars[i];
+        env[n] = NULL;
+        struct mc_run failing = memcached_run_in(env, args, MC_CLIENTS);
+        cr_assert_str_eq(failing.replies, plain.replies, "%s", mmap_vars[i]);
+        cr_assert_gt(carry_lost_to_memory(failing.log), 0, "%s:\n%s", mmap_vars[i],
+                     failing.log);
+        free(failing.log);
+        free(failing.replies);
+    }
+    free(plain.log);
+    free(plain.replies);
+}
+
+/* How many allocations carry asks for while memcached serves WAVES waves of
+ * 8 connections (tests/fixtures/failalloc.c counts them, failing none). */
+static long memcached_carry_allocations(const char *waves)
+{
+    const char *args[] = {"--connections", "8", "--requests", "3", "--waves", waves, NULL};
+    char path[] = "/tmp/carry-allocs-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    char count_var[64];
+    snprintf(count_var, sizeof count_var, "CARRY_TEST_FAILALLOC_COUNT=%s", path);
+    const char *const *base = carry_env(NULL);
+    const char *env[12];
+    size_t n = 0;
+    for (; base[n] != NULL; n++)
+        env[n] = strncmp(base[n], "LD_PRELOAD=", 11) == 0 ? carry_failalloc_preload() : base[n];
+    env[n++] = "CARRY_TEST_FAILALLOC_AFTER=1000000000";
+    env[n++] = "CARRY_TEST_FAILALLOC_MMAP=0";
+    env[n++] = count_var;
+    env[n] = NULL;
+    struct mc_run r = memcached_run_in(env, args, 8 * atoi(waves));
+    char text[32] = "";
+    ssize_t len = read(fd, text, sizeof text - 1);
+    close(fd);
+    unlink(path);
+    cr_assert_gt(len, 0, "no allocation count:\n%s", r.log);
+    free(r.log);
+    free(r.replies);
+    return atol(text);
+}
+
+/* A connection costs carry no allocation once its pools hold what the
+ * concurrency needs: 80 connections ask for no more than 16. */
+Test(memcached, connections_cost_no_allocation_in_steady_state)
+{
+    long few = memcached_carry_allocations("2"), many = memcached_carry_allocations("10");
+    cr_assert_eq(many, few, "carry allocated %ld times for 16 connections, %ld for 80", few,
+                 many);
 }
 
 /* ---- redis-server -------------------------------------------------------- */

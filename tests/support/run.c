@@ -405,3 +405,27 @@ void carry_assert_clean_run(const char *line, long requests, int conns, const ch
              requests / carry_test_scale(), conns);
     cr_assert_str_eq(line, want, "%s", what);
 }
+
+const char *carry_failalloc_preload(void)
+{
+    static char *preload;
+    if (preload == NULL) {
+        const char *runtime = getenv("CARRY_TEST_SANITIZER_RUNTIME");
+        bool sanitized = runtime != NULL && runtime[0] != '\0';
+        cr_assert(asprintf(&preload, "LD_PRELOAD=%s:%s%s%s", carry_test_fixture("failalloc.so"),
+                           sanitized ? runtime : "", sanitized ? ":" : "", carry_test_lib()) > 0);
+    }
+    return preload;
+}
+
+long carry_lost_to_memory(const char *text)
+{
+    const char *line = strstr(text, "lost to memory: ");
+    cr_assert_not_null(line, "no \"lost to memory\" in the report:\n%s", text);
+    long n = 0;
+    for (const char *p = line + strlen("lost to memory: "); *p == ',' || (*p >= '0' && *p <= '9');
+         p++)
+        if (*p != ',')
+            n = n * 10 + (*p - '0');
+    return n;
+}

@@ -110,6 +110,19 @@ void carry_assert_clean_in_each_epoll_mode(const char *server, const char *serve
 void carry_assert_clean_churn(const char *server, const char *server_mode);
 void carry_assert_same_without_carry(const char *server, const char *server_mode);
 
+/*
+ * "LD_PRELOAD=..." for a run in which carry's own allocations fail and the
+ * program's succeed: tests/fixtures/failalloc.so first, then the sanitizer
+ * runtime of a sanitizer build, then libcarry.  The preload reads
+ * CARRY_TEST_FAILALLOC_AFTER and CARRY_TEST_FAILALLOC_MMAP (failalloc.c).
+ * Kept for the life of the test process.
+ */
+const char *carry_failalloc_preload(void);
+
+/* The count on the "lost to memory:" line of a CARRY_STATS report in text;
+ * fails the test if there is none. */
+long carry_lost_to_memory(const char *text);
+
 /* A growable NUL-terminated text (zero-initialise it; free s). */
 struct carry_text {
     char *s;
