@@ -217,6 +217,18 @@ CARRY__EXPORT int uv_udp_recv_start(void *udp, carry__uv_alloc_cb *alloc,
     return CARRY__REAL(uv_udp_recv_start)(udp, given != fn ? carry__uv_on_alloc : alloc, given);
 }
 
+/* A stopped handle's callbacks run no more until it is started again:
+ * its record lets go of its context (unless libuv stops a timer that
+ * fires, just before its callback). */
+#define CARRY__UV_STOP(unused, name) \
+    CARRY__EXPORT int uv_##name(void *handle) \
+    { \
+        carry__hook_cb_stop(handle, CARRY__CB_LIBUV, __builtin_return_address(0)); \
+        return CARRY__REAL(uv_##name)(handle); \
+    }
+CARRY__UV_STOPS(CARRY__UV_STOP, unused)
+#undef CARRY__UV_STOP
+
 /* uv_close (which uv_tcp_close_reset calls through the PLT). */
 CARRY__EXPORT void uv_close(void *handle, carry__uv_cb *fn)
 {

@@ -277,6 +277,11 @@ void carry__hook_cb_drop(struct carry__cb *cb)
     carry__record_drop(carry__record_from(cb));
 }
 
+void carry__hook_cb_stop(const void *obj, unsigned library, const void *caller)
+{
+    carry__record_stop(obj, library, caller);
+}
+
 void carry__hook_cb_forget(const void *obj)
 {
     carry__record_forget(obj);

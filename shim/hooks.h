@@ -167,6 +167,12 @@ void carry__hook_cb_schedule(const void *obj, const void *caller);
 /* The work of cb's object is unscheduled (event_del). */
 void carry__hook_cb_drop(struct carry__cb *cb);
 
+/* obj is stopped (ev_*_stop, uv_*_stop and uv_read_stop; library:
+ * CARRY__CB_LIBEV or _LIBUV; caller as above, which tells the library
+ * stopping a watcher it is about to run from the application stopping
+ * it). */
+void carry__hook_cb_stop(const void *obj, unsigned library, const void *caller);
+
 /* obj is gone for the library (freed, or the call that was to schedule it
  * failed): its record goes. */
 void carry__hook_cb_forget(const void *obj);

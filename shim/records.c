@@ -1,7 +1,6 @@
 /* Rule L: the records of library callbacks (records.h). */
 #include <dlfcn.h>
 #include <link.h>
-#include <pthread.h>
 
 #include "pool.h"
 #include "records.h"
@@ -48,44 +47,64 @@ struct carry__record *carry__record_of(const void *obj)
     return carry__record_entry(e);
 }
 
-/* libuv's own code, where its internal handles' callbacks live (the
- * thread pool's completion async, fs_poll's timer): carry leaves those
- * alone, so they cost nothing and count as nothing in CARRY_STATS. */
-static uintptr_t carry__uv_text, carry__uv_text_size;
-static _Atomic bool carry__uv_located;
+/* Where a library's own code lives (its executable segment), found from
+ * its loop function, the next definition after libcarry's wrapper.  A
+ * call into the library's API made from there is the library's own: libuv
+ * re-arms and stops its timers, libev stops a one-shot timer before it
+ * runs it, and libuv's internal handles' callbacks (the thread pool's
+ * completion async, fs_poll's timer) live there; carry leaves those
+ * alone, so they cost nothing and count as nothing in CARRY_STATS.
+ * Locating is idempotent: threads that race compute the same range. */
+struct carry__text {
+    const char *loop;
+    _Atomic uintptr_t start, size;
+    _Atomic bool located;
+};
 
-static int carry__uv_find_text(struct dl_phdr_info *info, size_t size, void *fn)
+static struct carry__text carry__texts[CARRY__CB_LIBRARY] = {
+    [CARRY__CB_LIBEV] = {.loop = "ev_run"},
+    [CARRY__CB_LIBUV] = {.loop = "uv_run"},
+};
+
+struct carry__text_search {
+    uintptr_t fn, start, size;
+};
+
+static int carry__find_text(struct dl_phdr_info *info, size_t size, void *p)
 {
     (void)size;
+    struct carry__text_search *search = p;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         uintptr_t start = info->dlpi_addr + ph->p_vaddr;
-        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && (uintptr_t)fn - start < ph->p_memsz) {
-            carry__uv_text = start;
-            carry__uv_text_size = ph->p_memsz;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && search->fn - start < ph->p_memsz) {
+            search->start = start;
+            search->size = ph->p_memsz;
             return 1;
         }
     }
     return 0;
 }
 
-/* libuv's uv_run is the next definition after libcarry's wrapper. */
-static void carry__uv_locate(void)
+static __attribute__((noinline)) void carry__text_locate(struct carry__text *text)
 {
     int saved_errno = errno;
-    void *run = dlsym(RTLD_NEXT, "uv_run");
-    if (run != NULL)
-        dl_iterate_phdr(carry__uv_find_text, run);
+    struct carry__text_search search = {0};
+    if (text->loop != NULL && (search.fn = (uintptr_t)dlsym(RTLD_NEXT, text->loop)) != 0)
+        dl_iterate_phdr(carry__find_text, &search);
     errno = saved_errno;
-    atomic_store_explicit(&carry__uv_located, true, memory_order_release);
+    atomic_store_explicit(&text->start, search.start, memory_order_relaxed);
+    atomic_store_explicit(&text->size, search.size, memory_order_relaxed);
+    atomic_store_explicit(&text->located, true, memory_order_release);
 }
 
-bool carry__uv_internal(const void *code)
+bool carry__library_code(unsigned library, const void *code)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    if (!atomic_load_explicit(&carry__uv_located, memory_order_acquire))
-        pthread_once(&once, carry__uv_locate);
-    return (uintptr_t)code - carry__uv_text < carry__uv_text_size;
+    struct carry__text *text = &carry__texts[library];
+    if (!atomic_load_explicit(&text->located, memory_order_acquire))
+        carry__text_locate(text);
+    return (uintptr_t)code - atomic_load_explicit(&text->start, memory_order_relaxed) <
+           atomic_load_explicit(&text->size, memory_order_relaxed);
 }
 
 /* obj's record, holding cbs (NULL: the callbacks it has) and what flags
@@ -96,7 +115,7 @@ __attribute__((always_inline)) static inline struct carry__record *
 carry__record_bind(const void *obj, const struct carry__cb *cbs, int fd, unsigned flags)
 {
     bool uv = carry__library(flags) == CARRY__CB_LIBUV;
-    if (cbs != NULL && uv && carry__uv_internal((const void *)cbs->fn))
+    if (cbs != NULL && uv && carry__library_code(CARRY__CB_LIBUV, (const void *)cbs->fn))
         return NULL;
     struct carry__record *r = carry__record_of(obj);
     if (r == NULL)
@@ -126,10 +145,9 @@ struct carry__record *carry__record_assign(const void *obj, const struct carry__
 }
 
 /*
- * A libev watcher persists until its next start: libev stops a one-shot
- * timer just before invoking it, so no stop could release the context.
- * A libuv handle persists until uv_close; a request runs once (its record
- * goes when it does), uv_queue_work's twice (the work, then the
+ * A libev watcher or libuv handle keeps its context from its start to its
+ * stop (carry__record_stop) or uv_close; a libuv request runs once (its
+ * record goes when it does), uv_queue_work's twice (the work, then the
  * after-work callback).
  */
 struct carry__record *carry__record_start(const void *obj, const struct carry__cb *cbs, int fd,
@@ -141,6 +159,26 @@ struct carry__record *carry__record_start(const void *obj, const struct carry__c
     return r;
 }
 
+/* A stop by the application: the watcher's callback runs no more until
+ * its next start, so its context goes now (the record stays, keyed by the
+ * watcher, which the application may start again: a pool of watchers
+ * reused across connections keeps no connection's context alive).  A stop
+ * by the library itself precedes one last run (libev stops a one-shot
+ * timer or periodic, or a watcher on a bad fd, just before it invokes it;
+ * libuv stops every timer that fires and re-starts a repeating one): that
+ * run takes the context with it, unless the library re-starts the
+ * watcher first. */
+void carry__record_stop(const void *obj, unsigned library, const void *caller)
+{
+    struct carry__record *r = obj != NULL ? carry__record_find(obj) : NULL;
+    if (r == NULL)
+        return;
+    if (carry__library_code(library, caller))
+        r->persist = false;
+    else
+        carry__record_drop(r);
+}
+
 /* uv_close (which uv_tcp_close_reset calls through the PLT): the close
  * callback runs in the context current here.  The handle's own callbacks
  * stay: libuv may still call one during the dispatch that closed it (a udp
@@ -149,7 +187,7 @@ struct carry__record *carry__record_start(const void *obj, const struct carry__c
  * connection's by then: the record watches no fd any more. */
 bool carry__record_closing(const void *obj, void (*close)(void))
 {
-    if (close != NULL && carry__uv_internal((const void *)close))
+    if (close != NULL && carry__library_code(CARRY__CB_LIBUV, (const void *)close))
         return false;
     struct carry__record *r = close != NULL ? carry__record_of(obj) : carry__record_find(obj);
     if (r == NULL)

@@ -69,9 +69,9 @@ bool carry__record_closing(const void *obj, void (*close)(void));
 bool carry__record_finalizing(void *const *objs, int n, void (*finalize)(void));
 struct carry__record *carry__record_once(const struct carry__cb *cbs, int fd, unsigned flags);
 
-/* Is code libuv's own (its internal handles' callbacks, its loop calling
- * back into its own API)? */
-bool carry__uv_internal(const void *code);
+/* Is code the library's own (CARRY__CB_LIBEV or _LIBUV: its loop calling
+ * back into its own API, libuv's internal handles' callbacks)? */
+bool carry__library_code(unsigned library, const void *code);
 
 /* The work was scheduled: the record captures the current context. */
 static inline void carry__record_capture(struct carry__record *r)
@@ -88,13 +88,17 @@ static inline void carry__record_capture(struct carry__record *r)
  * keeps the context it was started in. */
 static inline void carry__record_schedule(struct carry__record *r, const void *caller)
 {
-    if (r->timer && carry__uv_internal(caller))
+    if (r->timer && carry__library_code(CARRY__CB_LIBUV, caller))
         return;
     carry__record_capture(r);
 }
 
 /* The work was unscheduled: the record lets go of its context. */
 void carry__record_drop(struct carry__record *r);
+
+/* The entry point of hooks.h of the same name, for obj's record if it
+ * has one. */
+void carry__record_stop(const void *obj, unsigned library, const void *caller);
 
 /* obj is gone: its record goes. */
 void carry__record_forget(const void *obj);
