@@ -83,11 +83,12 @@ CARRY__EXPORT void ev_once(struct ev_loop *loop, int fd, int events, double time
         CARRY__REAL(ev_once)(loop, fd, events, timeout, carry__ev_once_run, cb);
 }
 
-/* Rule D: running the loop ends the thread's context. */
+/* Rule D: running the loop ends the thread's context (a loop nested in
+ * a callback gives the callback its context back). */
 CARRY__EXPORT int ev_run(struct ev_loop *loop, int flags)
 {
-    carry__hook_loop_enter();
+    carry__loop_scope scope = carry__hook_loop_enter();
     int rc = CARRY__REAL(ev_run)(loop, flags);
-    carry__hook_loop_leave();
+    carry__hook_loop_leave(scope);
     return rc;
 }

@@ -338,11 +338,12 @@ CARRY__UV_FS_CALLS(CARRY__UV_FS_WRAPPER, unused)
 
 /* ---- The loop --------------------------------------------------------- */
 
-/* Rule D: running the loop ends the thread's context. */
+/* Rule D: running the loop ends the thread's context (a loop nested in
+ * a callback gives the callback its context back). */
 CARRY__EXPORT int uv_run(void *loop, int mode)
 {
-    carry__hook_loop_enter();
+    carry__loop_scope scope = carry__hook_loop_enter();
     int rc = CARRY__REAL(uv_run)(loop, mode);
-    carry__hook_loop_leave();
+    carry__hook_loop_leave(scope);
     return rc;
 }

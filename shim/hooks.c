@@ -223,17 +223,26 @@ int carry__hook_epoll_wait(int epfd, struct epoll_event *events, int maxevents,
 /* ---- Event-loop libraries ------------------------------------------------ */
 
 /* Callbacks of a library loop set their contexts precisely, so the epoll
- * layer only translates its tokens meanwhile. */
-void carry__hook_loop_enter(void)
+ * layer only translates its tokens meanwhile.  A nested loop's scope
+ * keeps the callback's thread reference while the loop runs. */
+carry__loop_scope carry__hook_loop_enter(void)
 {
+    struct carry__thread *self = &carry__self;
+    carry__loop_scope scope = {NULL};
+    if (self->in_loop > 0) {
+        scope.outer = self->current;
+        self->current = NULL;
+    }
     carry__dispatch();
-    carry__self.in_loop++;
+    self->in_loop++;
+    return scope;
 }
 
-void carry__hook_loop_leave(void)
+void carry__hook_loop_leave(carry__loop_scope scope)
 {
     carry__self.in_loop--;
     carry__dispatch();
+    carry__current_adopt(scope.outer);
 }
 
 /* Records and the contexts they hold are made and let go of with no

@@ -121,9 +121,17 @@ int carry__hook_epoll_wait(int epfd, struct epoll_event *events, int maxevents,
 
 /* ---- Event-loop libraries (rule L) --------------------------------------- */
 
-/* A library's loop runs on this thread (rule D at both ends). */
-void carry__hook_loop_enter(void);
-void carry__hook_loop_leave(void);
+/* A library's loop runs on this thread (rule D at both ends), from
+ * carry__hook_loop_enter to carry__hook_loop_leave, given what enter
+ * returned.  A loop run from inside a callback of a library loop is
+ * nested in that callback, which is still at work: the callback's context
+ * is put aside for the nested loop and given back when it returns. */
+typedef struct carry__loop_scope {
+    carry_ctx *outer; /* the core's */
+} carry__loop_scope;
+
+carry__loop_scope carry__hook_loop_enter(void);
+void carry__hook_loop_leave(carry__loop_scope scope);
 
 /*
  * The wrappers of libevent 2.1, libev 4 and libuv 1.x hand the library a
