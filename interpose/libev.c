@@ -59,7 +59,7 @@ CARRY__EXPORT void ev_timer_again(struct ev_loop *loop, void *w)
 
 CARRY__EXPORT void ev_async_send(struct ev_loop *loop, void *w)
 {
-    carry__hook_cb_schedule(w, __builtin_return_address(0));
+    carry__hook_cb_send(w);
     CARRY__REAL(ev_async_send)(loop, w);
 }
 

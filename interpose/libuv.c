@@ -170,7 +170,9 @@ CARRY__EXPORT int uv_fs_poll_start(void *handle, carry__uv_fs_poll_cb *fn, const
     return CARRY__REAL(uv_fs_poll_start)(handle, given, path, interval);
 }
 
-/* uv_async_send (from any thread) schedules; the callback stays. */
+/* uv_async_send (from any thread) schedules; the callback stays.  libuv
+ * runs it once for the sends made before it runs (see
+ * carry__record_send). */
 CARRY__EXPORT int uv_async_init(void *loop, void *async, carry__uv_cb *fn)
 {
     struct carry__cb given = {.fn = (carry__fn)fn};
@@ -181,7 +183,7 @@ CARRY__EXPORT int uv_async_init(void *loop, void *async, carry__uv_cb *fn)
 
 CARRY__EXPORT int uv_async_send(void *async)
 {
-    carry__hook_cb_schedule(async, __builtin_return_address(0));
+    carry__hook_cb_send(async);
     return CARRY__REAL(uv_async_send)(async);
 }
 

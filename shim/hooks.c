@@ -281,6 +281,13 @@ void carry__hook_cb_schedule(const void *obj, const void *caller)
         carry__record_schedule(r, caller);
 }
 
+void carry__hook_cb_send(const void *obj)
+{
+    struct carry__record *r = obj != NULL ? carry__record_find(obj) : NULL;
+    if (r != NULL)
+        carry__record_send(r);
+}
+
 void carry__hook_cb_drop(struct carry__cb *cb)
 {
     carry__record_drop(carry__record_from(cb));

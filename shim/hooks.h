@@ -168,9 +168,13 @@ struct carry__cb *carry__hook_cb_start(const void *obj, const struct carry__cb *
 
 /* The work of cb's object, or of obj if carry holds a record for it, is
  * scheduled (event_add, event_active; a deferred callback scheduled,
- * ev_async_send, uv_async_send, uv_timer_again; caller as above). */
+ * uv_timer_again; caller as above). */
 void carry__hook_cb_capture(struct carry__cb *cb);
 void carry__hook_cb_schedule(const void *obj, const void *caller);
+
+/* An async obj is sent (uv_async_send, ev_async_send): the library runs
+ * its callback once for the sends made before it runs. */
+void carry__hook_cb_send(const void *obj);
 
 /* The work of cb's object is unscheduled (event_del). */
 void carry__hook_cb_drop(struct carry__cb *cb);

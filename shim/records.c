@@ -20,6 +20,15 @@ static unsigned carry__library(unsigned flags)
     return flags & CARRY__CB_LIBRARY;
 }
 
+/* A record (re)bound to an object that may not be an async, or not sent
+ * yet. */
+static void carry__record_not_sent(struct carry__record *r)
+{
+    atomic_store_explicit(&r->async, false, memory_order_relaxed);
+    atomic_store_explicit(&r->mixed, false, memory_order_relaxed);
+    atomic_store_explicit(&r->sends, 0, memory_order_relaxed);
+}
+
 /* A record from the pool, holding nothing. */
 static struct carry__record *carry__record_take(void)
 {
@@ -28,6 +37,7 @@ static struct carry__record *carry__record_take(void)
         r->cb = (struct carry__cb){0};
         r->fd = -1;
         r->persist = r->timer = false;
+        carry__record_not_sent(r);
     }
     return r;
 }
@@ -131,6 +141,8 @@ carry__record_bind(const void *obj, const struct carry__cb *cbs, int fd, unsigne
     r->boundary = (uint8_t)(CARRY__B_LIBEVENT + carry__library(flags));
     r->persist = flags & CARRY__CB_PERSIST;
     r->timer = flags & CARRY__CB_TIMER;
+    if (CARRY__UNLIKELY(atomic_load_explicit(&r->async, memory_order_relaxed)))
+        carry__record_not_sent(r);
     return r;
 }
 
@@ -223,6 +235,42 @@ struct carry__record *carry__record_once(const struct carry__cb *cbs, int fd, un
     r->boundary = (uint8_t)(CARRY__B_LIBEVENT + carry__library(flags));
     carry__record_capture(r);
     return r;
+}
+
+/*
+ * A program that drains a queue of its own from an async's callback (bind9's
+ * named hands every connection's send completions and teardowns to its
+ * worker's loop that way) runs the jobs of every send merged into that run:
+ * the context of the last send would tag the other senders' work, so a run
+ * of sends from different contexts gets none.  The first send of a run
+ * keeps its context; a later one from another context marks the run
+ * mixed.  Sends racing with the run itself may count for either run.
+ */
+void carry__record_send(struct carry__record *r)
+{
+    carry_ctx *current = carry__current();
+    carry__count_capture(r->boundary, current);
+    atomic_store_explicit(&r->async, true, memory_order_relaxed);
+    if (atomic_fetch_add_explicit(&r->sends, 1, memory_order_acq_rel) == 0) {
+        if (atomic_load_explicit(&r->ctx, memory_order_relaxed) != current)
+            carry__slot_store(&r->ctx, current);
+    } else if (atomic_load_explicit(&r->ctx, memory_order_acquire) != current) {
+        atomic_store_explicit(&r->mixed, true, memory_order_relaxed);
+    }
+}
+
+/* The run takes the context of its sends along, as a thread reference. */
+carry_ctx *carry__record_context_async(struct carry__record *r)
+{
+    atomic_store_explicit(&r->sends, 0, memory_order_release);
+    carry_ctx *ctx =
+        carry__ctx_localize(atomic_exchange_explicit(&r->ctx, NULL, memory_order_acq_rel));
+    if (atomic_exchange_explicit(&r->mixed, false, memory_order_acq_rel) && ctx != NULL) {
+        carry__ctx_unref_local(ctx);
+        ctx = NULL;
+    }
+    carry__count_dispatch(r->boundary, ctx);
+    return ctx;
 }
 
 void carry__record_drop(struct carry__record *r)

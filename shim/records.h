@@ -31,9 +31,12 @@ struct carry__record {
     struct carry__cbtable_entry entry; /* its object; key NULL: in no table */
     carry__slot ctx;                   /* captured when the work was scheduled */
     int fd;                            /* the fd its object watches (rule C), or -1 */
+    _Atomic uint32_t sends;            /* an async's sends since its callback last ran */
     uint8_t boundary;                  /* the library, for CARRY_STATS */
     bool persist;                      /* keeps its context when a callback runs */
     bool timer;                        /* a libuv timer (carry__record_schedule) */
+    _Atomic bool async;                /* sent (carry__record_send): sends merge into a run */
+    _Atomic bool mixed;                /* sends of different contexts merged */
 };
 
 static inline struct carry__record *carry__record_from(struct carry__cb *cb)
@@ -93,6 +96,13 @@ static inline void carry__record_schedule(struct carry__record *r, const void *c
     carry__record_capture(r);
 }
 
+/* An async is sent (uv_async_send, ev_async_send; any thread): the
+ * library merges the sends made before its callback runs into one run,
+ * which runs in their context if they were all made in one, else in
+ * none (carry__record_context_async). */
+void carry__record_send(struct carry__record *r);
+carry_ctx *carry__record_context_async(struct carry__record *r);
+
 /* The work was unscheduled: the record lets go of its context. */
 void carry__record_drop(struct carry__record *r);
 
@@ -114,6 +124,8 @@ void carry__record_release(struct carry__record *r);
 __attribute__((always_inline)) static inline carry_ctx *
 carry__record_context(struct carry__record *r)
 {
+    if (CARRY__UNLIKELY(atomic_load_explicit(&r->async, memory_order_relaxed)))
+        return carry__record_context_async(r);
     carry__slot *slot = r->fd >= 0 ? carry__fd_slot_or(r->fd, &r->ctx) : &r->ctx;
     carry_ctx *ctx;
     if (slot == &r->ctx && !r->persist)
