@@ -2,11 +2,12 @@
  * libev 4: rule L.  libev calls a watcher's callback straight from the
  * watcher, so starting a watcher swaps its cb for a trampoline, which
  * finds the application's callback in the watcher's record.  The swap is
- * never undone: libev stops a one-shot timer itself just before invoking
- * it.  Starting a watcher, ev_timer_again and ev_async_send schedule
- * (ev_feed_event is not wrapped: libev feeds its own events from the
- * loop, where capturing would lose the right context).  What is captured
- * when is the core's (shim/records.c).
+ * never undone: a watcher may be started again.  Starting a watcher,
+ * ev_timer_again and ev_async_send schedule (ev_feed_event is not
+ * wrapped: libev feeds its own events from the loop, where capturing
+ * would lose the right context); stopping one unschedules, unless libev
+ * stops it itself to run it once more.  What is captured when is the
+ * core's (shim/records.c).
  */
 #include "real.h"
 
@@ -38,8 +39,17 @@ static void carry__ev_start(void *w, bool io, const void *caller)
         carry__ev_start(w, __builtin_strcmp(#kind, "io") == 0, __builtin_return_address(0)); \
         CARRY__REAL(ev_##kind##_start)(loop, w); \
     }
-CARRY__EV_WATCHER_STARTS(CARRY__EV_START)
+CARRY__EV_WATCHER_KINDS(CARRY__EV_START)
 #undef CARRY__EV_START
+
+#define CARRY__EV_STOP(kind) \
+    CARRY__EXPORT void ev_##kind##_stop(struct ev_loop *loop, void *w) \
+    { \
+        carry__hook_cb_stop(w, CARRY__CB_LIBEV, __builtin_return_address(0)); \
+        CARRY__REAL(ev_##kind##_stop)(loop, w); \
+    }
+CARRY__EV_WATCHER_KINDS(CARRY__EV_STOP)
+#undef CARRY__EV_STOP
 
 CARRY__EXPORT void ev_timer_again(struct ev_loop *loop, void *w)
 {
@@ -49,7 +59,7 @@ CARRY__EXPORT void ev_timer_again(struct ev_loop *loop, void *w)
 
 CARRY__EXPORT void ev_async_send(struct ev_loop *loop, void *w)
 {
-    carry__hook_cb_schedule(w, __builtin_return_address(0));
+    carry__hook_cb_send(w);
     CARRY__REAL(ev_async_send)(loop, w);
 }
 
@@ -73,11 +83,12 @@ CARRY__EXPORT void ev_once(struct ev_loop *loop, int fd, int events, double time
         CARRY__REAL(ev_once)(loop, fd, events, timeout, carry__ev_once_run, cb);
 }
 
-/* Rule D: running the loop ends the thread's context. */
+/* Rule D: running the loop ends the thread's context (a loop nested in
+ * a callback gives the callback its context back). */
 CARRY__EXPORT int ev_run(struct ev_loop *loop, int flags)
 {
-    carry__hook_loop_enter();
+    carry__loop_scope scope = carry__hook_loop_enter();
     int rc = CARRY__REAL(ev_run)(loop, flags);
-    carry__hook_loop_leave();
+    carry__hook_loop_leave(scope);
     return rc;
 }

@@ -20,8 +20,8 @@ struct carry__ev_watcher {
     int fd; /* ev_io only */
 };
 
-/* The watcher kinds, each with its ev_<kind>_start. */
-#define CARRY__EV_WATCHER_STARTS(X) \
+/* The watcher kinds, each with its ev_<kind>_start and ev_<kind>_stop. */
+#define CARRY__EV_WATCHER_KINDS(X) \
     X(io) X(timer) X(periodic) X(signal) X(child) X(stat) X(idle) X(prepare) X(check) \
     X(embed) X(fork) X(cleanup) X(async)
 

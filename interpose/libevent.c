@@ -212,19 +212,20 @@ CARRY__EXPORT int event_free_finalize(unsigned flags, struct event *ev,
     return CARRY__REAL(event_free_finalize)(flags, ev, carry__levent_finalizer(one, 1, fn));
 }
 
-/* Rule D: running the loop ends the thread's context. */
+/* Rule D: running the loop ends the thread's context (a loop nested in
+ * a callback gives the callback its context back). */
 CARRY__EXPORT int event_base_loop(struct event_base *base, int flags)
 {
-    carry__hook_loop_enter();
+    carry__loop_scope scope = carry__hook_loop_enter();
     int rc = CARRY__REAL(event_base_loop)(base, flags);
-    carry__hook_loop_leave();
+    carry__hook_loop_leave(scope);
     return rc;
 }
 
 CARRY__EXPORT int event_base_dispatch(struct event_base *base)
 {
-    carry__hook_loop_enter();
+    carry__loop_scope scope = carry__hook_loop_enter();
     int rc = CARRY__REAL(event_base_dispatch)(base);
-    carry__hook_loop_leave();
+    carry__hook_loop_leave(scope);
     return rc;
 }

@@ -170,7 +170,9 @@ CARRY__EXPORT int uv_fs_poll_start(void *handle, carry__uv_fs_poll_cb *fn, const
     return CARRY__REAL(uv_fs_poll_start)(handle, given, path, interval);
 }
 
-/* uv_async_send (from any thread) schedules; the callback stays. */
+/* uv_async_send (from any thread) schedules; the callback stays.  libuv
+ * runs it once for the sends made before it runs (see
+ * carry__record_send). */
 CARRY__EXPORT int uv_async_init(void *loop, void *async, carry__uv_cb *fn)
 {
     struct carry__cb given = {.fn = (carry__fn)fn};
@@ -181,7 +183,7 @@ CARRY__EXPORT int uv_async_init(void *loop, void *async, carry__uv_cb *fn)
 
 CARRY__EXPORT int uv_async_send(void *async)
 {
-    carry__hook_cb_schedule(async, __builtin_return_address(0));
+    carry__hook_cb_send(async);
     return CARRY__REAL(uv_async_send)(async);
 }
 
@@ -216,6 +218,18 @@ CARRY__EXPORT int uv_udp_recv_start(void *udp, carry__uv_alloc_cb *alloc,
                       : fn;
     return CARRY__REAL(uv_udp_recv_start)(udp, given != fn ? carry__uv_on_alloc : alloc, given);
 }
+
+/* A stopped handle's callbacks run no more until it is started again:
+ * its record lets go of its context (unless libuv stops a timer that
+ * fires, just before its callback). */
+#define CARRY__UV_STOP(unused, name) \
+    CARRY__EXPORT int uv_##name(void *handle) \
+    { \
+        carry__hook_cb_stop(handle, CARRY__CB_LIBUV, __builtin_return_address(0)); \
+        return CARRY__REAL(uv_##name)(handle); \
+    }
+CARRY__UV_STOPS(CARRY__UV_STOP, unused)
+#undef CARRY__UV_STOP
 
 /* uv_close (which uv_tcp_close_reset calls through the PLT). */
 CARRY__EXPORT void uv_close(void *handle, carry__uv_cb *fn)
@@ -326,11 +340,12 @@ CARRY__UV_FS_CALLS(CARRY__UV_FS_WRAPPER, unused)
 
 /* ---- The loop --------------------------------------------------------- */
 
-/* Rule D: running the loop ends the thread's context. */
+/* Rule D: running the loop ends the thread's context (a loop nested in
+ * a callback gives the callback its context back). */
 CARRY__EXPORT int uv_run(void *loop, int mode)
 {
-    carry__hook_loop_enter();
+    carry__loop_scope scope = carry__hook_loop_enter();
     int rc = CARRY__REAL(uv_run)(loop, mode);
-    carry__hook_loop_leave();
+    carry__hook_loop_leave(scope);
     return rc;
 }

@@ -70,6 +70,13 @@ typedef void carry__uv_fs_poll_cb(void *obj, int status, const void *prev, const
     F(X, fchown, (int file, uid_t uid, gid_t gid), (file, uid, gid)) \
     F(X, lchown, (const char *path, uid_t uid, gid_t gid), (path, uid, gid))
 /* (a, b) -> a, b: the lists above, as parameters or arguments. */
+/* The calls that stop a handle's callbacks, each int uv_<name>(handle),
+ * as F(X, name). */
+#define CARRY__UV_STOPS(F, X) \
+    F(X, timer_stop) F(X, idle_stop) F(X, check_stop) F(X, prepare_stop) F(X, poll_stop) \
+    F(X, signal_stop) F(X, fs_event_stop) F(X, fs_poll_stop) F(X, read_stop) \
+    F(X, udp_recv_stop)
+
 #define CARRY__UNPAREN(...) __VA_ARGS__
 
 #endif /* CARRY_LIBUV_H */

@@ -131,6 +131,19 @@
     X(ev_fork_start, void, (struct ev_loop *, void *), NULL, false) \
     X(ev_cleanup_start, void, (struct ev_loop *, void *), NULL, false) \
     X(ev_async_start, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_io_stop, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_timer_stop, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_periodic_stop, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_signal_stop, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_child_stop, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_stat_stop, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_idle_stop, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_prepare_stop, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_check_stop, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_embed_stop, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_fork_stop, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_cleanup_stop, void, (struct ev_loop *, void *), NULL, false) \
+    X(ev_async_stop, void, (struct ev_loop *, void *), NULL, false) \
     X(ev_timer_again, void, (struct ev_loop *, void *), NULL, false) \
     X(ev_async_send, void, (struct ev_loop *, void *), NULL, false) \
     X(ev_run, int, (struct ev_loop *, int), NULL, false) \
@@ -149,6 +162,7 @@
     X(uv_poll_start, int, (void *, int, carry__uv_poll_cb *), NULL, false) \
     X(uv_timer_start, int, (void *, carry__uv_cb *, uint64_t, uint64_t), NULL, false) \
     X(uv_timer_again, int, (void *), NULL, false) \
+    CARRY__UV_STOPS(CARRY__UV_STOP_REAL, X) \
     X(uv_idle_start, int, (void *, carry__uv_cb *), NULL, false) \
     X(uv_check_start, int, (void *, carry__uv_cb *), NULL, false) \
     X(uv_prepare_start, int, (void *, carry__uv_cb *), NULL, false) \
@@ -180,6 +194,8 @@
       false)
 
 /* Its uv_fs_* calls (libuv.h). */
+#define CARRY__UV_STOP_REAL(X, name) X(uv_##name, int, (void *), NULL, false)
+
 #define CARRY__UV_FS_REAL(X, name, params, args) \
     X(uv_fs_##name, int, (void *loop, void *req, CARRY__UNPAREN params, carry__uv_cb *cb), NULL, \
       false)

@@ -280,6 +280,11 @@ static void carry__ep_thread_exit(void)
 {
     struct carry__thread *self = &carry__self;
     int saved_errno = errno;
+    if (self->nested_in != NULL) {
+        carry_ctx *handler = self->nested_in;
+        self->nested_in = NULL;
+        carry__ctx_unref_local(handler);
+    }
     if (self->queue.count > 0)
         carry__ep_hand_back(self);
     free(self->queue.slots);
@@ -443,6 +448,37 @@ void carry__ep_batch_io(int fd)
     carry__ep_batch_switch(fd, reg);
 }
 
+/*
+ * Nested dispatch.  A handler that runs an event loop before it returns
+ * (redis runs its loop from inside a busy script, to serve SCRIPT KILL)
+ * waits deeper on the stack than the wait that dispatched it; the loop's
+ * next iteration waits at the same depth again.  So a wait entered deeper
+ * than the thread's last wait, with a context current, is nested in that
+ * context's handler: the thread keeps the handler's context aside
+ * (prev's reference moves there) while the nested waits hand out their
+ * own events' contexts, and a nested wait that hands out no event (the
+ * empty poll that ends a nested loop, a timeout, EINTR) gives the thread
+ * the handler's context back.  The first wait at or above the depth of the
+ * wait that dispatched the handler is the outer loop's: the handler has
+ * returned, and its context ends there (rule D).  One level is kept: a
+ * wait nested in a nested handler is an ordinary dispatch.
+ */
+static void carry__ep_nest(struct carry__thread *self, uintptr_t depth, carry_ctx **prev)
+{
+    if (self->nested_in != NULL) {
+        if (depth < self->nested_depth)
+            return;
+        carry_ctx *handler = self->nested_in;
+        self->nested_in = NULL;
+        carry__ctx_unref_local(handler);
+    } else if (*prev != NULL && depth < self->wait_depth) {
+        self->nested_in = *prev;
+        self->nested_depth = self->wait_depth;
+        *prev = NULL;
+        carry__current_at_exit(carry__ep_thread_exit);
+    }
+}
+
 int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__wait_fn *real,
                    void *call, bool forever)
 {
@@ -469,6 +505,8 @@ int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__w
     self->current = NULL;
     carry__io_batch = 0;
     int *errno_p = &errno, err = *errno_p;
+    uintptr_t depth = (uintptr_t)__builtin_frame_address(0);
+    carry__ep_nest(self, depth, &prev);
 
     struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_of(epfd, false) : NULL;
     if (self->queue.count > 0 && self->queue_ep != ep)
@@ -515,6 +553,9 @@ int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__w
         if (n > 0 || !forever)
             break;
     }
+    self->wait_depth = depth;
+    if (n <= 0 && self->nested_in != NULL)
+        carry__ctx_ref_local(next = self->nested_in);
     carry__current_adopt(next);
     if (prev != NULL)
         carry__ctx_unref_local(prev);

@@ -223,17 +223,26 @@ int carry__hook_epoll_wait(int epfd, struct epoll_event *events, int maxevents,
 /* ---- Event-loop libraries ------------------------------------------------ */
 
 /* Callbacks of a library loop set their contexts precisely, so the epoll
- * layer only translates its tokens meanwhile. */
-void carry__hook_loop_enter(void)
+ * layer only translates its tokens meanwhile.  A nested loop's scope
+ * keeps the callback's thread reference while the loop runs. */
+carry__loop_scope carry__hook_loop_enter(void)
 {
+    struct carry__thread *self = &carry__self;
+    carry__loop_scope scope = {NULL};
+    if (self->in_loop > 0) {
+        scope.outer = self->current;
+        self->current = NULL;
+    }
     carry__dispatch();
-    carry__self.in_loop++;
+    self->in_loop++;
+    return scope;
 }
 
-void carry__hook_loop_leave(void)
+void carry__hook_loop_leave(carry__loop_scope scope)
 {
     carry__self.in_loop--;
     carry__dispatch();
+    carry__current_adopt(scope.outer);
 }
 
 /* Records and the contexts they hold are made and let go of with no
@@ -272,9 +281,21 @@ void carry__hook_cb_schedule(const void *obj, const void *caller)
         carry__record_schedule(r, caller);
 }
 
+void carry__hook_cb_send(const void *obj)
+{
+    struct carry__record *r = obj != NULL ? carry__record_find(obj) : NULL;
+    if (r != NULL)
+        carry__record_send(r);
+}
+
 void carry__hook_cb_drop(struct carry__cb *cb)
 {
     carry__record_drop(carry__record_from(cb));
+}
+
+void carry__hook_cb_stop(const void *obj, unsigned library, const void *caller)
+{
+    carry__record_stop(obj, library, caller);
 }
 
 void carry__hook_cb_forget(const void *obj)

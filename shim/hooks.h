@@ -121,9 +121,17 @@ int carry__hook_epoll_wait(int epfd, struct epoll_event *events, int maxevents,
 
 /* ---- Event-loop libraries (rule L) --------------------------------------- */
 
-/* A library's loop runs on this thread (rule D at both ends). */
-void carry__hook_loop_enter(void);
-void carry__hook_loop_leave(void);
+/* A library's loop runs on this thread (rule D at both ends), from
+ * carry__hook_loop_enter to carry__hook_loop_leave, given what enter
+ * returned.  A loop run from inside a callback of a library loop is
+ * nested in that callback, which is still at work: the callback's context
+ * is put aside for the nested loop and given back when it returns. */
+typedef struct carry__loop_scope {
+    carry_ctx *outer; /* the core's */
+} carry__loop_scope;
+
+carry__loop_scope carry__hook_loop_enter(void);
+void carry__hook_loop_leave(carry__loop_scope scope);
 
 /*
  * The wrappers of libevent 2.1, libev 4 and libuv 1.x hand the library a
@@ -160,12 +168,22 @@ struct carry__cb *carry__hook_cb_start(const void *obj, const struct carry__cb *
 
 /* The work of cb's object, or of obj if carry holds a record for it, is
  * scheduled (event_add, event_active; a deferred callback scheduled,
- * ev_async_send, uv_async_send, uv_timer_again; caller as above). */
+ * uv_timer_again; caller as above). */
 void carry__hook_cb_capture(struct carry__cb *cb);
 void carry__hook_cb_schedule(const void *obj, const void *caller);
 
+/* An async obj is sent (uv_async_send, ev_async_send): the library runs
+ * its callback once for the sends made before it runs. */
+void carry__hook_cb_send(const void *obj);
+
 /* The work of cb's object is unscheduled (event_del). */
 void carry__hook_cb_drop(struct carry__cb *cb);
+
+/* obj is stopped (ev_*_stop, uv_*_stop and uv_read_stop; library:
+ * CARRY__CB_LIBEV or _LIBUV; caller as above, which tells the library
+ * stopping a watcher it is about to run from the application stopping
+ * it). */
+void carry__hook_cb_stop(const void *obj, unsigned library, const void *caller);
 
 /* obj is gone for the library (freed, or the call that was to schedule it
  * failed): its record goes. */

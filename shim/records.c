@@ -1,7 +1,6 @@
 /* Rule L: the records of library callbacks (records.h). */
 #include <dlfcn.h>
 #include <link.h>
-#include <pthread.h>
 
 #include "pool.h"
 #include "records.h"
@@ -21,6 +20,15 @@ static unsigned carry__library(unsigned flags)
     return flags & CARRY__CB_LIBRARY;
 }
 
+/* A record (re)bound to an object that may not be an async, or not sent
+ * yet. */
+static void carry__record_not_sent(struct carry__record *r)
+{
+    atomic_store_explicit(&r->async, false, memory_order_relaxed);
+    atomic_store_explicit(&r->mixed, false, memory_order_relaxed);
+    atomic_store_explicit(&r->sends, 0, memory_order_relaxed);
+}
+
 /* A record from the pool, holding nothing. */
 static struct carry__record *carry__record_take(void)
 {
@@ -29,6 +37,7 @@ static struct carry__record *carry__record_take(void)
         r->cb = (struct carry__cb){0};
         r->fd = -1;
         r->persist = r->timer = false;
+        carry__record_not_sent(r);
     }
     return r;
 }
@@ -50,44 +59,64 @@ struct carry__record *carry__record_of(const void *obj)
     return carry__record_entry(e);
 }
 
-/* libuv's own code, where its internal handles' callbacks live (the
- * thread pool's completion async, fs_poll's timer): carry leaves those
- * alone, so they cost nothing and count as nothing in CARRY_STATS. */
-static uintptr_t carry__uv_text, carry__uv_text_size;
-static _Atomic bool carry__uv_located;
+/* Where a library's own code lives (its executable segment), found from
+ * its loop function, the next definition after libcarry's wrapper.  A
+ * call into the library's API made from there is the library's own: libuv
+ * re-arms and stops its timers, libev stops a one-shot timer before it
+ * runs it, and libuv's internal handles' callbacks (the thread pool's
+ * completion async, fs_poll's timer) live there; carry leaves those
+ * alone, so they cost nothing and count as nothing in CARRY_STATS.
+ * Locating is idempotent: threads that race compute the same range. */
+struct carry__text {
+    const char *loop;
+    _Atomic uintptr_t start, size;
+    _Atomic bool located;
+};
 
-static int carry__uv_find_text(struct dl_phdr_info *info, size_t size, void *fn)
+static struct carry__text carry__texts[CARRY__CB_LIBRARY] = {
+    [CARRY__CB_LIBEV] = {.loop = "ev_run"},
+    [CARRY__CB_LIBUV] = {.loop = "uv_run"},
+};
+
+struct carry__text_search {
+    uintptr_t fn, start, size;
+};
+
+static int carry__find_text(struct dl_phdr_info *info, size_t size, void *p)
 {
     (void)size;
+    struct carry__text_search *search = p;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         uintptr_t start = info->dlpi_addr + ph->p_vaddr;
-        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && (uintptr_t)fn - start < ph->p_memsz) {
-            carry__uv_text = start;
-            carry__uv_text_size = ph->p_memsz;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && search->fn - start < ph->p_memsz) {
+            search->start = start;
+            search->size = ph->p_memsz;
             return 1;
         }
     }
     return 0;
 }
 
-/* libuv's uv_run is the next definition after libcarry's wrapper. */
-static void carry__uv_locate(void)
+static __attribute__((noinline)) void carry__text_locate(struct carry__text *text)
 {
     int saved_errno = errno;
-    void *run = dlsym(RTLD_NEXT, "uv_run");
-    if (run != NULL)
-        dl_iterate_phdr(carry__uv_find_text, run);
+    struct carry__text_search search = {0};
+    if (text->loop != NULL && (search.fn = (uintptr_t)dlsym(RTLD_NEXT, text->loop)) != 0)
+        dl_iterate_phdr(carry__find_text, &search);
     errno = saved_errno;
-    atomic_store_explicit(&carry__uv_located, true, memory_order_release);
+    atomic_store_explicit(&text->start, search.start, memory_order_relaxed);
+    atomic_store_explicit(&text->size, search.size, memory_order_relaxed);
+    atomic_store_explicit(&text->located, true, memory_order_release);
 }
 
-bool carry__uv_internal(const void *code)
+bool carry__library_code(unsigned library, const void *code)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    if (!atomic_load_explicit(&carry__uv_located, memory_order_acquire))
-        pthread_once(&once, carry__uv_locate);
-    return (uintptr_t)code - carry__uv_text < carry__uv_text_size;
+    struct carry__text *text = &carry__texts[library];
+    if (!atomic_load_explicit(&text->located, memory_order_acquire))
+        carry__text_locate(text);
+    return (uintptr_t)code - atomic_load_explicit(&text->start, memory_order_relaxed) <
+           atomic_load_explicit(&text->size, memory_order_relaxed);
 }
 
 /* obj's record, holding cbs (NULL: the callbacks it has) and what flags
@@ -98,7 +127,7 @@ __attribute__((always_inline)) static inline struct carry__record *
 carry__record_bind(const void *obj, const struct carry__cb *cbs, int fd, unsigned flags)
 {
     bool uv = carry__library(flags) == CARRY__CB_LIBUV;
-    if (cbs != NULL && uv && carry__uv_internal((const void *)cbs->fn))
+    if (cbs != NULL && uv && carry__library_code(CARRY__CB_LIBUV, (const void *)cbs->fn))
         return NULL;
     struct carry__record *r = carry__record_of(obj);
     if (r == NULL)
@@ -114,6 +143,8 @@ carry__record_bind(const void *obj, const struct carry__cb *cbs, int fd, unsigne
     r->boundary = (uint8_t)(CARRY__B_LIBEVENT + carry__library(flags));
     r->persist = flags & CARRY__CB_PERSIST;
     r->timer = flags & CARRY__CB_TIMER;
+    if (CARRY__UNLIKELY(atomic_load_explicit(&r->async, memory_order_relaxed)))
+        carry__record_not_sent(r);
     return r;
 }
 
@@ -128,10 +159,9 @@ struct carry__record *carry__record_assign(const void *obj, const struct carry__
 }
 
 /*
- * A libev watcher persists until its next start: libev stops a one-shot
- * timer just before invoking it, so no stop could release the context.
- * A libuv handle persists until uv_close; a request runs once (its record
- * goes when it does), uv_queue_work's twice (the work, then the
+ * A libev watcher or libuv handle keeps its context from its start to its
+ * stop (carry__record_stop) or uv_close; a libuv request runs once (its
+ * record goes when it does), uv_queue_work's twice (the work, then the
  * after-work callback).
  */
 struct carry__record *carry__record_start(const void *obj, const struct carry__cb *cbs, int fd,
@@ -143,6 +173,26 @@ struct carry__record *carry__record_start(const void *obj, const struct carry__c
     return r;
 }
 
+/* A stop by the application: the watcher's callback runs no more until
+ * its next start, so its context goes now (the record stays, keyed by the
+ * watcher, which the application may start again: a pool of watchers
+ * reused across connections keeps no connection's context alive).  A stop
+ * by the library itself precedes one last run (libev stops a one-shot
+ * timer or periodic, or a watcher on a bad fd, just before it invokes it;
+ * libuv stops every timer that fires and re-starts a repeating one): that
+ * run takes the context with it, unless the library re-starts the
+ * watcher first. */
+void carry__record_stop(const void *obj, unsigned library, const void *caller)
+{
+    struct carry__record *r = obj != NULL ? carry__record_find(obj) : NULL;
+    if (r == NULL)
+        return;
+    if (carry__library_code(library, caller))
+        r->persist = false;
+    else
+        carry__record_drop(r);
+}
+
 /* uv_close (which uv_tcp_close_reset calls through the PLT): the close
  * callback runs in the context current here.  The handle's own callbacks
  * stay: libuv may still call one during the dispatch that closed it (a udp
@@ -151,7 +201,7 @@ struct carry__record *carry__record_start(const void *obj, const struct carry__c
  * connection's by then: the record watches no fd any more. */
 bool carry__record_closing(const void *obj, void (*close)(void))
 {
-    if (close != NULL && carry__uv_internal((const void *)close))
+    if (close != NULL && carry__library_code(CARRY__CB_LIBUV, (const void *)close))
         return false;
     struct carry__record *r = close != NULL ? carry__record_of(obj) : carry__record_find(obj);
     if (r == NULL)
@@ -187,6 +237,42 @@ struct carry__record *carry__record_once(const struct carry__cb *cbs, int fd, un
     r->boundary = (uint8_t)(CARRY__B_LIBEVENT + carry__library(flags));
     carry__record_capture(r);
     return r;
+}
+
+/*
+ * A program that drains a queue of its own from an async's callback (bind9's
+ * named hands every connection's send completions and teardowns to its
+ * worker's loop that way) runs the jobs of every send merged into that run:
+ * the context of the last send would tag the other senders' work, so a run
+ * of sends from different contexts gets none.  The first send of a run
+ * keeps its context; a later one from another context marks the run
+ * mixed.  Sends racing with the run itself may count for either run.
+ */
+void carry__record_send(struct carry__record *r)
+{
+    carry_ctx *current = carry__current();
+    carry__count_capture(r->boundary, current);
+    atomic_store_explicit(&r->async, true, memory_order_relaxed);
+    if (atomic_fetch_add_explicit(&r->sends, 1, memory_order_acq_rel) == 0) {
+        if (atomic_load_explicit(&r->ctx, memory_order_relaxed) != current)
+            carry__slot_store(&r->ctx, current);
+    } else if (atomic_load_explicit(&r->ctx, memory_order_acquire) != current) {
+        atomic_store_explicit(&r->mixed, true, memory_order_relaxed);
+    }
+}
+
+/* The run takes the context of its sends along, as a thread reference. */
+carry_ctx *carry__record_context_async(struct carry__record *r)
+{
+    atomic_store_explicit(&r->sends, 0, memory_order_release);
+    carry_ctx *ctx =
+        carry__ctx_localize(atomic_exchange_explicit(&r->ctx, NULL, memory_order_acq_rel));
+    if (atomic_exchange_explicit(&r->mixed, false, memory_order_acq_rel) && ctx != NULL) {
+        carry__ctx_unref_local(ctx);
+        ctx = NULL;
+    }
+    carry__count_dispatch(r->boundary, ctx);
+    return ctx;
 }
 
 void carry__record_drop(struct carry__record *r)

@@ -31,9 +31,12 @@ struct carry__record {
     struct carry__cbtable_entry entry; /* its object; key NULL: in no table */
     carry__slot ctx;                   /* captured when the work was scheduled */
     int fd;                            /* the fd its object watches (rule C), or -1 */
+    _Atomic uint32_t sends;            /* an async's sends since its callback last ran */
     uint8_t boundary;                  /* the library, for CARRY_STATS */
     bool persist;                      /* keeps its context when a callback runs */
     bool timer;                        /* a libuv timer (carry__record_schedule) */
+    _Atomic bool async;                /* sent (carry__record_send): sends merge into a run */
+    _Atomic bool mixed;                /* sends of different contexts merged */
 };
 
 static inline struct carry__record *carry__record_from(struct carry__cb *cb)
@@ -69,9 +72,9 @@ bool carry__record_closing(const void *obj, void (*close)(void));
 bool carry__record_finalizing(void *const *objs, int n, void (*finalize)(void));
 struct carry__record *carry__record_once(const struct carry__cb *cbs, int fd, unsigned flags);
 
-/* Is code libuv's own (its internal handles' callbacks, its loop calling
- * back into its own API)? */
-bool carry__uv_internal(const void *code);
+/* Is code the library's own (CARRY__CB_LIBEV or _LIBUV: its loop calling
+ * back into its own API, libuv's internal handles' callbacks)? */
+bool carry__library_code(unsigned library, const void *code);
 
 /* The work was scheduled: the record captures the current context. */
 static inline void carry__record_capture(struct carry__record *r)
@@ -88,13 +91,24 @@ static inline void carry__record_capture(struct carry__record *r)
  * keeps the context it was started in. */
 static inline void carry__record_schedule(struct carry__record *r, const void *caller)
 {
-    if (r->timer && carry__uv_internal(caller))
+    if (r->timer && carry__library_code(CARRY__CB_LIBUV, caller))
         return;
     carry__record_capture(r);
 }
 
+/* An async is sent (uv_async_send, ev_async_send; any thread): the
+ * library merges the sends made before its callback runs into one run,
+ * which runs in their context if they were all made in one, else in
+ * none (carry__record_context_async). */
+void carry__record_send(struct carry__record *r);
+carry_ctx *carry__record_context_async(struct carry__record *r);
+
 /* The work was unscheduled: the record lets go of its context. */
 void carry__record_drop(struct carry__record *r);
+
+/* The entry point of hooks.h of the same name, for obj's record if it
+ * has one. */
+void carry__record_stop(const void *obj, unsigned library, const void *caller);
 
 /* obj is gone: its record goes. */
 void carry__record_forget(const void *obj);
@@ -110,6 +124,8 @@ void carry__record_release(struct carry__record *r);
 __attribute__((always_inline)) static inline carry_ctx *
 carry__record_context(struct carry__record *r)
 {
+    if (CARRY__UNLIKELY(atomic_load_explicit(&r->async, memory_order_relaxed)))
+        return carry__record_context_async(r);
     carry__slot *slot = r->fd >= 0 ? carry__fd_slot_or(r->fd, &r->ctx) : &r->ctx;
     carry_ctx *ctx;
     if (slot == &r->ctx && !r->persist)

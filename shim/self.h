@@ -20,6 +20,9 @@ struct carry__thread {
     struct carry__ep *batch_ep;  /* epoll.c: whose batch it is */
     struct carry__ep *queue_ep;  /* epoll.c: whose queued events they are */
     struct carry__ring queue;    /* epoll.c, split mode: the rest of the batch */
+    carry_ctx *nested_in;        /* epoll.c: the handler a nested wait runs in; a thread reference */
+    uintptr_t nested_depth;      /* epoll.c: the stack depth of the wait that dispatched it */
+    uintptr_t wait_depth;        /* epoll.c: the stack depth of the thread's last wait */
     unsigned in_loop;            /* hooks.c: depth of event-library loops running */
     bool finished;               /* current.c: ended; it owns no more contexts */
     bool exit_hook;              /* current.c: thread-exit release armed */

@@ -3,7 +3,8 @@
  * libcarry, driven by epoll_client, which checks that every reply ran in
  * its own connection's context.  Both dispatch modes; fd churn; a server
  * that closes one fd while another's event is handled; the same servers
- * without carry; ownership through dup and borrowed outbound fds; bad input.
+ * without carry; ownership through dup and borrowed outbound fds; bad input;
+ * a loop nested in a handler (epoll_nested).
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -280,4 +281,67 @@ Test(epoll, accepted_context_names_its_addresses)
      * (tcp6 needs ::1), each accepted twice. */
     cr_assert_geq(checked, 8, "%s", r.out);
     carry_run_free(&r);
+}
+
+/* The id of a line tagged "[carry <id>] text", or "" when it is untagged;
+ * fails the test unless the text is want. */
+static void tagged(const char *line, const char *want, char id[17])
+{
+    cr_assert_not_null(line);
+    const char *text = line;
+    id[0] = '\0';
+    if (strncmp(line, "[carry ", 7) == 0 && strlen(line) > 25 && line[23] == ']') {
+        memcpy(id, line + 7, 16);
+        id[16] = '\0';
+        text = line + 25;
+    }
+    cr_assert_str_eq(text, want, "%s", line);
+}
+
+/* Reads the reply want from fd. */
+static void reply_is(int fd, const char *want)
+{
+    char buf[32];
+    size_t got = 0, len = strlen(want);
+    while (got < len) {
+        ssize_t n = read(fd, buf + got, len - got);
+        cr_assert_gt(n, 0);
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    cr_assert_str_eq(buf, want);
+}
+
+Test(epoll, a_loop_nested_in_a_handler_gives_it_its_context_back, .timeout = 60)
+{
+    const char *modes[] = {"CARRY_EPOLL=batch", "CARRY_EPOLL=split"};
+    for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+        const char *env[] = {"CARRY_TAG=stdout", modes[m], NULL};
+        const char *argv[] = {carry_test_fixture("epoll_nested"), NULL};
+        struct carry_server s = carry_server_start(true, env, argv);
+        int a = carry_dial(s.port), b = carry_dial(s.port);
+        cr_assert(write(a, "slow\n", 5) == 5);
+        char started[17], received[17], killed[17];
+        char *line = carry_server_line(&s);
+        tagged(line, "slow started", started);
+        free(line);
+        /* The slow handler is processing events while blocked now. */
+        cr_assert(write(b, "kill\n", 5) == 5);
+        reply_is(b, "ok\n");
+        reply_is(a, "killed\n");
+        line = carry_server_line(&s);
+        tagged(line, "kill received", received);
+        free(line);
+        line = carry_server_line(&s);
+        tagged(line, "slow killed by user", killed);
+        free(line);
+        cr_assert_str_neq(started, "", "%s", modes[m]);
+        cr_assert_str_neq(received, "", "%s", modes[m]);
+        cr_assert_str_neq(received, started, "%s", modes[m]);
+        cr_assert_str_eq(killed, started, "%s: the handler's own context after the nested loop",
+                         modes[m]);
+        close(a);
+        close(b);
+        free(carry_server_stop(&s));
+    }
 }

@@ -88,3 +88,53 @@ Test(libuv, bad_input_behaves_as_without_carry)
     carry_run_free(&with);
     carry_run_free(&without);
 }
+
+Test(libuv, a_loop_nested_in_a_callback_gives_it_its_context_back)
+{
+    const char *argv[] = {carry_test_fixture("uv_probe"), "nested", NULL};
+    struct carry_run_result r = carry_run_program(true, NULL, argv);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    char *line = carry_line(r.out, "nested");
+    cr_assert_not_null(line, "%s", r.out);
+    char *outer = carry_field(line, "outer"), *inner = carry_field(line, "inner"),
+         *inner_want = carry_field(line, "inner_want"), *after = carry_field(line, "after");
+    cr_assert_str_neq(outer, "0000000000000000", "%s", line);
+    /* The nested loop's callback runs in its own context... */
+    cr_assert_str_eq(inner, inner_want, "%s", line);
+    /* ...and the callback that ran the loop goes on in its own. */
+    cr_assert_str_eq(after, outer, "%s", line);
+    free(outer);
+    free(inner);
+    free(inner_want);
+    free(after);
+    free(line);
+    carry_run_free(&r);
+}
+
+/* named drains a queue of its own from an async's callback: the sends
+ * libuv merges into one run belong to one context only if all were made
+ * in it, else the run has none (never the last sender's). */
+Test(libuv, async_sends_merged_from_two_contexts_run_in_none)
+{
+    const char *env[] = {"CARRY_STATS=stderr", NULL};
+    const char *argv[] = {carry_test_fixture("uv_probe"), "async", NULL};
+    struct carry_run_result r = carry_run_program(true, env, argv);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    char *line = carry_line(r.out, "async");
+    cr_assert_not_null(line, "%s", r.out);
+    char *merged = carry_field(line, "merged"), *same = carry_field(line, "same"),
+         *same_want = carry_field(line, "same_want"), *single = carry_field(line, "single"),
+         *single_want = carry_field(line, "single_want");
+    cr_assert_str_eq(merged, "0000000000000000", "%s", line);
+    cr_assert_str_neq(same_want, "0000000000000000", "%s", line);
+    cr_assert_str_eq(same, same_want, "%s", line);
+    cr_assert_str_eq(single, single_want, "%s", line);
+    cr_assert_not_null(strstr(r.err, " alive at peak, 0 alive at exit\n"), "%s", r.err);
+    free(merged);
+    free(same);
+    free(same_want);
+    free(single);
+    free(single_want);
+    free(line);
+    carry_run_free(&r);
+}

@@ -1178,3 +1178,82 @@ Test(nginx, split_mode_tags_every_line_of_batched_events)
     free(s.log.s);
     remove_dir(dir);
 }
+
+/* ---- redis: a busy script killed -------------------------------------------- */
+
+/* Reads one RESP line (up to "\r\n") from fd into buf. */
+static void read_resp_line(int fd, char *buf, size_t size)
+{
+    size_t len = 0;
+    while (len < 2 || strcmp(buf + len - 2, "\r\n") != 0) {
+        cr_assert_lt(len + 1, size);
+        ssize_t n = recv(fd, buf + len, 1, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        cr_assert_gt(n, 0, "no reply");
+        len += (size_t)n;
+        buf[len] = '\0';
+    }
+}
+
+/* The id of the one line of log that contains needle; fails unless there
+ * is exactly one. */
+static struct tagged the_line(const char *log, const char *needle)
+{
+    char *copy = strdup(log);
+    struct lines l = split_lines(copy);
+    struct tagged found = {0};
+    int seen = 0;
+    for (size_t k = 0; k < l.n; k++)
+        if (strstr(l.v[k], needle) != NULL) {
+            found = untag(l.v[k]);
+            seen++;
+        }
+    cr_assert_eq(seen, 1, "%d lines with \"%s\":\n%s", seen, needle, log);
+    found.text = NULL; /* in copy, freed here */
+    free(l.v);
+    free(copy);
+    return found;
+}
+
+/*
+ * redis runs its event loop from inside a busy script (to serve SCRIPT
+ * KILL from another client): that nested epoll_wait must not end the
+ * EVAL's context, so "Lua script killed by user", which redis logs when
+ * that loop returns into the script, is tagged as "Slow script detected"
+ * of the same EVAL.
+ */
+Test(redis, a_killed_scripts_lines_carry_its_requests_id)
+{
+    char *bin = need_binary("redis-server", "redis-server");
+    char *dir = temp_dir();
+    struct server s;
+    int port;
+    const char *argv[] = {bin, "--port", "PORT", "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no", "--loglevel", "verbose", "--logfile", "",
+                          "--daemonize", "no", "--dir", dir, "--lua-time-limit", "50", NULL};
+    server_start(&s, "redis-server", carry_env(NULL), argv, "Ready to accept connections", &port,
+                 NULL, NULL);
+    int eval = carry_dial(port);
+    send_text(eval, "*3\r\n$4\r\nEVAL\r\n$17\r\nwhile true do end\r\n$1\r\n0\r\n");
+    cr_assert(server_wait(&s, "Slow script detected", 1), "redis stopped:\n%s", s.log.s);
+    int killer = carry_dial(port);
+    send_text(killer, "*2\r\n$6\r\nSCRIPT\r\n$4\r\nKILL\r\n");
+    char reply[512];
+    read_resp_line(killer, reply, sizeof reply);
+    cr_assert_str_eq(reply, "+OK\r\n");
+    read_resp_line(eval, reply, sizeof reply);
+    cr_assert(strstr(reply, "killed") != NULL, "%s", reply);
+    cr_assert(server_wait(&s, "Lua script killed by user", 1), "redis stopped:\n%s", s.log.s);
+    close(eval);
+    close(killer);
+    server_stop(&s, SIGTERM);
+    struct tagged slow = the_line(s.log.s, "Slow script detected");
+    struct tagged killed = the_line(s.log.s, "Lua script killed by user");
+    cr_assert(slow.tagged && slow.id != 0, "%s", s.log.s);
+    cr_assert(killed.tagged, "untagged:\n%s", s.log.s);
+    cr_assert_eq(killed.id, slow.id, "%s", s.log.s);
+    free(s.log.s);
+    remove_dir(dir);
+    free(bin);
+}

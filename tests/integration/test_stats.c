@@ -261,3 +261,17 @@ Test(stats, library_records_do_not_grow_with_churn)
     cr_assert_not_null(strstr(r.err, "0 alive at exit\n"), "%s", r.err);
     carry_run_free(&r);
 }
+
+Test(stats, stopped_libuv_handles_keep_no_context_alive)
+{
+    /* 200 rounds, each in a context of its own, on handles that are
+     * stopped (or fire once) and never closed. */
+    const char *env[] = {"CARRY_STATS=stderr", NULL};
+    const char *argv[] = {carry_test_fixture("uv_probe"), "stops", "200", NULL};
+    struct carry_run_result r = carry_run_program(true, env, argv);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert_str_eq(r.out, "stops rounds=200 fired=200 mismatched=0\n", "%s", r.err);
+    cr_assert_eq(number_after(r.err, "contexts:"), 200, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, " alive at peak, 0 alive at exit\n"), "%s", r.err);
+    carry_run_free(&r);
+}
