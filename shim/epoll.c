@@ -463,6 +463,10 @@ void carry__ep_batch_io(int fd)
  * returned, and its context ends there (rule D).  One level is kept: a
  * wait nested in a nested handler is an ordinary dispatch.
  */
+/* How much deeper a nested wait may be: more apart, the two waits are on
+ * different stacks (coroutines, swapcontext), whose depths say nothing. */
+#define CARRY__NEST_SPAN (1u << 20)
+
 static void carry__ep_nest(struct carry__thread *self, uintptr_t depth, carry_ctx **prev)
 {
     if (self->nested_in != NULL) {
@@ -471,7 +475,8 @@ static void carry__ep_nest(struct carry__thread *self, uintptr_t depth, carry_ct
         carry_ctx *handler = self->nested_in;
         self->nested_in = NULL;
         carry__ctx_unref_local(handler);
-    } else if (*prev != NULL && depth < self->wait_depth) {
+    } else if (*prev != NULL && depth < self->wait_depth &&
+               self->wait_depth - depth < CARRY__NEST_SPAN) {
         self->nested_in = *prev;
         self->nested_depth = self->wait_depth;
         *prev = NULL;
