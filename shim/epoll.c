@@ -423,12 +423,14 @@ static __attribute__((noinline)) void carry__ep_batch_switch(int fd, struct carr
  * on it switches there, so that the replies a program writes after the
  * whole batch (redis's beforeSleep) run each in its own connection's
  * context.  Any other fd (a borrowed one, a pipe) owns none to come back
- * to: its event's context is the one its first I/O finds (the fd's
+ * to: its event's context is the one its first read finds (the fd's
  * borrower, else the registration's), and later I/O on it, in whatever
- * context the program has moved on to, must not drag the thread back (a
- * write to a borrowed fd moves the fd instead).
+ * context the program has moved on to, must not drag the thread back.  A
+ * write never switches to such an fd's context: a handler that writes its
+ * query to a pooled upstream fd, whose reply to another request is in the
+ * batch, stays in its own request and lends the fd to it (fd.h).
  */
-void carry__ep_batch_io(int fd)
+void carry__ep_batch_io(int fd, bool write)
 {
     struct carry__thread *self = &carry__self;
     struct carry__reg *reg = carry__fdmap_get(&self->batch_ep->regs, fd);
@@ -444,6 +446,8 @@ void carry__ep_batch_io(int fd)
             return;
     } else {
         atomic_store_explicit(&reg->batch, 0, memory_order_relaxed);
+        if (write)
+            return;
     }
     carry__ep_batch_switch(fd, reg);
 }

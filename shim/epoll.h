@@ -25,7 +25,7 @@ void carry__ep_closed(int fd);
 /* CARRY_EPOLL=batch: I/O on fd while carry__io_batch is set switches to
  * the context of fd's event when that event is in the thread's batch
  * (every time on an accepted connection, the first time on other fds). */
-void carry__ep_batch_io(int fd);
+void carry__ep_batch_io(int fd, bool write);
 
 /* The events queued in the parent were handed to the parent's threads. */
 void carry__ep_atfork_child(void);

@@ -155,9 +155,9 @@ void carry__hook_syscall(long number, long a, long b, long c)
 
 /* CARRY_EPOLL=batch: I/O on an fd of the thread's batch switches to its
  * event's context. */
-void carry__hook_batch_io(int fd)
+void carry__hook_batch_io(int fd, bool write)
 {
-    carry__ep_batch_io(fd);
+    carry__ep_batch_io(fd, write);
 }
 
 void carry__hook_read_slow(int fd)

@@ -79,7 +79,7 @@ void carry__hook_syscall(long number, long a, long b, long c);
 
 /* Every read and write on an fd passes here first; the fast path is the
  * two loads of watch.h. */
-void carry__hook_batch_io(int fd);
+void carry__hook_batch_io(int fd, bool write);
 void carry__hook_read_slow(int fd);
 bool carry__hook_write_slow(int fd, bool taggable, unsigned watch);
 
@@ -87,7 +87,7 @@ bool carry__hook_write_slow(int fd, bool taggable, unsigned watch);
 static inline void carry__hook_read(int fd)
 {
     if (CARRY__UNLIKELY(carry__io_batch != 0))
-        carry__hook_batch_io(fd);
+        carry__hook_batch_io(fd, false);
     if (CARRY__UNLIKELY(atomic_load_explicit(&carry__io_watch, memory_order_relaxed) &
                         CARRY__WATCH_STATS))
         carry__hook_read_slow(fd);
@@ -99,7 +99,7 @@ static inline void carry__hook_read(int fd)
 static inline bool carry__hook_write(int fd, bool taggable)
 {
     if (CARRY__UNLIKELY(carry__io_batch != 0))
-        carry__hook_batch_io(fd);
+        carry__hook_batch_io(fd, true);
     unsigned watch = atomic_load_explicit(&carry__io_watch, memory_order_relaxed);
     return CARRY__UNLIKELY(watch != 0) && carry__hook_write_slow(fd, taggable, watch);
 }

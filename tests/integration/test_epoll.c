@@ -156,6 +156,20 @@ Test(epoll, batch_mode_runs_every_io_of_the_batch_in_its_connection)
     carry_run_free(&r);
 }
 
+/*
+ * CARRY_EPOLL=batch: a write to an upstream fd that another request
+ * borrowed, when the fd's reply is in the same batch, leaves the writer in
+ * its own request's context (and lends it the fd): it never takes the
+ * writer into the borrower's.
+ */
+Test(epoll, batch_mode_writes_to_a_borrowed_fd_stay_in_the_writer)
+{
+    struct carry_run_result r = probe(true, "batch", "batchborrow");
+    cr_assert_not_null(strstr(r.out, "batch n=2\n"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "after write(U) in=A\n"), "%s", r.out);
+    carry_run_free(&r);
+}
+
 Test(epoll, accepted_fds_own_their_context_through_dups)
 {
     struct carry_run_result r = probe(true, "split", "dup");
