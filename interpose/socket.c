@@ -71,7 +71,6 @@ CARRY__EXPORT int dup(int oldfd)
 
 CARRY__EXPORT int dup2(int oldfd, int newfd)
 {
-    carry__hook_dup_before(oldfd, newfd);
     int fd = CARRY__REAL(dup2)(oldfd, newfd);
     carry__hook_dup(oldfd, fd);
     return fd;
@@ -79,7 +78,6 @@ CARRY__EXPORT int dup2(int oldfd, int newfd)
 
 CARRY__EXPORT int dup3(int oldfd, int newfd, int flags)
 {
-    carry__hook_dup_before(oldfd, newfd);
     int fd = CARRY__REAL(dup3)(oldfd, newfd, flags);
     carry__hook_dup(oldfd, fd);
     return fd;

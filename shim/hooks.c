@@ -122,17 +122,13 @@ void carry__hook_close_range(unsigned first, unsigned last, int flags)
     }
 }
 
-void carry__hook_dup_before(int oldfd, int newfd)
-{
-    if (oldfd != newfd)
-        carry__hook_close(newfd);
-}
-
 void carry__hook_dup(int oldfd, int rc)
 {
     if (rc < 0 || rc == oldfd)
         return;
     int saved_errno = errno;
+    carry__fd_closed(rc);
+    carry__ep_closed(rc);
     carry__fd_dup(oldfd, rc);
     errno = saved_errno;
 }

@@ -63,11 +63,10 @@ void carry__hook_connect(int fd, int rc);
 void carry__hook_close(int fd);
 void carry__hook_close_range(unsigned first, unsigned last, int flags);
 
-/* dup2/dup3(oldfd, newfd) is about to run: newfd's state ends first. */
-void carry__hook_dup_before(int oldfd, int newfd);
-
-/* A dup of oldfd (dup, dup2, dup3) returned rc; fcntl(fd, cmd) returned
- * rc. */
+/* A dup of oldfd (dup, dup2, dup3) returned rc: the state rc had ends
+ * (dup2 and dup3 replace an open newfd; only once they have succeeded,
+ * since a failed one leaves newfd as it was), and rc takes oldfd's.
+ * fcntl(fd, cmd) returned rc: the same for F_DUPFD*. */
 void carry__hook_dup(int oldfd, int rc);
 void carry__hook_fcntl(int fd, int cmd, int rc);
 

@@ -170,6 +170,20 @@ Test(epoll, batch_mode_writes_to_a_borrowed_fd_stay_in_the_writer)
     carry_run_free(&r);
 }
 
+/* A dup2 or dup3 that fails (EBADF) changes nothing: the connection it
+ * did not replace keeps its context and its registration, whose event
+ * still comes, with the program's data. */
+Test(epoll, a_failed_dup2_leaves_its_target_alone)
+{
+    for (int mode = 0; mode < 2; mode++) {
+        struct carry_run_result r = probe(true, mode ? "split" : "batch", "dupfail");
+        cr_assert_not_null(strstr(r.out, "dup2 rc=-1 errno=9\n"), "%s", r.out);
+        cr_assert_not_null(strstr(r.out, "dup3 rc=-1 errno=9\n"), "%s", r.out);
+        cr_assert_eq(carry_count(r.out, "wait n=1 data=42 mine=1\n"), 2, "%s", r.out);
+        carry_run_free(&r);
+    }
+}
+
 Test(epoll, accepted_fds_own_their_context_through_dups)
 {
     struct carry_run_result r = probe(true, "split", "dup");
