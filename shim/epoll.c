@@ -462,16 +462,18 @@ void carry__ep_batch_io(int fd, bool write)
  * (prev's reference moves there) while the nested waits hand out their
  * own events' contexts, and a nested wait that hands out no event (the
  * empty poll that ends a nested loop, a timeout, EINTR) gives the thread
- * the handler's context back.  The first wait at or above the depth of the
- * wait that dispatched the handler is the outer loop's: the handler has
- * returned, and its context ends there (rule D).  One level is kept: a
+ * the handler's context back, and the batch it was handled in (the program
+ * goes on with the batch's other events).  The first wait at or above the
+ * depth of the wait that dispatched the handler is the outer loop's: the
+ * handler has returned, and its context ends there (rule D).  One level is kept: a
  * wait nested in a nested handler is an ordinary dispatch.
  */
 /* How much deeper a nested wait may be: more apart, the two waits are on
  * different stacks (coroutines, swapcontext), whose depths say nothing. */
 #define CARRY__NEST_SPAN (1u << 20)
 
-static void carry__ep_nest(struct carry__thread *self, uintptr_t depth, carry_ctx **prev)
+static void carry__ep_nest(struct carry__thread *self, uintptr_t depth, carry_ctx **prev,
+                           uint64_t batch)
 {
     if (self->nested_in != NULL) {
         if (depth < self->nested_depth)
@@ -483,6 +485,8 @@ static void carry__ep_nest(struct carry__thread *self, uintptr_t depth, carry_ct
                self->wait_depth - depth < CARRY__NEST_SPAN) {
         self->nested_in = *prev;
         self->nested_depth = self->wait_depth;
+        self->nested_batch = batch;
+        self->nested_batch_ep = self->batch_ep;
         *prev = NULL;
         carry__current_at_exit(carry__ep_thread_exit);
     }
@@ -511,11 +515,12 @@ int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__w
      * reference stays in prev until the next context is known, so that the
      * common case of two events of one connection costs no atomics. */
     carry_ctx *prev = self->current, *next = NULL;
+    uint64_t batch = carry__io_batch;
     self->current = NULL;
     carry__io_batch = 0;
     int *errno_p = &errno, err = *errno_p;
     uintptr_t depth = (uintptr_t)__builtin_frame_address(0);
-    carry__ep_nest(self, depth, &prev);
+    carry__ep_nest(self, depth, &prev, batch);
 
     struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_of(epfd, false) : NULL;
     if (self->queue.count > 0 && self->queue_ep != ep)
@@ -563,8 +568,12 @@ int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__w
             break;
     }
     self->wait_depth = depth;
-    if (n <= 0 && self->nested_in != NULL)
+    if (n <= 0 && self->nested_in != NULL) {
+        /* The handler, and the rest of the batch it was handled in. */
         carry__ctx_ref_local(next = self->nested_in);
+        carry__io_batch = self->nested_batch;
+        self->batch_ep = self->nested_batch_ep;
+    }
     carry__current_adopt(next);
     if (prev != NULL)
         carry__ctx_unref_local(prev);
@@ -603,6 +612,11 @@ static void carry__ep_release(struct carry__ep *ep)
     carry__ring_clear(&ep->queue);
     carry__spin_unlock(&ep->queue_lock);
     carry__pool_give(&carry__ep_pool, ep);
+}
+
+bool carry__ep_knows(int fd)
+{
+    return carry__fdmap_get(&carry__ep_fds, fd) != NULL;
 }
 
 /* epfd is a new epoll fd: any state left under its number is stale. */

@@ -22,6 +22,10 @@ void carry__ep_created(int epfd);
  * an epoll fd. */
 void carry__ep_closed(int fd);
 
+/* Has epoll ever kept anything for an fd of fd's map page?  False: no
+ * fd of that page has a registration or is an epoll fd. */
+bool carry__ep_knows(int fd);
+
 /* CARRY_EPOLL=batch: I/O on fd while carry__io_batch is set switches to
  * the context of fd's event when that event is in the thread's batch
  * (every time on an accepted connection, the first time on other fds). */

@@ -114,7 +114,8 @@ void carry__hook_close_range(unsigned first, unsigned last, int flags)
         last = CARRY__FDMAP_LIMIT - 1;
     for (unsigned fd = first; fd <= last; fd++) {
         /* Skip whole pages carry never used. */
-        if (fd % CARRY__FDMAP_PAGE == 0 && carry__fd_get((int)fd) == NULL) {
+        if (fd % CARRY__FDMAP_PAGE == 0 && carry__fd_get((int)fd) == NULL &&
+            !carry__ep_knows((int)fd)) {
             fd += CARRY__FDMAP_PAGE - 1;
             continue;
         }

@@ -23,6 +23,8 @@ struct carry__thread {
     carry_ctx *nested_in;        /* epoll.c: the handler a nested wait runs in; a thread reference */
     uintptr_t nested_depth;      /* epoll.c: the stack depth of the wait that dispatched it */
     uintptr_t wait_depth;        /* epoll.c: the stack depth of the thread's last wait */
+    uint64_t nested_batch;       /* epoll.c: the batch the handler was in (carry__io_batch) */
+    struct carry__ep *nested_batch_ep; /* epoll.c: and whose it was */
     unsigned in_loop;            /* hooks.c: depth of event-library loops running */
     bool finished;               /* current.c: ended; it owns no more contexts */
     bool exit_hook;              /* current.c: thread-exit release armed */

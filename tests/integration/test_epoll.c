@@ -184,6 +184,30 @@ Test(epoll, a_failed_dup2_leaves_its_target_alone)
     }
 }
 
+/* CARRY_EPOLL=batch: after a handler's nested loop gives it its context
+ * back, the rest of the outer batch still switches to each connection. */
+Test(epoll, after_a_nested_loop_the_outer_batch_goes_on)
+{
+    struct carry_run_result r = probe(true, "batch", "nestbatch");
+    cr_assert_not_null(strstr(r.out, "batch n=2\n"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "S after nested in=S\n"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "X read in=X\n"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "X reply in=X\n"), "%s", r.out);
+    carry_run_free(&r);
+}
+
+/* close_range ends the registrations of the fds it closes even in a map
+ * page where no fd owns a context: an event of a closed pipe, still queued
+ * in split mode, never comes out after the close. */
+Test(epoll, close_range_drops_the_queued_events_of_what_it_closes)
+{
+    struct carry_run_result r = probe(true, "split", "closerange");
+    cr_assert_not_null(strstr(r.out, "first n=1 data=1\n"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "closed fd=2048\n"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "after n=0 data=0\n"), "%s", r.out);
+    carry_run_free(&r);
+}
+
 Test(epoll, accepted_fds_own_their_context_through_dups)
 {
     struct carry_run_result r = probe(true, "split", "dup");
