@@ -33,16 +33,9 @@ static void report_init(struct report *r)
 
 static char *report_read(struct report *r)
 {
-    FILE *f = fopen(r->path, "r");
-    cr_assert_not_null(f);
-    struct carry_text t = {0};
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        carry_text_add(&t, buf, n);
-    fclose(f);
+    char *text = carry_read_file(r->path);
     unlink(r->path);
-    return t.s ? t.s : strdup("");
+    return text;
 }
 
 /*

@@ -25,21 +25,6 @@ static char *tmp_path(void)
     return path;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "%s", path);
-    struct carry_text t = {0};
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        carry_text_add(&t, buf, n);
-    fclose(f);
-    if (t.s == NULL)
-        adds(&t, "");
-    return t.s;
-}
-
 /* The id the fixture wrote for name in its ids text ("name <hex>"). */
 static uint64_t id_of(const char *ids, const char *name)
 {
@@ -186,7 +171,7 @@ static void check_seq(const char *fixture, bool preload, const char *tag_env, bo
         argv[3 + i] = extra[i];
     const char *env[] = {tag_env, NULL};
     struct carry_run_result r = run(preload, tag_env ? env : NULL, argv);
-    char *ids = slurp(ids_path);
+    char *ids = carry_read_file(ids_path);
     struct tags t = {id_of(ids, "A"), id_of(ids, "B"), err_tagged, syslog_tagged};
     if (preload)
         cr_assert(t.a != 0 && t.b != 0 && t.a != t.b, "%s", ids);
@@ -200,7 +185,7 @@ static void check_seq(const char *fixture, bool preload, const char *tag_env, bo
     const char *out = r.out;
     char *file = NULL;
     if (extra && extra[0] && strcmp(extra[0], "--stdout-file") == 0)
-        out = file = slurp(extra[1]);
+        out = file = carry_read_file(extra[1]);
     snprintf(what, sizeof what, "%s stdout (%s, %s)", fixture, preload ? "carry" : "no carry",
              tag_env ? tag_env : "CARRY_TAG unset");
     assert_text(out, want_out, what);
@@ -261,7 +246,7 @@ Test(tag, unknown_names_warn_once_and_the_others_apply)
     const char *argv[] = {carry_test_fixture("tagprobe"), "seq", ids_path, NULL};
     const char *env[] = {"CARRY_TAG=stderr,bogus,Stdout", NULL};
     struct carry_run_result r = run(true, env, argv);
-    char *ids = slurp(ids_path);
+    char *ids = carry_read_file(ids_path);
     struct tags t = {id_of(ids, "A"), id_of(ids, "B"), true, false};
     cr_assert_eq(strncmp(r.err, warning, strlen(warning)), 0, "%s", r.err);
     cr_assert_eq(carry_count(r.err, "carry: "), 1, "one warning, even across fork:\n%s", r.err);
@@ -344,7 +329,7 @@ static void check_threads(bool preload, const char *tag_env)
     const char *argv[] = {carry_test_fixture("tagprobe"), "threads", ids_path, "4", n_lines, NULL};
     const char *env[] = {tag_env, NULL};
     struct carry_run_result r = run(preload, tag_env ? env : NULL, argv);
-    char *ids_text = slurp(ids_path);
+    char *ids_text = carry_read_file(ids_path);
     uint64_t ids[THREADS];
     for (int t = 0; t < THREADS; t++) {
         char name[16];
@@ -405,7 +390,7 @@ Test(tag, stderr_moved_to_a_file_is_tagged_there)
         const char *argv[] = {carry_test_fixture("tagprobe"), "redirect", path, NULL};
         const char *env[] = {"CARRY_TAG=stderr", NULL};
         struct carry_run_result r = run(preload, preload ? env : NULL, argv);
-        char *file = slurp(path);
+        char *file = carry_read_file(path);
         struct tags t = {id_of(r.out, "A"), 0, preload, false};
         char *expected = expand(want, t);
         assert_text(file, expected, preload ? "file with carry" : "file without carry");

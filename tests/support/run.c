@@ -319,6 +319,21 @@ void carry_text_add(struct carry_text *t, const char *s, size_t n)
     t->s[t->len] = '\0';
 }
 
+char *carry_read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    struct carry_text t = {0};
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        carry_text_add(&t, buf, n);
+    fclose(f);
+    if (t.s == NULL)
+        carry_text_add(&t, "", 0);
+    return t.s;
+}
+
 int carry_count(const char *text, const char *needle)
 {
     int n = 0;

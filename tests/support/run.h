@@ -131,6 +131,10 @@ struct carry_text {
 
 void carry_text_add(struct carry_text *t, const char *s, size_t n);
 
+/* The whole of the file at path (fails the test if it cannot be read);
+ * free it. */
+char *carry_read_file(const char *path);
+
 /* How many times needle occurs in text. */
 int carry_count(const char *text, const char *needle);
 
