@@ -98,11 +98,17 @@ void carry__hook_connect(int fd, int rc)
     errno = saved_errno;
 }
 
+/* fd's state ends: its ownership, its registrations, its epoll state. */
+static void carry__fd_end(int fd)
+{
+    carry__fd_closed(fd);
+    carry__ep_closed(fd);
+}
+
 void carry__hook_close(int fd)
 {
     int saved_errno = errno;
-    carry__fd_closed(fd);
-    carry__ep_closed(fd);
+    carry__fd_end(fd);
     errno = saved_errno;
 }
 
@@ -128,8 +134,7 @@ void carry__hook_dup(int oldfd, int rc)
     if (rc < 0 || rc == oldfd)
         return;
     int saved_errno = errno;
-    carry__fd_closed(rc);
-    carry__ep_closed(rc);
+    carry__fd_end(rc);
     carry__fd_dup(oldfd, rc);
     errno = saved_errno;
 }
@@ -380,20 +385,9 @@ void carry__hook_uv_pool_leave(carry__uv_pool_scope *scope)
 
 /* ---- Lines written ------------------------------------------------------- */
 
-/* Starts carry before the first line it may tag, leaving errno for %m
- * and perror to read. */
-static inline void carry__lines_init(void)
-{
-    if (CARRY__UNLIKELY(!atomic_load_explicit(&carry__initialised, memory_order_acquire))) {
-        int saved_errno = errno;
-        carry__init();
-        errno = saved_errno;
-    }
-}
-
 int carry__hook_vfprintf(FILE *fp, int flag, const char *fmt, va_list ap, carry__vfprintf_fn *real)
 {
-    carry__lines_init();
+    carry__ensure_init();
     int fd = carry__tag_file(fp);
     if (fd < 0 || fmt == NULL)
         return real(fp, flag, fmt, ap);
@@ -403,7 +397,7 @@ int carry__hook_vfprintf(FILE *fp, int flag, const char *fmt, va_list ap, carry_
 int carry__hook_vdprintf(int fd, int flag, const char *fmt, va_list ap, carry__vdprintf_fn *real,
                          carry__writev_fn *real_writev)
 {
-    carry__lines_init();
+    carry__ensure_init();
     if (!carry__tag_fd(fd) || fmt == NULL)
         return real(fd, flag, fmt, ap);
     return carry__tag_vdprintf(fd, flag, fmt, ap, real, real_writev);
@@ -412,7 +406,7 @@ int carry__hook_vdprintf(int fd, int flag, const char *fmt, va_list ap, carry__v
 bool carry__hook_put(FILE *fp, const struct iovec *bytes, int cnt, carry__put_fn *real, void *call,
                      size_t *done)
 {
-    carry__lines_init();
+    carry__ensure_init();
     int fd = carry__tag_file(fp);
     if (fd < 0) {
         real(call);
@@ -423,7 +417,7 @@ bool carry__hook_put(FILE *fp, const struct iovec *bytes, int cnt, carry__put_fn
 
 void carry__hook_perror(const char *s, void (*real)(const char *s))
 {
-    carry__lines_init();
+    carry__ensure_init();
     int fd = carry__tag_file(stderr);
     if (fd < 0)
         real(s);
@@ -433,7 +427,7 @@ void carry__hook_perror(const char *s, void (*real)(const char *s))
 
 void carry__hook_vsyslog(int pri, int flag, const char *fmt, va_list ap, carry__vsyslog_fn *real)
 {
-    carry__lines_init();
+    carry__ensure_init();
     if (!carry__tag_syslog() || fmt == NULL)
         real(pri, flag, fmt, ap);
     else

@@ -81,9 +81,13 @@ static void carry__init_once(void)
     atomic_store_explicit(&carry__initialised, 1, memory_order_release);
 }
 
+/* Leaves errno as the program left it: whichever entry point starts carry,
+ * the program's call must see its own errno (a write that succeeds, %m). */
 void carry__init(void)
 {
+    int saved_errno = errno;
     pthread_once(&carry__init_once_control, carry__init_once);
+    errno = saved_errno;
 }
 
 __attribute__((constructor)) static void carry__constructor(void)
