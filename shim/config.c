@@ -32,6 +32,7 @@ static const struct carry__name carry__modes[] = {
     {"all", CARRY__MODE_ALL},
     {"epoll", CARRY__RULE_EPOLL},
     {"accept", CARRY__RULE_ACCEPT},
+    {"requests", CARRY__RULE_REQUESTS},
     {"loops", CARRY__RULE_LOOPS},
     {"dataflow", CARRY__RULE_DATAFLOW},
 };
@@ -82,7 +83,7 @@ static unsigned carry__parse_mode(const char *value)
     if (*value != '\0' && carry__each_item(value, carry__add_mode, &mode))
         return mode;
     carry__warn("CARRY_MODE=%s is invalid: it takes off, threads, events, all, or a comma list "
-                "of threads,epoll,accept,loops,dataflow; using events",
+                "of threads,epoll,accept,requests,loops,dataflow; using events",
                 value);
     return CARRY__MODE_EVENTS;
 }
@@ -201,6 +202,15 @@ void carry__config_parse(struct carry__config *out, carry__getenv_fn *getenv_fn,
 
     if ((value = getenv_fn("CARRY_MODE")) != NULL)
         out->mode = carry__parse_mode(value);
+    /* CARRY_SCOPE=connection: one context per connection, as rule C alone
+     * gives (rule R off). */
+    if ((value = getenv_fn("CARRY_SCOPE")) != NULL) {
+        if (strcmp(value, "connection") == 0)
+            out->mode &= ~(unsigned)CARRY__RULE_REQUESTS;
+        else if (strcmp(value, "request") != 0)
+            carry__warn("CARRY_SCOPE=%s is invalid: it takes request or connection; using request",
+                        value);
+    }
     if ((value = getenv_fn("CARRY_DEBUG")) != NULL)
         out->debug = carry__parse_int("CARRY_DEBUG", value, 0, 3, 0);
     if ((value = getenv_fn("CARRY_EPOLL")) != NULL) {

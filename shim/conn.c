@@ -7,6 +7,7 @@
 #include "current.h"
 #include "fd.h"
 #include "log.h"
+#include "request.h"
 #include "stats.h"
 #include "store.h"
 
@@ -46,13 +47,14 @@ static void carry__listener_probe(struct carry__fd *listener, int listen_fd)
     carry__fd_cache_local(listener, buf);
 }
 
-void carry__conn_accepted(int listen_fd, int fd, const struct sockaddr *peer, socklen_t peer_len)
+bool carry__conn_accepted(int listen_fd, int fd, const struct sockaddr *peer, socklen_t peer_len,
+                          bool requests)
 {
     struct carry__fd *e = carry__fd_ensure(fd);
     carry_ctx *ctx = e ? carry__ctx_new_local() : NULL;
     if (ctx == NULL) { /* Out of memory: this connection runs with no context. */
         carry__dispatch();
-        return;
+        return false;
     }
     char buf[CARRY__ADDR_MAX];
     carry__addr_format(peer, peer_len, buf);
@@ -64,10 +66,15 @@ void carry__conn_accepted(int listen_fd, int fd, const struct sockaddr *peer, so
     carry__set_local(ctx, listener, fd);
 
     carry__fd_own(e, CARRY__FD_ACCEPTED, ctx);
+    if (requests) {
+        carry__slot_store(&e->conn, ctx);
+        carry__request_arm(e);
+    }
     carry__current_adopt(ctx);
     carry__count(&carry__stats.accepted);
     carry__debug(2, "accept fd %d on %d: context %016llx", fd, listen_fd,
                  (unsigned long long)ctx->id);
+    return true;
 }
 
 bool carry__conn_connected(int fd)

@@ -61,8 +61,12 @@ void carry__fd_closed(int fd)
     if (e == NULL)
         return;
     atomic_store_explicit(&e->kind, CARRY__FD_NONE, memory_order_relaxed);
+    atomic_store_explicit(&e->turn, 0, memory_order_relaxed);
+    atomic_store_explicit(&e->seq, 0, memory_order_relaxed);
     if (atomic_load_explicit(&e->owner, memory_order_relaxed) != NULL)
         carry__slot_store(&e->owner, NULL);
+    if (atomic_load_explicit(&e->conn, memory_order_relaxed) != NULL)
+        carry__slot_store(&e->conn, NULL);
     char *local = atomic_exchange_explicit(&e->local, NULL, memory_order_acq_rel);
     if (local != NULL)
         carry__pool_give(&carry__locals, (union carry__local *)local);
@@ -80,5 +84,11 @@ void carry__fd_dup(int oldfd, int newfd)
         carry__fd_own(to, atomic_load(&from->kind), owner);
         if (owner != NULL)
             carry__ctx_unref(owner);
+        carry_ctx *conn = carry__slot_take(&from->conn);
+        carry__slot_store(&to->conn, conn);
+        if (conn != NULL)
+            carry__ctx_unref(conn);
+        atomic_store(&to->seq, atomic_load(&from->seq));
+        atomic_store(&to->turn, atomic_load(&from->turn));
     }
 }

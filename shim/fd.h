@@ -18,10 +18,17 @@ enum {
 };
 
 struct carry__fd {
-    carry__slot owner;     /* holds a reference */
+    /* What the fd delivers (holds a reference): a connection's current
+     * request (rule R), else its own context; a borrower's. */
+    carry__slot owner;
+    carry__slot conn;      /* an accepted fd's connection context (holds a reference) */
     _Atomic(char *) local; /* a listener's local address, cached (conn.c), pooled */
+    _Atomic uint32_t seq;  /* the requests begun on the connection (request.c) */
     _Atomic uint8_t kind;
     _Atomic uint8_t probed; /* a listener's address was looked at (conn.c) */
+    /* The next read that returns data begins a request: set at accept and
+     * by a write to the connection, cleared by that read (request.c). */
+    _Atomic uint8_t turn;
 };
 
 extern struct carry__fdmap carry__fds;

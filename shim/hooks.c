@@ -16,6 +16,7 @@
 #include "inherit.h"
 #include "init.h"
 #include "records.h"
+#include "request.h"
 #include "sigdisp.h"
 #include "stats.h"
 #include "tag.h"
@@ -82,7 +83,11 @@ int carry__hook_accept(int listen_fd, struct sockaddr *addr, socklen_t *len,
     if (fd >= 0) {
         int saved_errno = errno;
         carry__give_peer(&peer, peer_len, addr, len);
-        carry__conn_accepted(listen_fd, fd, (struct sockaddr *)&peer, peer_len);
+        bool requests = carry__on(CARRY__RULE_REQUESTS);
+        if (carry__conn_accepted(listen_fd, fd, (struct sockaddr *)&peer, peer_len, requests) &&
+            requests)
+            atomic_fetch_or_explicit(&carry__io_watch, CARRY__WATCH_REQUESTS,
+                                     memory_order_relaxed);
         errno = saved_errno;
     }
     return fd;
@@ -167,6 +172,11 @@ void carry__hook_read_slow(int fd)
     carry__fd_check_io(fd);
 }
 
+void carry__hook_read_done_slow(int fd, ssize_t rc)
+{
+    carry__request_read(fd, rc);
+}
+
 /* Writes while carry starts, counts or tags. */
 static __attribute__((noinline)) bool carry__write_watched(int fd, bool taggable, unsigned watch)
 {
@@ -178,6 +188,8 @@ static __attribute__((noinline)) bool carry__write_watched(int fd, bool taggable
         carry__fd_check_io(fd);
     if (watch & CARRY__WATCH_BORROWED)
         carry__fd_wrote(fd, carry__current());
+    if (watch & CARRY__WATCH_REQUESTS)
+        carry__request_wrote(fd);
     return taggable && (watch & CARRY__WATCH_TAG) && carry__tag_fd(fd);
 }
 

@@ -80,6 +80,7 @@ void carry__hook_syscall(long number, long a, long b, long c);
  * two loads of watch.h. */
 void carry__hook_batch_io(int fd, bool write);
 void carry__hook_read_slow(int fd);
+void carry__hook_read_done_slow(int fd, ssize_t rc);
 bool carry__hook_write_slow(int fd, bool taggable, unsigned watch);
 
 /* A read on fd is about to run. */
@@ -90,6 +91,15 @@ static inline void carry__hook_read(int fd)
     if (CARRY__UNLIKELY(atomic_load_explicit(&carry__io_watch, memory_order_relaxed) &
                         CARRY__WATCH_STATS))
         carry__hook_read_slow(fd);
+}
+
+/* A read on fd returned rc (errno as it set it): once a connection was
+ * accepted, it may begin a request (rule R); one load until then. */
+static inline void carry__hook_read_done(int fd, ssize_t rc)
+{
+    if (CARRY__UNLIKELY(atomic_load_explicit(&carry__io_watch, memory_order_relaxed) &
+                        CARRY__WATCH_REQUESTS))
+        carry__hook_read_done_slow(fd, rc);
 }
 
 /* A write on fd is about to run; true when its lines are to be tagged

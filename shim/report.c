@@ -116,6 +116,13 @@ size_t carry__report_format(char *buf, size_t size)
     CARRY__PUT("  connections: %s accepted (each a new context), %s connected\n",
                carry__stats_num(carry__stat(&carry__stats.accepted), a, sizeof a),
                carry__stats_num(carry__stat(&carry__stats.connected), b, sizeof b));
+    uint64_t accepted = carry__stat(&carry__stats.accepted);
+    uint64_t requests = carry__stat(&carry__stats.requests);
+    CARRY__PUT("  requests: %s begun (each a new context), %.1f per connection on average, %s at "
+               "most\n",
+               carry__stats_num(requests, a, sizeof a),
+               accepted ? (double)requests / (double)accepted : 0.0,
+               carry__stats_num(carry__stat(&carry__stats.requests_max), b, sizeof b));
     CARRY__PUT("  %-10s %14s %14s %14s\n", "boundary", "captures", "restores", "no context");
     for (int i = 0; i < CARRY__BOUNDARIES; i++) {
         uint64_t cap = carry__stat(&carry__stats.flow[i][CARRY__CAPTURED]);

@@ -22,6 +22,8 @@ enum { CARRY__CAPTURED, CARRY__RESTORED, CARRY__WITHOUT };
 struct carry__stats {
     _Atomic uint64_t flow[CARRY__BOUNDARIES][3]; /* captures, restores, none */
     _Atomic uint64_t created, peak, accepted, connected, mismatches;
+    /* Rule R: requests begun, and the most on one connection. */
+    _Atomic uint64_t requests, requests_max;
     /* Work that ran with no context because carry could not allocate its
      * bookkeeping (a pool, an fd map, an epoll fd carry cannot track). */
     _Atomic uint64_t lost_to_memory;

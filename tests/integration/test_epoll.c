@@ -1,7 +1,7 @@
 /*
- * Rules D, E and C on raw epoll servers: epoll_server in every shape under
- * libcarry, driven by epoll_client, which checks that every reply ran in
- * its own connection's context.  Both dispatch modes; fd churn; a server
+ * Rules D, E, C and R on raw epoll servers: epoll_server in every shape
+ * under libcarry, driven by epoll_client, which checks that every reply ran
+ * in its own request's context, a child of its connection's.  Both dispatch modes; fd churn; a server
  * that closes one fd while another's event is handled; the same servers
  * without carry; ownership through dup and borrowed outbound fds; bad input;
  * a loop nested in a handler (epoll_nested).
@@ -120,11 +120,15 @@ Test(epoll, closed_fds_events_are_dropped_in_split_mode)
     free(carried);
 }
 
+/* The probes check rules C and E on a connection's own context (what its
+ * fd owns through dups, forks and batches), which CARRY_SCOPE=connection
+ * keeps for the connection's whole life; rule R's requests are checked by
+ * the fixtures' replies (every_reply_in_its_connections_context). */
 static struct carry_run_result probe(bool preload, const char *epoll_mode, const char *cmd)
 {
     char mode_env[32];
     snprintf(mode_env, sizeof mode_env, "CARRY_EPOLL=%s", epoll_mode);
-    const char *env[] = {mode_env, NULL};
+    const char *env[] = {mode_env, "CARRY_SCOPE=connection", NULL};
     const char *argv[] = {carry_test_probe(), cmd, NULL};
     struct carry_run_result r = carry_run_program(preload, env, argv);
     cr_assert_eq(r.status, 0, "probe %s: %s%s", cmd, r.out, r.err);

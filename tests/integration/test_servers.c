@@ -221,7 +221,7 @@ static void server_stop(struct server *s, int sig)
 /* The environment of a server under carry: libcarry preloaded (after the
  * sanitizer runtime it needs, in the sanitizer builds: a Debian binary has
  * none of its own, and ASan and TSan must come first), every line tagged. */
-static const char *const *carry_env(const char *extra)
+static const char *const *carry_env2(const char *extra, const char *extra2)
 {
     static char *env[8];
     static char *preload, *asan;
@@ -244,8 +244,15 @@ static const char *const *carry_env(const char *extra)
     }
     if (extra != NULL)
         env[n++] = (char *)extra;
+    if (extra2 != NULL)
+        env[n++] = (char *)extra2;
     env[n] = NULL;
     return (const char *const *)env;
+}
+
+static const char *const *carry_env(const char *extra)
+{
+    return carry_env2(extra, NULL);
 }
 
 /*
@@ -427,9 +434,13 @@ static struct mc_run memcached_run_in(const char *const *env, const char *const 
     return r;
 }
 
-static struct mc_run memcached_run(bool carry, const char *const *client_args, int connections)
+/* scope: CARRY_SCOPE's value under carry, NULL without carry. */
+static struct mc_run memcached_run(const char *scope, const char *const *client_args,
+                                   int connections)
 {
-    return memcached_run_in(carry ? carry_env(NULL) : NULL, client_args, connections);
+    char var[32];
+    snprintf(var, sizeof var, "CARRY_SCOPE=%s", scope ? scope : "");
+    return memcached_run_in(scope ? carry_env(var) : NULL, client_args, connections);
 }
 
 /*
@@ -501,18 +512,33 @@ struct mc_life {
     bool new_tagged;
     uint64_t new_id;
     int client;       /* whose keys it carried, -1 if none */
+    bool unseen;      /* a command echoed inside another's line: its id is its next line's */
     bool closed;
 };
 
 struct mc_check {
     struct mc_life life[MC_CLIENTS * 2];
     size_t lives;
+    /* Rule R: the ids of the commands' lines, one per command. */
+    uint64_t commands[MC_CLIENTS * 3 * 6];
+    size_t n_commands; /* those whose id a line shows */
+    int echoes;        /* command echoes ("<fd get KEY"), in lines of their own or not */
     int new_untagged;  /* "new" lines of their own without a tag */
     int interleaved;   /* statements inside another's line (memcached's doing) */
     int fragments;     /* lines that start with the rest of a broken line */
 };
 
-static void memcached_check(char *log, int clients, struct mc_check *c)
+static bool mc_command_id(const struct mc_check *c, uint64_t id)
+{
+    for (size_t i = 0; i < c->n_commands; i++)
+        if (c->commands[i] == id)
+            return true;
+    return false;
+}
+
+/* per_request (rule R): each command's lines carry an id of their own,
+ * which no other command's lines carry, instead of the connection's. */
+static void memcached_check(char *log, int clients, bool per_request, struct mc_check *c)
 {
     char *copy = strdup(log);
     struct lines l = split_lines(copy);
@@ -534,9 +560,11 @@ static void memcached_check(char *log, int clients, struct mc_check *c)
         bool fragment = n == 0 || st[0].text != t.text;
         if (fragment && t.text[0] != '\0' && strncmp(t.text, "slab class", 10) != 0 &&
             strstr(t.text, "Signal handled") == NULL && strcmp(t.text, "Exiting normally") != 0) {
-            /* The rest of a connection's broken line: its writer's tag. */
+            /* The rest of a connection's broken line: its writer's tag
+             * (per request: a command's whose echo may have been broken
+             * too, so only a tag). */
             c->fragments++;
-            bool open = false;
+            bool open = per_request && t.id != 0;
             for (size_t k = 0; k < c->lives && !open; k++)
                 open = open_life[c->life[k].fd] == (int)k && c->life[k].id == t.id;
             cr_assert(t.tagged && open, "fragment \"%s\" not tagged with an open connection's id\n%s",
@@ -568,9 +596,28 @@ static void memcached_check(char *log, int clients, struct mc_check *c)
             cr_assert_neq(open_life[fd], -1, "a line about fd %d outside a connection: %s\n%s",
                           fd, l.v[i], log);
             struct mc_life *life = &c->life[open_life[fd]];
-            if (leading) {
-                /* Every line about the connection, from the worker that
-                 * serves it, carries one non-zero id. */
+            bool closing = memmem(st[k].text, st[k].len, "connection closed.", 18) != NULL;
+            bool command = per_request && !closing && st[k].text[0] == '<';
+            c->echoes += command;
+            if (command && !leading)
+                life->unseen = true;
+            if (leading && per_request && (closing || command || life->unseen)) {
+                cr_assert(t.tagged && t.id != 0, "untagged line about a connection: \"%s\"\n%s",
+                          l.v[i], log);
+                /* A command's echo ("<fd get KEY") begins its request; the
+                 * close line is the connection's, after its end of file. */
+                cr_assert(!mc_command_id(c, t.id),
+                          "fd %d: \"%s\" does not have an id of its own\n%s", fd, l.v[i], log);
+                if (!closing) {
+                    life->unseen = false;
+                    cr_assert_lt(c->n_commands, sizeof c->commands / sizeof *c->commands);
+                    c->commands[c->n_commands++] = t.id;
+                    life->id = t.id;
+                    life->lines++;
+                }
+            } else if (leading) {
+                /* Every line about the connection (its request), from the
+                 * worker that serves it, carries one non-zero id. */
                 cr_assert(t.tagged && t.id != 0, "untagged line about a connection: \"%s\"\n%s",
                           l.v[i], log);
                 if (life->lines++ == 0)
@@ -604,7 +651,7 @@ static void memcached_check(char *log, int clients, struct mc_check *c)
                              "keys of clients %d and %d on one connection: \"%s\"\n%s",
                              life->client, client, l.v[i], log);
             }
-            if (memmem(st[k].text, st[k].len, "connection closed.", 18)) {
+            if (closing) {
                 life->closed = true;
                 open_life[fd] = -1;
             }
@@ -617,7 +664,7 @@ static void memcached_check(char *log, int clients, struct mc_check *c)
         cr_assert(life->closed && life->lines > 0,
                   "connection on fd %d: no close line or no tagged line\n%s", life->fd, log);
         /* The "new" line, when tagged, is never another connection's. */
-        cr_assert(!life->new_tagged || life->new_id == life->id,
+        cr_assert(per_request || !life->new_tagged || life->new_id == life->id,
                   "fd %d: \"new\" line tagged %016" PRIx64 ", its other lines %016" PRIx64 "\n%s",
                   life->fd, life->new_id, life->id, log);
         ids[i] = life->id;
@@ -643,17 +690,18 @@ Test(memcached, no_mismatch_under_concurrent_clients)
     assert_no_mismatches(&s, "memcached", port, "10", 1);
 }
 
+/* CARRY_SCOPE=connection: one context per connection (rule C alone). */
 Test(memcached, every_connection_line_carries_its_connections_id)
 {
     const char *args[] = {"--connections", "8", "--requests", "3", "--waves", "2", NULL};
-    struct mc_run plain = memcached_run(false, args, MC_CLIENTS);
-    struct mc_run carry = memcached_run(true, args, MC_CLIENTS);
+    struct mc_run plain = memcached_run(NULL, args, MC_CLIENTS);
+    struct mc_run carry = memcached_run("connection", args, MC_CLIENTS);
     /* The same replies, byte for byte. */
     cr_assert_str_eq(carry.replies, plain.replies);
     cr_assert_eq(carry_count(carry.replies, "reply "), MC_CLIENTS * 3 * 6, "%s", carry.replies);
 
     struct mc_check c;
-    memcached_check(carry.log, MC_CLIENTS, &c);
+    memcached_check(carry.log, MC_CLIENTS, false, &c);
     cr_log_info("memcached: %zu connections, each of their lines tagged with its own id; %d "
                 "\"new client connection\" lines untagged (see new_connection_line); %d "
                 "statements inside another's line and %d broken-line fragments (memcached's "
@@ -663,6 +711,28 @@ Test(memcached, every_connection_line_carries_its_connections_id)
     cr_assert_null(strstr(plain.log, "[carry "), "%s", plain.log);
     free(plain.log);
     free(plain.replies);
+    free(carry.log);
+    free(carry.replies);
+}
+
+/*
+ * The default scope (rule R): memcached with 4 workers, 16 clients sending
+ * 18 commands each, one at a time, on one connection: the "<fd" echo of
+ * every command and its ">fd" reply lines share one id, which no other
+ * command's lines carry; a connection's commands never mix with another's.
+ */
+Test(memcached, every_commands_lines_carry_its_requests_id)
+{
+    const char *args[] = {"--connections", "8", "--requests", "3", "--waves", "2", NULL};
+    struct mc_run carry = memcached_run("request", args, MC_CLIENTS);
+    struct mc_check c;
+    memcached_check(carry.log, MC_CLIENTS, true, &c);
+    cr_assert_eq(c.echoes, MC_CLIENTS * 3 * 6, "%s", carry.log);
+    /* A command whose echo and replies all land inside other threads'
+     * lines (memcached's interleaving) shows no id; most show theirs. */
+    cr_assert_geq(c.n_commands, (size_t)c.echoes * 9 / 10, "%s", carry.log);
+    cr_log_info("memcached: %zu commands, each with an id of its own, of %d", c.n_commands,
+                c.echoes);
     free(carry.log);
     free(carry.replies);
 }
@@ -680,9 +750,9 @@ Test(memcached, every_connection_line_carries_its_connections_id)
 Test(memcached, new_connection_line)
 {
     const char *args[] = {"--connections", "4", "--requests", "1", NULL};
-    struct mc_run carry = memcached_run(true, args, 4);
+    struct mc_run carry = memcached_run("connection", args, 4);
     struct mc_check c;
-    memcached_check(carry.log, 4, &c);
+    memcached_check(carry.log, 4, false, &c);
     if (c.new_untagged > 0)
         cr_skip_test("known limit: memcached's \"<fd new ... client connection\" line is printed "
                      "by the worker in its notify-eventfd callback, reached through a user-space "
@@ -702,7 +772,7 @@ Test(memcached, new_connection_line)
 Test(memcached, serves_every_command_when_carry_cannot_allocate)
 {
     const char *args[] = {"--connections", "8", "--requests", "3", "--waves", "2", NULL};
-    struct mc_run plain = memcached_run(false, args, MC_CLIENTS);
+    struct mc_run plain = memcached_run(NULL, args, MC_CLIENTS);
     const char *mmap_vars[] = {"CARRY_TEST_FAILALLOC_MMAP=1", "CARRY_TEST_FAILALLOC_MMAP=0"};
     for (int i = 0; i < 2; i++) {
         /* carry_env's, with the failing preload in place of libcarry's. */
@@ -735,7 +805,8 @@ static long memcached_carry_allocations(const char *waves)
     cr_assert(fd >= 0);
     char count_var[64];
     snprintf(count_var, sizeof count_var, "CARRY_TEST_FAILALLOC_COUNT=%s", path);
-    const char *const *base = carry_env(NULL);
+    /* Connections only: a request's keys take store memory (see README). */
+    const char *const *base = carry_env("CARRY_SCOPE=connection");
     const char *env[12];
     size_t n = 0;
     for (; base[n] != NULL; n++)
@@ -922,6 +993,8 @@ static void nginx_write_config(int port, void *arg)
     free(path);
 }
 
+/* nginx keeps its connections alive: its tests of connections' ids run
+ * with CARRY_SCOPE=connection. */
 static void nginx_start(struct server *s, bool carry, const char *extra_env,
                         const struct nginx_config *config, int *port)
 {
@@ -931,7 +1004,7 @@ static void nginx_start(struct server *s, bool carry, const char *extra_env,
     /* -e stderr: nginx's own messages before it reads the configuration. */
     const char *argv[] = {bin, "-p", config->dir, "-c", conf, "-e", "stderr", NULL};
     /* Printed once the listening socket is open. */
-    server_start(s, "nginx", carry ? carry_env(extra_env) : NULL, argv,
+    server_start(s, "nginx", carry ? carry_env2(extra_env, "CARRY_SCOPE=connection") : NULL, argv,
                  "getrlimit(RLIMIT_NOFILE)", port, nginx_write_config, (void *)config);
     free(conf);
     free(bin);

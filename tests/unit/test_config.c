@@ -61,6 +61,19 @@ Test(config, epoll_modes)
                              "using batch\n");
 }
 
+Test(config, scopes)
+{
+    const char *conn[] = {"CARRY_SCOPE=connection", NULL};
+    cr_assert_eq(parse(conn, "x").mode, CARRY__MODE_EVENTS & ~(unsigned)CARRY__RULE_REQUESTS);
+    const char *req[] = {"CARRY_SCOPE=request", NULL};
+    cr_assert_eq(parse(req, "x").mode, CARRY__MODE_EVENTS);
+    cr_assert_eq(warnings, 0, "%s", warned);
+    const char *bad[] = {"CARRY_SCOPE=thread", NULL};
+    cr_assert_eq(parse(bad, "x").mode, CARRY__MODE_EVENTS);
+    cr_assert_str_eq(warned, "carry: CARRY_SCOPE=thread is invalid: it takes request or "
+                             "connection; using request\n");
+}
+
 struct mode_case {
     const char *value;
     unsigned mode;
@@ -71,9 +84,10 @@ Test(config, modes)
     static const struct mode_case cases[] = {
         {"off", 0},
         {"threads", CARRY__RULE_THREADS},
-        {"events", CARRY__RULE_THREADS | CARRY__RULE_EPOLL | CARRY__RULE_ACCEPT | CARRY__RULE_LOOPS},
-        {"all", CARRY__RULE_THREADS | CARRY__RULE_EPOLL | CARRY__RULE_ACCEPT | CARRY__RULE_LOOPS | CARRY__RULE_DATAFLOW},
+        {"events", CARRY__RULE_THREADS | CARRY__RULE_EPOLL | CARRY__RULE_ACCEPT | CARRY__RULE_LOOPS | CARRY__RULE_REQUESTS},
+        {"all", CARRY__RULE_THREADS | CARRY__RULE_EPOLL | CARRY__RULE_ACCEPT | CARRY__RULE_LOOPS | CARRY__RULE_REQUESTS | CARRY__RULE_DATAFLOW},
         {"epoll,accept", CARRY__RULE_EPOLL | CARRY__RULE_ACCEPT},
+        {"accept,requests", CARRY__RULE_ACCEPT | CARRY__RULE_REQUESTS},
         {"loops", CARRY__RULE_LOOPS},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -1,0 +1,39 @@
+/*
+ * Rule R, the requests of a connection (request.c): turn-taking.  An
+ * accepted connection's first read that returns data, and the first one
+ * after the server wrote to it, begins a request context, which becomes
+ * current and is what the fd delivers until the next one begins; a read
+ * that returns end-of-file or an error gives the connection its own
+ * context back.
+ */
+#ifndef CARRY_REQUEST_H
+#define CARRY_REQUEST_H
+
+#include <sys/types.h>
+
+#include "common.h"
+#include "fd.h"
+
+/* An accepted connection's e is to take turns (at accept). */
+static inline void carry__request_arm(struct carry__fd *e)
+{
+    atomic_store_explicit(&e->seq, 0, memory_order_relaxed);
+    atomic_store_explicit(&e->turn, 1, memory_order_relaxed);
+}
+
+/* The server writes to fd: its next read that returns data begins a
+ * request.  The flag is stored only when it changes, so that a stream
+ * of writes does not keep taking its cache line. */
+static inline void carry__request_wrote(int fd)
+{
+    struct carry__fd *e = carry__fd_get(fd);
+    if (e != NULL && !atomic_load_explicit(&e->turn, memory_order_relaxed) &&
+        atomic_load_explicit(&e->kind, memory_order_relaxed) == CARRY__FD_ACCEPTED)
+        atomic_store_explicit(&e->turn, 1, memory_order_relaxed);
+}
+
+/* A read on fd returned rc (> 0: data; errno is the read's otherwise).
+ * Leaves errno alone. */
+void carry__request_read(int fd, ssize_t rc);
+
+#endif /* CARRY_REQUEST_H */
