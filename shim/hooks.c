@@ -207,7 +207,7 @@ bool carry__hook_write_slow(int fd, bool taggable, unsigned watch)
 ssize_t carry__hook_write_tagged(int fd, const struct iovec *src, int cnt,
                                  carry__writev_fn *real_writev, carry__writev_fn *plain)
 {
-    return carry__tag_writev(fd, src, cnt, carry__tag_id(), real_writev, plain, false);
+    return carry__tag_writev(fd, src, cnt, carry__tag_current(), real_writev, plain, false);
 }
 
 /* ---- epoll --------------------------------------------------------------- */

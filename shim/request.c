@@ -1,6 +1,4 @@
 /* Rule R, the requests of a connection (request.h). */
-#include <stdio.h>
-
 #include "current.h"
 #include "log.h"
 #include "request.h"
@@ -11,11 +9,25 @@
  * them, since a context has no room for a link to its parent. */
 static const char *const carry__conn_keys[] = {"peer", "local"};
 
+/* Key values, formatted without stdio: a request begins on every turn of
+ * every connection. */
 static void carry__hex16(char out[17], uint64_t v)
 {
     for (int i = 15; i >= 0; i--, v >>= 4)
         out[i] = "0123456789abcdef"[v & 15];
     out[16] = '\0';
+}
+
+static void carry__decimal(char out[11], uint32_t v)
+{
+    char digits[10];
+    int n = 0;
+    do
+        digits[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    for (int i = 0; i < n; i++)
+        out[i] = digits[n - 1 - i];
+    out[n] = '\0';
 }
 
 static void carry__stats_request(uint32_t seq)
@@ -41,7 +53,7 @@ static void carry__request_begin(struct carry__fd *e, int fd)
         char text[17];
         carry__hex16(text, conn->id);
         carry__store_set(&req->store, "conn", text);
-        snprintf(text, sizeof text, "%u", seq);
+        carry__decimal(text, seq);
         carry__store_set(&req->store, "seq", text);
         for (size_t i = 0; i < sizeof carry__conn_keys / sizeof carry__conn_keys[0]; i++) {
             const char *value = carry__store_get(&conn->store, carry__conn_keys[i]);
@@ -50,7 +62,7 @@ static void carry__request_begin(struct carry__fd *e, int fd)
         }
         if (carry__counting())
             carry__stats_request(seq);
-        carry__debug(3, "request %u on fd %d: context %016llx", seq, fd,
+        carry__debug(2, "request %u on fd %d: context %016llx", seq, fd,
                      (unsigned long long)req->id);
     }
     carry__slot_store(&e->owner, req);

@@ -38,10 +38,10 @@ void carry__tag_start(void)
 
 /* Bit 0: the last byte written was not a newline.  Bits 8-15: how many
  * bytes of a tag that a partial write cut short are out already, 0 if
- * none (its id is in pending_id). */
+ * none (whose tag it is: pending_id, pending_conn). */
 struct carry__tag_line {
     _Atomic uint32_t state;
-    _Atomic uint64_t pending_id;
+    _Atomic uint64_t pending_id, pending_conn;
 };
 
 #define CARRY__TAG_MID 1u
@@ -52,19 +52,21 @@ static struct carry__tag_line carry__tag_lines[3];
 struct carry__tag_state {
     bool mid;
     uint32_t pending; /* bytes of the pending tag already written */
-    uint64_t pending_id;
+    carry__tag_who pending_who;
 };
 
 static struct carry__tag_state carry__tag_load(int fd)
 {
     struct carry__tag_line *l = &carry__tag_lines[fd];
     uint32_t w = atomic_load_explicit(&l->state, memory_order_relaxed);
-    struct carry__tag_state s = {(w & CARRY__TAG_MID) != 0, w >> CARRY__TAG_PENDING_SHIFT, 0};
-    if (s.pending != 0)
-        s.pending_id = atomic_load_explicit(&l->pending_id, memory_order_relaxed);
-    /* Read apart from state, the two may disagree while threads race on
+    struct carry__tag_state s = {(w & CARRY__TAG_MID) != 0, w >> CARRY__TAG_PENDING_SHIFT, {0, 0}};
+    if (s.pending != 0) {
+        s.pending_who.id = atomic_load_explicit(&l->pending_id, memory_order_relaxed);
+        s.pending_who.conn = atomic_load_explicit(&l->pending_conn, memory_order_relaxed);
+    }
+    /* Read apart from state, they may disagree while threads race on
      * partial writes: never trust an offset out of range. */
-    if (s.pending >= CARRY__TAG_LEN || s.pending_id == 0)
+    if (s.pending >= carry__tag_len(s.pending_who) || s.pending_who.id == 0)
         s.pending = 0;
     return s;
 }
@@ -72,8 +74,10 @@ static struct carry__tag_state carry__tag_load(int fd)
 static void carry__tag_store(int fd, struct carry__tag_state s)
 {
     struct carry__tag_line *l = &carry__tag_lines[fd];
-    if (s.pending != 0)
-        atomic_store_explicit(&l->pending_id, s.pending_id, memory_order_relaxed);
+    if (s.pending != 0) {
+        atomic_store_explicit(&l->pending_id, s.pending_who.id, memory_order_relaxed);
+        atomic_store_explicit(&l->pending_conn, s.pending_who.conn, memory_order_relaxed);
+    }
     atomic_store_explicit(&l->state,
                           (s.mid ? CARRY__TAG_MID : 0) | s.pending << CARRY__TAG_PENDING_SHIFT,
                           memory_order_relaxed);
@@ -96,19 +100,53 @@ void carry__tag_mark(int fd, bool mid)
 void carry__tag_reset(void)
 {
     for (int fd = 0; fd < 3; fd++)
-        carry__tag_store(fd, (struct carry__tag_state){false, 0, 0});
+        carry__tag_store(fd, (struct carry__tag_state){false, 0, {0, 0}});
 }
 
-void carry__tag_format(char *out, uint64_t id)
+static void carry__tag_hex(char *out, uint64_t v)
 {
-    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        out[i] = "0123456789abcdef"[v & 15];
+}
+
+size_t carry__tag_format(char *out, carry__tag_who who)
+{
     memcpy(out, "[carry ", 7);
-    for (int i = 15; i >= 0; i--) {
-        out[7 + i] = hex[id & 15];
-        id >>= 4;
+    carry__tag_hex(out + 7, who.id);
+    size_t end = 23;
+    if (who.conn != 0) {
+        out[end++] = ' ';
+        carry__tag_hex(out + end, who.conn);
+        end += 16;
     }
-    out[23] = ']';
-    out[24] = ' ';
+    out[end++] = ']';
+    out[end++] = ' ';
+    return end;
+}
+
+/* The connection's id a request's key conn names: exactly 16 lowercase
+ * hex digits, else 0. */
+static uint64_t carry__tag_conn(const char *text)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = text[i];
+        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16;
+        if (d == 16)
+            return 0;
+        v = v << 4 | d;
+    }
+    return text[16] == '\0' ? v : 0;
+}
+
+carry__tag_who carry__tag_current(void)
+{
+    carry_ctx *ctx = carry__current();
+    if (ctx == NULL)
+        return (carry__tag_who){0, 0};
+    const char *conn = carry__store_get(&ctx->store, "conn");
+    return (carry__tag_who){ctx->id, conn ? carry__tag_conn(conn) : 0};
 }
 
 bool carry__tag_fd_slow(int fd)
@@ -175,9 +213,10 @@ static void carry__tag_skip(struct carry__tag_cursor *c, size_t n)
  * left of) a tag; the others are the program's bytes, each ending at the
  * first newline if any. */
 struct carry__tag_texts {
-    char tag[CARRY__TAG_LEN];     /* the current context's */
-    char pending[CARRY__TAG_LEN]; /* the one a partial write cut short */
-    uint64_t id, pending_id;
+    char tag[CARRY__TAG_MAX];     /* the current context's */
+    char pending[CARRY__TAG_MAX]; /* the one a partial write cut short */
+    size_t tag_len, pending_len;
+    carry__tag_who id, pending_who;
 };
 
 /* What one writev did to the line state: *done gets the program's bytes
@@ -192,13 +231,14 @@ static struct carry__tag_state carry__tag_account(struct carry__tag_state s,
         const char *p = out[j].iov_base;
         size_t len = out[j].iov_len, n = r < len ? r : len;
         r -= n;
-        bool current = p == t->tag, pending = p >= t->pending && p < t->pending + CARRY__TAG_LEN;
+        bool current = p == t->tag,
+             pending = p >= t->pending && p < t->pending + t->pending_len;
         if (current || pending) {
             /* A tag: the line has begun; a tag cut short is finished by
              * the next write. */
             s.mid = true;
             s.pending = n < len ? (uint32_t)(p - (current ? t->tag : t->pending) + n) : 0;
-            s.pending_id = current ? t->id : t->pending_id;
+            s.pending_who = current ? t->id : t->pending_who;
         } else {
             *done += n;
             s.mid = p[n - 1] != '\n';
@@ -208,7 +248,7 @@ static struct carry__tag_state carry__tag_account(struct carry__tag_state s,
     return s;
 }
 
-ssize_t carry__tag_writev(int fd, const struct iovec *src, int cnt, uint64_t id,
+ssize_t carry__tag_writev(int fd, const struct iovec *src, int cnt, carry__tag_who id,
                           carry__writev_fn *tagged, carry__writev_fn *plain, bool all)
 {
     int saved_errno = errno;
@@ -223,7 +263,7 @@ ssize_t carry__tag_writev(int fd, const struct iovec *src, int cnt, uint64_t id,
             return plain(fd, src, cnt);
     }
     struct carry__tag_state s = carry__tag_load(fd);
-    if (total == 0 || (id == 0 && s.pending == 0 && !all)) {
+    if (total == 0 || (id.id == 0 && s.pending == 0 && !all)) {
         ssize_t rc = plain(fd, src, cnt);
         if (rc > 0)
             carry__tag_noted(fd, src, cnt, (size_t)rc);
@@ -231,8 +271,8 @@ ssize_t carry__tag_writev(int fd, const struct iovec *src, int cnt, uint64_t id,
     }
 
     struct carry__tag_texts t = {.id = id};
-    if (id != 0)
-        carry__tag_format(t.tag, id);
+    if (id.id != 0)
+        t.tag_len = carry__tag_format(t.tag, id);
     size_t written = 0;
     for (;;) {
         struct carry__tag_cursor c = {src, cnt, 0, 0};
@@ -242,9 +282,9 @@ ssize_t carry__tag_writev(int fd, const struct iovec *src, int cnt, uint64_t id,
         size_t chunk = 0;
         bool start = !s.mid;
         if (s.pending != 0) {
-            t.pending_id = s.pending_id;
-            carry__tag_format(t.pending, s.pending_id);
-            out[k++] = (struct iovec){t.pending + s.pending, CARRY__TAG_LEN - s.pending};
+            t.pending_who = s.pending_who;
+            t.pending_len = carry__tag_format(t.pending, s.pending_who);
+            out[k++] = (struct iovec){t.pending + s.pending, t.pending_len - s.pending};
             start = false;
         }
         /* Room for a tag and its line in each round.  Without tags, the
@@ -256,9 +296,9 @@ ssize_t carry__tag_writev(int fd, const struct iovec *src, int cnt, uint64_t id,
                 carry__tag_skip(&c, 0);
                 continue;
             }
-            if (start && id != 0)
-                out[k++] = (struct iovec){t.tag, CARRY__TAG_LEN};
-            const char *nl = id != 0 ? memchr(p, '\n', left) : NULL;
+            if (start && id.id != 0)
+                out[k++] = (struct iovec){t.tag, t.tag_len};
+            const char *nl = id.id != 0 ? memchr(p, '\n', left) : NULL;
             size_t len = nl ? (size_t)(nl - p) + 1 : left;
             out[k++] = (struct iovec){(void *)p, len};
             start = nl != NULL;

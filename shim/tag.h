@@ -1,6 +1,8 @@
 /*
  * CARRY_TAG: every line the program writes to a tagged output starts with
- * "[carry <16 hex digits>] " when a context is current.  Raw writes are
+ * "[carry <16 hex digits>] " when a context is current, and with
+ * "[carry <request's id> <connection's id>] " when it is a request (rule
+ * R: a context whose key conn holds 16 hex digits).  Raw writes are
  * tagged at the fd (one writev per write, here), stdio at the stream
  * (tagbuf.h: its flushes go through libc's internal write, which carry
  * never sees), and syslog in the message (tagstdio.h).  Which fd is stdout
@@ -25,13 +27,25 @@
 #include "current.h"
 #include "watch.h"
 
-#define CARRY__TAG_LEN 25 /* "[carry " + 16 hex digits + "] " */
+#define CARRY__TAG_MAX 42 /* "[carry " + 16 hex digits + " " + 16 hex digits + "] " */
+
+/* Whose tag a line gets: a context's id (0: none, no tag) and, for a
+ * request, its connection's (else 0). */
+typedef struct carry__tag_who {
+    uint64_t id, conn;
+} carry__tag_who;
+
+static inline size_t carry__tag_len(carry__tag_who who)
+{
+    return who.conn != 0 ? CARRY__TAG_MAX : 25;
+}
 
 /* Sets carry__lines_watch from the configuration (at start-up). */
 void carry__tag_start(void);
 
-/* Writes the tag of id, CARRY__TAG_LEN bytes without a NUL, to out. */
-void carry__tag_format(char *out, uint64_t id);
+/* Writes the tag of who, carry__tag_len(who) bytes without a NUL, to out,
+ * and returns that length. */
+size_t carry__tag_format(char *out, carry__tag_who who);
 
 bool carry__tag_fd_slow(int fd);
 
@@ -59,13 +73,8 @@ static inline bool carry__tag_syslog(void)
     return CARRY__UNLIKELY(carry__config.tag & CARRY__TAG_SYSLOG);
 }
 
-/* The id whose tag the lines written now get: the current context's, 0
- * for none. */
-static inline uint64_t carry__tag_id(void)
-{
-    carry_ctx *ctx = carry__current();
-    return ctx ? ctx->id : 0;
-}
+/* Whose tag the lines written now get: the current context's. */
+carry__tag_who carry__tag_current(void);
 
 /* ---- Line state of fds 1 and 2 ------------------------------------------- */
 
@@ -98,7 +107,7 @@ void carry__tag_reset(void);
  * carry's bytes alone).  With all, keeps writing until every byte is out
  * or an error (dprintf); then -1 on any error.
  */
-ssize_t carry__tag_writev(int fd, const struct iovec *src, int cnt, uint64_t id,
+ssize_t carry__tag_writev(int fd, const struct iovec *src, int cnt, carry__tag_who id,
                           carry__writev_fn *tagged, carry__writev_fn *plain, bool all);
 #define CARRY__TAG_PIECES 64
 

@@ -37,7 +37,7 @@ static bool carry__tag_buf_reserve(struct carry__tag_buf *b, size_t cap)
     errno = saved_errno;
     if (data == NULL)
         return false;
-    memcpy(data + CARRY__TAG_LEN, b->data + CARRY__TAG_LEN, b->len);
+    memcpy(data + CARRY__TAG_MAX, b->data + CARRY__TAG_MAX, b->len);
     carry__tag_buf_free(b);
     b->data = data;
     b->cap = cap;
@@ -46,10 +46,10 @@ static bool carry__tag_buf_reserve(struct carry__tag_buf *b, size_t cap)
 
 int carry__tag_buf_vformat(struct carry__tag_buf *b, int flag, const char *fmt, va_list ap)
 {
-    size_t room = b->cap - CARRY__TAG_LEN;
+    size_t room = b->cap - CARRY__TAG_MAX;
     va_list aq;
     va_copy(aq, ap);
-    int n = __vsnprintf_chk(b->data + CARRY__TAG_LEN, room, flag, room, fmt, aq);
+    int n = __vsnprintf_chk(b->data + CARRY__TAG_MAX, room, flag, room, fmt, aq);
     va_end(aq);
     if (n < 0)
         return -1;
@@ -57,13 +57,13 @@ int carry__tag_buf_vformat(struct carry__tag_buf *b, int flag, const char *fmt, 
         /* Too large for the stack: format again into the heap.  (Twice
          * through the arguments, as vfprintf itself does for positional
          * ones: the values are the same both times.) */
-        if (!carry__tag_buf_reserve(b, CARRY__TAG_LEN + (size_t)n + 1)) {
+        if (!carry__tag_buf_reserve(b, CARRY__TAG_MAX + (size_t)n + 1)) {
             errno = ENOMEM;
             return -1;
         }
-        room = b->cap - CARRY__TAG_LEN;
+        room = b->cap - CARRY__TAG_MAX;
         va_copy(aq, ap);
-        n = __vsnprintf_chk(b->data + CARRY__TAG_LEN, room, flag, room, fmt, aq);
+        n = __vsnprintf_chk(b->data + CARRY__TAG_MAX, room, flag, room, fmt, aq);
         va_end(aq);
         if (n < 0)
             return -1;
@@ -78,12 +78,12 @@ bool carry__tag_buf_copy(struct carry__tag_buf *b, const struct iovec *src, int 
     for (int i = 0; i < cnt; i++)
         total += src[i].iov_len;
     b->len = 0;
-    if (!carry__tag_buf_reserve(b, CARRY__TAG_LEN + total)) {
+    if (!carry__tag_buf_reserve(b, CARRY__TAG_MAX + total)) {
         errno = ENOMEM;
         return false;
     }
     for (int i = 0; i < cnt; i++) {
-        memcpy(b->data + CARRY__TAG_LEN + b->len, src[i].iov_base, src[i].iov_len);
+        memcpy(b->data + CARRY__TAG_MAX + b->len, src[i].iov_base, src[i].iov_len);
         b->len += src[i].iov_len;
     }
     return true;
@@ -104,16 +104,17 @@ static size_t carry__tag_count(const char *data, size_t n, bool start)
 }
 
 /* The program's n bytes among the first w bytes of out, their tagged
- * output (a tag first if start, and after every newline if tags). */
+ * output (a tag of tl bytes first if start, and after every newline if
+ * tags). */
 static size_t carry__tag_program_bytes(const char *out, size_t n, bool start, bool tags,
-                                       size_t w)
+                                       size_t tl, size_t w)
 {
     size_t done = 0, o = 0;
     while (done < n) {
         if (start) {
-            if (w <= o + CARRY__TAG_LEN)
+            if (w <= o + tl)
                 break;
-            o += CARRY__TAG_LEN;
+            o += tl;
         }
         const char *nl = memchr(out + o, '\n', n - done);
         size_t len = nl ? (size_t)(nl - (out + o)) + 1 : n - done;
@@ -128,11 +129,11 @@ static size_t carry__tag_program_bytes(const char *out, size_t n, bool start, bo
 
 /* Without room for the tags: each tag and each line on its own. */
 static size_t carry__tag_put_pieces(FILE *fp, const char *data, size_t n, bool start,
-                                    const char *tag)
+                                    const char *tag, size_t tl)
 {
     size_t done = 0;
     while (done < n) {
-        if (start && fwrite_unlocked(tag, 1, CARRY__TAG_LEN, fp) != CARRY__TAG_LEN)
+        if (start && fwrite_unlocked(tag, 1, tl, fp) != tl)
             break;
         const char *nl = memchr(data + done, '\n', n - done);
         size_t len = nl ? (size_t)(nl - (data + done)) + 1 : n - done;
@@ -145,29 +146,29 @@ static size_t carry__tag_put_pieces(FILE *fp, const char *data, size_t n, bool s
     return done;
 }
 
-size_t carry__tag_put(FILE *fp, int fd, struct carry__tag_buf *b, uint64_t id)
+size_t carry__tag_put(FILE *fp, int fd, struct carry__tag_buf *b, carry__tag_who id)
 {
     size_t n = b->len;
     if (n == 0)
         return 0;
     FILE *locked __attribute__((cleanup(carry__tag_unlock))) = fp;
     flockfile(fp);
-    bool start = id != 0 && carry__tag_line_start(fd);
-    char *data = b->data + CARRY__TAG_LEN;
+    bool start = id.id != 0 && carry__tag_line_start(fd);
+    char *data = b->data + CARRY__TAG_MAX;
     char last = data[n - 1];
-    size_t k = id != 0 ? carry__tag_count(data, n, start) : 0, done;
-    char tag[CARRY__TAG_LEN];
-    if (k > 0)
-        carry__tag_format(tag, id);
+    size_t k = id.id != 0 ? carry__tag_count(data, n, start) : 0, done;
+    char tag[CARRY__TAG_MAX];
+    size_t tl = k > 0 ? carry__tag_format(tag, id) : 0;
 
-    if (k > 0 && !carry__tag_buf_reserve(b, b->len + CARRY__TAG_LEN * (k + !start))) {
-        done = carry__tag_put_pieces(fp, data, n, start, tag);
+    /* The first tag goes in the room in front, the others after it. */
+    if (k > 0 && !carry__tag_buf_reserve(b, CARRY__TAG_MAX + n + tl * (k - start))) {
+        done = carry__tag_put_pieces(fp, data, n, start, tag, tl);
     } else {
         /* Insert the tags in place, from the end, so that the whole
          * output goes to the stream in one piece. */
-        data = b->data + CARRY__TAG_LEN;
-        char *out = start ? b->data : data;
-        size_t total = n + CARRY__TAG_LEN * k;
+        data = b->data + CARRY__TAG_MAX;
+        char *out = start ? data - tl : data;
+        size_t total = n + tl * k;
         char *dst = out + total;
         const char *src = data + n;
         for (size_t left = k; left > 0; left--) {
@@ -177,12 +178,12 @@ size_t carry__tag_put(FILE *fp, int fd, struct carry__tag_buf *b, uint64_t id)
             size_t len = (size_t)(src - from);
             dst -= len;
             memmove(dst, from, len);
-            dst -= CARRY__TAG_LEN;
-            memcpy(dst, tag, CARRY__TAG_LEN);
+            dst -= tl;
+            memcpy(dst, tag, tl);
             src = from;
         }
         size_t w = fwrite_unlocked(out, 1, total, fp);
-        done = w == total ? n : carry__tag_program_bytes(out, n, start, id != 0, w);
+        done = w == total ? n : carry__tag_program_bytes(out, n, start, id.id != 0, tl, w);
     }
     if (done == n)
         carry__tag_mark(fd, last != '\n');
@@ -191,7 +192,7 @@ size_t carry__tag_put(FILE *fp, int fd, struct carry__tag_buf *b, uint64_t id)
     return done;
 }
 
-size_t carry__tag_put_copy(FILE *fp, int fd, const struct iovec *src, int cnt, uint64_t id)
+size_t carry__tag_put_copy(FILE *fp, int fd, const struct iovec *src, int cnt, carry__tag_who id)
 {
     struct carry__tag_buf b __attribute__((cleanup(carry__tag_buf_free)));
     carry__tag_buf_init(&b);
@@ -200,16 +201,16 @@ size_t carry__tag_put_copy(FILE *fp, int fd, const struct iovec *src, int cnt, u
     /* No memory for a large write: tag it piece by piece. */
     FILE *locked __attribute__((cleanup(carry__tag_unlock))) = fp;
     flockfile(fp);
-    char tag[CARRY__TAG_LEN];
-    carry__tag_format(tag, id);
+    char tag[CARRY__TAG_MAX];
+    size_t tl = carry__tag_format(tag, id);
     size_t done = 0;
-    bool start = id != 0 && carry__tag_line_start(fd);
+    bool start = id.id != 0 && carry__tag_line_start(fd);
     for (int i = 0; i < cnt; i++) {
         size_t len = src[i].iov_len;
         if (len == 0)
             continue;
         const char *data = src[i].iov_base;
-        size_t w = id != 0 ? carry__tag_put_pieces(fp, data, len, start, tag)
+        size_t w = id.id != 0 ? carry__tag_put_pieces(fp, data, len, start, tag, tl)
                            : fwrite_unlocked(data, 1, len, fp);
         done += w;
         if (w < len) {

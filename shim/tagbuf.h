@@ -16,7 +16,7 @@
 
 /*
  * The program's bytes on their way to a stream: kept at data +
- * CARRY__TAG_LEN, so that the first tag fits in front and the others are
+ * CARRY__TAG_MAX, so that the first tag fits in front and the others are
  * inserted in place.  A stack buffer, moved to the heap only for outputs
  * larger than it.
  */
@@ -56,9 +56,9 @@ static inline void carry__tag_unlock(FILE **fp)
  * write(2) on an unbuffered stream).  Returns how many of the program's
  * bytes were written: b->len, or fewer after an error (errno says which).
  */
-size_t carry__tag_put(FILE *fp, int fd, struct carry__tag_buf *b, uint64_t id);
+size_t carry__tag_put(FILE *fp, int fd, struct carry__tag_buf *b, carry__tag_who id);
 
 /* The same from the program's own buffers (fputs, fwrite, puts...). */
-size_t carry__tag_put_copy(FILE *fp, int fd, const struct iovec *src, int cnt, uint64_t id);
+size_t carry__tag_put_copy(FILE *fp, int fd, const struct iovec *src, int cnt, carry__tag_who id);
 
 #endif /* CARRY_TAGBUF_H */

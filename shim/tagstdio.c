@@ -37,9 +37,9 @@ static bool carry__ends_line(const char *fmt)
 enum { CARRY__LINE_PLAIN = -2, CARRY__LINE_FAILED = -1 };
 
 __attribute__((always_inline)) static inline int
-carry__line_format(struct carry__tag_buf *b, uint64_t id, int flag, const char *fmt, va_list ap)
+carry__line_format(struct carry__tag_buf *b, carry__tag_who id, int flag, const char *fmt, va_list ap)
 {
-    if (id == 0 && carry__ends_line(fmt))
+    if (id.id == 0 && carry__ends_line(fmt))
         return CARRY__LINE_PLAIN;
     int saved_errno = errno;
     int n = carry__tag_buf_vformat(b, flag, fmt, ap);
@@ -50,7 +50,7 @@ carry__line_format(struct carry__tag_buf *b, uint64_t id, int flag, const char *
 int carry__tag_vfprintf(FILE *fp, int fd, int flag, const char *fmt, va_list ap,
                         carry__vfprintf_fn *real)
 {
-    uint64_t id = carry__tag_id();
+    carry__tag_who id = carry__tag_current();
     struct carry__tag_buf b __attribute__((cleanup(carry__tag_buf_free)));
     carry__tag_buf_init(&b);
     int n = carry__line_format(&b, id, flag, fmt, ap);
@@ -73,7 +73,7 @@ int carry__tag_vfprintf(FILE *fp, int fd, int flag, const char *fmt, va_list ap,
 int carry__tag_vdprintf(int fd, int flag, const char *fmt, va_list ap, carry__vdprintf_fn *real,
                         carry__writev_fn *real_writev)
 {
-    uint64_t id = carry__tag_id();
+    carry__tag_who id = carry__tag_current();
     struct carry__tag_buf b __attribute__((cleanup(carry__tag_buf_free)));
     carry__tag_buf_init(&b);
     int n = carry__line_format(&b, id, flag, fmt, ap);
@@ -89,7 +89,7 @@ int carry__tag_vdprintf(int fd, int flag, const char *fmt, va_list ap, carry__vd
         return real(fd, flag, fmt, ap);
     /* Like vdprintf, write everything or fail. */
     int saved_errno = errno;
-    struct iovec v = {b.data + CARRY__TAG_LEN, (size_t)n};
+    struct iovec v = {b.data + CARRY__TAG_MAX, (size_t)n};
     if (carry__tag_writev(fd, &v, 1, id, real_writev, real_writev, true) != n)
         return -1;
     errno = saved_errno;
@@ -102,8 +102,8 @@ bool carry__tag_fput(FILE *fp, int fd, const struct iovec *bytes, int cnt, carry
     size_t total = 0;
     for (int i = 0; i < cnt; i++)
         total += bytes[i].iov_len;
-    uint64_t id = carry__tag_id();
-    if (id == 0) {
+    carry__tag_who id = carry__tag_current();
+    if (id.id == 0) {
         FILE *locked __attribute__((cleanup(carry__tag_unlock))) = fp;
         flockfile(fp);
         real(call);
@@ -137,8 +137,8 @@ __attribute__((format(printf, 2, 3))) static int carry__perror_format(struct car
  */
 void carry__tag_perror(FILE *fp, int fd, const char *s, void (*real)(const char *s))
 {
-    uint64_t id = carry__tag_id();
-    if (id == 0) {
+    carry__tag_who id = carry__tag_current();
+    if (id.id == 0) {
         FILE *locked __attribute__((cleanup(carry__tag_unlock))) = fp;
         flockfile(fp);
         real(s);
@@ -174,8 +174,8 @@ carry__tag_syslog_string(carry__vsyslog_fn *real, int pri, const char *fmt, ...)
  * errno syslog was called with, as syslog would. */
 void carry__tag_vsyslog(int pri, int flag, const char *fmt, va_list ap, carry__vsyslog_fn *real)
 {
-    uint64_t id = carry__tag_id();
-    if (id == 0) {
+    carry__tag_who id = carry__tag_current();
+    if (id.id == 0) {
         real(pri, flag, fmt, ap);
         return;
     }
@@ -187,8 +187,10 @@ void carry__tag_vsyslog(int pri, int flag, const char *fmt, va_list ap, carry__v
         real(pri, flag, fmt, ap);
         return;
     }
-    carry__tag_format(b.data, id);
+    /* The tag ends where the message begins. */
+    char *tagged = b.data + CARRY__TAG_MAX - carry__tag_len(id);
+    carry__tag_format(tagged, id);
     errno = saved_errno;
     /* errno after it is syslog's own (it may report a failed write). */
-    carry__tag_syslog_string(real, pri, "%s", b.data);
+    carry__tag_syslog_string(real, pri, "%s", tagged);
 }

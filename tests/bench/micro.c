@@ -43,6 +43,12 @@
  *                        batches of 64)
  *   accept_cycle         the whole cycle: socket() + connect() of the
  *                        client, accept4(), close() of both ends
+ *   request              rule R: the server's read of one byte on an
+ *                        accepted connection after it wrote one, which
+ *                        begins a new request context (with carry); the
+ *                        two writes and the client's read are in
+ *                        bench_body too: toggle on request_read for the
+ *                        read alone
  *   levent_dispatch,     per callback: the library's loop, run without
  *   libev_dispatch,      blocking, over 64 always-readable eventfds each
  *   uv_dispatch          watched by a persistent event / ev_io / uv_poll
@@ -480,6 +486,49 @@ static void loop_accept_cycle(uint64_t n)
     }
 }
 
+/* Rule R: one connection, accepted once, taking turns: the server
+ * writes, the client answers, the server's read begins a request. */
+static int request_server = -1, request_client = -1;
+
+static void setup_request(void)
+{
+    setup_accept();
+    request_client = dial();
+    request_server = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (request_server < 0)
+        micro_die("accept4");
+}
+
+static void teardown_request(void)
+{
+    close(request_client);
+    close(request_server);
+    teardown_accept();
+}
+
+/* The read that begins a request.  Not inlined: scripts/bench/micro
+ * --callgrind counts the instructions under it. */
+void request_read(void);
+NOINLINE __attribute__((noclone)) void request_read(void)
+{
+    char c;
+    if (read(request_server, &c, 1) != 1)
+        micro_die("read (server)");
+}
+
+static void loop_request(uint64_t n)
+{
+    char c;
+    for (uint64_t i = 0; i < n; i++) {
+        if (write(request_server, "r", 1) != 1 || write(request_client, "q", 1) != 1)
+            micro_die("write");
+        request_read();
+        /* Blocking on loopback: the byte is there once write returned. */
+        if (read(request_client, &c, 1) != 1)
+            micro_die("read (client)");
+    }
+}
+
 /* Tagging (CARRY_TAG): a short line to stderr, on /dev/null, in a
  * context. */
 static int tag_saved_stderr = -1;
@@ -544,6 +593,7 @@ static const struct bench benches[] = {
     {"epoll_ctl_add_del", setup_ctl, loop_ctl_add_del, teardown_ctl, NULL, 0, 0},
     {"accept", setup_accept, NULL, teardown_accept, timed_accept, 0, 0},
     {"accept_cycle", setup_accept, loop_accept_cycle, teardown_accept, NULL, 0, 0},
+    {"request", setup_request, loop_request, teardown_request, NULL, 0, 0},
     {"tag_fprintf", setup_tag, loop_tag_fprintf, teardown_tag, NULL, 0, 1},
     {"tag_write", setup_tag, loop_tag_write, teardown_tag, NULL, 0, 1},
     {"levent_dispatch", micro_setup_levent, micro_loop_levent, micro_teardown_levent, NULL, 0, 0},

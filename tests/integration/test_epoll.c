@@ -339,17 +339,21 @@ Test(epoll, accepted_context_names_its_addresses)
     carry_run_free(&r);
 }
 
-/* The id of a line tagged "[carry <id>] text", or "" when it is untagged;
- * fails the test unless the text is want. */
+/* The id of a line tagged "[carry <id>] text" or, in a request (rule R),
+ * "[carry <id> <conn>] text", or "" when it is untagged; fails the test
+ * unless the text is want. */
 static void tagged(const char *line, const char *want, char id[17])
 {
     cr_assert_not_null(line);
     const char *text = line;
     id[0] = '\0';
-    if (strncmp(line, "[carry ", 7) == 0 && strlen(line) > 25 && line[23] == ']') {
-        memcpy(id, line + 7, 16);
-        id[16] = '\0';
-        text = line + 25;
+    if (strncmp(line, "[carry ", 7) == 0 && strlen(line) > 25) {
+        size_t end = line[23] == ' ' && strlen(line) > 42 ? 40 : 23;
+        if (line[end] == ']' && line[end + 1] == ' ') {
+            memcpy(id, line + 7, 16);
+            id[16] = '\0';
+            text = line + end + 2;
+        }
     }
     cr_assert_str_eq(text, want, "%s", line);
 }

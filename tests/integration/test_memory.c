@@ -133,6 +133,17 @@ Test(memory, nothing_is_lost_when_memory_is_there, .timeout = 120)
         free(line);
         char *text = report_read(&rep);
         cr_assert_eq(carry_lost_to_memory(text), 0, "%s:\n%s", servers[i][0], text);
+        /* And each request got its context (rule R), counted: one at a
+         * time on each of 50 connections. */
+        long requests = 2000L / carry_test_scale();
+        char num[32], want[128];
+        if (requests >= 1000)
+            snprintf(num, sizeof num, "%ld,%03ld", requests / 1000, requests % 1000);
+        else
+            snprintf(num, sizeof num, "%ld", requests);
+        snprintf(want, sizeof want, "requests: %s begun (each a new context), %.1f per connection",
+                 num, (double)requests / 50);
+        cr_assert_not_null(strstr(text, want), "%s: no \"%s\" in:\n%s", servers[i][0], want, text);
         free(text);
     }
 }

@@ -61,20 +61,27 @@ static struct lines split_lines(char *text)
 struct tagged {
     bool tagged;
     uint64_t id;      /* 0 if untagged (or tagged 0, which carry never does) */
+    uint64_t conn;    /* a request's connection (rule R), else 0 */
     const char *text; /* the server's own line */
 };
 
+/* "[carry <id>] " or, in a request, "[carry <id> <conn>] ". */
 static struct tagged untag(const char *line)
 {
-    struct tagged t = {false, 0, line};
+    struct tagged t = {false, 0, 0, line};
     static const char prefix[] = "[carry ";
     size_t n = sizeof prefix - 1;
-    if (strncmp(line, prefix, n) == 0 && strlen(line) >= n + 18 && line[n + 16] == ']' &&
-        line[n + 17] == ' ' && strspn(line + n, "0123456789abcdef") == 16) {
-        t.tagged = true;
-        t.id = strtoull(line + n, NULL, 16);
-        t.text = line + n + 18;
+    const char *p = line + n;
+    if (strncmp(line, prefix, n) != 0 || strspn(p, "0123456789abcdef") != 16)
+        return t;
+    uint64_t id = strtoull(p, NULL, 16), conn = 0;
+    p += 16;
+    if (p[0] == ' ' && strspn(p + 1, "0123456789abcdef") == 16) {
+        conn = strtoull(p + 1, NULL, 16);
+        p += 17;
     }
+    if (p[0] == ']' && p[1] == ' ')
+        t = (struct tagged){true, id, conn, p + 2};
     return t;
 }
 
@@ -512,6 +519,7 @@ struct mc_life {
     bool new_tagged;
     uint64_t new_id;
     int client;       /* whose keys it carried, -1 if none */
+    uint64_t conn;    /* its requests' connection id (rule R), 0 before */
     bool unseen;      /* a command echoed inside another's line: its id is its next line's */
     bool closed;
 };
@@ -608,6 +616,15 @@ static void memcached_check(char *log, int clients, bool per_request, struct mc_
                  * close line is the connection's, after its end of file. */
                 cr_assert(!mc_command_id(c, t.id),
                           "fd %d: \"%s\" does not have an id of its own\n%s", fd, l.v[i], log);
+                /* A request's tag names its connection, the close line's
+                 * is the connection's own. */
+                uint64_t conn = closing ? t.id : t.conn;
+                cr_assert(conn != 0 && (closing ? t.conn == 0 : t.conn != t.id),
+                          "fd %d: \"%s\" does not name its connection\n%s", fd, l.v[i], log);
+                if (life->conn == 0)
+                    life->conn = conn;
+                cr_assert_eq(conn, life->conn, "fd %d: two connections' ids: %016" PRIx64
+                             " then \"%s\"\n%s", fd, life->conn, l.v[i], log);
                 if (!closing) {
                     life->unseen = false;
                     cr_assert_lt(c->n_commands, sizeof c->commands / sizeof *c->commands);

@@ -8,10 +8,15 @@
 #include "tag.h"
 #include "tagbuf.h"
 
-#define ID_A UINT64_C(0x0071e40000000001)
-#define ID_B UINT64_C(0x0071e4000000beef)
+#define ID_A ((carry__tag_who){UINT64_C(0x0071e40000000001), 0})
+#define ID_B ((carry__tag_who){UINT64_C(0x0071e4000000beef), 0})
+/* A request (rule R) of the connection 0071e40000000002. */
+#define ID_R ((carry__tag_who){UINT64_C(0x0071e40000000401), UINT64_C(0x0071e40000000002)})
+#define NONE ((carry__tag_who){0, 0})
 #define TAG_A "[carry 0071e40000000001] "
 #define TAG_B "[carry 0071e4000000beef] "
+#define TAG_R "[carry 0071e40000000401 0071e40000000002] "
+#define TAG_LEN (sizeof TAG_A - 1)
 
 /* A fake fd: writev appends to sink, at most budget bytes per call (0: no
  * limit), or fails with fail_errno once fail_after calls succeeded. */
@@ -61,14 +66,14 @@ static void reset(void)
 
 TestSuite(tag, .init = reset);
 
-static ssize_t tag_write(const char *s, uint64_t id)
+static ssize_t tag_write(const char *s, carry__tag_who id)
 {
     struct iovec v = {(void *)s, strlen(s)};
     return carry__tag_writev(2, &v, 1, id, fake_writev, fake_plain, false);
 }
 
 /* Writes all of s as a careful program does, retrying partial writes. */
-static void write_all(const char *s, uint64_t id)
+static void write_all(const char *s, carry__tag_who id)
 {
     size_t len = strlen(s), done = 0;
     while (done < len) {
@@ -89,11 +94,32 @@ static void assert_sink(const char *want)
 
 Test(tag, format)
 {
-    char out[CARRY__TAG_LEN + 1] = {0};
-    carry__tag_format(out, ID_A);
+    char out[CARRY__TAG_MAX + 1] = {0};
+    cr_assert_eq(carry__tag_format(out, ID_A), TAG_LEN);
     cr_assert_str_eq(out, TAG_A);
-    carry__tag_format(out, UINT64_MAX);
+    cr_assert_eq(carry__tag_format(out, (carry__tag_who){UINT64_MAX, 0}), TAG_LEN);
     cr_assert_str_eq(out, "[carry ffffffffffffffff] ");
+    /* A request's names its connection too. */
+    memset(out, 0, sizeof out);
+    cr_assert_eq(carry__tag_format(out, ID_R), sizeof TAG_R - 1);
+    cr_assert_str_eq(out, TAG_R);
+}
+
+/* Lines of a request, of its connection and of no context, mixed, and a
+ * request's tag cut short by a partial write, finished by the next. */
+Test(tag, a_requests_tag_names_its_connection)
+{
+    cr_assert_eq(tag_write("req\nreq2\n", ID_R), 9);
+    cr_assert_eq(tag_write("conn\n", (carry__tag_who){ID_R.conn, 0}), 5);
+    /* 30 bytes of the tag go out, then the fd would block. */
+    budget = 30;
+    fail_after = calls + 1;
+    fail_errno = EAGAIN;
+    cr_assert_eq(tag_write("cut\n", ID_R), -1);
+    budget = 0;
+    fail_after = -1;
+    cr_assert_eq(tag_write("cut\n", NONE), 4);
+    assert_sink(TAG_R "req\n" TAG_R "req2\n[carry 0071e40000000002] conn\n" TAG_R "cut\n");
 }
 
 Test(tag, one_writev_for_lines_and_tags)
@@ -117,11 +143,11 @@ Test(tag, pieces_of_a_line_get_one_tag)
 
 Test(tag, a_line_begun_without_context_stays_untagged)
 {
-    tag_write("no context ", 0);
+    tag_write("no context ", NONE);
     cr_assert_eq(plain_calls, 1, "no context: the program's own call");
     tag_write("then a context\n", ID_A);
     tag_write("tagged\n", ID_A);
-    tag_write("untagged\n", 0);
+    tag_write("untagged\n", NONE);
     assert_sink("no context then a context\n" TAG_A "tagged\nuntagged\n");
 }
 
@@ -190,10 +216,10 @@ Test(tag, a_tag_cut_short_is_finished_by_the_next_write)
 Test(tag, a_partial_write_in_a_tag_with_bytes_before_it)
 {
     /* "a\n" and 5 bytes of the next tag go out: the write returns 2. */
-    budget = (size_t)CARRY__TAG_LEN + 2 + 5;
+    budget = (size_t)TAG_LEN + 2 + 5;
     cr_assert_eq(tag_write("a\nb\n", ID_A), 2);
     budget = 0;
-    cr_assert_eq(tag_write("b\n", 0), 2, "no context: the tag is finished all the same");
+    cr_assert_eq(tag_write("b\n", NONE), 2, "no context: the tag is finished all the same");
     assert_sink(TAG_A "a\n" TAG_A "b\n");
 }
 
@@ -207,7 +233,7 @@ static char *lines(int n)
 
 static char *tagged_lines(int n)
 {
-    char *s = malloc((size_t)n * (8 + CARRY__TAG_LEN) + 1), *p = s;
+    char *s = malloc((size_t)n * (8 + TAG_LEN) + 1), *p = s;
     for (int i = 0; i < n; i++)
         p += sprintf(p, TAG_A "l%05d\n", i);
     return s;
@@ -252,7 +278,7 @@ Test(tag, without_tags_the_buffers_go_as_they_are)
 {
     char *text = lines(100);
     struct iovec v = {text, 700};
-    cr_assert_eq(carry__tag_writev(2, &v, 1, 0, fake_writev, fake_plain, true), 700);
+    cr_assert_eq(carry__tag_writev(2, &v, 1, NONE, fake_writev, fake_plain, true), 700);
     cr_assert_eq(calls, 1, "dprintf with no context: one write, as glibc's");
     assert_sink(text);
     free(text);
@@ -292,13 +318,13 @@ static void mem_close(void)
     free(mem_buf);
 }
 
-static size_t put(const char *s, uint64_t id)
+static size_t put(const char *s, carry__tag_who id)
 {
     struct iovec v = {(void *)s, strlen(s)};
     return carry__tag_put_copy(mem, 1, &v, 1, id);
 }
 
-__attribute__((format(printf, 2, 3))) static size_t put_format(uint64_t id, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static size_t put_format(carry__tag_who id, const char *fmt, ...)
 {
     struct carry__tag_buf b __attribute__((cleanup(carry__tag_buf_free)));
     carry__tag_buf_init(&b);
@@ -316,8 +342,8 @@ Test(tag, stream_lines)
     cr_assert_eq(put("one\ntwo\n", ID_A), 8);
     cr_assert_eq(put("half ", ID_A), 5);
     cr_assert_eq(put("and half\nx", ID_B), 10);
-    cr_assert_eq(put("\n", 0), 1);
-    cr_assert_eq(put("none ", 0), 5);
+    cr_assert_eq(put("\n", NONE), 1);
+    cr_assert_eq(put("none ", NONE), 5);
     cr_assert_eq(put("end\n", ID_A), 4);
     assert_mem(TAG_A "one\n" TAG_A "two\n" TAG_A "half and half\n" TAG_B "x\nnone end\n");
     mem_close();
