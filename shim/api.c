@@ -22,7 +22,7 @@ static const char *carry__api_get(const char *key)
     carry_ctx *ctx = carry__current();
     if (ctx == NULL || key == NULL)
         return NULL;
-    return carry__store_get(&ctx->store, key);
+    return carry__ctx_get(ctx, key);
 }
 
 /* Checks in the order carry.h documents: key, value, current context. */
@@ -36,7 +36,7 @@ static int carry__api_write(const char *key, const char *value, bool unset)
     if (err == 0 && ctx == NULL)
         err = ESRCH;
     if (err == 0)
-        err = unset ? carry__store_unset(&ctx->store, key) : carry__store_set(&ctx->store, key, value);
+        err = unset ? carry__ctx_unset(ctx, key) : carry__ctx_set(ctx, key, value);
     if (err == 0)
         return 0;
     errno = err;
@@ -69,7 +69,7 @@ static void carry__api_release(carry_ctx *ctx)
  * use after release, reported and treated as no context. */
 static bool carry__live_handle(carry_ctx *ctx, const char *fn)
 {
-    if (ctx == NULL || ctx->magic == CARRY__CTX_LIVE)
+    if (ctx == NULL || carry__ctx_alive(ctx))
         return true;
     carry__warn("%s(%p): the context is dead (used after its last release); running with no "
                 "context",

@@ -28,7 +28,7 @@ static void carry__set_local(carry_ctx *ctx, struct carry__fd *listener, int fd)
         cached = buf;
     }
     if (cached[0] != '\0')
-        carry__store_set(&ctx->store, "local", cached);
+        carry__ctx_set(ctx, "local", cached);
 }
 
 /* Caches a listener's local address the first time it accepts, so that
@@ -59,7 +59,7 @@ bool carry__conn_accepted(int listen_fd, int fd, const struct sockaddr *peer, so
     char buf[CARRY__ADDR_MAX];
     carry__addr_format(peer, peer_len, buf);
     if (buf[0] != '\0')
-        carry__store_set(&ctx->store, "peer", buf);
+        carry__ctx_set(ctx, "peer", buf);
     struct carry__fd *listener = carry__fd_ensure(listen_fd);
     if (listener != NULL)
         carry__listener_probe(listener, listen_fd);

@@ -21,6 +21,7 @@
  * queueing thread never both act on it.
  */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -38,7 +39,6 @@ _Static_assert(sizeof(carry_ctx) == 64, "a context fits one cache line (DESIGN.m
 static void carry__ctx_init_dead(void *obj)
 {
     carry_ctx *ctx = obj;
-    ctx->magic = CARRY__CTX_DEAD;
     atomic_init(&ctx->refs, CARRY__REF_DEAD);
 }
 
@@ -170,9 +170,10 @@ carry_ctx *carry__ctx_make(struct carry__owner *owner, bool thread_ref)
     ctx->id = carry__id_next();
     atomic_init(&ctx->store.entries, NULL);
     ctx->store.arena = NULL;
-    atomic_init(&ctx->store.lock, 0);
+    atomic_init(&ctx->lock, 0);
+    ctx->parent = NULL;
+    ctx->seq = 0;
     atomic_store_explicit(&ctx->next, NULL, memory_order_relaxed);
-    ctx->magic = CARRY__CTX_LIVE;
     uint64_t live = atomic_fetch_add_explicit(&carry__live, 1, memory_order_relaxed) + 1;
     if (carry__counting())
         carry__stats_context_born(live);
@@ -182,7 +183,8 @@ carry_ctx *carry__ctx_make(struct carry__owner *owner, bool thread_ref)
 static void carry__ctx_die(carry_ctx *ctx)
 {
     carry__store_free(&ctx->store);
-    ctx->magic = CARRY__CTX_DEAD;
+    if (ctx->parent != NULL)
+        carry__ctx_unref(ctx->parent);
     struct carry__owner *owner = atomic_load_explicit(&ctx->owner, memory_order_relaxed);
     if (owner != NULL)
         carry__owner_lost(owner);
@@ -290,10 +292,47 @@ static void carry__bad_release(carry_ctx *ctx, const char *why)
 
 void carry__ctx_release_handle(carry_ctx *ctx)
 {
-    if (ctx->magic != CARRY__CTX_LIVE)
+    if (!carry__ctx_alive(ctx))
         carry__bad_release(ctx, "the context is already dead (released twice?)");
     else if (!carry__ctx_put(ctx, CARRY__REF_HANDLE))
         carry__bad_release(ctx, "more releases than captures of this context");
+}
+
+/* Derived keys are formatted without stdio: a request may read them on
+ * every turn of every connection. */
+static void carry__format_hex16(char out[17], uint64_t v)
+{
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        out[i] = "0123456789abcdef"[v & 15];
+    out[16] = '\0';
+}
+
+static void carry__format_decimal(char out[11], uint32_t v)
+{
+    char digits[10];
+    int n = 0;
+    do
+        digits[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    for (int i = 0; i < n; i++)
+        out[i] = digits[n - 1 - i];
+    out[n] = '\0';
+}
+
+const char *carry__ctx_get(carry_ctx *ctx, const char *key)
+{
+    const char *value = carry__store_get(&ctx->store, key);
+    if (value != NULL || ctx->parent == NULL)
+        return value;
+    char text[17];
+    if (strcmp(key, "conn") == 0)
+        carry__format_hex16(text, ctx->parent->id);
+    else if (strcmp(key, "seq") == 0)
+        carry__format_decimal(text, ctx->seq);
+    else
+        return carry__store_get(&ctx->parent->store, key);
+    /* Out of memory, the key reads as absent. */
+    return carry__ctx_set(ctx, key, text) == 0 ? carry__store_get(&ctx->store, key) : NULL;
 }
 
 uint64_t carry__ctx_live(void)

@@ -28,16 +28,19 @@ struct carry_ctx {
     _Atomic uint64_t refs;
     uint64_t id;
     struct carry__store store;
+    /* A request's connection (rule R; holds a reference), whose keys the
+     * request reads through; NULL for any other context. */
+    carry_ctx *parent;
     /* The pool's link while dead, the owner queue's while queued; atomic
      * because another thread pushes it while the owner may read it. */
     _Atomic(struct carry_ctx *) next;
     _Atomic(struct carry__owner *) owner;   /* fixed for the context's life; NULL: none */
-    uint32_t magic;
-    uint32_t biased;                        /* the owner's references */
+    carry__spin lock;                       /* serialises the store's writers */
+    /* The owner's references: its thread's scopes, as deep as its stack
+     * nests them, far below 2^16. */
+    uint16_t biased;
+    uint32_t seq;                           /* a request's number on its connection, from 1 */
 } __attribute__((aligned(64)));
-
-#define CARRY__CTX_LIVE 0x43415259u /* "CARY" */
-#define CARRY__CTX_DEAD 0xdeadc7a0u
 
 #define CARRY__REF_INTERNAL UINT64_C(1)
 #define CARRY__REF_HANDLE (UINT64_C(1) << 32)
@@ -58,6 +61,27 @@ struct carry__owner {
 };
 
 #define CARRY__OWNER_GONE ((carry_ctx *)1)
+
+static inline bool carry__ctx_alive(carry_ctx *ctx)
+{
+    return (atomic_load_explicit(&ctx->refs, memory_order_relaxed) & CARRY__REF_DEAD) == 0;
+}
+
+/* key's value in ctx: its own; for a request, then its derived keys conn
+ * and seq (written into its store the first time they are read, so that
+ * the pointer stays valid), then its connection's.  NULL if none. */
+const char *carry__ctx_get(carry_ctx *ctx, const char *key);
+
+/* 0, or an errno value (store.h). */
+static inline int carry__ctx_set(carry_ctx *ctx, const char *key, const char *value)
+{
+    return carry__store_set(&ctx->store, &ctx->lock, key, value);
+}
+
+static inline int carry__ctx_unset(carry_ctx *ctx, const char *key)
+{
+    return carry__store_unset(&ctx->store, &ctx->lock, key);
+}
 
 /* A new context with a fresh id, or NULL with errno ENOMEM.  owner (the
  * calling thread's, or NULL) owns it; with thread_ref its one reference

@@ -130,27 +130,11 @@ static void carry__report_signal(struct carry__out *o, int sig, const siginfo_t 
     carry__out_end(o);
 }
 
-/* "carry: context <id>", then "carry:   key=value" oldest first. */
-static void carry__report_context(struct carry__out *o)
+/* A store's keys, oldest first (at most CARRY__KEYS of the newest). */
+static void carry__report_keys(struct carry__out *o, struct carry__store *store)
 {
-    carry_ctx *ctx = carry__current();
-    carry__out(o, "carry: context ");
-    if (ctx == NULL) {
-        carry__out(o, "0000000000000000 (none)");
-        carry__out_end(o);
-        return;
-    }
-    if (ctx->magic != CARRY__CTX_LIVE) {
-        carry__out(o, "at 0x");
-        carry__out_hex(o, (uintptr_t)ctx, 1);
-        carry__out(o, " is not alive");
-        carry__out_end(o);
-        return;
-    }
-    carry__out_hex(o, ctx->id, 16);
-    carry__out_end(o);
     const char *keys[CARRY__KEYS], *values[CARRY__KEYS];
-    size_t n = carry__store_list(&ctx->store, keys, values, CARRY__KEYS);
+    size_t n = carry__store_list(store, keys, values, CARRY__KEYS);
     for (size_t i = n < CARRY__KEYS ? n : CARRY__KEYS; i-- > 0;) {
         carry__out(o, "carry:   ");
         carry__out_text(o, keys[i]);
@@ -163,6 +147,38 @@ static void carry__report_context(struct carry__out *o)
         carry__out_dec(o, (int64_t)(n - CARRY__KEYS));
         carry__out(o, " older keys not shown)");
         carry__out_end(o);
+    }
+}
+
+/* "carry: context <id>", then "carry:   key=value" oldest first; for a
+ * request, then "carry: request <seq> of connection <id>" and the
+ * connection's keys. */
+static void carry__report_context(struct carry__out *o)
+{
+    carry_ctx *ctx = carry__current();
+    carry__out(o, "carry: context ");
+    if (ctx == NULL) {
+        carry__out(o, "0000000000000000 (none)");
+        carry__out_end(o);
+        return;
+    }
+    if (!carry__ctx_alive(ctx)) {
+        carry__out(o, "at 0x");
+        carry__out_hex(o, (uintptr_t)ctx, 1);
+        carry__out(o, " is not alive");
+        carry__out_end(o);
+        return;
+    }
+    carry__out_hex(o, ctx->id, 16);
+    carry__out_end(o);
+    carry__report_keys(o, &ctx->store);
+    if (ctx->parent != NULL) {
+        carry__out(o, "carry: request ");
+        carry__out_dec(o, ctx->seq);
+        carry__out(o, " of connection ");
+        carry__out_hex(o, ctx->parent->id, 16);
+        carry__out_end(o);
+        carry__report_keys(o, &ctx->parent->store);
     }
 }
 

@@ -3,25 +3,24 @@
 
 #include "lock.h"
 
-_Atomic uint32_t carry__fork_generation = 1;
+_Atomic uint16_t carry__fork_generation = 1;
 
 void carry__spin_lock(carry__spin *lock)
 {
-    uint32_t mine = atomic_load_explicit(&carry__fork_generation, memory_order_relaxed);
+    uint16_t mine = atomic_load_explicit(&carry__fork_generation, memory_order_relaxed);
     for (unsigned spins = 0;; spins++) {
-        uint32_t seen = 0;
+        uint16_t seen = 0;
         if (atomic_compare_exchange_weak_explicit(lock, &seen, mine, memory_order_acquire,
                                                   memory_order_relaxed))
-            break;
+            return;
         /* Held since before this process forked: its holder is gone. */
         if (seen != 0 && seen != mine &&
             atomic_compare_exchange_strong_explicit(lock, &seen, mine, memory_order_acquire,
                                                     memory_order_relaxed))
-            break;
+            return;
         if (spins < 64)
             __builtin_ia32_pause();
         else
             sched_yield(); /* The holder was preempted: let it run. */
     }
-    CARRY__TSAN_ACQUIRE(lock);
 }

@@ -10,33 +10,17 @@
 
 #include "common.h"
 
-typedef _Atomic uint32_t carry__spin;
-
-/*
- * Under ThreadSanitizer, carry's wrappers run inside the runtime's own
- * interceptors (its libtsan comes first in LD_PRELOAD), and during a
- * blocking one (read, epoll_wait) the runtime does not treat atomic
- * operations as synchronisation: the lock says what it orders itself.
- */
-#if defined(__SANITIZE_THREAD__)
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
-#define CARRY__TSAN_ACQUIRE(addr) __tsan_acquire((void *)(addr))
-#define CARRY__TSAN_RELEASE(addr) __tsan_release((void *)(addr))
-#else
-#define CARRY__TSAN_ACQUIRE(addr) ((void)(addr))
-#define CARRY__TSAN_RELEASE(addr) ((void)(addr))
-#endif
+/* 16 bits, so that a context fits its lock beside its other fields. */
+typedef _Atomic uint16_t carry__spin;
 
 void carry__spin_lock(carry__spin *lock);
 
 static inline void carry__spin_unlock(carry__spin *lock)
 {
-    CARRY__TSAN_RELEASE(lock);
     atomic_store_explicit(lock, 0, memory_order_release);
 }
 
 /* Odd, changes in every child after fork (init.c bumps it). */
-extern _Atomic uint32_t carry__fork_generation;
+extern _Atomic uint16_t carry__fork_generation;
 
 #endif /* CARRY_LOCK_H */

@@ -3,32 +3,6 @@
 #include "log.h"
 #include "request.h"
 #include "stats.h"
-#include "store.h"
-
-/* The keys a request reads as its connection's: its store starts with
- * them, since a context has no room for a link to its parent. */
-static const char *const carry__conn_keys[] = {"peer", "local"};
-
-/* Key values, formatted without stdio: a request begins on every turn of
- * every connection. */
-static void carry__hex16(char out[17], uint64_t v)
-{
-    for (int i = 15; i >= 0; i--, v >>= 4)
-        out[i] = "0123456789abcdef"[v & 15];
-    out[16] = '\0';
-}
-
-static void carry__decimal(char out[11], uint32_t v)
-{
-    char digits[10];
-    int n = 0;
-    do
-        digits[n++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    for (int i = 0; i < n; i++)
-        out[i] = digits[n - 1 - i];
-    out[n] = '\0';
-}
 
 static void carry__stats_request(uint32_t seq)
 {
@@ -44,30 +18,26 @@ static void carry__stats_request(uint32_t seq)
  * delivers no context of its own, and the thread runs in none). */
 static void carry__request_begin(struct carry__fd *e, int fd)
 {
-    carry_ctx *conn = carry__slot_take_local(&e->conn);
+    /* The request's link to its connection takes this reference. */
+    carry_ctx *conn = carry__slot_take(&e->conn);
     if (conn == NULL)
         return;
     carry_ctx *req = carry__ctx_new_local();
     if (req != NULL) {
-        uint32_t seq = atomic_fetch_add_explicit(&e->seq, 1, memory_order_relaxed) + 1;
-        char text[17];
-        carry__hex16(text, conn->id);
-        carry__store_set(&req->store, "conn", text);
-        carry__decimal(text, seq);
-        carry__store_set(&req->store, "seq", text);
-        for (size_t i = 0; i < sizeof carry__conn_keys / sizeof carry__conn_keys[0]; i++) {
-            const char *value = carry__store_get(&conn->store, carry__conn_keys[i]);
-            if (value != NULL)
-                carry__store_set(&req->store, carry__conn_keys[i], value);
-        }
+        /* Only the read that took the turn counts: no atomic add needed. */
+        uint32_t seq = atomic_load_explicit(&e->seq, memory_order_relaxed) + 1;
+        atomic_store_explicit(&e->seq, seq, memory_order_relaxed);
+        req->parent = conn;
+        req->seq = seq;
         if (carry__counting())
             carry__stats_request(seq);
         carry__debug(2, "request %u on fd %d: context %016llx", seq, fd,
                      (unsigned long long)req->id);
+    } else {
+        carry__ctx_unref(conn);
     }
     carry__slot_store(&e->owner, req);
     carry__current_adopt(req);
-    carry__ctx_unref_local(conn);
 }
 
 /* The connection's own context is current again, and what fd delivers. */

@@ -2,7 +2,7 @@
  * A context's store: a list of entries, newest first, each with an atomic
  * pointer to its current value; past CARRY__LIST_MAX entries, also a hash
  * index over them.  Readers walk the list or probe the index without a
- * lock; writers serialise on the store's lock and publish with release
+ * lock; writers serialise on their lock and publish with release
  * stores.  Entries, values and indexes, once published, stay until the
  * context dies, so pointers handed out by carry_get stay valid while the
  * context lives and a reader never touches freed memory.
@@ -273,7 +273,8 @@ static int carry__store_add(struct carry__store *store, const char *key, const c
     return 0;
 }
 
-int carry__store_set(struct carry__store *store, const char *key, const char *value)
+int carry__store_set(struct carry__store *store, carry__spin *lock, const char *key,
+                     const char *value)
 {
     size_t value_len = strnlen(value, CARRY_VALUE_MAX + 1);
     if (value_len > CARRY_VALUE_MAX)
@@ -288,7 +289,7 @@ int carry__store_set(struct carry__store *store, const char *key, const char *va
     }
 
     int err = ENOMEM;
-    carry__spin_lock(&store->lock);
+    carry__spin_lock(lock);
     /* Entries are never removed: one found above is still there, and one
      * missed may have been added since by another writer. */
     if (e == NULL)
@@ -303,19 +304,19 @@ int carry__store_set(struct carry__store *store, const char *key, const char *va
             err = carry__store_add(store, key, copy);
         }
     }
-    carry__spin_unlock(&store->lock);
+    carry__spin_unlock(lock);
     return err;
 }
 
-int carry__store_unset(struct carry__store *store, const char *key)
+int carry__store_unset(struct carry__store *store, carry__spin *lock, const char *key)
 {
     struct carry__entry *e = carry__store_find(store, key);
     if (e == NULL)
         return ENOENT;
-    carry__spin_lock(&store->lock);
+    carry__spin_lock(lock);
     const char *old = atomic_load_explicit(&e->value, memory_order_relaxed);
     atomic_store_explicit(&e->value, NULL, memory_order_release);
-    carry__spin_unlock(&store->lock);
+    carry__spin_unlock(lock);
     return old ? 0 : ENOENT;
 }
 

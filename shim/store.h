@@ -1,6 +1,7 @@
 /*
- * A context's store (store.c): reads are wait-free; writes take the
- * store's lock.
+ * A context's store (store.c): reads are wait-free; writes take the lock
+ * the caller names (the context's: it keeps the lock beside its other
+ * small fields, where the store's own would cost a padded word).
  */
 #ifndef CARRY_STORE_H
 #define CARRY_STORE_H
@@ -16,14 +17,14 @@ struct carry__store {
     /* The newest entry (a list, newest first), or the store's index (see
      * store.c) tagged in bit 0. */
     _Atomic(void *) entries;
-    struct carry__chunk *arena;             /* entries, values, indexes; under lock */
-    carry__spin lock;                       /* serialises writers */
+    struct carry__chunk *arena;             /* entries, values, indexes; under the lock */
 };
 
 const char *carry__store_get(struct carry__store *store, const char *key);
 /* 0, or an errno value. */
-int carry__store_set(struct carry__store *store, const char *key, const char *value);
-int carry__store_unset(struct carry__store *store, const char *key);
+int carry__store_set(struct carry__store *store, carry__spin *lock, const char *key,
+                     const char *value);
+int carry__store_unset(struct carry__store *store, carry__spin *lock, const char *key);
 /* Called once no reference is left: nothing reads concurrently. */
 void carry__store_free(struct carry__store *store);
 

@@ -124,29 +124,12 @@ size_t carry__tag_format(char *out, carry__tag_who who)
     return end;
 }
 
-/* The connection's id a request's key conn names: exactly 16 lowercase
- * hex digits, else 0. */
-static uint64_t carry__tag_conn(const char *text)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 16; i++) {
-        char c = text[i];
-        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
-                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16;
-        if (d == 16)
-            return 0;
-        v = v << 4 | d;
-    }
-    return text[16] == '\0' ? v : 0;
-}
-
 carry__tag_who carry__tag_current(void)
 {
     carry_ctx *ctx = carry__current();
     if (ctx == NULL)
         return (carry__tag_who){0, 0};
-    const char *conn = carry__store_get(&ctx->store, "conn");
-    return (carry__tag_who){ctx->id, conn ? carry__tag_conn(conn) : 0};
+    return (carry__tag_who){ctx->id, ctx->parent ? ctx->parent->id : 0};
 }
 
 bool carry__tag_fd_slow(int fd)

@@ -71,9 +71,9 @@ Test(refs, a_context_dies_with_its_last_reference)
     cr_assert_eq(carry__ctx_live(), live_before + 1);
     carry__ctx_ref(ctx);
     carry__ctx_unref(ctx);
-    cr_assert_eq(ctx->magic, CARRY__CTX_LIVE);
+    cr_assert(carry__ctx_alive(ctx));
     carry__ctx_unref(ctx);
-    cr_assert_eq(ctx->magic, CARRY__CTX_DEAD);
+    cr_assert(!carry__ctx_alive(ctx));
 }
 
 Test(refs, begin_capture_release)
@@ -88,9 +88,9 @@ Test(refs, begin_capture_release)
     cr_assert_eq(handle_refs(ctx), 2);
     api()->release(again);
     api()->release(ctx);
-    cr_assert_eq(ctx->magic, CARRY__CTX_LIVE, "the thread still runs in it");
+    cr_assert(carry__ctx_alive(ctx), "the thread still runs in it");
     api()->enter(NULL);
-    cr_assert_eq(ctx->magic, CARRY__CTX_DEAD);
+    cr_assert(!carry__ctx_alive(ctx));
     cr_assert_str_empty(warned);
 }
 
@@ -101,7 +101,7 @@ Test(refs, double_release_is_caught_while_the_context_lives)
     api()->release(ctx);
     cr_assert_not_null(strstr(warned, "more releases than captures"), "%s", warned);
     cr_assert_eq(internal_refs(ctx), 1, "the thread's reference was not stolen");
-    cr_assert_eq(ctx->magic, CARRY__CTX_LIVE);
+    cr_assert(carry__ctx_alive(ctx));
 }
 
 Test(refs, release_after_death_is_caught)
@@ -109,7 +109,7 @@ Test(refs, release_after_death_is_caught)
     carry_ctx *ctx = api()->begin();
     api()->enter(NULL);
     api()->release(ctx);
-    cr_assert_eq(ctx->magic, CARRY__CTX_DEAD);
+    cr_assert(!carry__ctx_alive(ctx));
     api()->release(ctx);
     cr_assert_not_null(strstr(warned, "already dead"), "%s", warned);
     cr_assert_eq(api()->run(ctx, current_id, NULL), NULL, "a dead handle runs with no context");
@@ -223,14 +223,14 @@ Test(refs, the_owner_settles_what_another_thread_let_go_of)
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, empty_the_slot, NULL), 0);
     pthread_join(t, NULL);
-    cr_assert_eq(ctx->magic, CARRY__CTX_LIVE, "alive while its owner runs in it");
+    cr_assert(carry__ctx_alive(ctx), "alive while its owner runs in it");
     cr_assert_eq(atomic_load(&ctx->refs), CARRY__REF_QUEUED, "queued to its owner");
     cr_assert_eq(carry__ctx_live(), live_before + 1);
 
     carry__ctx_unref_local(mine);
-    cr_assert_eq(ctx->magic, CARRY__CTX_LIVE, "queued: settled at the owner's next rule-D point");
+    cr_assert(carry__ctx_alive(ctx), "queued: settled at the owner's next rule-D point");
     carry__dispatch();
-    cr_assert_eq(ctx->magic, CARRY__CTX_DEAD);
+    cr_assert(!carry__ctx_alive(ctx));
     cr_assert_eq(carry__ctx_live(), live_before);
 }
 
@@ -249,10 +249,10 @@ Test(refs, a_queued_context_taken_again_lives_on)
     carry__slot_store(&shared_slot, mine);
     carry__ctx_unref_local(mine);
     carry__dispatch();
-    cr_assert_eq(ctx->magic, CARRY__CTX_LIVE, "the slot holds it again");
+    cr_assert(carry__ctx_alive(ctx), "the slot holds it again");
     cr_assert_eq(atomic_load(&ctx->refs), 1);
     carry__slot_store(&shared_slot, NULL);
-    cr_assert_eq(ctx->magic, CARRY__CTX_DEAD, "the owner let go of it last: at once");
+    cr_assert(!carry__ctx_alive(ctx), "the owner let go of it last: at once");
     cr_assert_eq(carry__ctx_live(), live_before);
 }
 
@@ -277,7 +277,7 @@ Test(refs, contexts_of_an_ended_owner_die_with_their_last_reference)
     cr_assert_eq(ctx->biased, 0, "the thread's reference went at its exit");
     cr_assert_eq(internal_refs(ctx), 1, "the slot's");
     carry__slot_store(&shared_slot, NULL);
-    cr_assert_eq(ctx->magic, CARRY__CTX_DEAD);
+    cr_assert(!carry__ctx_alive(ctx));
     cr_assert_eq(carry__ctx_live(), live_before);
 }
 
@@ -324,7 +324,7 @@ static void *refs_stress(void *arg)
             uint64_t id = ctx->id;
             for (volatile int spin = 0; spin < 64; spin++)
                 ;
-            if (ctx->magic != CARRY__CTX_LIVE || ctx->id != id)
+            if (!carry__ctx_alive(ctx) || ctx->id != id)
                 atomic_fetch_add(&stress_bad, 1);
             atomic_fetch_add(&stress_entered, 1);
             if (r & (1u << 20))

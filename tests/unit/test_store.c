@@ -34,17 +34,17 @@ Test(store, set_get_unset)
 {
     carry_ctx *ctx = carry__ctx_new();
     cr_assert_null(carry__store_get(&ctx->store, "user"));
-    cr_assert_eq(carry__store_set(&ctx->store, "user", "alice"), 0);
-    cr_assert_eq(carry__store_set(&ctx->store, "role", "admin"), 0);
+    cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, "user", "alice"), 0);
+    cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, "role", "admin"), 0);
     cr_assert_str_eq(carry__store_get(&ctx->store, "user"), "alice");
     cr_assert_str_eq(carry__store_get(&ctx->store, "role"), "admin");
     cr_assert_null(carry__store_get(&ctx->store, "use"), "no prefix match");
     cr_assert_null(carry__store_get(&ctx->store, "users"), "no prefix match");
-    cr_assert_eq(carry__store_unset(&ctx->store, "user"), 0);
+    cr_assert_eq(carry__store_unset(&ctx->store, &ctx->lock, "user"), 0);
     cr_assert_null(carry__store_get(&ctx->store, "user"));
-    cr_assert_eq(carry__store_unset(&ctx->store, "user"), ENOENT);
-    cr_assert_eq(carry__store_unset(&ctx->store, "never"), ENOENT);
-    cr_assert_eq(carry__store_set(&ctx->store, "user", "again"), 0);
+    cr_assert_eq(carry__store_unset(&ctx->store, &ctx->lock, "user"), ENOENT);
+    cr_assert_eq(carry__store_unset(&ctx->store, &ctx->lock, "never"), ENOENT);
+    cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, "user", "again"), 0);
     cr_assert_str_eq(carry__store_get(&ctx->store, "user"), "again");
     carry__ctx_unref(ctx);
 }
@@ -62,7 +62,7 @@ Test(store, keys_around_eight_bytes)
     for (size_t i = 0; i < n; i++) {
         char value[8];
         snprintf(value, sizeof value, "v%zu", i);
-        cr_assert_eq(carry__store_set(&ctx->store, keys[i], value), 0);
+        cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, keys[i], value), 0);
     }
     for (size_t i = 0; i < n; i++) {
         char value[8], copy[32];
@@ -86,7 +86,7 @@ Test(store, key_at_the_end_of_a_page)
     cr_assert_neq(map, MAP_FAILED);
     cr_assert_eq(mprotect(map + page, (size_t)page, PROT_NONE), 0);
     carry_ctx *ctx = carry__ctx_new();
-    cr_assert_eq(carry__store_set(&ctx->store, "ab", "x"), 0);
+    cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, "ab", "x"), 0);
     for (size_t len = 1; len <= 9; len++) {
         char *key = map + page - (len + 1);
         memset(key, 'a', len);
@@ -98,7 +98,7 @@ Test(store, key_at_the_end_of_a_page)
             cr_assert_str_eq(got, "x");
         else
             cr_assert_null(got, "len %zu", len);
-        cr_assert_eq(carry__store_set(&ctx->store, key, "y"), 0, "len %zu", len);
+        cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, key, "y"), 0, "len %zu", len);
         cr_assert_str_eq(carry__store_get(&ctx->store, key), "y", "len %zu", len);
     }
     carry__ctx_unref(ctx);
@@ -108,10 +108,10 @@ Test(store, key_at_the_end_of_a_page)
 Test(store, replaced_values_stay_valid_while_the_context_lives)
 {
     carry_ctx *ctx = carry__ctx_new();
-    carry__store_set(&ctx->store, "k", "first");
+    carry__store_set(&ctx->store, &ctx->lock, "k", "first");
     const char *first = carry__store_get(&ctx->store, "k");
-    carry__store_set(&ctx->store, "k", "second");
-    carry__store_unset(&ctx->store, "k");
+    carry__store_set(&ctx->store, &ctx->lock, "k", "second");
+    carry__store_unset(&ctx->store, &ctx->lock, "k");
     cr_assert_str_eq(first, "first");
     cr_assert_null(carry__store_get(&ctx->store, "k"));
     carry__ctx_unref(ctx);
@@ -120,10 +120,10 @@ Test(store, replaced_values_stay_valid_while_the_context_lives)
 Test(store, setting_the_same_value_does_not_grow)
 {
     carry_ctx *ctx = carry__ctx_new();
-    carry__store_set(&ctx->store, "k", "same");
+    carry__store_set(&ctx->store, &ctx->lock, "k", "same");
     const char *before = carry__store_get(&ctx->store, "k");
     for (int i = 0; i < 100; i++)
-        cr_assert_eq(carry__store_set(&ctx->store, "k", "same"), 0);
+        cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, "k", "same"), 0);
     cr_assert_eq(carry__store_get(&ctx->store, "k"), before, "value not replaced");
     carry__ctx_unref(ctx);
 }
@@ -133,11 +133,11 @@ Test(store, value_limits)
     carry_ctx *ctx = carry__ctx_new();
     static char big[CARRY_VALUE_MAX + 2];
     memset(big, 'v', CARRY_VALUE_MAX + 1);
-    cr_assert_eq(carry__store_set(&ctx->store, "k", big), E2BIG);
+    cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, "k", big), E2BIG);
     big[CARRY_VALUE_MAX] = '\0';
-    cr_assert_eq(carry__store_set(&ctx->store, "k", big), 0);
+    cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, "k", big), 0);
     cr_assert_eq(strlen(carry__store_get(&ctx->store, "k")), CARRY_VALUE_MAX);
-    cr_assert_eq(carry__store_set(&ctx->store, "empty", ""), 0);
+    cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, "empty", ""), 0);
     cr_assert_str_eq(carry__store_get(&ctx->store, "empty"), "");
     carry__ctx_unref(ctx);
 }
@@ -179,7 +179,7 @@ static void *writer(void *p)
         char name[8];
         snprintf(name, sizeof name, "k%d", key);
         snprintf(value, sizeof value, "k%d:%d:%d", key, s->index, n);
-        if (carry__store_set(&s->ctx->store, name, value) != 0)
+        if (carry__store_set(&s->ctx->store, &s->ctx->lock, name, value) != 0)
             s->bad++;
     }
     atomic_fetch_sub(s->writers_left, 1);
@@ -247,9 +247,9 @@ Test(store, many_keys_and_big_values_across_arena_chunks)
     for (int i = 0; i < 300; i++) {
         snprintf(key, sizeof key, "key%d", i);
         snprintf(value, sizeof value, "value-%d", i);
-        cr_assert_eq(carry__store_set(&ctx->store, key, value), 0);
+        cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, key, value), 0);
         if (i % 50 == 0)
-            cr_assert_eq(carry__store_set(&ctx->store, "big", big), 0);
+            cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, "big", big), 0);
     }
     for (int i = 0; i < 300; i++) {
         snprintf(key, sizeof key, "key%d", i);
@@ -286,7 +286,7 @@ Test(store, every_key_reads_back_across_index_growth)
     char key[32], value[32];
     for (long n = 0; n < N; n++) {
         key_value(key, value, sizeof key, n);
-        cr_assert_eq(carry__store_set(&ctx->store, key, value), 0);
+        cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, key, value), 0);
         first_values[n] = carry__store_get(&ctx->store, key);
         for (long i = 0; i <= n; i++) {
             key_value(key, value, sizeof key, i);
@@ -306,15 +306,15 @@ Test(store, every_key_reads_back_across_index_growth)
         }
     }
     /* Replacing and unsetting in an indexed store. */
-    cr_assert_eq(carry__store_set(&ctx->store, "key7", "seven"), 0);
+    cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, "key7", "seven"), 0);
     cr_assert_str_eq(carry__store_get(&ctx->store, "key7"), "seven");
     cr_assert_str_eq(first_values[7], "value-7");
-    cr_assert_eq(carry__store_unset(&ctx->store, "key8"), 0);
+    cr_assert_eq(carry__store_unset(&ctx->store, &ctx->lock, "key8"), 0);
     cr_assert_null(carry__store_get(&ctx->store, "key8"));
-    cr_assert_eq(carry__store_unset(&ctx->store, "key8"), ENOENT);
-    cr_assert_eq(carry__store_unset(&ctx->store, "key300"), ENOENT);
+    cr_assert_eq(carry__store_unset(&ctx->store, &ctx->lock, "key8"), ENOENT);
+    cr_assert_eq(carry__store_unset(&ctx->store, &ctx->lock, "key300"), ENOENT);
     cr_assert_eq(carry__store_list(&ctx->store, NULL, NULL, 0), (size_t)N - 1);
-    cr_assert_eq(carry__store_set(&ctx->store, "key8", "eight"), 0);
+    cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, "key8", "eight"), 0);
     cr_assert_str_eq(carry__store_get(&ctx->store, "key8"), "eight");
     carry__ctx_unref(ctx);
 }
@@ -329,7 +329,7 @@ Test(store, a_million_keys, .timeout = 60)
     char key[32], value[32];
     for (long i = 0; i < n; i++) {
         key_value(key, value, sizeof key, i);
-        cr_assert_eq(carry__store_set(&ctx->store, key, value), 0, "key %ld", i);
+        cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, key, value), 0, "key %ld", i);
     }
     long wrong = 0;
     for (long i = 0; i < n; i++) {
@@ -363,7 +363,7 @@ static void *growth_writer(void *p)
     char key[32], value[32];
     for (long i = 0; i < g->keys; i++) {
         key_value(key, value, sizeof key, i);
-        if (carry__store_set(&g->ctx->store, key, value) != 0)
+        if (carry__store_set(&g->ctx->store, &g->ctx->lock, key, value) != 0)
             atomic_fetch_add(&g->bad, 1);
         atomic_store_explicit(&g->set, i + 1, memory_order_release);
     }
