@@ -106,11 +106,12 @@ CARRY__EXPORT int fcntl64(int fd, int cmd, ...)
     CARRY__FCNTL(CARRY__REAL(fcntl64) ? CARRY__REAL(fcntl64) : CARRY__REAL(fcntl));
 }
 
-#define CARRY__READ(fd, type, call) \
+/* done: how the read's bytes reach the core (rule R), given rc_. */
+#define CARRY__READ(fd, type, call, done) \
     do { \
         carry__hook_read(fd); \
         type rc_ = call; \
-        carry__hook_read_done(fd, rc_); \
+        done; \
         return rc_; \
     } while (0)
 
@@ -131,34 +132,39 @@ static ssize_t carry__write_plain(int fd, const struct iovec *iov, int cnt)
 
 CARRY__EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
-    CARRY__READ(fd, ssize_t, CARRY__REAL(read)(fd, buf, n));
+    CARRY__READ(fd, ssize_t, CARRY__REAL(read)(fd, buf, n), carry__hook_read_done(fd, rc_, buf, n));
 }
 
 CARRY__EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
 {
-    CARRY__READ(fd, ssize_t, CARRY__REAL(readv)(fd, iov, n));
+    CARRY__READ(fd, ssize_t, CARRY__REAL(readv)(fd, iov, n),
+                carry__hook_readv_done(fd, rc_, iov, n > 0 ? (size_t)n : 0));
 }
 
 CARRY__EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-    CARRY__READ(fd, ssize_t, CARRY__REAL(recv)(fd, buf, n, flags));
+    CARRY__READ(fd, ssize_t, CARRY__REAL(recv)(fd, buf, n, flags),
+                carry__hook_read_done(fd, rc_, buf, n));
 }
 
 CARRY__EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
                                socklen_t *len)
 {
-    CARRY__READ(fd, ssize_t, CARRY__REAL(recvfrom)(fd, buf, n, flags, addr, len));
+    CARRY__READ(fd, ssize_t, CARRY__REAL(recvfrom)(fd, buf, n, flags, addr, len),
+                carry__hook_read_done(fd, rc_, buf, n));
 }
 
 CARRY__EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    CARRY__READ(fd, ssize_t, CARRY__REAL(recvmsg)(fd, msg, flags));
+    CARRY__READ(fd, ssize_t, CARRY__REAL(recvmsg)(fd, msg, flags),
+                carry__hook_readv_done(fd, rc_, msg->msg_iov, msg->msg_iovlen));
 }
 
 CARRY__EXPORT int recvmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags,
                            struct timespec *timeout)
 {
-    CARRY__READ(fd, int, CARRY__REAL(recvmmsg)(fd, msgs, n, flags, timeout));
+    CARRY__READ(fd, int, CARRY__REAL(recvmmsg)(fd, msgs, n, flags, timeout),
+                carry__hook_read_done(fd, rc_, NULL, 0));
 }
 
 CARRY__EXPORT ssize_t write(int fd, const void *buf, size_t n)

@@ -172,9 +172,9 @@ void carry__hook_read_slow(int fd)
     carry__fd_check_io(fd);
 }
 
-void carry__hook_read_done_slow(int fd, ssize_t rc)
+void carry__hook_read_done_slow(int fd, ssize_t rc, const void *bytes, size_t cap)
 {
-    carry__request_read(fd, rc);
+    carry__request_read(fd, rc, bytes, cap);
 }
 
 /* Writes while carry starts, counts or tags. */

@@ -80,7 +80,7 @@ void carry__hook_syscall(long number, long a, long b, long c);
  * two loads of watch.h. */
 void carry__hook_batch_io(int fd, bool write);
 void carry__hook_read_slow(int fd);
-void carry__hook_read_done_slow(int fd, ssize_t rc);
+void carry__hook_read_done_slow(int fd, ssize_t rc, const void *bytes, size_t cap);
 bool carry__hook_write_slow(int fd, bool taggable, unsigned watch);
 
 /* A read on fd is about to run. */
@@ -93,13 +93,21 @@ static inline void carry__hook_read(int fd)
         carry__hook_read_slow(fd);
 }
 
-/* A read on fd returned rc (errno as it set it): once a connection was
- * accepted, it may begin a request (rule R); one load until then. */
-static inline void carry__hook_read_done(int fd, ssize_t rc)
+/* A read on fd returned rc (errno as it set it) into bytes first, a
+ * buffer of cap bytes (NULL if none): once a connection was accepted, it
+ * may begin a request (rule R), whose HTTP head is looked for there; one
+ * load until then. */
+static inline void carry__hook_read_done(int fd, ssize_t rc, const void *bytes, size_t cap)
 {
     if (CARRY__UNLIKELY(atomic_load_explicit(&carry__io_watch, memory_order_relaxed) &
                         CARRY__WATCH_REQUESTS))
-        carry__hook_read_done_slow(fd, rc);
+        carry__hook_read_done_slow(fd, rc, bytes, cap);
+}
+
+/* The same for a read into cnt buffers. */
+static inline void carry__hook_readv_done(int fd, ssize_t rc, const struct iovec *iov, size_t cnt)
+{
+    carry__hook_read_done(fd, rc, cnt > 0 ? iov[0].iov_base : NULL, cnt > 0 ? iov[0].iov_len : 0);
 }
 
 /* A write on fd is about to run; true when its lines are to be tagged

@@ -12,15 +12,16 @@ void carry__spin_lock(carry__spin *lock)
         uint16_t seen = 0;
         if (atomic_compare_exchange_weak_explicit(lock, &seen, mine, memory_order_acquire,
                                                   memory_order_relaxed))
-            return;
+            break;
         /* Held since before this process forked: its holder is gone. */
         if (seen != 0 && seen != mine &&
             atomic_compare_exchange_strong_explicit(lock, &seen, mine, memory_order_acquire,
                                                     memory_order_relaxed))
-            return;
+            break;
         if (spins < 64)
             __builtin_ia32_pause();
         else
             sched_yield(); /* The holder was preempted: let it run. */
     }
+    CARRY__TSAN_ACQUIRE(lock);
 }

@@ -13,10 +13,27 @@
 /* 16 bits, so that a context fits its lock beside its other fields. */
 typedef _Atomic uint16_t carry__spin;
 
+/*
+ * Under ThreadSanitizer, carry's wrappers run inside the runtime's own
+ * interceptors (its libtsan comes first in LD_PRELOAD), and during a
+ * blocking one (read, epoll_wait) the runtime does not treat atomic
+ * operations as synchronisation: the lock says what it orders itself.
+ */
+#if defined(__SANITIZE_THREAD__)
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define CARRY__TSAN_ACQUIRE(addr) __tsan_acquire((void *)(addr))
+#define CARRY__TSAN_RELEASE(addr) __tsan_release((void *)(addr))
+#else
+#define CARRY__TSAN_ACQUIRE(addr) ((void)(addr))
+#define CARRY__TSAN_RELEASE(addr) ((void)(addr))
+#endif
+
 void carry__spin_lock(carry__spin *lock);
 
 static inline void carry__spin_unlock(carry__spin *lock)
 {
+    CARRY__TSAN_RELEASE(lock);
     atomic_store_explicit(lock, 0, memory_order_release);
 }
 

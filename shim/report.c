@@ -123,6 +123,10 @@ size_t carry__report_format(char *buf, size_t size)
                carry__stats_num(requests, a, sizeof a),
                accepted ? (double)requests / (double)accepted : 0.0,
                carry__stats_num(carry__stat(&carry__stats.requests_max), b, sizeof b));
+    CARRY__PUT("  http: %s request heads read, traceparents %s adopted, %s rejected (malformed)\n",
+               carry__stats_num(carry__stat(&carry__stats.http_heads), a, sizeof a),
+               carry__stats_num(carry__stat(&carry__stats.traceparents), b, sizeof b),
+               carry__stats_num(carry__stat(&carry__stats.traceparents_rejected), c, sizeof c));
     CARRY__PUT("  %-10s %14s %14s %14s\n", "boundary", "captures", "restores", "no context");
     for (int i = 0; i < CARRY__BOUNDARIES; i++) {
         uint64_t cap = carry__stat(&carry__stats.flow[i][CARRY__CAPTURED]);

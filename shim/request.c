@@ -1,5 +1,6 @@
 /* Rule R, the requests of a connection (request.h). */
 #include "current.h"
+#include "http.h"
 #include "log.h"
 #include "request.h"
 #include "stats.h"
@@ -14,9 +15,34 @@ static void carry__stats_request(uint32_t seq)
         ;
 }
 
+/* An HTTP/1.x head at the start of the request's first bytes gives it
+ * keys; the context is not shared yet, so nothing reads them half-made.
+ * Out of memory, a key is missing. */
+static void carry__request_http(carry_ctx *req, const char *bytes, size_t len)
+{
+    struct carry__http_head h;
+    if (len == 0 || !carry__http_head_read(bytes, len, &h))
+        return;
+    carry__store_setn(&req->store, &req->lock, "http.method", h.method, h.method_len);
+    carry__store_setn(&req->store, &req->lock, "http.target", h.target, h.target_len);
+    if (h.request_id != NULL)
+        carry__store_setn(&req->store, &req->lock, "request_id", h.request_id, h.request_id_len);
+    if (h.traceparent != NULL) {
+        carry__store_setn(&req->store, &req->lock, "traceparent", h.traceparent,
+                          CARRY__TRACEPARENT_LEN);
+        carry__debug(2, "context %016llx adopts traceparent %.55s", (unsigned long long)req->id,
+                     h.traceparent);
+    }
+    carry__count(&carry__stats.http_heads);
+    if (h.traceparent != NULL)
+        carry__count(&carry__stats.traceparents);
+    if (h.traceparent_rejected)
+        carry__count(&carry__stats.traceparents_rejected);
+}
+
 /* A request of e's connection begins: without memory, none (the fd
  * delivers no context of its own, and the thread runs in none). */
-static void carry__request_begin(struct carry__fd *e, int fd)
+static void carry__request_begin(struct carry__fd *e, int fd, const char *bytes, size_t len)
 {
     /* The request's link to its connection takes this reference. */
     carry_ctx *conn = carry__slot_take(&e->conn);
@@ -29,6 +55,7 @@ static void carry__request_begin(struct carry__fd *e, int fd)
         atomic_store_explicit(&e->seq, seq, memory_order_relaxed);
         req->parent = conn;
         req->seq = seq;
+        carry__request_http(req, bytes, len);
         if (carry__counting())
             carry__stats_request(seq);
         carry__debug(2, "request %u on fd %d: context %016llx", seq, fd,
@@ -52,7 +79,7 @@ static void carry__request_end(struct carry__fd *e)
     carry__current_adopt(conn);
 }
 
-void carry__request_read(int fd, ssize_t rc)
+void carry__request_read(int fd, ssize_t rc, const void *bytes, size_t cap)
 {
     struct carry__fd *e = carry__fd_get(fd);
     if (e == NULL || atomic_load_explicit(&e->kind, memory_order_relaxed) != CARRY__FD_ACCEPTED)
@@ -62,7 +89,7 @@ void carry__request_read(int fd, ssize_t rc)
         /* One of several threads reading the fd at once takes the turn. */
         if (atomic_load_explicit(&e->turn, memory_order_relaxed) &&
             atomic_exchange_explicit(&e->turn, 0, memory_order_relaxed))
-            carry__request_begin(e, fd);
+            carry__request_begin(e, fd, bytes, (size_t)rc < cap ? (size_t)rc : cap);
     } else if (rc == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
         carry__request_end(e);
     }

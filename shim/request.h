@@ -32,8 +32,9 @@ static inline void carry__request_wrote(int fd)
         atomic_store_explicit(&e->turn, 1, memory_order_relaxed);
 }
 
-/* A read on fd returned rc (> 0: data; errno is the read's otherwise).
- * Leaves errno alone. */
-void carry__request_read(int fd, ssize_t rc);
+/* A read on fd returned rc (> 0: data; errno is the read's otherwise);
+ * bytes is the buffer it filled first, of cap bytes (NULL: unknown), where
+ * a request's HTTP/1.x head is looked for.  Leaves errno alone. */
+void carry__request_read(int fd, ssize_t rc, const void *bytes, size_t cap);
 
 #endif /* CARRY_REQUEST_H */

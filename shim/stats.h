@@ -24,6 +24,8 @@ struct carry__stats {
     _Atomic uint64_t created, peak, accepted, connected, mismatches;
     /* Rule R: requests begun, and the most on one connection. */
     _Atomic uint64_t requests, requests_max;
+    /* HTTP/1.x request heads read, traceparents adopted and rejected. */
+    _Atomic uint64_t http_heads, traceparents, traceparents_rejected;
     /* Work that ran with no context because carry could not allocate its
      * bookkeeping (a pool, an fd map, an epoll fd carry cannot track). */
     _Atomic uint64_t lost_to_memory;

@@ -279,12 +279,20 @@ int carry__store_set(struct carry__store *store, carry__spin *lock, const char *
     size_t value_len = strnlen(value, CARRY_VALUE_MAX + 1);
     if (value_len > CARRY_VALUE_MAX)
         return E2BIG;
+    return carry__store_setn(store, lock, key, value, value_len);
+}
 
+int carry__store_setn(struct carry__store *store, carry__spin *lock, const char *key,
+                      const char *value, size_t value_len)
+{
+    if (value_len > CARRY_VALUE_MAX)
+        return E2BIG;
     struct carry__entry *e = carry__store_find(store, key);
     if (e != NULL) {
         /* Setting the value a key already holds must not grow the store. */
         const char *now = atomic_load_explicit(&e->value, memory_order_acquire);
-        if (now != NULL && strcmp(now, value) == 0)
+        if (now != NULL && strnlen(now, value_len + 1) == value_len &&
+            memcmp(now, value, value_len) == 0)
             return 0;
     }
 
@@ -296,7 +304,8 @@ int carry__store_set(struct carry__store *store, carry__spin *lock, const char *
         e = carry__store_find(store, key);
     char *copy = carry__arena_alloc(store, value_len + 1);
     if (copy != NULL) {
-        memcpy(copy, value, value_len + 1);
+        memcpy(copy, value, value_len);
+        copy[value_len] = '\0';
         if (e != NULL) {
             atomic_store_explicit(&e->value, copy, memory_order_release);
             err = 0;

@@ -24,6 +24,10 @@ const char *carry__store_get(struct carry__store *store, const char *key);
 /* 0, or an errno value. */
 int carry__store_set(struct carry__store *store, carry__spin *lock, const char *key,
                      const char *value);
+/* The same with a value of value_len bytes that need not end in a NUL
+ * (the store adds one). */
+int carry__store_setn(struct carry__store *store, carry__spin *lock, const char *key,
+                      const char *value, size_t value_len);
 int carry__store_unset(struct carry__store *store, carry__spin *lock, const char *key);
 /* Called once no reference is left: nothing reads concurrently. */
 void carry__store_free(struct carry__store *store);

@@ -1,6 +1,7 @@
 /* References: internal ones, API handles, the thread's current context,
  * and what carry_run, thread exit and cancellation do to them. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
@@ -349,4 +350,38 @@ Test(refs, contexts_never_die_under_a_reference, .timeout = 120)
     cr_assert_eq(atomic_load(&stress_bad), 0, "a context died under a reference");
     cr_assert_gt(atomic_load(&stress_entered), STRESS_ROUNDS, "the threads ran in contexts");
     cr_assert_eq(carry__ctx_live(), live_before, "every context died in the end");
+}
+
+/* Rule R's link: a request holds its connection, and reads through it. */
+Test(refs, a_request_reads_through_to_its_connection_and_holds_it)
+{
+    carry_ctx *conn = carry__ctx_new();
+    cr_assert_eq(carry__ctx_set(conn, "peer", "10.0.0.1:5000"), 0);
+    cr_assert_eq(carry__ctx_set(conn, "shared", "conn's"), 0);
+    carry_ctx *req = carry__ctx_new();
+    carry__ctx_ref(conn);
+    req->parent = conn;
+    req->seq = 42;
+    cr_assert_eq(carry__ctx_set(req, "shared", "request's"), 0);
+
+    cr_assert_str_eq(carry__ctx_get(req, "peer"), "10.0.0.1:5000", "the connection's key");
+    cr_assert_str_eq(carry__ctx_get(req, "shared"), "request's", "its own key first");
+    cr_assert_str_eq(carry__ctx_get(conn, "shared"), "conn's", "the connection is untouched");
+    cr_assert_null(carry__ctx_get(req, "absent"));
+    char want[17];
+    snprintf(want, sizeof want, "%016llx", (unsigned long long)conn->id);
+    const char *c = carry__ctx_get(req, "conn");
+    cr_assert_str_eq(c, want);
+    cr_assert_eq(carry__ctx_get(req, "conn"), c, "derived once, then the same pointer");
+    cr_assert_str_eq(carry__ctx_get(req, "seq"), "42");
+    cr_assert_null(carry__ctx_get(conn, "conn"), "a connection has no derived keys");
+    cr_assert_null(carry__ctx_get(conn, "seq"));
+
+    /* The connection outlives its fd's reference while the request lives. */
+    carry__ctx_unref(conn);
+    cr_assert(carry__ctx_alive(conn), "the request still holds it");
+    cr_assert_str_eq(carry__ctx_get(req, "peer"), "10.0.0.1:5000");
+    carry__ctx_unref(req);
+    cr_assert(!carry__ctx_alive(req));
+    cr_assert(!carry__ctx_alive(conn), "the request's death let go of it");
 }
