@@ -1,0 +1,49 @@
+/*
+ * The head of an HTTP/1.x request, read in place from the bytes a request's
+ * first read returned (http.c).  It runs on the first read of every request
+ * of every protocol, so anything that is not HTTP/1.x fails at its first
+ * bytes, and nothing is read past the bytes given, allocated or copied.
+ */
+#ifndef CARRY_HTTP_H
+#define CARRY_HTTP_H
+
+#include "common.h"
+
+#define CARRY__HTTP_METHOD_MAX 20      /* letters of a method */
+#define CARRY__HTTP_TARGET_MAX 8192    /* bytes of a target: the request line is at most 8224 */
+#define CARRY__HTTP_HEAD_MAX 16384     /* header lines are looked for in the first 16 KiB */
+#define CARRY__HTTP_HEADERS_MAX 64     /* header lines looked at */
+#define CARRY__HTTP_REQUEST_ID_MAX 255 /* bytes of an x-request-id carry takes */
+#define CARRY__TRACEPARENT_LEN 55      /* what carry keeps of a traceparent */
+
+/* What carry takes from the first bytes a request read.  Pointers point into
+ * the bytes given. */
+struct carry__http_head {
+    const char *method;  size_t method_len;
+    const char *target;  size_t target_len;
+    /* A valid W3C traceparent, or NULL.  A higher version than 00 may be
+     * longer than 55 bytes (fields of its own after a '-'): carry keeps its
+     * first CARRY__TRACEPARENT_LEN bytes, the fields of version 00. */
+    const char *traceparent;
+    const char *request_id; size_t request_id_len;   /* x-request-id, or NULL */
+    bool traceparent_rejected;          /* a traceparent header was there but malformed (or repeated) */
+};
+
+/* True when bytes[0..len) start with a complete HTTP/1.x request line
+ * (METHOD SP target SP HTTP/1.0|HTTP/1.1 CRLF or LF): METHOD is 1 to 20
+ * uppercase ASCII letters, target 1 to 8192 bytes of visible ASCII.  Then
+ * fills *out from that line and the complete header lines that follow
+ * within len (stopping at the empty line or at the end of the bytes; a
+ * header line cut by the end of the bytes is not taken), looking at no more
+ * than 64 header lines and the first 16 KiB.  Header names match in any
+ * case; values are taken without the spaces and tabs around them;
+ * continuation lines (obs-fold) are ignored.  An x-request-id is taken when
+ * it is 1 to 255 bytes of visible ASCII (the first such one); a second
+ * traceparent header rejects the traceparent.  *out is written only when
+ * it returns true. */
+bool carry__http_head_read(const char *bytes, size_t len, struct carry__http_head *out);
+
+/* True when text[0..len) is a valid W3C traceparent that carry adopts. */
+bool carry__traceparent_valid(const char *text, size_t len);
+
+#endif /* CARRY_HTTP_H */
