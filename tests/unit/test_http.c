@@ -248,29 +248,31 @@ Test(http, targets_are_bounded)
     }
 }
 
-/* A traceparent after `fillers` header lines of `pad` bytes each. */
-static size_t head_with_fillers(char *buf, unsigned fillers, size_t pad)
+static char buf[2 * CARRY__HTTP_HEAD_MAX];
+
+/* In buf: a traceparent after `fillers` header lines of `pad` bytes each. */
+static size_t head_with_fillers(unsigned fillers, size_t pad)
 {
-    size_t len = 0;
-    memcpy(buf, "GET / HTTP/1.1\r\n", 16);
-    len += 16;
+    static const char line[] = "GET / HTTP/1.1\r\n", tail[] = "traceparent: " TP "\r\n\r\n";
+    cr_assert_leq(sizeof line + fillers * (7 + pad) + sizeof tail, sizeof buf);
+    size_t len = sizeof line - 1;
+    memcpy(buf, line, len);
     for (unsigned i = 0; i < fillers; i++) {
         memcpy(buf + len, "X-F: ", 5);
-        memset(buf + len + 5, 'p', pad);
+        for (size_t p = 0; p < pad; p++)
+            buf[len + 5 + p] = 'p';
         memcpy(buf + len + 5 + pad, "\r\n", 2);
         len += 7 + pad;
     }
-    static const char tail[] = "traceparent: " TP "\r\n\r\n";
     memcpy(buf + len, tail, sizeof tail - 1);
     return len + sizeof tail - 1;
 }
 
 Test(http, header_lines_are_bounded)
 {
-    static char buf[2 * CARRY__HTTP_HEAD_MAX];
     /* The traceparent as the 64th header line, then the 65th. */
     for (unsigned fillers = CARRY__HTTP_HEADERS_MAX - 1; fillers <= CARRY__HTTP_HEADERS_MAX; fillers++) {
-        struct carry__http_head h = read_head(buf, head_with_fillers(buf, fillers, 1));
+        struct carry__http_head h = read_head(buf, head_with_fillers(fillers, 1));
         bool taken = fillers < CARRY__HTTP_HEADERS_MAX;
         cr_assert_eq(h.traceparent != NULL, taken, "after %u lines", fillers);
     }
@@ -279,7 +281,7 @@ Test(http, header_lines_are_bounded)
     const size_t tail = strlen("traceparent: " TP "\r\n");
     const size_t pad = CARRY__HTTP_HEAD_MAX - 16 - 7 - tail;
     for (size_t extra = 0; extra <= 1; extra++) {
-        struct carry__http_head h = read_head(buf, head_with_fillers(buf, 1, pad + extra));
+        struct carry__http_head h = read_head(buf, head_with_fillers(1, pad + extra));
         cr_assert_eq(buf[CARRY__HTTP_HEAD_MAX - 1 + extra], '\n');
         cr_assert_eq(h.traceparent != NULL, extra == 0, "%zu bytes past", extra);
     }
