@@ -59,9 +59,17 @@ ParameterizedTest(struct shape *shape, epoll, fd_numbers_reused_under_churn, .ti
 {
     /* 5 requests a connection: about 4,000 connections through ~100 fds,
      * each of which must get a fresh context and never an old one's. */
-    char *line = drive(true, shape->epoll, shape->mode, "100", 20000, "--churn");
+    char *line = drive(true, shape->epoll, shape->mode, "100", 100000, "--churn");
     cr_assert_not_null(strstr(line, "mismatches=0 zero=0 shared_ids=0"), "%s", line);
     free(line);
+}
+
+/* Rule R's limit: requests read together are one request, in each
+ * dispatch mode. */
+Test(epoll, pipelined_bursts_share_a_request_context)
+{
+    carry_assert_pipelined_bursts("epoll_server", "ptr");
+    carry_assert_pipelined_bursts("epoll_server", "oneshot");
 }
 
 ParameterizedTestParameters(epoll, without_carry_the_servers_behave_the_same)

@@ -38,6 +38,12 @@ ParameterizedTest(struct shape *shape, levent, every_reply_in_its_connections_co
     free(line);
 }
 
+/* Rule R's limit: requests read together are one request. */
+Test(levent, pipelined_bursts_share_a_request_context)
+{
+    carry_assert_pipelined_bursts("levent_server", "raw");
+}
+
 Test(levent, connections_churn, .timeout = 240)
 {
     carry_assert_clean_churn("levent_server", "raw");

@@ -17,6 +17,12 @@ Test(libev, every_reply_in_its_connections_context, .timeout = 240)
     carry_assert_clean_in_each_epoll_mode("libev_server", "-");
 }
 
+/* Rule R's limit: requests read together are one request. */
+Test(libev, pipelined_bursts_share_a_request_context)
+{
+    carry_assert_pipelined_bursts("libev_server", "-");
+}
+
 Test(libev, connections_churn, .timeout = 240)
 {
     carry_assert_clean_churn("libev_server", "-");

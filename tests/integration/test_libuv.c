@@ -15,6 +15,12 @@ Test(libuv, every_step_in_its_connections_context, .timeout = 240)
     carry_assert_clean_in_each_epoll_mode("uv_server", "-");
 }
 
+/* Rule R's limit: requests read together are one request. */
+Test(libuv, pipelined_bursts_share_a_request_context)
+{
+    carry_assert_pipelined_bursts("uv_server", "-");
+}
+
 Test(libuv, connections_churn, .timeout = 240)
 {
     carry_assert_clean_churn("uv_server", "-");

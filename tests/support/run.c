@@ -355,6 +355,9 @@ char *carry_drive(bool preload, const char *const *env, const char *server,
     if (extra != NULL && strcmp(extra, "--churn") == 0) {
         client_argv[n++] = "--churn";
         client_argv[n++] = "5";
+    } else if (extra != NULL && strcmp(extra, "--pipeline") == 0) {
+        client_argv[n++] = "--pipeline";
+        client_argv[n++] = "4";
     } else if (extra != NULL) {
         client_argv[n++] = extra;
     }
@@ -401,7 +404,14 @@ void carry_assert_clean_in_each_epoll_mode(const char *server, const char *serve
 
 void carry_assert_clean_churn(const char *server, const char *server_mode)
 {
-    char *line = carry_drive(true, NULL, server, server_mode, "100", 20000, "--churn");
+    char *line = carry_drive(true, NULL, server, server_mode, "100", 100000, "--churn");
+    cr_assert_not_null(strstr(line, "mismatches=0 zero=0 shared_ids=0"), "%s", line);
+    free(line);
+}
+
+void carry_assert_pipelined_bursts(const char *server, const char *server_mode)
+{
+    char *line = carry_drive(true, NULL, server, server_mode, "20", 8000, "--pipeline");
     cr_assert_not_null(strstr(line, "mismatches=0 zero=0 shared_ids=0"), "%s", line);
     free(line);
 }

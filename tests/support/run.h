@@ -103,11 +103,13 @@ void carry_assert_clean_run(const char *line, long requests, int conns, const ch
 void carry_assert_loops_matter(const char *server, const char *server_mode);
 
 /* The checks every request/reply fixture under rule L passes: 100,000
- * requests over 200 connections, clean in each CARRY_EPOLL mode; 20,000
- * with churn (a new connection every 5 requests), clean; and without
- * libcarry, every reply as the protocol says. */
+ * requests over 200 connections, clean in each CARRY_EPOLL mode; 100,000
+ * with churn (a new connection every 5 requests), clean; bursts of 4
+ * pipelined requests, one request context each (rule R's limit); and
+ * without libcarry, every reply as the protocol says. */
 void carry_assert_clean_in_each_epoll_mode(const char *server, const char *server_mode);
 void carry_assert_clean_churn(const char *server, const char *server_mode);
+void carry_assert_pipelined_bursts(const char *server, const char *server_mode);
 void carry_assert_same_without_carry(const char *server, const char *server_mode);
 
 /*
