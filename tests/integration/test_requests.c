@@ -1,0 +1,139 @@
+/*
+ * Rule R on one connection, step by step (probe turns): the server's reads
+ * and writes take turns, each turn a request context of its own, child of
+ * the connection's; an HTTP/1.x head gives the request its keys; the end
+ * of the connection gives the connection its context back.  And the
+ * documented limits, as limits: a write before the whole request was read
+ * begins the next request early; a push written with no request runs in
+ * the last request's context.
+ */
+#include <criterion/criterion.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run.h"
+
+struct turn {
+    uint64_t id;
+    char conn[32], seq[16], peer[64], user[16], method[16], target[32], traceparent[64],
+        request_id[16];
+};
+
+/* The "turn NAME ..." line of out. */
+static struct turn turn_of(const char *out, const char *name)
+{
+    char head[64];
+    snprintf(head, sizeof head, "turn %s id=", name);
+    const char *line = strstr(out, head);
+    cr_assert_not_null(line, "no turn %s in:\n%s", name, out);
+    struct turn t;
+    int n = sscanf(line + strlen(head),
+                   "%16" SCNx64 " conn=%31s seq=%15s peer=%63s user=%15s http.method=%15s "
+                   "http.target=%31s traceparent=%63s request_id=%15s",
+                   &t.id, t.conn, t.seq, t.peer, t.user, t.method, t.target, t.traceparent,
+                   t.request_id);
+    cr_assert_eq(n, 9, "turn %s: %s", name, line);
+    return t;
+}
+
+static char *probe_turns(const char *scope)
+{
+    const char *env[] = {scope, NULL};
+    const char *argv[] = {carry_test_probe(), "turns", NULL};
+    struct carry_run_result r = carry_run_program(true, scope ? env : NULL, argv);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    char *out = strdup(r.out);
+    carry_run_free(&r);
+    return out;
+}
+
+TestSuite(requests, .timeout = 60);
+
+Test(requests, each_turn_is_a_request_of_its_connection)
+{
+    char *out = probe_turns(NULL);
+    struct turn conn = turn_of(out, "accepted"), first = turn_of(out, "first"),
+                set = turn_of(out, "first-set"), rest = turn_of(out, "rest"),
+                push = turn_of(out, "push"), http = turn_of(out, "http"),
+                bad = turn_of(out, "badtrace"), eof = turn_of(out, "eof");
+    char conn_hex[17];
+    snprintf(conn_hex, sizeof conn_hex, "%016" PRIx64, conn.id);
+
+    /* The accept: the connection's own context, no request keys. */
+    cr_assert_neq(conn.id, 0);
+    cr_assert_str_eq(conn.conn, "-");
+    cr_assert_str_eq(conn.seq, "-");
+    cr_assert_str_neq(conn.peer, "-");
+
+    /* Every turn: a request of its own, numbered, reading the connection's
+     * keys through. */
+    const struct turn *turns[] = {&first, &rest, &http, &bad};
+    for (size_t i = 0; i < 4; i++) {
+        char seq[8];
+        snprintf(seq, sizeof seq, "%zu", i + 1);
+        cr_assert(turns[i]->id != 0 && turns[i]->id != conn.id, "%s", out);
+        for (size_t j = 0; j < i; j++)
+            cr_assert_neq(turns[i]->id, turns[j]->id, "%s", out);
+        cr_assert_str_eq(turns[i]->conn, conn_hex, "%s", out);
+        cr_assert_str_eq(turns[i]->seq, seq, "%s", out);
+        cr_assert_str_eq(turns[i]->peer, conn.peer, "%s", out);
+    }
+    /* A value set in a request is that request's: the next does not see it. */
+    cr_assert_eq(set.id, first.id);
+    cr_assert_str_eq(set.user, "alice");
+    cr_assert_str_eq(rest.user, "-", "a request's value leaked into the next:\n%s", out);
+
+    /* Limits: the early write ("100 Continue") began the next request; the
+     * push ran in the last request's context. */
+    cr_assert_neq(rest.id, first.id);
+    cr_assert_eq(push.id, rest.id);
+
+    /* An HTTP head: its keys; a malformed traceparent is not adopted. */
+    cr_assert_str_eq(http.method, "GET");
+    cr_assert_str_eq(http.target, "/items/7?x=1");
+    cr_assert_str_eq(http.traceparent, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    cr_assert_str_eq(http.request_id, "req-42");
+    cr_assert_str_eq(first.method, "-", "not HTTP: no keys");
+    cr_assert_str_eq(bad.method, "GET");
+    cr_assert_str_eq(bad.traceparent, "-", "uppercase hex is no traceparent");
+
+    /* The end: the connection's context again. */
+    cr_assert_eq(eof.id, conn.id, "%s", out);
+    free(out);
+}
+
+/* CARRY_SCOPE=connection: one context for the connection's whole life,
+ * and a value set in one request is still there in the next. */
+Test(requests, connection_scope_keeps_one_context)
+{
+    char *out = probe_turns("CARRY_SCOPE=connection");
+    struct turn conn = turn_of(out, "accepted"), first = turn_of(out, "first"),
+                rest = turn_of(out, "rest"), http = turn_of(out, "http"),
+                eof = turn_of(out, "eof");
+    cr_assert_neq(conn.id, 0);
+    cr_assert(first.id == conn.id && rest.id == conn.id && http.id == conn.id &&
+                  eof.id == conn.id,
+              "%s", out);
+    cr_assert_str_eq(rest.user, "alice");
+    cr_assert_str_eq(http.method, "-", "no request, no head read");
+    cr_assert_str_eq(first.seq, "-");
+    free(out);
+}
+
+/* The stats report counts requests, heads and traceparents. */
+Test(requests, stats_count_requests_and_heads)
+{
+    const char *env[] = {"CARRY_STATS=stderr", NULL};
+    const char *argv[] = {carry_test_probe(), "turns", NULL};
+    struct carry_run_result r = carry_run_program(true, env, argv);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert_not_null(strstr(r.err, "  requests: 4 begun (each a new context), 4.0 per connection "
+                                     "on average, 4 at most\n"),
+                       "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "  http: 2 request heads read, traceparents 1 adopted, 1 "
+                                     "rejected (malformed)\n"),
+                       "%s", r.err);
+    carry_run_free(&r);
+}
