@@ -58,7 +58,7 @@ static void carry__request_begin(struct carry__fd *e, int fd, const char *bytes,
         carry__request_http(req, bytes, len);
         if (carry__counting())
             carry__stats_request(seq);
-        carry__debug(2, "request %u on fd %d: context %016llx", seq, fd,
+        carry__debug(3, "request %u on fd %d: context %016llx", seq, fd,
                      (unsigned long long)req->id);
     } else {
         carry__ctx_unref(conn);
