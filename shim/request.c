@@ -21,7 +21,7 @@ static void carry__stats_request(uint32_t seq)
 static void carry__request_http(carry_ctx *req, const char *bytes, size_t len)
 {
     struct carry__http_head h;
-    if (len == 0 || !carry__http_head_read(bytes, len, &h))
+    if (!carry__http_maybe(bytes, len) || !carry__http_head_read(bytes, len, &h))
         return;
     carry__store_setn(&req->store, &req->lock, "http.method", h.method, h.method_len);
     carry__store_setn(&req->store, &req->lock, "http.target", h.target, h.target_len);
@@ -84,14 +84,18 @@ void carry__request_read(int fd, ssize_t rc, const void *bytes, size_t cap)
     struct carry__fd *e = carry__fd_get(fd);
     if (e == NULL || atomic_load_explicit(&e->kind, memory_order_relaxed) != CARRY__FD_ACCEPTED)
         return;
-    int saved_errno = errno;
     if (rc > 0) {
         /* One of several threads reading the fd at once takes the turn. */
-        if (atomic_load_explicit(&e->turn, memory_order_relaxed) &&
-            atomic_exchange_explicit(&e->turn, 0, memory_order_relaxed))
-            carry__request_begin(e, fd, bytes, (size_t)rc < cap ? (size_t)rc : cap);
-    } else if (rc == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-        carry__request_end(e);
+        if (!atomic_load_explicit(&e->turn, memory_order_relaxed) ||
+            !atomic_exchange_explicit(&e->turn, 0, memory_order_relaxed))
+            return;
+    } else if (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        return;
     }
+    int saved_errno = errno;
+    if (rc > 0)
+        carry__request_begin(e, fd, bytes, (size_t)rc < cap ? (size_t)rc : cap);
+    else
+        carry__request_end(e);
     errno = saved_errno;
 }
