@@ -319,10 +319,10 @@ static void carry__format_decimal(char out[11], uint32_t v)
     out[n] = '\0';
 }
 
-const char *carry__ctx_get(carry_ctx *ctx, const char *key)
+const char *carry__ctx_get_request(carry_ctx *ctx, const char *key)
 {
     const char *value = carry__store_get(&ctx->store, key);
-    if (value != NULL || ctx->parent == NULL)
+    if (value != NULL)
         return value;
     char text[17];
     if (strcmp(key, "conn") == 0)

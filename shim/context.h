@@ -67,10 +67,18 @@ static inline bool carry__ctx_alive(carry_ctx *ctx)
     return (atomic_load_explicit(&ctx->refs, memory_order_relaxed) & CARRY__REF_DEAD) == 0;
 }
 
-/* key's value in ctx: its own; for a request, then its derived keys conn
- * and seq (written into its store the first time they are read, so that
- * the pointer stays valid), then its connection's.  NULL if none. */
-const char *carry__ctx_get(carry_ctx *ctx, const char *key);
+/* A request's value of key: its own, then its derived keys conn and seq
+ * (written into its store the first time they are read, so that the
+ * pointer stays valid), then its connection's.  NULL if none. */
+const char *carry__ctx_get_request(carry_ctx *ctx, const char *key);
+
+/* key's value in ctx, or NULL. */
+static inline const char *carry__ctx_get(carry_ctx *ctx, const char *key)
+{
+    if (CARRY__LIKELY(ctx->parent == NULL))
+        return carry__store_get(&ctx->store, key);
+    return carry__ctx_get_request(ctx, key);
+}
 
 /* 0, or an errno value (store.h). */
 static inline int carry__ctx_set(carry_ctx *ctx, const char *key, const char *value)

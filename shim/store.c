@@ -237,7 +237,8 @@ static struct carry__entry *carry__entry_new(struct carry__store *store, const c
 
 /* Adds an entry for key holding value; call with the store's lock held,
  * key absent.  0, or ENOMEM. */
-static int carry__store_add(struct carry__store *store, const char *key, const char *value)
+static inline __attribute__((always_inline)) int
+carry__store_add(struct carry__store *store, const char *key, const char *value)
 {
     uintptr_t head = (uintptr_t)atomic_load_explicit(&store->entries, memory_order_relaxed);
     struct carry__index *index = (struct carry__index *)(head & ~CARRY__INDEXED);
@@ -273,32 +274,15 @@ static int carry__store_add(struct carry__store *store, const char *key, const c
     return 0;
 }
 
-int carry__store_set(struct carry__store *store, carry__spin *lock, const char *key,
-                     const char *value)
+/* Writes value_len bytes of value (a NUL added) as key's value, unless
+ * the entry e found for key already holds them. */
+static inline __attribute__((always_inline)) int
+carry__store_write(struct carry__store *store, carry__spin *lock, struct carry__entry *e,
+                   const char *key, const char *value, size_t value_len)
 {
-    size_t value_len = strnlen(value, CARRY_VALUE_MAX + 1);
-    if (value_len > CARRY_VALUE_MAX)
-        return E2BIG;
-    return carry__store_setn(store, lock, key, value, value_len);
-}
-
-int carry__store_setn(struct carry__store *store, carry__spin *lock, const char *key,
-                      const char *value, size_t value_len)
-{
-    if (value_len > CARRY_VALUE_MAX)
-        return E2BIG;
-    struct carry__entry *e = carry__store_find(store, key);
-    if (e != NULL) {
-        /* Setting the value a key already holds must not grow the store. */
-        const char *now = atomic_load_explicit(&e->value, memory_order_acquire);
-        if (now != NULL && strnlen(now, value_len + 1) == value_len &&
-            memcmp(now, value, value_len) == 0)
-            return 0;
-    }
-
     int err = ENOMEM;
     carry__spin_lock(lock);
-    /* Entries are never removed: one found above is still there, and one
+    /* Entries are never removed: one found before is still there, and one
      * missed may have been added since by another writer. */
     if (e == NULL)
         e = carry__store_find(store, key);
@@ -315,6 +299,33 @@ int carry__store_setn(struct carry__store *store, carry__spin *lock, const char 
     }
     carry__spin_unlock(lock);
     return err;
+}
+
+/* Setting the value a key already holds must not grow the store. */
+int carry__store_set(struct carry__store *store, carry__spin *lock, const char *key,
+                     const char *value)
+{
+    size_t value_len = strnlen(value, CARRY_VALUE_MAX + 1);
+    if (value_len > CARRY_VALUE_MAX)
+        return E2BIG;
+    struct carry__entry *e = carry__store_find(store, key);
+    const char *now = e ? atomic_load_explicit(&e->value, memory_order_acquire) : NULL;
+    if (now != NULL && strcmp(now, value) == 0)
+        return 0;
+    return carry__store_write(store, lock, e, key, value, value_len);
+}
+
+int carry__store_setn(struct carry__store *store, carry__spin *lock, const char *key,
+                      const char *value, size_t value_len)
+{
+    if (value_len > CARRY_VALUE_MAX)
+        return E2BIG;
+    struct carry__entry *e = carry__store_find(store, key);
+    const char *now = e ? atomic_load_explicit(&e->value, memory_order_acquire) : NULL;
+    if (now != NULL && strnlen(now, value_len + 1) == value_len &&
+        memcmp(now, value, value_len) == 0)
+        return 0;
+    return carry__store_write(store, lock, e, key, value, value_len);
 }
 
 int carry__store_unset(struct carry__store *store, carry__spin *lock, const char *key)
