@@ -123,6 +123,9 @@ size_t carry__report_format(char *buf, size_t size)
                carry__stats_num(requests, a, sizeof a),
                accepted ? (double)requests / (double)accepted : 0.0,
                carry__stats_num(carry__stat(&carry__stats.requests_max), b, sizeof b));
+    CARRY__PUT("  datagrams: %s received (each a new context), %s past a batch's bound (none)\n",
+               carry__stats_num(carry__stat(&carry__stats.datagrams), a, sizeof a),
+               carry__stats_num(carry__stat(&carry__stats.datagrams_unbatched), b, sizeof b));
     CARRY__PUT("  %-10s %14s %14s %14s\n", "boundary", "captures", "restores", "no context");
     for (int i = 0; i < CARRY__BOUNDARIES; i++) {
         uint64_t cap = carry__stat(&carry__stats.flow[i][CARRY__CAPTURED]);
