@@ -50,16 +50,21 @@ CARRY__UV_KEPT(alloc, carry__uv_alloc_cb, alloc, (void *obj, size_t suggested, v
                (obj, suggested, buf))
 CARRY__UV_KEPT(read, carry__uv_read_cb, fn, (void *obj, ssize_t nread, const void *buf),
                (obj, nread, buf))
-CARRY__UV_KEPT(udp_recv, carry__uv_udp_recv_cb, fn,
-               (void *obj, ssize_t nread, const void *buf, const struct sockaddr *addr,
-                unsigned flags),
-               (obj, nread, buf, addr, flags))
 CARRY__UV_KEPT(fs_event, carry__uv_fs_event_cb, fn,
                (void *obj, const char *filename, int events, int status),
                (obj, filename, events, status))
 CARRY__UV_KEPT(fs_poll, carry__uv_fs_poll_cb, fn,
                (void *obj, int status, const void *prev, const void *curr),
                (obj, status, prev, curr))
+
+/* A udp handle's receive callback: a datagram's runs in its own context. */
+static void carry__uv_on_udp_recv(void *obj, ssize_t nread, const void *buf,
+                                  const struct sockaddr *addr, unsigned flags)
+{
+    struct carry__cb *cb;
+    CARRY__CB_SCOPE(carry__hook_cb_enter_datagram(obj, &cb, nread, addr));
+    ((carry__uv_udp_recv_cb *)cb->fn)(obj, nread, buf, addr, flags);
+}
 
 CARRY__UV_LAST(request, carry__uv_cb, fn, (void *obj), (obj))
 CARRY__UV_LAST(status, carry__uv_int_cb, fn, (void *obj, int status), (obj, status))

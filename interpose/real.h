@@ -44,6 +44,7 @@
     X(epoll_pwait, int, (int, struct epoll_event *, int, int, const sigset_t *), NULL, true) \
     X(epoll_pwait2, int, \
       (int, struct epoll_event *, int, const struct timespec *, const sigset_t *), NULL, false) \
+    X(socket, int, (int, int, int), NULL, true) \
     X(accept, int, (int, struct sockaddr *, socklen_t *), NULL, true) \
     X(accept4, int, (int, struct sockaddr *, socklen_t *, int), NULL, true) \
     X(connect, int, (int, const struct sockaddr *, socklen_t), NULL, true) \

@@ -1,8 +1,9 @@
 /*
  * Sockets and descriptors: rule C (shim/conn.c, shim/fd.c), reads and
- * writes (rule E's batch mode, CARRY_TAG).  accept makes a connection's
- * context, connect and writes move a borrowed fd between contexts, close
- * and the dup family end and copy ownership.
+ * writes (rule E's batch mode, rule R, CARRY_TAG).  accept makes a
+ * connection's context, socket marks datagram sockets (whose datagrams
+ * begin contexts of their own), connect and writes move a borrowed fd
+ * between contexts, close and the dup family end and copy ownership.
  */
 /* This file defines both fcntl and fcntl64: with 64-bit offsets requested,
  * glibc's headers would rename the first into the second. */
@@ -25,6 +26,13 @@ static int carry__accept_real(void *p, struct sockaddr *addr, socklen_t *len)
     struct carry__accept_call *c = p;
     return c->four ? CARRY__REAL(accept4)(c->fd, addr, len, c->flags)
                    : CARRY__REAL(accept)(c->fd, addr, len);
+}
+
+CARRY__EXPORT int socket(int domain, int type, int protocol)
+{
+    int fd = CARRY__REAL(socket)(domain, type, protocol);
+    carry__hook_socket(fd, domain, type);
+    return fd;
 }
 
 CARRY__EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
@@ -106,20 +114,69 @@ CARRY__EXPORT int fcntl64(int fd, int cmd, ...)
     CARRY__FCNTL(CARRY__REAL(fcntl64) ? CARRY__REAL(fcntl64) : CARRY__REAL(fcntl));
 }
 
-/* done: how the read's bytes reach the core (rule R), given rc_. */
-#define CARRY__READ(fd, type, call, done) \
+/* Every receive: once a datagram socket exists, through datagram (an
+ * entry point that makes the call); otherwise call, then done (how the
+ * bytes read reach the core for rule R), given rc_. */
+#define CARRY__RECV(fd, type, datagram, call, done) \
     do { \
         carry__hook_read(fd); \
+        if (carry__hook_datagrams()) \
+            return datagram; \
         type rc_ = call; \
         done; \
         return rc_; \
     } while (0)
 
-#define CARRY__SEND(fd, call) \
+/* A receive that names no peer, into bytes first (a buffer of cap). */
+#define CARRY__READ(fd, flags, call, bytes, cap) \
+    CARRY__RECV(fd, ssize_t, carry__hook_recv_done(fd, flags, call, bytes, cap), call, \
+                carry__hook_read_done(fd, rc_, bytes, cap))
+
+/* A send: datagram tells its destination, once datagram sockets exist. */
+#define CARRY__SEND(fd, datagram, call) \
     do { \
         carry__hook_write(fd, false); \
+        if (carry__hook_datagrams()) \
+            datagram; \
         return call; \
     } while (0)
+
+/* recvfrom, recvmsg and recvmmsg with their own arguments, for the core. */
+struct carry__recvfrom_call {
+    int fd, flags;
+    void *buf;
+    size_t n;
+};
+
+static ssize_t carry__recvfrom_real(void *p, struct sockaddr *addr, socklen_t *len)
+{
+    struct carry__recvfrom_call *c = p;
+    return CARRY__REAL(recvfrom)(c->fd, c->buf, c->n, c->flags, addr, len);
+}
+
+struct carry__recvmsg_call {
+    int fd, flags;
+    struct msghdr *msg;
+};
+
+static ssize_t carry__recvmsg_real(void *p)
+{
+    struct carry__recvmsg_call *c = p;
+    return CARRY__REAL(recvmsg)(c->fd, c->msg, c->flags);
+}
+
+struct carry__recvmmsg_call {
+    int fd, flags;
+    struct mmsghdr *msgs;
+    unsigned n;
+    struct timespec *timeout;
+};
+
+static ssize_t carry__recvmmsg_real(void *p)
+{
+    struct carry__recvmmsg_call *c = p;
+    return CARRY__REAL(recvmmsg)(c->fd, c->msgs, c->n, c->flags, c->timeout);
+}
 
 /* write and writev to a tagged stdout or stderr (CARRY_TAG) go out with
  * their tags in one writev (the real one); with no tag to add, write is
@@ -132,38 +189,46 @@ static ssize_t carry__write_plain(int fd, const struct iovec *iov, int cnt)
 
 CARRY__EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
-    CARRY__READ(fd, ssize_t, CARRY__REAL(read)(fd, buf, n), carry__hook_read_done(fd, rc_, buf, n));
+    CARRY__READ(fd, 0, CARRY__REAL(read)(fd, buf, n), buf, n);
 }
 
 CARRY__EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
 {
-    CARRY__READ(fd, ssize_t, CARRY__REAL(readv)(fd, iov, n),
-                carry__hook_readv_done(fd, rc_, iov, n > 0 ? (size_t)n : 0));
+    CARRY__READ(fd, 0, CARRY__REAL(readv)(fd, iov, n), n > 0 ? iov->iov_base : NULL,
+                n > 0 ? iov->iov_len : 0);
 }
 
 CARRY__EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-    CARRY__READ(fd, ssize_t, CARRY__REAL(recv)(fd, buf, n, flags),
-                carry__hook_read_done(fd, rc_, buf, n));
+    CARRY__READ(fd, flags, CARRY__REAL(recv)(fd, buf, n, flags), buf, n);
 }
 
 CARRY__EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
                                socklen_t *len)
 {
-    CARRY__READ(fd, ssize_t, CARRY__REAL(recvfrom)(fd, buf, n, flags, addr, len),
+    CARRY__RECV(fd, ssize_t,
+                carry__hook_recvfrom(fd, flags, addr, len, carry__recvfrom_real,
+                                     &(struct carry__recvfrom_call){fd, flags, buf, n}, buf, n),
+                CARRY__REAL(recvfrom)(fd, buf, n, flags, addr, len),
                 carry__hook_read_done(fd, rc_, buf, n));
 }
 
 CARRY__EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    CARRY__READ(fd, ssize_t, CARRY__REAL(recvmsg)(fd, msg, flags),
+    CARRY__RECV(fd, ssize_t,
+                carry__hook_recvmsg(fd, msg, flags, carry__recvmsg_real,
+                                    &(struct carry__recvmsg_call){fd, flags, msg}),
+                CARRY__REAL(recvmsg)(fd, msg, flags),
                 carry__hook_readv_done(fd, rc_, msg->msg_iov, msg->msg_iovlen));
 }
 
 CARRY__EXPORT int recvmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags,
                            struct timespec *timeout)
 {
-    CARRY__READ(fd, int, CARRY__REAL(recvmmsg)(fd, msgs, n, flags, timeout),
+    CARRY__RECV(fd, int,
+                carry__hook_recvmmsg(fd, msgs, n, flags, carry__recvmmsg_real,
+                                     &(struct carry__recvmmsg_call){fd, flags, msgs, n, timeout}),
+                CARRY__REAL(recvmmsg)(fd, msgs, n, flags, timeout),
                 carry__hook_read_done(fd, rc_, NULL, 0));
 }
 
@@ -186,21 +251,23 @@ CARRY__EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 
 CARRY__EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-    CARRY__SEND(fd, CARRY__REAL(send)(fd, buf, n, flags));
+    CARRY__SEND(fd, (void)0, CARRY__REAL(send)(fd, buf, n, flags));
 }
 
 CARRY__EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
                              const struct sockaddr *addr, socklen_t len)
 {
-    CARRY__SEND(fd, CARRY__REAL(sendto)(fd, buf, n, flags, addr, len));
+    CARRY__SEND(fd, carry__hook_send_datagram(fd, addr, len),
+                CARRY__REAL(sendto)(fd, buf, n, flags, addr, len));
 }
 
 CARRY__EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    CARRY__SEND(fd, CARRY__REAL(sendmsg)(fd, msg, flags));
+    CARRY__SEND(fd, carry__hook_send_msg(fd, msg), CARRY__REAL(sendmsg)(fd, msg, flags));
 }
 
 CARRY__EXPORT int sendmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags)
 {
-    CARRY__SEND(fd, CARRY__REAL(sendmmsg)(fd, msgs, n, flags));
+    CARRY__SEND(fd, carry__hook_send_msg(fd, n > 0 && msgs != NULL ? &msgs->msg_hdr : NULL),
+                CARRY__REAL(sendmmsg)(fd, msgs, n, flags));
 }

@@ -75,3 +75,24 @@ bool carry__addr_wildcard(const struct sockaddr *sa)
         return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
     return false;
 }
+
+bool carry__addr_same(const struct sockaddr *a, socklen_t a_len, const struct sockaddr *b,
+                      socklen_t b_len)
+{
+    if (a_len < (socklen_t)sizeof(sa_family_t) || b_len < (socklen_t)sizeof(sa_family_t) ||
+        a->sa_family != b->sa_family)
+        return false;
+    if (a->sa_family == AF_INET && a_len >= (socklen_t)sizeof(struct sockaddr_in) &&
+        b_len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->sa_family == AF_INET6 && a_len >= (socklen_t)sizeof(struct sockaddr_in6) &&
+        b_len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+        return x->sin6_port == y->sin6_port &&
+               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0 &&
+               x->sin6_scope_id == y->sin6_scope_id;
+    }
+    return false;
+}

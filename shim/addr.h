@@ -15,4 +15,9 @@ void carry__addr_format(const struct sockaddr *sa, socklen_t len, char *buf);
 /* Does sa name every address of its family (0.0.0.0, ::)? */
 bool carry__addr_wildcard(const struct sockaddr *sa);
 
+/* Do a and b name the same IPv4 or IPv6 address and port (the padding of
+ * a sockaddr_in aside)?  False for other families. */
+bool carry__addr_same(const struct sockaddr *a, socklen_t a_len, const struct sockaddr *b,
+                      socklen_t b_len);
+
 #endif /* CARRY_ADDR_H */

@@ -19,6 +19,13 @@
 /* The real accept or accept4, its other arguments bound in call. */
 typedef int carry__accept_fn(void *call, struct sockaddr *addr, socklen_t *len);
 
+/* The real recvfrom, its other arguments bound in call. */
+typedef ssize_t carry__recvfrom_fn(void *call, struct sockaddr *addr, socklen_t *len);
+
+/* The real recvmsg or recvmmsg (a system call's result: -1 and errno on
+ * failure), all its arguments bound in call. */
+typedef ssize_t carry__recv_fn(void *call);
+
 /* The real epoll_ctl. */
 typedef int carry__ctl_fn(int epfd, int op, int fd, struct epoll_event *event);
 

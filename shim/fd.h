@@ -15,6 +15,7 @@ enum {
     CARRY__FD_NONE,
     CARRY__FD_ACCEPTED,  /* owns its connection's context */
     CARRY__FD_CONNECTED, /* borrowed by the context that last wrote to it */
+    CARRY__FD_DATAGRAM,  /* an unconnected datagram socket: delivers its last datagram's (dgram.c) */
 };
 
 struct carry__fd {
@@ -22,10 +23,10 @@ struct carry__fd {
      * request (rule R), else its own context; a borrower's. */
     carry__slot owner;
     carry__slot conn;      /* an accepted fd's connection context (holds a reference) */
-    _Atomic(char *) local; /* a listener's local address, cached (conn.c), pooled */
+    _Atomic(char *) local; /* a listener's or datagram socket's local address, cached, pooled */
     _Atomic uint32_t seq;  /* the requests begun on the connection (request.c) */
     _Atomic uint8_t kind;
-    _Atomic uint8_t probed; /* a listener's address was looked at (conn.c) */
+    _Atomic uint8_t probed; /* a listener's or datagram socket's address was looked at */
     /* The next read that returns data begins a request: set at accept and
      * by a write to the connection, cleared by that read (request.c). */
     _Atomic uint8_t turn;

@@ -10,6 +10,7 @@
 
 #include "conn.h"
 #include "current.h"
+#include "dgram.h"
 #include "epoll.h"
 #include "fd.h"
 #include "hooks.h"
@@ -210,6 +211,104 @@ ssize_t carry__hook_write_tagged(int fd, const struct iovec *src, int cnt,
     return carry__tag_writev(fd, src, cnt, carry__tag_current(), real_writev, plain, false);
 }
 
+/* ---- Datagrams ----------------------------------------------------------- */
+
+void carry__hook_socket(int fd, int domain, int type)
+{
+    if (fd < 0 || (type & 0xf) != SOCK_DGRAM || !carry__on(CARRY__RULE_REQUESTS))
+        return;
+    int saved_errno = errno;
+    if (carry__dgram_socket(fd, domain, type))
+        atomic_fetch_or_explicit(&carry__io_watch, CARRY__WATCH_DATAGRAMS, memory_order_relaxed);
+    errno = saved_errno;
+}
+
+/* A receive that begins no datagram: a stream's read (rule R), a peek, a
+ * read of the error queue. */
+static ssize_t carry__recv_stream(int fd, ssize_t rc, const void *bytes, size_t cap)
+{
+    carry__hook_read_done(fd, rc, bytes, cap);
+    return rc;
+}
+
+static bool carry__recv_peeks(int flags)
+{
+    return flags & (MSG_PEEK | MSG_ERRQUEUE);
+}
+
+ssize_t carry__hook_recv_done(int fd, int flags, ssize_t rc, const void *bytes, size_t cap)
+{
+    struct carry__fd *e = carry__dgram_fd(fd);
+    if (e == NULL || rc < 0 || carry__recv_peeks(flags))
+        return carry__recv_stream(fd, rc, bytes, cap);
+    int saved_errno = errno;
+    carry__dgram_received(e, fd, NULL, 0);
+    errno = saved_errno;
+    return rc;
+}
+
+/* The peer is asked for even when the caller does not ask, and given back
+ * as accept's is (carry__give_peer). */
+ssize_t carry__hook_recvfrom(int fd, int flags, struct sockaddr *addr, socklen_t *len,
+                             carry__recvfrom_fn *real, void *call, const void *bytes, size_t cap)
+{
+    struct carry__fd *e = carry__dgram_fd(fd);
+    if (e == NULL || carry__recv_peeks(flags) || (addr != NULL && len == NULL))
+        return carry__recv_stream(fd, real(call, addr, len), bytes, cap);
+    struct sockaddr_storage peer;
+    socklen_t peer_len = sizeof peer;
+    ssize_t rc = real(call, (struct sockaddr *)&peer, &peer_len);
+    if (rc >= 0) {
+        int saved_errno = errno;
+        carry__give_peer(&peer, peer_len, addr, len);
+        carry__dgram_received(e, fd, (struct sockaddr *)&peer, peer_len);
+        errno = saved_errno;
+    }
+    return rc;
+}
+
+/* recvmsg is recvmmsg's case of one message. */
+static ssize_t carry__recv_msgs(struct carry__fd *e, int fd, struct msghdr *first, size_t stride,
+                                unsigned n, bool one, carry__recv_fn *real, void *call)
+{
+    struct carry__dgram_names names;
+    carry__dgram_lend(&names, first, stride, n);
+    ssize_t rc = real(call);
+    int saved_errno = errno;
+    unsigned got = rc < 0 ? 0 : one ? 1 : (unsigned)rc;
+    carry__dgram_took(&names, e, fd, first, stride, got);
+    errno = saved_errno;
+    return rc;
+}
+
+ssize_t carry__hook_recvmsg(int fd, struct msghdr *msg, int flags, carry__recv_fn *real,
+                            void *call)
+{
+    struct carry__fd *e = carry__dgram_fd(fd);
+    if (e == NULL || msg == NULL || carry__recv_peeks(flags)) {
+        ssize_t rc = real(call);
+        carry__hook_readv_done(fd, rc, msg ? msg->msg_iov : NULL, msg ? msg->msg_iovlen : 0);
+        return rc;
+    }
+    return carry__recv_msgs(e, fd, msg, sizeof *msg, 1, true, real, call);
+}
+
+int carry__hook_recvmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags,
+                         carry__recv_fn *real, void *call)
+{
+    struct carry__fd *e = carry__dgram_fd(fd);
+    if (e == NULL || msgs == NULL || carry__recv_peeks(flags))
+        return (int)carry__recv_stream(fd, real(call), NULL, 0);
+    return (int)carry__recv_msgs(e, fd, &msgs->msg_hdr, sizeof *msgs, n, false, real, call);
+}
+
+void carry__hook_send_datagram(int fd, const struct sockaddr *to, socklen_t len)
+{
+    int saved_errno = errno;
+    carry__dgram_sending(fd, to, len);
+    errno = saved_errno;
+}
+
 /* ---- epoll --------------------------------------------------------------- */
 
 void carry__hook_epoll_create(int epfd)
@@ -229,6 +328,7 @@ int carry__hook_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, c
 int carry__hook_epoll_wait(int epfd, struct epoll_event *events, int maxevents,
                            carry__wait_fn *real, void *call, bool forever)
 {
+    carry__dgram_end();
     if (!carry__on(CARRY__RULE_EPOLL))
         return real(call, events, maxevents);
     return carry__ep_wait(epfd, events, maxevents, real, call, forever);
@@ -247,6 +347,7 @@ carry__loop_scope carry__hook_loop_enter(void)
         scope.outer = self->current;
         self->current = NULL;
     }
+    carry__dgram_end();
     carry__dispatch();
     self->in_loop++;
     return scope;
@@ -366,6 +467,15 @@ carry__cb_scope carry__hook_cb_enter_accepted(const void *obj, struct carry__cb 
     struct carry__record *r = carry__record_find(obj);
     *cb = &r->cb;
     return (carry__cb_scope){carry__record_enter_accepted(r)};
+}
+
+carry__cb_scope carry__hook_cb_enter_datagram(const void *obj, struct carry__cb **cb,
+                                              ssize_t nread, const struct sockaddr *peer)
+{
+    struct carry__record *r = carry__record_find(obj);
+    *cb = &r->cb;
+    carry_ctx *ctx = nread >= 0 && peer != NULL ? carry__dgram_next(peer) : NULL;
+    return (carry__cb_scope){ctx != NULL ? carry__record_enter_in(r, ctx) : carry__record_enter(r)};
 }
 
 carry__cb_scope carry__hook_cb_enter_last(struct carry__cb *cb, struct carry__cb *copy)

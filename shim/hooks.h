@@ -126,6 +126,46 @@ static inline bool carry__hook_write(int fd, bool taggable)
 ssize_t carry__hook_write_tagged(int fd, const struct iovec *src, int cnt,
                                  carry__writev_fn *real_writev, carry__writev_fn *plain);
 
+/* ---- Datagrams (rule R) ------------------------------------------------- */
+
+/* socket(domain, type) returned fd. */
+void carry__hook_socket(int fd, int domain, int type);
+
+/* Has the process made a datagram socket?  Until then, one load: every
+ * receive is a read above, every send a write.  After, the receives go
+ * through the entry points below, which call carry__hook_read_done for
+ * whatever is not an unconnected datagram socket, and sends tell
+ * carry__hook_send_datagram their destination. */
+static inline bool carry__hook_datagrams(void)
+{
+    return CARRY__UNLIKELY(atomic_load_explicit(&carry__io_watch, memory_order_relaxed) &
+                           CARRY__WATCH_DATAGRAMS);
+}
+
+/* read, readv or recv (with flags) on fd returned rc: returns rc. */
+ssize_t carry__hook_recv_done(int fd, int flags, ssize_t rc, const void *bytes, size_t cap);
+
+/* recvfrom, recvmsg and recvmmsg, made by the core through real: each
+ * returns what the real call returns, and the program sees its own
+ * arguments as the real call would have left them. */
+ssize_t carry__hook_recvfrom(int fd, int flags, struct sockaddr *addr, socklen_t *len,
+                             carry__recvfrom_fn *real, void *call, const void *bytes, size_t cap);
+ssize_t carry__hook_recvmsg(int fd, struct msghdr *msg, int flags, carry__recv_fn *real,
+                            void *call);
+int carry__hook_recvmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags,
+                         carry__recv_fn *real, void *call);
+
+/* A send on fd to to (NULL: its connected peer) is about to run. */
+void carry__hook_send_datagram(int fd, const struct sockaddr *to, socklen_t len);
+
+/* The same for sendmsg's msg, or sendmmsg's first message (the one whose
+ * context the call runs in); msg may be NULL. */
+static inline void carry__hook_send_msg(int fd, const struct msghdr *msg)
+{
+    if (msg != NULL)
+        carry__hook_send_datagram(fd, (const struct sockaddr *)msg->msg_name, msg->msg_namelen);
+}
+
 /* ---- epoll (rules D and E) ----------------------------------------------- */
 
 void carry__hook_epoll_create(int epfd);
@@ -238,6 +278,13 @@ carry__cb_scope carry__hook_cb_enter_obj(const void *obj, struct carry__cb **cb)
 /* The same for a libuv listener's callback, which libuv calls just after
  * it accepted a connection. */
 carry__cb_scope carry__hook_cb_enter_accepted(const void *obj, struct carry__cb **cb);
+
+/* A libuv udp handle's receive callback runs now, for nread bytes from
+ * peer: a datagram's callback runs in that datagram's context (libuv
+ * received it just before, through recvmsg or recvmmsg), anything else
+ * as carry__hook_cb_enter_obj. */
+carry__cb_scope carry__hook_cb_enter_datagram(const void *obj, struct carry__cb **cb,
+                                              ssize_t nread, const struct sockaddr *peer);
 
 /* The last callback of cb's record runs now (a libuv request's, a closed
  * handle's, a one-shot's): the record goes first, its callbacks copied to

@@ -329,8 +329,13 @@ carry_ctx *carry__record_enter_accepted(struct carry__record *r)
     if (accepted == NULL)
         return carry__record_enter(r);
     carry__self.current = NULL;
-    carry__count_dispatch(r->boundary, accepted);
-    return carry__scope_enter(accepted);
+    return carry__record_enter_in(r, accepted);
+}
+
+carry_ctx *carry__record_enter_in(struct carry__record *r, carry_ctx *ctx)
+{
+    carry__count_dispatch(r->boundary, ctx);
+    return carry__scope_enter(ctx);
 }
 
 void carry__records_counts(size_t *alive, size_t *peak)

@@ -143,6 +143,10 @@ carry__record_enter(struct carry__record *r)
     return carry__scope_enter(carry__record_context(r));
 }
 
+/* A callback of r runs in ctx, a thread reference the scope takes over,
+ * which the core chose for it over the record's. */
+carry_ctx *carry__record_enter_in(struct carry__record *r, carry_ctx *ctx);
+
 /* A libuv listener's callback runs, just after libuv accepted. */
 carry_ctx *carry__record_enter_accepted(struct carry__record *r);
 

@@ -26,6 +26,9 @@ struct carry__stats {
     _Atomic uint64_t requests, requests_max;
     /* HTTP/1.x request heads read, traceparents adopted and rejected. */
     _Atomic uint64_t http_heads, traceparents, traceparents_rejected;
+    /* Rule R on datagram sockets: datagrams received, each a request
+     * context; and those past a batch's bound, which got none. */
+    _Atomic uint64_t datagrams, datagrams_unbatched;
     /* Work that ran with no context because carry could not allocate its
      * bookkeeping (a pool, an fd map, an epoll fd carry cannot track). */
     _Atomic uint64_t lost_to_memory;

@@ -4,7 +4,7 @@
  * events or more) the thread's last wait returned, set until its next
  * wait, during which I/O on the batch's fds switches contexts (epoll.c);
  * and a process-wide one of the reasons every I/O matters (init.c;
- * hooks.c adds BORROWED and REQUESTS).
+ * hooks.c adds BORROWED, REQUESTS and DATAGRAMS).
  */
 #ifndef CARRY_WATCH_H
 #define CARRY_WATCH_H
@@ -17,6 +17,7 @@ enum {
     CARRY__WATCH_BORROWED = 1u << 2, /* an fd was connected: writes move it */
     CARRY__WATCH_TAG = 1u << 3,      /* CARRY_TAG tags stdout or stderr */
     CARRY__WATCH_REQUESTS = 1u << 4, /* a connection was accepted: reads may begin requests */
+    CARRY__WATCH_DATAGRAMS = 1u << 5, /* a datagram socket was made: receives may begin requests */
 };
 
 extern __thread uint64_t carry__io_batch __attribute__((tls_model("initial-exec")));

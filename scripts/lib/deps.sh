@@ -11,12 +11,13 @@
 # shellcheck disable=SC2034  # used by the scripts that source this file
 CARRY_BASE_PACKAGES="meson ninja-build gcc g++ pkg-config libcriterion-dev libunwind-dev python3 libevent-dev libev-dev libuv1-dev"
 
-# The real servers the servers suite (tests/integration/test_servers.c) and
+# The real servers the servers suite (tests/integration/test_servers.c),
+# the datagram tests (tests/integration/test_udp.c: unbound) and
 # scripts/demo run under carry.  "a|b" is satisfied by either package and
 # installs the first: any nginx flavour will do (they conflict with each
 # other), and nginx-light is the smallest.
 # shellcheck disable=SC2034  # used by the scripts that source this file
-CARRY_SERVER_PACKAGES="memcached redis-server nginx-light|nginx-core|nginx-full|nginx-extras"
+CARRY_SERVER_PACKAGES="memcached redis-server nginx-light|nginx-core|nginx-full|nginx-extras unbound"
 
 # Repository root, from this file's location (scripts/lib/..).
 CARRY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
