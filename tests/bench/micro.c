@@ -50,6 +50,10 @@
  *                        client uses raw system calls, so that carry
  *                        sees the server's side only, as in a real
  *                        deployment: bench_body is all a request costs
+ *   datagram             rule R on UDP, one exchange: the client sends a
+ *                        datagram (raw system calls again), the server's
+ *                        recvfrom begins a new context (peer, local) and
+ *                        its sendto answers the peer
  *   levent_dispatch,     per callback: the library's loop, run without
  *   libev_dispatch,      blocking, over 64 always-readable eventfds each
  *   uv_dispatch          watched by a persistent event / ev_io / uv_poll
@@ -524,6 +528,46 @@ static long micro_raw_syscall(long number, long a, long b, long c)
     return ret;
 }
 
+/* Rule R on a datagram socket: the server's socket is made through
+ * socket(), which carry sees, the client's through syscall(2). */
+static int datagram_server = -1, datagram_client = -1;
+
+static void setup_datagram(void)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    datagram_server = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (datagram_server < 0 || bind(datagram_server, (struct sockaddr *)&addr, len) != 0 ||
+        getsockname(datagram_server, (struct sockaddr *)&addr, &len) != 0)
+        micro_die("datagram server");
+    datagram_client = (int)syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (datagram_client < 0 ||
+        syscall(SYS_connect, datagram_client, (struct sockaddr *)&addr, sizeof addr) != 0)
+        micro_die("datagram client");
+}
+
+static void teardown_datagram(void)
+{
+    carry_enter(NULL); /* the last datagram's context */
+    syscall(SYS_close, datagram_client);
+    close(datagram_server);
+}
+
+static void loop_datagram(uint64_t n)
+{
+    char c;
+    struct sockaddr_storage peer;
+    for (uint64_t i = 0; i < n; i++) {
+        socklen_t len = sizeof peer;
+        if (micro_raw_syscall(SYS_write, datagram_client, (long)"q", 1) != 1 ||
+            recvfrom(datagram_server, &c, 1, 0, (struct sockaddr *)&peer, &len) != 1 ||
+            sendto(datagram_server, "r", 1, 0, (struct sockaddr *)&peer, len) != 1 ||
+            micro_raw_syscall(SYS_read, datagram_client, (long)&c, 1) != 1)
+            micro_die("datagram exchange");
+    }
+}
+
 /* The read that begins a request.  Not inlined: scripts/bench/micro
  * --callgrind counts the instructions under it. */
 void request_read(void);
@@ -612,6 +656,7 @@ static const struct bench benches[] = {
     {"accept", setup_accept, NULL, teardown_accept, timed_accept, 0, 0},
     {"accept_cycle", setup_accept, loop_accept_cycle, teardown_accept, NULL, 0, 0},
     {"request", setup_request, loop_request, teardown_request, NULL, 0, 0},
+    {"datagram", setup_datagram, loop_datagram, teardown_datagram, NULL, 0, 0},
     {"tag_fprintf", setup_tag, loop_tag_fprintf, teardown_tag, NULL, 0, 1},
     {"tag_write", setup_tag, loop_tag_write, teardown_tag, NULL, 0, 1},
     {"levent_dispatch", micro_setup_levent, micro_loop_levent, micro_teardown_levent, NULL, 0, 0},
