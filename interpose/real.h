@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -45,6 +46,14 @@
     X(epoll_pwait2, int, \
       (int, struct epoll_event *, int, const struct timespec *, const sigset_t *), NULL, false) \
     X(socket, int, (int, int, int), NULL, true) \
+    X(getpeername, int, (int, struct sockaddr *, socklen_t *), NULL, true) \
+    X(getsockname, int, (int, struct sockaddr *, socklen_t *), NULL, true) \
+    X(socketpair, int, (int, int, int, int[2]), NULL, true) \
+    X(pipe, int, (int[2]), NULL, true) \
+    X(pipe2, int, (int[2], int), NULL, true) \
+    X(eventfd, int, (unsigned, int), NULL, true) \
+    X(eventfd_read, int, (int, eventfd_t *), NULL, true) \
+    X(eventfd_write, int, (int, eventfd_t), NULL, true) \
     X(accept, int, (int, struct sockaddr *, socklen_t *), NULL, true) \
     X(accept4, int, (int, struct sockaddr *, socklen_t *, int), NULL, true) \
     X(connect, int, (int, const struct sockaddr *, socklen_t), NULL, true) \

@@ -35,6 +35,21 @@ CARRY__EXPORT int socket(int domain, int type, int protocol)
     return fd;
 }
 
+/* A worker that takes connections handed over together (a hand-off batch)
+ * or handles a batch of events asks a connection's address before it logs
+ * about it (memcached's conn_new). */
+CARRY__EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    carry__hook_fd_use(fd);
+    return CARRY__REAL(getpeername)(fd, addr, len);
+}
+
+CARRY__EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    carry__hook_fd_use(fd);
+    return CARRY__REAL(getsockname)(fd, addr, len);
+}
+
 CARRY__EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
     struct carry__accept_call c = {fd, 0, false};
@@ -132,12 +147,25 @@ CARRY__EXPORT int fcntl64(int fd, int cmd, ...)
     CARRY__RECV(fd, ssize_t, carry__hook_recv_done(fd, flags, call, bytes, cap), call, \
                 carry__hook_read_done(fd, rc_, bytes, cap))
 
-/* A send: datagram tells its destination, once datagram sockets exist. */
-#define CARRY__SEND(fd, datagram, call) \
+/* A write of n bytes on a hand-off channel's end (rule H): recorded
+ * before it is made, corrected after. */
+#define CARRY__CHANNEL_WRITE(fd, n, type, call) \
     do { \
-        carry__hook_write(fd, false); \
+        uint64_t record_ = carry__hook_channel_write(fd, n); \
+        type rc_ = call; \
+        carry__hook_channel_wrote(fd, record_, n, rc_); \
+        return rc_; \
+    } while (0)
+
+/* A send of n bytes: datagram tells its destination, once datagram
+ * sockets exist. */
+#define CARRY__SEND(fd, n, type, datagram, call) \
+    do { \
+        unsigned how_ = carry__hook_write(fd, false); \
         if (carry__hook_datagrams()) \
             datagram; \
+        if (CARRY__UNLIKELY(how_ & CARRY__WRITE_CHANNEL)) \
+            CARRY__CHANNEL_WRITE(fd, n, type, call); \
         return call; \
     } while (0)
 
@@ -234,7 +262,10 @@ CARRY__EXPORT int recvmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags,
 
 CARRY__EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
-    if (carry__hook_write(fd, true)) {
+    unsigned how = carry__hook_write(fd, true);
+    if (CARRY__UNLIKELY(how & CARRY__WRITE_CHANNEL))
+        CARRY__CHANNEL_WRITE(fd, n, ssize_t, CARRY__REAL(write)(fd, buf, n));
+    if (how) {
         struct iovec v = {(void *)buf, n};
         return carry__hook_write_tagged(fd, &v, 1, CARRY__REAL(writev), carry__write_plain);
     }
@@ -243,31 +274,39 @@ CARRY__EXPORT ssize_t write(int fd, const void *buf, size_t n)
 
 CARRY__EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 {
+    unsigned how = carry__hook_write(fd, true);
     /* Bad arguments get the kernel's answer, untouched. */
-    if (carry__hook_write(fd, true) && n > 0 && n <= IOV_MAX && iov != NULL)
+    bool sane = n > 0 && n <= IOV_MAX && iov != NULL;
+    if (CARRY__UNLIKELY(how & CARRY__WRITE_CHANNEL) && sane)
+        CARRY__CHANNEL_WRITE(fd, carry__hook_iov_bytes(iov, (size_t)n), ssize_t,
+                             CARRY__REAL(writev)(fd, iov, n));
+    if (how && sane)
         return carry__hook_write_tagged(fd, iov, n, CARRY__REAL(writev), CARRY__REAL(writev));
     return CARRY__REAL(writev)(fd, iov, n);
 }
 
 CARRY__EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-    CARRY__SEND(fd, (void)0, CARRY__REAL(send)(fd, buf, n, flags));
+    CARRY__SEND(fd, n, ssize_t, (void)0, CARRY__REAL(send)(fd, buf, n, flags));
 }
 
 CARRY__EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
                              const struct sockaddr *addr, socklen_t len)
 {
-    CARRY__SEND(fd, carry__hook_send_datagram(fd, addr, len),
+    CARRY__SEND(fd, n, ssize_t, carry__hook_send_datagram(fd, addr, len),
                 CARRY__REAL(sendto)(fd, buf, n, flags, addr, len));
 }
 
 CARRY__EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    CARRY__SEND(fd, carry__hook_send_msg(fd, msg), CARRY__REAL(sendmsg)(fd, msg, flags));
+    CARRY__SEND(fd, msg ? carry__hook_iov_bytes(msg->msg_iov, msg->msg_iovlen) : 0, ssize_t,
+                carry__hook_send_msg(fd, msg), CARRY__REAL(sendmsg)(fd, msg, flags));
 }
 
 CARRY__EXPORT int sendmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags)
 {
-    CARRY__SEND(fd, carry__hook_send_msg(fd, n > 0 && msgs != NULL ? &msgs->msg_hdr : NULL),
+    /* Not recorded on a channel (0 bytes: no record), where it is rare. */
+    CARRY__SEND(fd, 0, int,
+                carry__hook_send_msg(fd, n > 0 && msgs != NULL ? &msgs->msg_hdr : NULL),
                 CARRY__REAL(sendmmsg)(fd, msgs, n, flags));
 }

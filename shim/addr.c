@@ -5,6 +5,7 @@
 #include <sys/un.h>
 
 #include "addr.h"
+#include "sys.h"
 
 /* Appends n in decimal at p; returns the end. */
 static char *carry__put_decimal(char *p, unsigned n)
@@ -95,4 +96,9 @@ bool carry__addr_same(const struct sockaddr *a, socklen_t a_len, const struct so
                x->sin6_scope_id == y->sin6_scope_id;
     }
     return false;
+}
+
+bool carry__addr_local(int fd, struct sockaddr_storage *ss, socklen_t *len)
+{
+    return carry__sys(SYS_getsockname, fd, ss, len) == 0;
 }

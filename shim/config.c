@@ -33,6 +33,7 @@ static const struct carry__name carry__modes[] = {
     {"epoll", CARRY__RULE_EPOLL},
     {"accept", CARRY__RULE_ACCEPT},
     {"requests", CARRY__RULE_REQUESTS},
+    {"channels", CARRY__RULE_CHANNELS},
     {"loops", CARRY__RULE_LOOPS},
     {"dataflow", CARRY__RULE_DATAFLOW},
 };
@@ -83,7 +84,7 @@ static unsigned carry__parse_mode(const char *value)
     if (*value != '\0' && carry__each_item(value, carry__add_mode, &mode))
         return mode;
     carry__warn("CARRY_MODE=%s is invalid: it takes off, threads, events, all, or a comma list "
-                "of threads,epoll,accept,requests,loops,dataflow; using events",
+                "of threads,epoll,accept,requests,loops,channels,dataflow; using events",
                 value);
     return CARRY__MODE_EVENTS;
 }

@@ -14,10 +14,11 @@ enum {
     CARRY__RULE_LOOPS = 1u << 3,    /* L */
     CARRY__RULE_DATAFLOW = 1u << 4, /* H */
     CARRY__RULE_REQUESTS = 1u << 5, /* R */
+    CARRY__RULE_CHANNELS = 1u << 6, /* H: pipes, eventfds, socketpairs */
 };
 #define CARRY__MODE_EVENTS \
     (CARRY__RULE_THREADS | CARRY__RULE_EPOLL | CARRY__RULE_ACCEPT | CARRY__RULE_LOOPS | \
-     CARRY__RULE_REQUESTS)
+     CARRY__RULE_REQUESTS | CARRY__RULE_CHANNELS)
 #define CARRY__MODE_ALL (CARRY__MODE_EVENTS | CARRY__RULE_DATAFLOW)
 
 /* CARRY_TAG outputs.  Bit n of the standard outputs is fd n, so that a

@@ -22,7 +22,7 @@ static void carry__set_local(carry_ctx *ctx, struct carry__fd *listener, int fd)
     if (cached == NULL) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
-        if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        if (!carry__addr_local(fd, &ss, &len))
             return;
         carry__addr_format((struct sockaddr *)&ss, len, buf);
         cached = buf;
@@ -39,7 +39,7 @@ static void carry__listener_probe(struct carry__fd *listener, int listen_fd)
         return;
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    if (getsockname(listen_fd, (struct sockaddr *)&ss, &len) != 0 ||
+    if (!carry__addr_local(listen_fd, &ss, &len) ||
         carry__addr_wildcard((struct sockaddr *)&ss))
         return;
     char buf[CARRY__ADDR_MAX];

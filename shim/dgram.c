@@ -83,7 +83,7 @@ static const char *carry__dgram_local(struct carry__fd *e, int fd)
     if (!atomic_exchange_explicit(&e->probed, 1, memory_order_acq_rel)) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
-        if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (carry__addr_local(fd, &ss, &len)) {
             char buf[CARRY__ADDR_MAX];
             carry__addr_format((struct sockaddr *)&ss, len, buf);
             if (buf[0] != '\0')

@@ -434,7 +434,8 @@ void carry__ep_batch_io(int fd, bool write)
 {
     struct carry__thread *self = &carry__self;
     struct carry__reg *reg = carry__fdmap_get(&self->batch_ep->regs, fd);
-    if (reg == NULL || atomic_load_explicit(&reg->batch, memory_order_relaxed) != carry__io_batch)
+    if (reg == NULL || atomic_load_explicit(&reg->batch, memory_order_relaxed) !=
+                           (carry__io_batch & ~CARRY__IO_HANDOFF))
         return;
     /* Its registration ended since (deleted, or closed: the number may be
      * another file's now). */

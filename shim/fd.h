@@ -18,6 +18,8 @@ enum {
     CARRY__FD_DATAGRAM,  /* an unconnected datagram socket: delivers its last datagram's (dgram.c) */
 };
 
+struct carry__chan;
+
 struct carry__fd {
     /* What the fd delivers (holds a reference): a connection's current
      * request (rule R), else its own context; a borrower's. */
@@ -30,6 +32,10 @@ struct carry__fd {
     /* The next read that returns data begins a request: set at accept and
      * by a write to the connection, cleared by that read (request.c). */
     _Atomic uint8_t turn;
+    /* A channel end (rule H, chan.c), apart from kind: which queue of
+     * chan its writes fill (bit 0) and its reads take (bit 1). */
+    _Atomic uint8_t chan_end;
+    _Atomic(struct carry__chan *) chan;
 };
 
 extern struct carry__fdmap carry__fds;

@@ -6,8 +6,11 @@
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
+#include "chan.h"
 #include "conn.h"
 #include "current.h"
 #include "dgram.h"
@@ -108,6 +111,7 @@ void carry__hook_connect(int fd, int rc)
 static void carry__fd_end(int fd)
 {
     carry__fd_closed(fd);
+    carry__chan_closed(fd);
     carry__ep_closed(fd);
 }
 
@@ -142,6 +146,7 @@ void carry__hook_dup(int oldfd, int rc)
     int saved_errno = errno;
     carry__fd_end(rc);
     carry__fd_dup(oldfd, rc);
+    carry__chan_dup(oldfd, rc);
     errno = saved_errno;
 }
 
@@ -165,7 +170,10 @@ void carry__hook_syscall(long number, long a, long b, long c)
  * event's context. */
 void carry__hook_batch_io(int fd, bool write)
 {
-    carry__ep_batch_io(fd, write);
+    if (carry__io_batch & CARRY__IO_HANDOFF)
+        carry__chan_batch_io(fd);
+    if (carry__io_batch & ~CARRY__IO_HANDOFF)
+        carry__ep_batch_io(fd, write);
 }
 
 void carry__hook_read_slow(int fd)
@@ -176,10 +184,14 @@ void carry__hook_read_slow(int fd)
 void carry__hook_read_done_slow(int fd, ssize_t rc, const void *bytes, size_t cap)
 {
     carry__request_read(fd, rc, bytes, cap);
+    if (rc > 0 && (atomic_load_explicit(&carry__io_watch, memory_order_relaxed) &
+                   CARRY__WATCH_CHANNELS))
+        carry__chan_read(fd, rc);
 }
 
 /* Writes while carry starts, counts or tags. */
-static __attribute__((noinline)) bool carry__write_watched(int fd, bool taggable, unsigned watch)
+static __attribute__((noinline)) unsigned carry__write_watched(int fd, bool taggable,
+                                                               unsigned watch)
 {
     if (watch & CARRY__WATCH_START) {
         carry__ensure_init();
@@ -191,18 +203,69 @@ static __attribute__((noinline)) bool carry__write_watched(int fd, bool taggable
         carry__fd_wrote(fd, carry__current());
     if (watch & CARRY__WATCH_REQUESTS)
         carry__request_wrote(fd);
-    return taggable && (watch & CARRY__WATCH_TAG) && carry__tag_fd(fd);
+    if ((watch & CARRY__WATCH_CHANNELS) && carry__chan_is(fd))
+        return CARRY__WRITE_CHANNEL;
+    return taggable && (watch & CARRY__WATCH_TAG) && carry__tag_fd(fd) ? CARRY__WRITE_TAGGED : 0;
 }
 
 /* A borrowed fd changes hands before the bytes leave, so that a reply is
  * never dispatched before its request's context owns the fd.  That alone
  * (a process that connects out) is the common case, kept free of calls. */
-bool carry__hook_write_slow(int fd, bool taggable, unsigned watch)
+unsigned carry__hook_write_slow(int fd, bool taggable, unsigned watch)
 {
     if (watch != CARRY__WATCH_BORROWED)
         return carry__write_watched(fd, taggable, watch);
     carry__fd_wrote(fd, carry__current());
-    return false;
+    return 0;
+}
+
+uint64_t carry__hook_channel_write(int fd, size_t n)
+{
+    int saved_errno = errno;
+    uint64_t record = carry__chan_write(fd, n);
+    errno = saved_errno;
+    return record;
+}
+
+void carry__hook_channel_wrote(int fd, uint64_t record, size_t n, ssize_t rc)
+{
+    /* A whole write leaves its record as it was made. */
+    if (record != 0 && (rc < 0 || (size_t)rc != n))
+        carry__chan_wrote(fd, record, rc);
+}
+
+/* ---- Channels ------------------------------------------------------------ */
+
+static void carry__channel_made(unsigned kind, const int fds[2])
+{
+    if (!carry__on(CARRY__RULE_CHANNELS))
+        return;
+    int saved_errno = errno;
+    if (carry__chan_made(kind, fds))
+        atomic_fetch_or_explicit(&carry__io_watch, CARRY__WATCH_CHANNELS, memory_order_relaxed);
+    errno = saved_errno;
+}
+
+void carry__hook_pipe(int rc, const int fds[2])
+{
+    if (rc == 0)
+        carry__channel_made(CARRY__CHAN_PIPE, fds);
+}
+
+void carry__hook_eventfd(int rc, int flags)
+{
+    if (rc >= 0)
+        carry__channel_made(CARRY__CHAN_EVENTFD |
+                                (flags & EFD_SEMAPHORE ? CARRY__CHAN_ONE_PER_READ : 0),
+                            (const int[2]){rc, -1});
+}
+
+void carry__hook_socketpair(int rc, int domain, int type, const int fds[2])
+{
+    if (rc == 0 && domain == AF_UNIX)
+        carry__channel_made(CARRY__CHAN_SOCKETPAIR |
+                                ((type & 0xf) != SOCK_STREAM ? CARRY__CHAN_ONE_PER_READ : 0),
+                            fds);
 }
 
 ssize_t carry__hook_write_tagged(int fd, const struct iovec *src, int cnt,

@@ -81,7 +81,15 @@ void carry__hook_syscall(long number, long a, long b, long c);
 void carry__hook_batch_io(int fd, bool write);
 void carry__hook_read_slow(int fd);
 void carry__hook_read_done_slow(int fd, ssize_t rc, const void *bytes, size_t cap);
-bool carry__hook_write_slow(int fd, bool taggable, unsigned watch);
+unsigned carry__hook_write_slow(int fd, bool taggable, unsigned watch);
+
+/* A call about fd that is no read or write (getpeername, getsockname) is
+ * about to run: in a batch, it switches as I/O does. */
+static inline void carry__hook_fd_use(int fd)
+{
+    if (CARRY__UNLIKELY(carry__io_batch != 0))
+        carry__hook_batch_io(fd, false);
+}
 
 /* A read on fd is about to run. */
 static inline void carry__hook_read(int fd)
@@ -100,7 +108,7 @@ static inline void carry__hook_read(int fd)
 static inline void carry__hook_read_done(int fd, ssize_t rc, const void *bytes, size_t cap)
 {
     if (CARRY__UNLIKELY(atomic_load_explicit(&carry__io_watch, memory_order_relaxed) &
-                        CARRY__WATCH_REQUESTS))
+                        (CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS)))
         carry__hook_read_done_slow(fd, rc, bytes, cap);
 }
 
@@ -110,16 +118,42 @@ static inline void carry__hook_readv_done(int fd, ssize_t rc, const struct iovec
     carry__hook_read_done(fd, rc, cnt > 0 ? iov[0].iov_base : NULL, cnt > 0 ? iov[0].iov_len : 0);
 }
 
-/* A write on fd is about to run; true when its lines are to be tagged
- * (only asked with taggable: write, writev), through
- * carry__hook_write_tagged. */
-static inline bool carry__hook_write(int fd, bool taggable)
+/* What a write needs beyond the real call: its lines tagged (only asked
+ * with taggable: write, writev), through carry__hook_write_tagged; or, on
+ * a hand-off channel's end (rule H), a record made before and corrected
+ * after (carry__hook_channel_write, carry__hook_channel_wrote). */
+enum { CARRY__WRITE_TAGGED = 1u << 0, CARRY__WRITE_CHANNEL = 1u << 1 };
+
+/* A write on fd is about to run: what it needs (0: nothing). */
+static inline unsigned carry__hook_write(int fd, bool taggable)
 {
     if (CARRY__UNLIKELY(carry__io_batch != 0))
         carry__hook_batch_io(fd, true);
     unsigned watch = atomic_load_explicit(&carry__io_watch, memory_order_relaxed);
-    return CARRY__UNLIKELY(watch != 0) && carry__hook_write_slow(fd, taggable, watch);
+    return CARRY__UNLIKELY(watch != 0) ? carry__hook_write_slow(fd, taggable, watch) : 0;
 }
+
+/* A write of n bytes on a channel end is about to run: its record, which
+ * carry__hook_channel_wrote takes with what the write returned. */
+uint64_t carry__hook_channel_write(int fd, size_t n);
+void carry__hook_channel_wrote(int fd, uint64_t record, size_t n, ssize_t rc);
+
+/* The bytes of cnt buffers (a write's size before it is made). */
+static inline size_t carry__hook_iov_bytes(const struct iovec *iov, size_t cnt)
+{
+    size_t n = 0;
+    for (size_t i = 0; iov != NULL && i < cnt; i++)
+        n += iov[i].iov_len;
+    return n;
+}
+
+/* ---- Channels (rule H) --------------------------------------------------- */
+
+/* pipe or pipe2 (flags), eventfd (flags; fds[1] < 0) or socketpair
+ * (domain, type) made fds (rc: the call's result). */
+void carry__hook_pipe(int rc, const int fds[2]);
+void carry__hook_eventfd(int rc, int flags);
+void carry__hook_socketpair(int rc, int domain, int type, const int fds[2]);
 
 /* The program's write or writev (src, cnt) to fd, tagged; plain is the
  * program's own call. */

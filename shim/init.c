@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "chan.h"
 #include "config.h"
 #include "context.h"
 #include "crash.h"
@@ -29,6 +30,7 @@ static pthread_once_t carry__init_once_control = PTHREAD_ONCE_INIT;
  * this order. */
 static void carry__atfork_prepare(void)
 {
+    carry__chan_atfork_prepare();
     carry__records_atfork_prepare();
     carry__ctx_atfork_prepare();
     carry__pools_atfork_prepare();
@@ -39,6 +41,7 @@ static void carry__atfork_parent(void)
     carry__pools_atfork_release();
     carry__ctx_atfork_parent();
     carry__records_atfork_release();
+    carry__chan_atfork_parent();
 }
 
 /* The child keeps the forking thread's context (its thread-local state is
@@ -51,6 +54,7 @@ static void carry__atfork_child(void)
     carry__records_atfork_release();
     carry__report_atfork_child();
     carry__ep_atfork_child();
+    carry__chan_atfork_child();
 }
 
 static const char *carry__secure_getenv(const char *name)

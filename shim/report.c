@@ -130,6 +130,13 @@ size_t carry__report_format(char *buf, size_t size)
     CARRY__PUT("  datagrams: %s received (each a new context), %s past a batch's bound (none)\n",
                carry__stats_num(carry__stat(&carry__stats.datagrams), a, sizeof a),
                carry__stats_num(carry__stat(&carry__stats.datagrams_unbatched), b, sizeof b));
+    CARRY__PUT("  hand-offs: %s through pipes, %s through eventfds, %s through socketpairs; ",
+               carry__stats_num(carry__stat(&carry__stats.handoffs[0]), a, sizeof a),
+               carry__stats_num(carry__stat(&carry__stats.handoffs[1]), b, sizeof b),
+               carry__stats_num(carry__stat(&carry__stats.handoffs[2]), c, sizeof c));
+    CARRY__PUT("%s writes merged into another's read, %s dropped past a channel's bound\n",
+               carry__stats_num(carry__stat(&carry__stats.handoffs_merged), a, sizeof a),
+               carry__stats_num(carry__stat(&carry__stats.handoffs_dropped), b, sizeof b));
     CARRY__PUT("  %-10s %14s %14s %14s\n", "boundary", "captures", "restores", "no context");
     for (int i = 0; i < CARRY__BOUNDARIES; i++) {
         uint64_t cap = carry__stat(&carry__stats.flow[i][CARRY__CAPTURED]);

@@ -29,6 +29,10 @@ struct carry__stats {
     /* Rule R on datagram sockets: datagrams received, each a request
      * context; and those past a batch's bound, which got none. */
     _Atomic uint64_t datagrams, datagrams_unbatched;
+    /* Rule H, channels: hand-offs by kind (pipe, eventfd, socketpair: the
+     * order of chan.h), writes a read took beside the one whose context it
+     * took (merged), and records past a channel's bound (dropped). */
+    _Atomic uint64_t handoffs[3], handoffs_merged, handoffs_dropped;
     /* Work that ran with no context because carry could not allocate its
      * bookkeeping (a pool, an fd map, an epoll fd carry cannot track). */
     _Atomic uint64_t lost_to_memory;

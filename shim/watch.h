@@ -4,7 +4,7 @@
  * events or more) the thread's last wait returned, set until its next
  * wait, during which I/O on the batch's fds switches contexts (epoll.c);
  * and a process-wide one of the reasons every I/O matters (init.c;
- * hooks.c adds BORROWED, REQUESTS and DATAGRAMS).
+ * hooks.c adds BORROWED, REQUESTS, DATAGRAMS and CHANNELS).
  */
 #ifndef CARRY_WATCH_H
 #define CARRY_WATCH_H
@@ -18,9 +18,15 @@ enum {
     CARRY__WATCH_TAG = 1u << 3,      /* CARRY_TAG tags stdout or stderr */
     CARRY__WATCH_REQUESTS = 1u << 4, /* a connection was accepted: reads may begin requests */
     CARRY__WATCH_DATAGRAMS = 1u << 5, /* a datagram socket was made: receives may begin requests */
+    CARRY__WATCH_CHANNELS = 1u << 6, /* a pipe, eventfd or socketpair was made: hand-offs (rule H) */
 };
 
 extern __thread uint64_t carry__io_batch __attribute__((tls_model("initial-exec")));
+
+/* Its top bit: a read of a hand-off channel took several writers' contexts
+ * at once (chan.c); until the thread's next wait, I/O on an fd that one of
+ * them owns switches to it, as an epoll batch does. */
+#define CARRY__IO_HANDOFF (UINT64_C(1) << 63)
 extern _Atomic unsigned carry__io_watch;
 
 /* The same for stdio, dprintf and syslog (tag.c), apart so that syslog's

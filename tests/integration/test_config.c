@@ -19,7 +19,7 @@ struct bad_value {
 
 static const struct bad_value bad_values[] = {
     {"CARRY_MODE=bogus", "carry: CARRY_MODE=bogus is invalid: it takes off, threads, events, all, "
-                         "or a comma list of threads,epoll,accept,requests,loops,dataflow; using events\n"},
+                         "or a comma list of threads,epoll,accept,requests,loops,channels,dataflow; using events\n"},
     {"CARRY_MODE=threads,nope", "carry: CARRY_MODE=threads,nope is invalid"},
     {"CARRY_SCOPE=session", "carry: CARRY_SCOPE=session is invalid: it takes request or connection; "
                             "using request\n"},

@@ -67,17 +67,34 @@ Test(threads, mode_list_with_threads_propagates)
     carry_run_free(&r);
 }
 
-Test(threads, pool_created_before_request_does_not_carry_it)
+/* A worker made before the request gets its job through a pipe: the
+ * thread does not inherit the request (rule T), the pipe hands it over
+ * (rule H, channels); carry_capture + carry_run carry it explicitly too
+ * (rule X). */
+Test(threads, a_pool_made_before_a_request_gets_it_through_a_pipe)
 {
     struct carry_run_result r = probe(true, NULL, "pool");
     uint64_t request = carry_line_id(r.out, "request");
     cr_assert_neq(request, 0);
-    /* A job handed over through a pipe: no interposer can see it... */
-    cr_assert_eq(carry_line_id(r.out, "worker-plain"), 0);
-    /* ...but carry_capture + carry_run carry it explicitly (rule X)... */
+    cr_assert_eq(carry_line_id(r.out, "worker-plain"), request, "%s", r.out);
+    assert_user(r.out, "worker-plain", "bob");
     cr_assert_eq(carry_line_id(r.out, "worker-run"), request);
     assert_user(r.out, "worker-run", "bob");
-    /* ...and the worker is back to no context after the job. */
+    /* carry_run gives back what was current: the pipe's hand-off. */
+    cr_assert_eq(carry_line_id(r.out, "worker-after"), request);
+    carry_run_free(&r);
+}
+
+/* Without channels the pipe hands nothing over; carry_run still does. */
+Test(threads, without_channels_only_carry_run_hands_a_job_over)
+{
+    const char *env[] = {"CARRY_MODE=threads,epoll,accept,requests,loops", NULL};
+    struct carry_run_result r = probe(true, env, "pool");
+    uint64_t request = carry_line_id(r.out, "request");
+    cr_assert_neq(request, 0);
+    cr_assert_eq(carry_line_id(r.out, "worker-plain"), 0, "%s", r.out);
+    cr_assert_eq(carry_line_id(r.out, "worker-run"), request);
+    assert_user(r.out, "worker-run", "bob");
     cr_assert_eq(carry_line_id(r.out, "worker-after"), 0);
     carry_run_free(&r);
 }

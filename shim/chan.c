@@ -1,0 +1,349 @@
+/*
+ * Rule H, channels (chan.h).
+ *
+ * A channel has a queue per direction (one for a pipe or an eventfd, two
+ * for a socketpair): a ring of records, each the context a write was made
+ * in (a reference, or NULL for none) and the bytes it put in.  A write
+ * records before its bytes go, so that no reader can see them first, and
+ * corrects the record after a partial or failed write; a read takes
+ * records oldest first until its bytes are accounted for (a pipe or a
+ * stream socketpair), or one (a datagram socketpair, an eventfd in
+ * semaphore mode), or all (an eventfd: its read takes the whole count).
+ * The ring is bounded: past CARRY__CHAN_RECORDS pending writes, the
+ * oldest record is dropped (counted).  A queue's short critical sections
+ * take its spin lock: no system call, no allocation per hand-off.
+ *
+ * Only writes somebody in this process can read are recorded: a pipe whose
+ * read end went to a child (closed here) records nothing.
+ */
+#include "chan.h"
+#include "current.h"
+#include "fd.h"
+#include "lock.h"
+#include "log.h"
+#include "pool.h"
+#include "stats.h"
+#include "watch.h"
+
+#define CARRY__CHAN_RECORDS 64
+
+_Static_assert(sizeof carry__stats.handoffs / sizeof carry__stats.handoffs[0] == CARRY__CHAN_KINDS,
+               "a hand-off counter per channel kind");
+
+struct carry__chan_record {
+    carry_ctx *ctx;
+    uint64_t bytes;
+};
+
+struct carry__chan_queue {
+    carry__spin lock;
+    uint32_t readers;        /* fds that read this queue (dups included); under lock */
+    uint64_t first, next;    /* record numbers: the oldest kept, the next to make */
+    struct carry__chan_record at[CARRY__CHAN_RECORDS];
+};
+
+struct carry__chan {
+    struct carry__chan_queue q[2];
+    _Atomic uint32_t ends;   /* fds of this process on it, dups included */
+    unsigned kind;           /* with CARRY__CHAN_ONE_PER_READ */
+    struct carry__chan *next_all, *prev_all; /* every live channel, for fork */
+    struct carry__chan *link;                /* the pool's */
+};
+
+/* The contexts the thread's last merging read took, oldest first: only
+ * compared with what fds own, so they hold no reference. */
+#define CARRY__HANDOFF_MAX 16
+static __thread carry_ctx *carry__handoff_batch[CARRY__HANDOFF_MAX]
+    __attribute__((tls_model("initial-exec")));
+static __thread unsigned carry__handoff_count __attribute__((tls_model("initial-exec")));
+
+static struct carry__pool carry__chans =
+    CARRY__POOL_INIT(struct carry__chan, link, 8, NULL, false, "channels");
+
+static carry__spin carry__chans_lock;
+static struct carry__chan *carry__chans_all;
+
+/* An end: bit 0, the queue its writes fill; bit 1, the queue it reads;
+ * bit 2, whether it reads at all (a pipe's write end does not). */
+#define CARRY__END(write_q, read_q, reads) ((uint8_t)((write_q) | (read_q) << 1 | (reads) << 2))
+#define CARRY__END_WRITES(end) ((end) & 1)
+#define CARRY__END_READS(end) (((end) >> 1) & 1)
+#define CARRY__END_READER 4u
+
+static void carry__chan_link(struct carry__chan *c)
+{
+    carry__spin_lock(&carry__chans_lock);
+    c->prev_all = NULL;
+    c->next_all = carry__chans_all;
+    if (carry__chans_all != NULL)
+        carry__chans_all->prev_all = c;
+    carry__chans_all = c;
+    carry__spin_unlock(&carry__chans_lock);
+}
+
+static void carry__chan_unlink(struct carry__chan *c)
+{
+    carry__spin_lock(&carry__chans_lock);
+    if (c->prev_all != NULL)
+        c->prev_all->next_all = c->next_all;
+    else
+        carry__chans_all = c->next_all;
+    if (c->next_all != NULL)
+        c->next_all->prev_all = c->prev_all;
+    carry__spin_unlock(&carry__chans_lock);
+}
+
+/* Lets go of every record of q; call with its lock held or alone. */
+static void carry__queue_clear(struct carry__chan_queue *q)
+{
+    for (; q->first < q->next; q->first++) {
+        carry_ctx *ctx = q->at[q->first % CARRY__CHAN_RECORDS].ctx;
+        if (ctx != NULL)
+            carry__ctx_unref(ctx);
+    }
+}
+
+static void carry__end_attach(struct carry__fd *e, struct carry__chan *c, uint8_t end)
+{
+    if (end & CARRY__END_READER) {
+        struct carry__chan_queue *rq = &c->q[CARRY__END_READS(end)];
+        carry__spin_lock(&rq->lock);
+        rq->readers++;
+        carry__spin_unlock(&rq->lock);
+    }
+    atomic_fetch_add_explicit(&c->ends, 1, memory_order_relaxed);
+    atomic_store_explicit(&e->chan_end, end, memory_order_relaxed);
+    atomic_store_explicit(&e->chan, c, memory_order_release);
+}
+
+bool carry__chan_made(unsigned kind, const int fds[2])
+{
+    struct carry__fd *a = carry__fd_ensure(fds[0]);
+    struct carry__fd *b = fds[1] >= 0 ? carry__fd_ensure(fds[1]) : NULL;
+    if (a == NULL || (fds[1] >= 0 && b == NULL))
+        return false;
+    /* Numbers whose close carry missed start afresh. */
+    carry__chan_closed(fds[0]);
+    if (b != NULL)
+        carry__chan_closed(fds[1]);
+    struct carry__chan *c = carry__pool_take(&carry__chans);
+    if (c == NULL)
+        return false;
+    for (int i = 0; i < 2; i++) {
+        atomic_init(&c->q[i].lock, 0);
+        c->q[i].readers = 0;
+        c->q[i].first = c->q[i].next = 1;
+    }
+    atomic_init(&c->ends, 0);
+    c->kind = kind;
+    carry__chan_link(c);
+    switch (kind & ~CARRY__CHAN_ONE_PER_READ) {
+    case CARRY__CHAN_PIPE: /* fds[0] reads what fds[1] writes, through queue 0 */
+        carry__end_attach(a, c, CARRY__END(0, 0, 1));
+        carry__end_attach(b, c, CARRY__END(0, 0, 0));
+        break;
+    case CARRY__CHAN_EVENTFD:
+        carry__end_attach(a, c, CARRY__END(0, 0, 1));
+        break;
+    default: /* a socketpair: each end reads what the other writes */
+        carry__end_attach(a, c, CARRY__END(0, 1, 1));
+        carry__end_attach(b, c, CARRY__END(1, 0, 1));
+        break;
+    }
+    return true;
+}
+
+static struct carry__chan *carry__chan_of(int fd, uint8_t *end)
+{
+    struct carry__fd *e = carry__fd_get(fd);
+    if (e == NULL)
+        return NULL;
+    struct carry__chan *c = atomic_load_explicit(&e->chan, memory_order_acquire);
+    if (c != NULL)
+        *end = atomic_load_explicit(&e->chan_end, memory_order_relaxed);
+    return c;
+}
+
+bool carry__chan_is(int fd)
+{
+    uint8_t end;
+    return carry__chan_of(fd, &end) != NULL;
+}
+
+uint64_t carry__chan_write(int fd, size_t n)
+{
+    uint8_t end;
+    struct carry__chan *c = carry__chan_of(fd, &end);
+    if (c == NULL || n == 0)
+        return 0;
+    struct carry__chan_queue *q = &c->q[CARRY__END_WRITES(end)];
+    carry_ctx *ctx = carry__current();
+    carry_ctx *dropped = NULL;
+    uint64_t record = 0;
+    carry__spin_lock(&q->lock);
+    if (q->readers > 0) {
+        if (q->next - q->first == CARRY__CHAN_RECORDS) {
+            dropped = q->at[q->first % CARRY__CHAN_RECORDS].ctx;
+            q->first++;
+            carry__count(&carry__stats.handoffs_dropped);
+        }
+        if (ctx != NULL)
+            carry__ctx_ref(ctx);
+        record = q->next++;
+        q->at[record % CARRY__CHAN_RECORDS] = (struct carry__chan_record){ctx, n};
+    }
+    carry__spin_unlock(&q->lock);
+    if (dropped != NULL)
+        carry__ctx_unref(dropped);
+    return record;
+}
+
+void carry__chan_wrote(int fd, uint64_t record, ssize_t rc)
+{
+    uint8_t end;
+    struct carry__chan *c = carry__chan_of(fd, &end);
+    if (c == NULL)
+        return;
+    struct carry__chan_queue *q = &c->q[CARRY__END_WRITES(end)];
+    int saved_errno = errno;
+    carry__spin_lock(&q->lock);
+    /* Still pending (not read, dropped or forgotten at fork)? */
+    if (record >= q->first && record < q->next) {
+        struct carry__chan_record *r = &q->at[record % CARRY__CHAN_RECORDS];
+        if (rc <= 0)
+            r->bytes = 0;
+        else if ((uint64_t)rc < r->bytes)
+            r->bytes = (uint64_t)rc;
+    }
+    carry__spin_unlock(&q->lock);
+    errno = saved_errno;
+}
+
+void carry__chan_read(int fd, ssize_t rc)
+{
+    uint8_t end;
+    struct carry__chan *c = carry__chan_of(fd, &end);
+    if (c == NULL || rc <= 0 || !(end & CARRY__END_READER))
+        return;
+    struct carry__chan_queue *q = &c->q[CARRY__END_READS(end)];
+    unsigned kind = c->kind & ~CARRY__CHAN_ONE_PER_READ;
+    bool one = (c->kind & CARRY__CHAN_ONE_PER_READ) != 0;
+    bool all = kind == CARRY__CHAN_EVENTFD && !one;
+    bool by_bytes = !all && !one;
+    uint64_t left = (uint64_t)rc, merged = 0;
+    carry_ctx *taken = NULL;
+    bool any = false;
+    unsigned batched = 0;
+    carry__spin_lock(&q->lock);
+    while (q->first < q->next && (!by_bytes || left > 0)) {
+        struct carry__chan_record *r = &q->at[q->first % CARRY__CHAN_RECORDS];
+        uint64_t bytes = r->bytes;
+        /* The rest of this write is still to be read: its record stays. */
+        bool partial = by_bytes && bytes > left;
+        carry_ctx *let_go = partial ? NULL : r->ctx;
+        if (bytes != 0 && r->ctx != NULL && batched < CARRY__HANDOFF_MAX)
+            carry__handoff_batch[batched++] = r->ctx;
+        if (bytes != 0 && !any) {
+            any = true;
+            taken = r->ctx;
+            if (partial && taken != NULL)
+                carry__ctx_ref(taken);
+            let_go = NULL; /* the record's reference passes to the thread */
+        } else if (bytes != 0) {
+            merged++;
+        }
+        if (let_go != NULL)
+            carry__ctx_unref(let_go);
+        if (partial) {
+            r->bytes -= left;
+            break;
+        }
+        left -= by_bytes ? bytes : 0;
+        q->first++;
+        if (one && bytes != 0)
+            break;
+    }
+    carry__spin_unlock(&q->lock);
+    if (!any)
+        return; /* bytes nobody here recorded (another process's) */
+    int saved_errno = errno;
+    carry__count(&carry__stats.handoffs[kind]);
+    if (merged != 0 && carry__counting())
+        atomic_fetch_add_explicit(&carry__stats.handoffs_merged, merged, memory_order_relaxed);
+    carry__current_adopt(carry__ctx_localize(taken));
+    if (batched > 1) {
+        carry__handoff_count = batched;
+        carry__io_batch |= CARRY__IO_HANDOFF;
+    }
+    errno = saved_errno;
+}
+
+void carry__chan_batch_io(int fd)
+{
+    struct carry__fd *e = carry__fd_get(fd);
+    carry_ctx *owner = e ? atomic_load_explicit(&e->owner, memory_order_relaxed) : NULL;
+    if (owner == NULL || owner == carry__current())
+        return;
+    unsigned n = carry__handoff_count;
+    for (unsigned i = 0; i < n; i++)
+        if (carry__handoff_batch[i] == owner) {
+            int saved_errno = errno;
+            carry__current_adopt(carry__slot_take_local(&e->owner));
+            errno = saved_errno;
+            return;
+        }
+}
+
+void carry__chan_closed(int fd)
+{
+    struct carry__fd *e = carry__fd_get(fd);
+    if (e == NULL || atomic_load_explicit(&e->chan, memory_order_relaxed) == NULL)
+        return;
+    struct carry__chan *c = atomic_exchange_explicit(&e->chan, NULL, memory_order_acq_rel);
+    if (c == NULL)
+        return;
+    uint8_t end = atomic_load_explicit(&e->chan_end, memory_order_relaxed);
+    if (end & CARRY__END_READER) {
+        struct carry__chan_queue *q = &c->q[CARRY__END_READS(end)];
+        carry__spin_lock(&q->lock);
+        /* The last reader gone: what is pending will never be read here. */
+        if (--q->readers == 0)
+            carry__queue_clear(q);
+        carry__spin_unlock(&q->lock);
+    }
+    if (atomic_fetch_sub_explicit(&c->ends, 1, memory_order_acq_rel) != 1)
+        return;
+    for (int i = 0; i < 2; i++)
+        carry__queue_clear(&c->q[i]);
+    carry__chan_unlink(c);
+    carry__pool_give(&carry__chans, c);
+}
+
+void carry__chan_dup(int oldfd, int newfd)
+{
+    uint8_t end;
+    struct carry__chan *c = carry__chan_of(oldfd, &end);
+    struct carry__fd *to = c != NULL ? carry__fd_ensure(newfd) : NULL;
+    if (to != NULL)
+        carry__end_attach(to, c, end);
+}
+
+void carry__chan_atfork_prepare(void)
+{
+    carry__spin_lock(&carry__chans_lock);
+}
+
+void carry__chan_atfork_parent(void)
+{
+    carry__spin_unlock(&carry__chans_lock);
+}
+
+void carry__chan_atfork_child(void)
+{
+    for (struct carry__chan *c = carry__chans_all; c != NULL; c = c->next_all)
+        for (int i = 0; i < 2; i++) {
+            atomic_store(&c->q[i].lock, 0);
+            carry__queue_clear(&c->q[i]);
+        }
+    carry__spin_unlock(&carry__chans_lock);
+}
