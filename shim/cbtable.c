@@ -96,7 +96,8 @@ struct carry__cbtable_entry *carry__cbtable_put(struct carry__cbtable *t, const 
     }
 }
 
-struct carry__cbtable_entry *carry__cbtable_remove(struct carry__cbtable *t, const void *key)
+struct carry__cbtable_entry *carry__cbtable_remove(struct carry__cbtable *t, const void *key,
+                                                   const struct carry__cbtable_entry *only)
 {
     carry__spin_lock(&t->lock);
     struct carry__cbtable_slots *s = atomic_load_explicit(&t->slots, memory_order_relaxed);
@@ -104,6 +105,8 @@ struct carry__cbtable_entry *carry__cbtable_remove(struct carry__cbtable *t, con
     if (s != NULL) {
         size_t i = carry__cbtable_find(s, key);
         e = atomic_load_explicit(&s->slot[i], memory_order_relaxed);
+        if (only != NULL && e != only)
+            e = NULL;
         if (e != NULL) {
             /* Backward-shift deletion keeps every probe run unbroken. */
             carry__cbtable_moving(t);

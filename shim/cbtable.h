@@ -90,8 +90,9 @@ struct carry__cbtable_entry *carry__cbtable_put(struct carry__cbtable *t, const 
                                                 struct carry__cbtable_entry *e);
 
 /* Takes key's entry out of the table (its key is NULL then) and returns
- * it, or NULL when key has none. */
-struct carry__cbtable_entry *carry__cbtable_remove(struct carry__cbtable *t, const void *key);
+ * it, or NULL when key has none, or (only not NULL) when it is not only. */
+struct carry__cbtable_entry *carry__cbtable_remove(struct carry__cbtable *t, const void *key,
+                                                   const struct carry__cbtable_entry *only);
 
 /* Entries in the table now and at most. */
 void carry__cbtable_counts(struct carry__cbtable *t, size_t *alive, size_t *peak);

@@ -39,6 +39,13 @@ static _Atomic uint64_t carry__report_state;
 
 static void carry__crash_handler(int sig, siginfo_t *info, void *context);
 
+bool carry__crash_reporting(void)
+{
+    uint64_t state = atomic_load_explicit(&carry__report_state, memory_order_acquire);
+    return (uint32_t)state != 0 && (uint32_t)state == (uint32_t)carry__sys(SYS_gettid) &&
+           state >> 32 == (uint64_t)getpid();
+}
+
 /* ---- Start-up ------------------------------------------------------------ */
 
 /* The main thread gets an alternate signal stack, so that a stack overflow

@@ -9,4 +9,9 @@
  * the kernel. */
 void carry__crash_start(void);
 
+/* Whether this thread is writing a crash report, from its signal handler
+ * (what the report calls, libunwind's pipe among them, must allocate
+ * nothing). */
+bool carry__crash_reporting(void);
+
 #endif /* CARRY_CRASH_H */

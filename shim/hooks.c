@@ -12,6 +12,7 @@
 
 #include "chan.h"
 #include "conn.h"
+#include "crash.h"
 #include "current.h"
 #include "dgram.h"
 #include "epoll.h"
@@ -238,7 +239,7 @@ void carry__hook_channel_wrote(int fd, uint64_t record, size_t n, ssize_t rc)
 
 static void carry__channel_made(unsigned kind, const int fds[2])
 {
-    if (!carry__on(CARRY__RULE_CHANNELS))
+    if (!carry__on(CARRY__RULE_CHANNELS) || carry__crash_reporting())
         return;
     int saved_errno = errno;
     if (carry__chan_made(kind, fds))
@@ -476,9 +477,9 @@ void carry__hook_cb_stop(const void *obj, unsigned library, const void *caller)
     carry__record_stop(obj, library, caller);
 }
 
-void carry__hook_cb_forget(const void *obj)
+void carry__hook_cb_forget(const void *obj, const struct carry__cb *cb)
 {
-    carry__record_forget(obj);
+    carry__record_forget(obj, cb);
 }
 
 bool carry__hook_cb_closing(const void *obj, void (*close)(void))

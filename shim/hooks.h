@@ -277,8 +277,10 @@ void carry__hook_cb_drop(struct carry__cb *cb);
 void carry__hook_cb_stop(const void *obj, unsigned library, const void *caller);
 
 /* obj is gone for the library (freed, or the call that was to schedule it
- * failed): its record goes. */
-void carry__hook_cb_forget(const void *obj);
+ * failed): its record goes.  cb, when not NULL, is the record the caller
+ * saw before the library let go of obj: after, another thread may have
+ * made a new object at the same address, whose record stays. */
+void carry__hook_cb_forget(const void *obj, const struct carry__cb *cb);
 
 /* libuv is to close obj, then call close (may be NULL): true when close's
  * trampoline is to run it (from the record, in the context current now). */

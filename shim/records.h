@@ -110,8 +110,9 @@ void carry__record_drop(struct carry__record *r);
  * has one. */
 void carry__record_stop(const void *obj, unsigned library, const void *caller);
 
-/* obj is gone: its record goes. */
-void carry__record_forget(const void *obj);
+/* obj is gone: its record goes (only if it is only's, when only is not
+ * NULL). */
+void carry__record_forget(const void *obj, const struct carry__cb *only);
 
 /* The record's object is done with it: out of its table, or (one-shot)
  * back to the pool. */
