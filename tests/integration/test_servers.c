@@ -769,27 +769,41 @@ Test(memcached, every_commands_lines_carry_its_requests_id)
 
 /*
  * memcached's worker prints "<fd new ... client connection" in the
- * callback of its notify eventfd (thread_libevent_process -> conn_new),
- * before it registers the connection's fd with libevent: the dispatcher
- * handed the fd over through a user-space queue (cq_push) and a write to
- * that eventfd, which carry does not follow (a job queue, rule X; the
- * eventfd hand-off is a dataflow heuristic, rule H, not implemented).  So
- * that line has no context: it must never carry another connection's id
- * (checked above); this test says whether it carries its own.
+ * callback of its notify eventfd or pipe (thread_libevent_process ->
+ * conn_new), before it registers the connection's fd with libevent: the
+ * dispatcher, in the connection's context since its accept, hands the fd
+ * over through a queue of its own and a write to that channel, and the
+ * worker's read of it makes that context current (rule H).  So each
+ * connection's "new" line carries the connection's id: under
+ * CARRY_SCOPE=connection the id of its other lines, under requests (rule
+ * R) the connection its requests name.
  */
 Test(memcached, new_connection_line)
 {
     const char *args[] = {"--connections", "4", "--requests", "1", NULL};
-    struct mc_run carry = memcached_run("connection", args, 4);
-    struct mc_check c;
-    memcached_check(carry.log, 4, false, &c);
-    if (c.new_untagged > 0)
-        cr_skip_test("known limit: memcached's \"<fd new ... client connection\" line is printed "
-                     "by the worker in its notify-eventfd callback, reached through a user-space "
-                     "queue carry does not follow (rules X/H): %d of %zu untagged",
-                     c.new_untagged, c.lives);
-    free(carry.log);
-    free(carry.replies);
+    const char *scopes[] = {"connection", "request"};
+    for (int s = 0; s < 2; s++) {
+        bool per_request = s == 1;
+        struct mc_run carry = memcached_run(scopes[s], args, 4);
+        struct mc_check c;
+        memcached_check(carry.log, 4, per_request, &c);
+        cr_assert_eq(c.new_untagged, 0, "%s: %d of %zu \"new\" lines untagged\n%s", scopes[s],
+                     c.new_untagged, c.lives, carry.log);
+        int checked = 0;
+        for (size_t i = 0; i < c.lives; i++) {
+            const struct mc_life *life = &c.life[i];
+            if (!life->new_leading)
+                continue; /* cut into another line: its tag is that line's */
+            uint64_t want = per_request ? life->conn : life->id;
+            cr_assert(life->new_tagged && want != 0 && life->new_id == want,
+                      "%s: fd %d's \"new\" line tagged %016" PRIx64 ", its connection %016" PRIx64
+                      "\n%s", scopes[s], life->fd, life->new_id, want, carry.log);
+            checked++;
+        }
+        cr_assert_gt(checked, 0, "%s: no \"new\" line of its own\n%s", scopes[s], carry.log);
+        free(carry.log);
+        free(carry.replies);
+    }
 }
 
 /*

@@ -345,6 +345,13 @@ int carry_count(const char *text, const char *needle)
 char *carry_drive(bool preload, const char *const *env, const char *server,
                   const char *server_mode, const char *conns, long requests, const char *extra)
 {
+    return carry_drive_report(preload, env, server, server_mode, conns, requests, extra, NULL);
+}
+
+char *carry_drive_report(bool preload, const char *const *env, const char *server,
+                         const char *server_mode, const char *conns, long requests,
+                         const char *extra, char **report)
+{
     const char *server_argv[] = {carry_test_fixture(server), server_mode, "4", NULL};
     struct carry_server s = carry_server_start(preload, env, server_argv);
     char port[16], total[32];
@@ -370,13 +377,22 @@ char *carry_drive(bool preload, const char *const *env, const char *server,
     cr_assert_eq(r.status, 0, "%s %s: client failed:\n%s%s", server, server_mode, r.out, r.err);
     char *line = strndup(r.out, strcspn(r.out, "\n"));
     carry_run_free(&r);
-    free(rest);
+    if (report != NULL)
+        *report = rest;
+    else
+        free(rest);
     return line;
 }
 
 void carry_assert_loops_matter(const char *server, const char *server_mode)
 {
-    const char *env[] = {"CARRY_MODE=threads,epoll,accept", NULL};
+    carry_assert_fails_without(server, server_mode, "CARRY_MODE=threads,epoll,accept", "rule L");
+}
+
+void carry_assert_fails_without(const char *server, const char *server_mode,
+                                const char *mode_env, const char *what)
+{
+    const char *env[] = {mode_env, NULL};
     const char *server_argv[] = {carry_test_fixture(server), server_mode, "4", NULL};
     struct carry_server s = carry_server_start(true, env, server_argv);
     char port[16];
@@ -384,7 +400,7 @@ void carry_assert_loops_matter(const char *server, const char *server_mode)
     const char *client_argv[] = {carry_test_fixture("epoll_client"), port, "20", "200", NULL};
     struct carry_run_result r = carry_run_program(false, NULL, client_argv);
     free(carry_server_stop(&s));
-    cr_assert_neq(r.status, 0, "%s %s passed without rule L:\n%s", server, server_mode, r.out);
+    cr_assert_neq(r.status, 0, "%s %s passed without %s:\n%s", server, server_mode, what, r.out);
     /* Every request answered: it failed on contexts, not by crashing. */
     cr_assert_not_null(strstr(r.out, "requests=200 "), "%s", r.out);
     cr_assert_null(strstr(r.out, "mismatches=0 zero=0 "), "%s", r.out);

@@ -91,6 +91,12 @@ int carry_test_scale(void);
 char *carry_drive(bool preload, const char *const *env, const char *server,
                   const char *server_mode, const char *conns, long requests, const char *extra);
 
+/* carry_drive, and what else the server printed on stdout after its port
+ * line, up to its exit (*report, malloc'd). */
+char *carry_drive_report(bool preload, const char *const *env, const char *server,
+                         const char *server_mode, const char *conns, long requests,
+                         const char *extra, char **report);
+
 /* Fails the test unless line is epoll_client's summary of a clean run:
  * every one of REQUESTS / carry_test_scale() answered over CONNS
  * connections, no mismatch, no id 0, no id shared between connections.
@@ -101,6 +107,11 @@ void carry_assert_clean_run(const char *line, long requests, int conns, const ch
  * (CARRY_MODE=threads,epoll,accept), fails epoll_client's check: proof
  * that a passing run is carry's work, not luck. */
 void carry_assert_loops_matter(const char *server, const char *server_mode);
+
+/* The same with the environment entry mode_env (a CARRY_MODE without the
+ * rule named what). */
+void carry_assert_fails_without(const char *server, const char *server_mode,
+                                const char *mode_env, const char *what);
 
 /* The checks every request/reply fixture under rule L passes: 100,000
  * requests over 200 connections, clean in each CARRY_EPOLL mode; 100,000
