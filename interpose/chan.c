@@ -37,7 +37,7 @@ CARRY__EXPORT int eventfd_read(int fd, eventfd_t *value)
 {
     carry__hook_read(fd);
     int rc = CARRY__REAL(eventfd_read)(fd, value);
-    carry__hook_read_done(fd, rc == 0 ? (ssize_t)sizeof *value : -1, NULL, 0);
+    carry__hook_read_done(fd, rc == 0 ? (ssize_t)sizeof *value : -1, value, sizeof *value);
     return rc;
 }
 
@@ -45,7 +45,7 @@ CARRY__EXPORT int eventfd_write(int fd, eventfd_t value)
 {
     if (!(carry__hook_write(fd, false) & CARRY__WRITE_CHANNEL))
         return CARRY__REAL(eventfd_write)(fd, value);
-    uint64_t record = carry__hook_channel_write(fd, sizeof value);
+    uint64_t record = carry__hook_channel_write(fd, &value, sizeof value);
     int rc = CARRY__REAL(eventfd_write)(fd, value);
     carry__hook_channel_wrote(fd, record, sizeof value, rc == 0 ? (ssize_t)sizeof value : -1);
     return rc;

@@ -51,7 +51,7 @@ CARRY__EXPORT int event_assign(struct event *ev, struct event_base *base, int fd
         return CARRY__REAL(event_assign)(ev, base, fd, events, fn, arg);
     int rc = CARRY__REAL(event_assign)(ev, base, fd, events, carry__levent_run, cb);
     if (rc != 0)
-        carry__hook_cb_forget(ev, cb);
+        carry__hook_cb_forget(ev);
     return rc;
 }
 
@@ -80,14 +80,17 @@ CARRY__EXPORT int event_del(struct event *ev)
     return rc;
 }
 
-/* The record goes after the event: a callback of it may still be running
- * in another thread until event_free returns. */
+/* The record leaves the table before the event is freed (another thread
+ * may make an event at its address at once) and goes after (a callback of
+ * the event may run in another thread until event_free returns). */
 CARRY__EXPORT void event_free(struct event *ev)
 {
     struct carry__cb *cb = carry__levent_cb_of(ev);
+    if (cb != NULL)
+        carry__hook_cb_detach(ev, cb);
     CARRY__REAL(event_free)(ev);
     if (cb != NULL)
-        carry__hook_cb_forget(ev, cb);
+        carry__hook_cb_release(cb);
 }
 
 CARRY__EXPORT carry__levent_cb *event_get_callback(const struct event *ev)
@@ -177,7 +180,7 @@ static void carry__levent_finalize(void *evcb, void *arg)
 {
     struct carry__cb *cb = carry__hook_cb_find(evcb);
     struct carry__cb given = *cb;
-    carry__hook_cb_forget(evcb, cb);
+    carry__hook_cb_forget(evcb);
     ((carry__levent_finalize_cb *)given.finalize)(evcb, arg == cb ? given.arg : arg);
 }
 

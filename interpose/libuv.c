@@ -119,7 +119,7 @@ static int carry__uv_fd(void *obj)
 static int carry__uv_queued(void *req, bool ours, int rc)
 {
     if (ours && rc != 0)
-        carry__hook_cb_forget(req, NULL);
+        carry__hook_cb_forget(req);
     return rc;
 }
 

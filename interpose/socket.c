@@ -147,11 +147,11 @@ CARRY__EXPORT int fcntl64(int fd, int cmd, ...)
     CARRY__RECV(fd, ssize_t, carry__hook_recv_done(fd, flags, call, bytes, cap), call, \
                 carry__hook_read_done(fd, rc_, bytes, cap))
 
-/* A write of n bytes on a hand-off channel's end (rule H): recorded
- * before it is made, corrected after. */
-#define CARRY__CHANNEL_WRITE(fd, n, type, call) \
+/* A write of n bytes (buf: the first) on a hand-off channel's end (rule
+ * H): recorded before it is made, corrected after. */
+#define CARRY__CHANNEL_WRITE(fd, buf, n, type, call) \
     do { \
-        uint64_t record_ = carry__hook_channel_write(fd, n); \
+        uint64_t record_ = carry__hook_channel_write(fd, buf, n); \
         type rc_ = call; \
         carry__hook_channel_wrote(fd, record_, n, rc_); \
         return rc_; \
@@ -159,13 +159,13 @@ CARRY__EXPORT int fcntl64(int fd, int cmd, ...)
 
 /* A send of n bytes: datagram tells its destination, once datagram
  * sockets exist. */
-#define CARRY__SEND(fd, n, type, datagram, call) \
+#define CARRY__SEND(fd, buf, n, type, datagram, call) \
     do { \
         unsigned how_ = carry__hook_write(fd, false); \
         if (carry__hook_datagrams()) \
             datagram; \
         if (CARRY__UNLIKELY(how_ & CARRY__WRITE_CHANNEL)) \
-            CARRY__CHANNEL_WRITE(fd, n, type, call); \
+            CARRY__CHANNEL_WRITE(fd, buf, n, type, call); \
         return call; \
     } while (0)
 
@@ -264,7 +264,7 @@ CARRY__EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
     unsigned how = carry__hook_write(fd, true);
     if (CARRY__UNLIKELY(how & CARRY__WRITE_CHANNEL))
-        CARRY__CHANNEL_WRITE(fd, n, ssize_t, CARRY__REAL(write)(fd, buf, n));
+        CARRY__CHANNEL_WRITE(fd, buf, n, ssize_t, CARRY__REAL(write)(fd, buf, n));
     if (how) {
         struct iovec v = {(void *)buf, n};
         return carry__hook_write_tagged(fd, &v, 1, CARRY__REAL(writev), carry__write_plain);
@@ -278,7 +278,7 @@ CARRY__EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
     /* Bad arguments get the kernel's answer, untouched. */
     bool sane = n > 0 && n <= IOV_MAX && iov != NULL;
     if (CARRY__UNLIKELY(how & CARRY__WRITE_CHANNEL) && sane)
-        CARRY__CHANNEL_WRITE(fd, carry__hook_iov_bytes(iov, (size_t)n), ssize_t,
+        CARRY__CHANNEL_WRITE(fd, iov->iov_base, carry__hook_iov_bytes(iov, (size_t)n), ssize_t,
                              CARRY__REAL(writev)(fd, iov, n));
     if (how && sane)
         return carry__hook_write_tagged(fd, iov, n, CARRY__REAL(writev), CARRY__REAL(writev));
@@ -287,26 +287,26 @@ CARRY__EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 
 CARRY__EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-    CARRY__SEND(fd, n, ssize_t, (void)0, CARRY__REAL(send)(fd, buf, n, flags));
+    CARRY__SEND(fd, buf, n, ssize_t, (void)0, CARRY__REAL(send)(fd, buf, n, flags));
 }
 
 CARRY__EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
                              const struct sockaddr *addr, socklen_t len)
 {
-    CARRY__SEND(fd, n, ssize_t, carry__hook_send_datagram(fd, addr, len),
+    CARRY__SEND(fd, buf, n, ssize_t, carry__hook_send_datagram(fd, addr, len),
                 CARRY__REAL(sendto)(fd, buf, n, flags, addr, len));
 }
 
 CARRY__EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    CARRY__SEND(fd, msg ? carry__hook_iov_bytes(msg->msg_iov, msg->msg_iovlen) : 0, ssize_t,
+    CARRY__SEND(fd, NULL, msg ? carry__hook_iov_bytes(msg->msg_iov, msg->msg_iovlen) : 0, ssize_t,
                 carry__hook_send_msg(fd, msg), CARRY__REAL(sendmsg)(fd, msg, flags));
 }
 
 CARRY__EXPORT int sendmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags)
 {
     /* Not recorded on a channel (0 bytes: no record), where it is rare. */
-    CARRY__SEND(fd, 0, int,
+    CARRY__SEND(fd, NULL, 0, int,
                 carry__hook_send_msg(fd, n > 0 && msgs != NULL ? &msgs->msg_hdr : NULL),
                 CARRY__REAL(sendmmsg)(fd, msgs, n, flags));
 }

@@ -3,12 +3,14 @@
  *
  * A channel has a queue per direction (one for a pipe or an eventfd, two
  * for a socketpair): a ring of records, each the context a write was made
- * in (a reference, or NULL for none) and the bytes it put in.  A write
- * records before its bytes go, so that no reader can see them first, and
- * corrects the record after a partial or failed write; a read takes
- * records oldest first until its bytes are accounted for (a pipe or a
- * stream socketpair), or one (a datagram socketpair, an eventfd in
- * semaphore mode), or all (an eventfd: its read takes the whole count).
+ * in (a reference, or NULL for none) and what it put in: its bytes, or
+ * for an eventfd the value it added to the count.  A write records before
+ * its bytes go, so that no reader can see them first, and corrects the
+ * record after a partial or failed write; a read takes records oldest
+ * first until what it read is accounted for (the bytes of a pipe or a
+ * stream socketpair, the count an eventfd read returned, 1 in semaphore
+ * mode), or one record (a datagram socketpair).  A record whose write is
+ * not in yet (made, its bytes not added) stays for a later read.
  * The ring is bounded: past CARRY__CHAN_RECORDS pending writes, the
  * oldest record is dropped (counted).  A queue's short critical sections
  * take its spin lock: no system call, no allocation per hand-off.
@@ -16,6 +18,8 @@
  * Only writes somebody in this process can read are recorded: a pipe whose
  * read end went to a child (closed here) records nothing.
  */
+#include <string.h>
+
 #include "chan.h"
 #include "current.h"
 #include "fd.h"
@@ -25,14 +29,14 @@
 #include "stats.h"
 #include "watch.h"
 
-#define CARRY__CHAN_RECORDS 64
+#define CARRY__CHAN_RECORDS 128
 
 _Static_assert(sizeof carry__stats.handoffs / sizeof carry__stats.handoffs[0] == CARRY__CHAN_KINDS,
                "a hand-off counter per channel kind");
 
 struct carry__chan_record {
     carry_ctx *ctx;
-    uint64_t bytes;
+    uint64_t amount; /* bytes, or an eventfd's value; 0: nothing went in */
 };
 
 struct carry__chan_queue {
@@ -170,11 +174,25 @@ bool carry__chan_is(int fd)
     return carry__chan_of(fd, &end) != NULL;
 }
 
-uint64_t carry__chan_write(int fd, size_t n)
+/* What a write puts in: its bytes, or an eventfd's 8-byte value. */
+static uint64_t carry__chan_amount(const struct carry__chan *c, const void *buf, size_t n)
+{
+    if ((c->kind & ~CARRY__CHAN_ONE_PER_READ) != CARRY__CHAN_EVENTFD)
+        return n;
+    uint64_t value = 0;
+    if (buf != NULL && n == sizeof value)
+        memcpy(&value, buf, sizeof value);
+    return value;
+}
+
+uint64_t carry__chan_write(int fd, const void *buf, size_t n)
 {
     uint8_t end;
     struct carry__chan *c = carry__chan_of(fd, &end);
     if (c == NULL || n == 0)
+        return 0;
+    uint64_t amount = carry__chan_amount(c, buf, n);
+    if (amount == 0)
         return 0;
     struct carry__chan_queue *q = &c->q[CARRY__END_WRITES(end)];
     carry_ctx *ctx = carry__current();
@@ -190,7 +208,7 @@ uint64_t carry__chan_write(int fd, size_t n)
         if (ctx != NULL)
             carry__ctx_ref(ctx);
         record = q->next++;
-        q->at[record % CARRY__CHAN_RECORDS] = (struct carry__chan_record){ctx, n};
+        q->at[record % CARRY__CHAN_RECORDS] = (struct carry__chan_record){ctx, amount};
     }
     carry__spin_unlock(&q->lock);
     if (dropped != NULL)
@@ -211,15 +229,15 @@ void carry__chan_wrote(int fd, uint64_t record, ssize_t rc)
     if (record >= q->first && record < q->next) {
         struct carry__chan_record *r = &q->at[record % CARRY__CHAN_RECORDS];
         if (rc <= 0)
-            r->bytes = 0;
-        else if ((uint64_t)rc < r->bytes)
-            r->bytes = (uint64_t)rc;
+            r->amount = 0; /* an eventfd's write is all or nothing */
+        else if ((uint64_t)rc < r->amount)
+            r->amount = (uint64_t)rc;
     }
     carry__spin_unlock(&q->lock);
     errno = saved_errno;
 }
 
-void carry__chan_read(int fd, ssize_t rc)
+void carry__chan_read(int fd, ssize_t rc, const void *bytes, size_t cap)
 {
     uint8_t end;
     struct carry__chan *c = carry__chan_of(fd, &end);
@@ -228,39 +246,48 @@ void carry__chan_read(int fd, ssize_t rc)
     struct carry__chan_queue *q = &c->q[CARRY__END_READS(end)];
     unsigned kind = c->kind & ~CARRY__CHAN_ONE_PER_READ;
     bool one = (c->kind & CARRY__CHAN_ONE_PER_READ) != 0;
-    bool all = kind == CARRY__CHAN_EVENTFD && !one;
-    bool by_bytes = !all && !one;
-    uint64_t left = (uint64_t)rc, merged = 0;
+    /* What the read took: bytes, or an eventfd's count (1 in semaphore
+     * mode); a datagram socketpair's read takes one record. */
+    uint64_t left = (uint64_t)rc;
+    if (kind == CARRY__CHAN_EVENTFD) {
+        left = 1;
+        if (!one && bytes != NULL && cap >= sizeof left && rc == (ssize_t)sizeof left)
+            memcpy(&left, bytes, sizeof left);
+        one = false;
+    }
+    bool by_amount = !one;
+    uint64_t merged = 0;
     carry_ctx *taken = NULL;
     bool any = false;
     unsigned batched = 0;
     carry__spin_lock(&q->lock);
-    while (q->first < q->next && (!by_bytes || left > 0)) {
+    while (q->first < q->next && (!by_amount || left > 0)) {
         struct carry__chan_record *r = &q->at[q->first % CARRY__CHAN_RECORDS];
-        uint64_t bytes = r->bytes;
-        /* The rest of this write is still to be read: its record stays. */
-        bool partial = by_bytes && bytes > left;
+        uint64_t amount = r->amount;
+        /* The rest of this write is still to be read (or not in yet): its
+         * record stays. */
+        bool partial = by_amount && amount > left;
         carry_ctx *let_go = partial ? NULL : r->ctx;
-        if (bytes != 0 && r->ctx != NULL && batched < CARRY__HANDOFF_MAX)
+        if (amount != 0 && r->ctx != NULL && batched < CARRY__HANDOFF_MAX)
             carry__handoff_batch[batched++] = r->ctx;
-        if (bytes != 0 && !any) {
+        if (amount != 0 && !any) {
             any = true;
             taken = r->ctx;
             if (partial && taken != NULL)
                 carry__ctx_ref(taken);
             let_go = NULL; /* the record's reference passes to the thread */
-        } else if (bytes != 0) {
+        } else if (amount != 0) {
             merged++;
         }
         if (let_go != NULL)
             carry__ctx_unref(let_go);
         if (partial) {
-            r->bytes -= left;
+            r->amount -= left;
             break;
         }
-        left -= by_bytes ? bytes : 0;
+        left -= by_amount ? amount : 0;
         q->first++;
-        if (one && bytes != 0)
+        if (one && amount != 0)
             break;
     }
     carry__spin_unlock(&q->lock);

@@ -28,18 +28,19 @@ enum {
  * cannot follow them (out of memory or range): they are no channel. */
 bool carry__chan_made(unsigned kind, const int fds[2]);
 
-/* A write of n bytes on fd is about to run: its record, for
- * carry__chan_wrote, or 0 when fd is no channel end (or no reader of it
- * is open in this process). */
-uint64_t carry__chan_write(int fd, size_t n);
+/* A write of n bytes on fd (buf: the first of them, or NULL) is about to
+ * run: its record, for carry__chan_wrote, or 0 when fd is no channel end
+ * (or no reader of it is open in this process). */
+uint64_t carry__chan_write(int fd, const void *buf, size_t n);
 
 /* The write of record returned rc (errno as it set it): fewer bytes than
  * recorded (a partial or failed write) leave fewer to be read. */
 void carry__chan_wrote(int fd, uint64_t record, ssize_t rc);
 
-/* A read on fd returned rc > 0: the context of the oldest write it
- * consumed becomes current.  Leaves errno alone. */
-void carry__chan_read(int fd, ssize_t rc);
+/* A read on fd returned rc > 0 into bytes first (a buffer of cap bytes,
+ * or NULL): the context of the oldest write it consumed becomes current.
+ * Leaves errno alone. */
+void carry__chan_read(int fd, ssize_t rc, const void *bytes, size_t cap);
 
 /* Several writers' contexts taken by one read (CARRY__IO_HANDOFF): I/O on
  * an fd that one of them owns makes it current. */

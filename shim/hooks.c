@@ -187,7 +187,7 @@ void carry__hook_read_done_slow(int fd, ssize_t rc, const void *bytes, size_t ca
     carry__request_read(fd, rc, bytes, cap);
     if (rc > 0 && (atomic_load_explicit(&carry__io_watch, memory_order_relaxed) &
                    CARRY__WATCH_CHANNELS))
-        carry__chan_read(fd, rc);
+        carry__chan_read(fd, rc, bytes, cap);
 }
 
 /* Writes while carry starts, counts or tags. */
@@ -220,10 +220,10 @@ unsigned carry__hook_write_slow(int fd, bool taggable, unsigned watch)
     return 0;
 }
 
-uint64_t carry__hook_channel_write(int fd, size_t n)
+uint64_t carry__hook_channel_write(int fd, const void *buf, size_t n)
 {
     int saved_errno = errno;
-    uint64_t record = carry__chan_write(fd, n);
+    uint64_t record = carry__chan_write(fd, buf, n);
     errno = saved_errno;
     return record;
 }
@@ -477,9 +477,19 @@ void carry__hook_cb_stop(const void *obj, unsigned library, const void *caller)
     carry__record_stop(obj, library, caller);
 }
 
-void carry__hook_cb_forget(const void *obj, const struct carry__cb *cb)
+void carry__hook_cb_forget(const void *obj)
 {
-    carry__record_forget(obj, cb);
+    carry__record_forget(obj);
+}
+
+void carry__hook_cb_detach(const void *obj, struct carry__cb *cb)
+{
+    carry__record_detach(obj, carry__record_from(cb));
+}
+
+void carry__hook_cb_release(struct carry__cb *cb)
+{
+    carry__record_release(carry__record_from(cb));
 }
 
 bool carry__hook_cb_closing(const void *obj, void (*close)(void))

@@ -133,9 +133,10 @@ static inline unsigned carry__hook_write(int fd, bool taggable)
     return CARRY__UNLIKELY(watch != 0) ? carry__hook_write_slow(fd, taggable, watch) : 0;
 }
 
-/* A write of n bytes on a channel end is about to run: its record, which
- * carry__hook_channel_wrote takes with what the write returned. */
-uint64_t carry__hook_channel_write(int fd, size_t n);
+/* A write of n bytes (buf: the first of them, or NULL) on a channel end
+ * is about to run: its record, which carry__hook_channel_wrote takes with
+ * what the write returned. */
+uint64_t carry__hook_channel_write(int fd, const void *buf, size_t n);
 void carry__hook_channel_wrote(int fd, uint64_t record, size_t n, ssize_t rc);
 
 /* The bytes of cnt buffers (a write's size before it is made). */
@@ -277,10 +278,15 @@ void carry__hook_cb_drop(struct carry__cb *cb);
 void carry__hook_cb_stop(const void *obj, unsigned library, const void *caller);
 
 /* obj is gone for the library (freed, or the call that was to schedule it
- * failed): its record goes.  cb, when not NULL, is the record the caller
- * saw before the library let go of obj: after, another thread may have
- * made a new object at the same address, whose record stays. */
-void carry__hook_cb_forget(const void *obj, const struct carry__cb *cb);
+ * failed): its record goes. */
+void carry__hook_cb_forget(const void *obj);
+
+/* obj, whose record is cb, is about to be freed: cb leaves the table
+ * first, so that an object another thread makes at obj's address once it
+ * is freed gets a record of its own, and stays for obj's callbacks until
+ * carry__hook_cb_release(cb), once the library has let go of obj. */
+void carry__hook_cb_detach(const void *obj, struct carry__cb *cb);
+void carry__hook_cb_release(struct carry__cb *cb);
 
 /* libuv is to close obj, then call close (may be NULL): true when close's
  * trampoline is to run it (from the record, in the context current now). */

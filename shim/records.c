@@ -289,21 +289,24 @@ static void carry__record_free(struct carry__record *r)
     carry__pool_give(&carry__record_pool, r);
 }
 
-void carry__record_forget(const void *obj, const struct carry__cb *only)
+void carry__record_forget(const void *obj)
 {
-    const struct carry__cbtable_entry *entry =
-        only != NULL ? &carry__record_from((struct carry__cb *)only)->entry : NULL;
     struct carry__record *r =
-        carry__record_entry(carry__cbtable_remove(&carry__records, obj, entry));
+        carry__record_entry(carry__cbtable_remove(&carry__records, obj, NULL));
     if (r != NULL)
         carry__record_free(r);
+}
+
+void carry__record_detach(const void *obj, struct carry__record *r)
+{
+    carry__cbtable_remove(&carry__records, obj, &r->entry);
 }
 
 void carry__record_release(struct carry__record *r)
 {
     const void *obj = carry__cbtable_key(&r->entry);
     if (obj != NULL)
-        carry__record_forget(obj, NULL);
+        carry__record_forget(obj);
     else
         carry__record_free(r);
 }

@@ -110,9 +110,13 @@ void carry__record_drop(struct carry__record *r);
  * has one. */
 void carry__record_stop(const void *obj, unsigned library, const void *caller);
 
-/* obj is gone: its record goes (only if it is only's, when only is not
- * NULL). */
-void carry__record_forget(const void *obj, const struct carry__cb *only);
+/* obj is gone: its record goes. */
+void carry__record_forget(const void *obj);
+
+/* r, obj's record, leaves its table but stays, for obj's callbacks that
+ * may still run (carry__record_release lets go of it then): an object
+ * made at obj's address from now on gets a record of its own. */
+void carry__record_detach(const void *obj, struct carry__record *r);
 
 /* The record's object is done with it: out of its table, or (one-shot)
  * back to the pool. */

@@ -42,7 +42,7 @@ Test(loops, records_are_found_by_their_key_and_recycled_empty)
     cr_assert_null(carry__record_find(&objs[1]));
     carry__record_capture(a);
     cr_assert_eq(atomic_load(&a->ctx), ctx);
-    carry__record_forget(&objs[0], NULL);
+    carry__record_forget(&objs[0]);
     cr_assert_null(carry__record_find(&objs[0]));
 
     /* The pool hands the record out again, with nothing captured. */
@@ -52,28 +52,26 @@ Test(loops, records_are_found_by_their_key_and_recycled_empty)
     cr_assert_null(atomic_load(&b->ctx));
     cr_assert_null(b->cb.fn);
     cr_assert_eq(b->fd, -1);
-    carry__record_forget(&objs[2], NULL);
+    carry__record_forget(&objs[2]);
 }
 
-/* An object freed, and another made at its address by another thread
- * before the first's record is let go of (libevent's event_free with
- * evthread): forgetting the first's record leaves the second's. */
-Test(loops, forgetting_a_freed_objects_record_spares_its_successors)
+/* An object about to be freed while another thread makes one at its
+ * address (libevent's event_free with evthread): its record leaves the
+ * table first, so the successor gets a record of its own, and the first
+ * stays until it is let go of. */
+Test(loops, a_detached_record_spares_its_successor)
 {
-    static char obj, other;
+    static char obj;
     struct carry__record *first = carry__record_of(&obj);
     cr_assert_not_null(first);
-    carry__record_forget(&obj, NULL);
-    /* The first record's memory goes to another object; the successor at
-     * obj's address gets a record of its own. */
-    cr_assert_eq(carry__record_of(&other), first);
-    struct carry__record *second = carry__record_of(&obj);
-    cr_assert(second != NULL && second != first);
-    carry__record_forget(&obj, &first->cb);
-    cr_assert_eq(carry__record_find(&obj), second, "the successor's record stays");
-    carry__record_forget(&obj, &second->cb);
+    carry__record_detach(&obj, first);
     cr_assert_null(carry__record_find(&obj));
-    carry__record_forget(&other, NULL);
+    struct carry__record *second = carry__record_of(&obj);
+    cr_assert(second != NULL && second != first, "the successor has a record of its own");
+    carry__record_release(first);
+    cr_assert_eq(carry__record_find(&obj), second, "the successor's record stays");
+    carry__record_forget(&obj);
+    cr_assert_null(carry__record_find(&obj));
 }
 
 /*
@@ -110,7 +108,7 @@ static void *churn(void *unused)
         for (int i = 0; i < WRITER_KEYS; i++)
             cr_assert_not_null(carry__record_of(&writer_keys[i * 8]));
         for (int i = 0; i < WRITER_KEYS; i++)
-            carry__record_forget(&writer_keys[i * 8], NULL);
+            carry__record_forget(&writer_keys[i * 8]);
     }
     return NULL;
 }
@@ -131,7 +129,7 @@ Test(loops, a_lookup_of_an_absent_key_never_returns_another_keys_record, .timeou
     for (int i = 0; i < KEPT_KEYS; i++)
         carry__record_of(&kept_keys[i * 8]);
     for (int i = 0; i < WRITER_KEYS; i++)
-        carry__record_forget(&writer_keys[i * 8], NULL);
+        carry__record_forget(&writer_keys[i * 8]);
 
     pthread_t writer;
     cr_assert_eq(pthread_create(&writer, NULL, churn, NULL), 0);
@@ -151,7 +149,7 @@ Test(loops, a_lookup_of_an_absent_key_never_returns_another_keys_record, .timeou
     atomic_store(&stop, true);
     pthread_join(writer, NULL);
     for (int i = 0; i < KEPT_KEYS; i++)
-        carry__record_forget(&kept_keys[i * 8], NULL);
+        carry__record_forget(&kept_keys[i * 8]);
     cr_assert_eq(wrong, 0, "after %lu lookups, one for %p returned a record of another key (now %p)", lookups,
                  asked, got);
 }
