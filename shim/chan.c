@@ -168,12 +168,6 @@ static struct carry__chan *carry__chan_of(int fd, uint8_t *end)
     return c;
 }
 
-bool carry__chan_is(int fd)
-{
-    uint8_t end;
-    return carry__chan_of(fd, &end) != NULL;
-}
-
 /* What a write puts in: its bytes, or an eventfd's 8-byte value. */
 static uint64_t carry__chan_amount(const struct carry__chan *c, const void *buf, size_t n)
 {
@@ -237,10 +231,10 @@ void carry__chan_wrote(int fd, uint64_t record, ssize_t rc)
     errno = saved_errno;
 }
 
-void carry__chan_read(int fd, ssize_t rc, const void *bytes, size_t cap)
+void carry__chan_read(struct carry__fd *e, ssize_t rc, const void *bytes, size_t cap)
 {
-    uint8_t end;
-    struct carry__chan *c = carry__chan_of(fd, &end);
+    struct carry__chan *c = atomic_load_explicit(&e->chan, memory_order_acquire);
+    uint8_t end = atomic_load_explicit(&e->chan_end, memory_order_relaxed);
     if (c == NULL || rc <= 0 || !(end & CARRY__END_READER))
         return;
     struct carry__chan_queue *q = &c->q[CARRY__END_READS(end)];

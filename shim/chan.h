@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "common.h"
+#include "fd.h"
 
 enum {
     CARRY__CHAN_PIPE,
@@ -37,17 +38,21 @@ uint64_t carry__chan_write(int fd, const void *buf, size_t n);
  * recorded (a partial or failed write) leave fewer to be read. */
 void carry__chan_wrote(int fd, uint64_t record, ssize_t rc);
 
-/* A read on fd returned rc > 0 into bytes first (a buffer of cap bytes,
- * or NULL): the context of the oldest write it consumed becomes current.
- * Leaves errno alone. */
-void carry__chan_read(int fd, ssize_t rc, const void *bytes, size_t cap);
+/* Whether e's fd is a channel end. */
+static inline bool carry__chan_end(struct carry__fd *e)
+{
+    return atomic_load_explicit(&e->chan, memory_order_relaxed) != NULL;
+}
+
+/* A read on e's fd, a channel end, returned rc > 0 into bytes first (a
+ * buffer of cap bytes, or NULL): the context of the oldest write it
+ * consumed becomes current.  Leaves errno alone. */
+void carry__chan_read(struct carry__fd *e, ssize_t rc, const void *bytes, size_t cap);
 
 /* Several writers' contexts taken by one read (CARRY__IO_HANDOFF): I/O on
  * an fd that one of them owns makes it current. */
 void carry__chan_batch_io(int fd);
 
-/* Whether fd is a channel end. */
-bool carry__chan_is(int fd);
 
 /* fd's end of its channel goes (close, or a dup2 over it); newfd is a
  * duplicate of oldfd. */

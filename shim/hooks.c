@@ -184,10 +184,13 @@ void carry__hook_read_slow(int fd)
 
 void carry__hook_read_done_slow(int fd, ssize_t rc, const void *bytes, size_t cap)
 {
-    carry__request_read(fd, rc, bytes, cap);
-    if (rc > 0 && (atomic_load_explicit(&carry__io_watch, memory_order_relaxed) &
-                   CARRY__WATCH_CHANNELS))
-        carry__chan_read(fd, rc, bytes, cap);
+    struct carry__fd *e = carry__fd_get(fd);
+    if (e == NULL)
+        return;
+    if (atomic_load_explicit(&e->kind, memory_order_relaxed) == CARRY__FD_ACCEPTED)
+        carry__request_read(e, fd, rc, bytes, cap);
+    else if (rc > 0 && carry__chan_end(e))
+        carry__chan_read(e, rc, bytes, cap);
 }
 
 /* Writes while carry starts, counts or tags. */
@@ -202,10 +205,13 @@ static __attribute__((noinline)) unsigned carry__write_watched(int fd, bool tagg
         carry__fd_check_io(fd);
     if (watch & CARRY__WATCH_BORROWED)
         carry__fd_wrote(fd, carry__current());
-    if (watch & CARRY__WATCH_REQUESTS)
-        carry__request_wrote(fd);
-    if ((watch & CARRY__WATCH_CHANNELS) && carry__chan_is(fd))
-        return CARRY__WRITE_CHANNEL;
+    if (watch & (CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS)) {
+        struct carry__fd *e = carry__fd_get(fd);
+        if (e != NULL && (watch & CARRY__WATCH_REQUESTS))
+            carry__request_wrote(e);
+        if (e != NULL && carry__chan_end(e))
+            return CARRY__WRITE_CHANNEL;
+    }
     return taggable && (watch & CARRY__WATCH_TAG) && carry__tag_fd(fd) ? CARRY__WRITE_TAGGED : 0;
 }
 

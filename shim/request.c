@@ -79,11 +79,8 @@ static void carry__request_end(struct carry__fd *e)
     carry__current_adopt(conn);
 }
 
-void carry__request_read(int fd, ssize_t rc, const void *bytes, size_t cap)
+void carry__request_read(struct carry__fd *e, int fd, ssize_t rc, const void *bytes, size_t cap)
 {
-    struct carry__fd *e = carry__fd_get(fd);
-    if (e == NULL || atomic_load_explicit(&e->kind, memory_order_relaxed) != CARRY__FD_ACCEPTED)
-        return;
     if (rc > 0) {
         /* One of several threads reading the fd at once takes the turn. */
         if (!atomic_load_explicit(&e->turn, memory_order_relaxed) ||

@@ -21,20 +21,21 @@ static inline void carry__request_arm(struct carry__fd *e)
     atomic_store_explicit(&e->turn, 1, memory_order_relaxed);
 }
 
-/* The server writes to fd: its next read that returns data begins a
- * request.  The flag is stored only when it changes, so that a stream
- * of writes does not keep taking its cache line. */
-static inline void carry__request_wrote(int fd)
+/* The server writes to e's fd: when it is an accepted connection, its
+ * next read that returns data begins a request.  The flag is stored only
+ * when it changes, so that a stream of writes does not keep taking its
+ * cache line. */
+static inline void carry__request_wrote(struct carry__fd *e)
 {
-    struct carry__fd *e = carry__fd_get(fd);
-    if (e != NULL && !atomic_load_explicit(&e->turn, memory_order_relaxed) &&
+    if (!atomic_load_explicit(&e->turn, memory_order_relaxed) &&
         atomic_load_explicit(&e->kind, memory_order_relaxed) == CARRY__FD_ACCEPTED)
         atomic_store_explicit(&e->turn, 1, memory_order_relaxed);
 }
 
-/* A read on fd returned rc (> 0: data; errno is the read's otherwise);
- * bytes is the buffer it filled first, of cap bytes (NULL: unknown), where
- * a request's HTTP/1.x head is looked for.  Leaves errno alone. */
-void carry__request_read(int fd, ssize_t rc, const void *bytes, size_t cap);
+/* A read on fd, an accepted connection (e), returned rc (> 0: data; errno
+ * is the read's otherwise); bytes is the buffer it filled first, of cap
+ * bytes (NULL: unknown), where a request's HTTP/1.x head is looked for.
+ * Leaves errno alone. */
+void carry__request_read(struct carry__fd *e, int fd, ssize_t rc, const void *bytes, size_t cap);
 
 #endif /* CARRY_REQUEST_H */
