@@ -54,6 +54,9 @@
  *                        datagram (raw system calls again), the server's
  *                        recvfrom begins a new context (peer, local) and
  *                        its sendto answers the peer
+ *   handoff              rule H, one hand-off: a byte written to a pipe in
+ *                        a context and read back (the read makes the
+ *                        writer's context current)
  *   levent_dispatch,     per callback: the library's loop, run without
  *   libev_dispatch,      blocking, over 64 always-readable eventfds each
  *   uv_dispatch          watched by a persistent event / ev_io / uv_poll
@@ -568,6 +571,35 @@ static void loop_datagram(uint64_t n)
     }
 }
 
+/* Rule H: a pipe made through pipe(), which carry sees. */
+static int handoff_pipe[2] = {-1, -1};
+static carry_ctx *handoff_ctx;
+
+static void setup_handoff(void)
+{
+    if (pipe(handoff_pipe) != 0)
+        micro_die("pipe");
+    handoff_ctx = carry_begin();
+}
+
+static void teardown_handoff(void)
+{
+    carry_enter(NULL);
+    carry_release(handoff_ctx);
+    close(handoff_pipe[0]);
+    close(handoff_pipe[1]);
+}
+
+static void loop_handoff(uint64_t n)
+{
+    char c;
+    for (uint64_t i = 0; i < n; i++) {
+        carry_enter(handoff_ctx);
+        if (write(handoff_pipe[1], "h", 1) != 1 || read(handoff_pipe[0], &c, 1) != 1)
+            micro_die("hand-off");
+    }
+}
+
 /* The read that begins a request.  Not inlined: scripts/bench/micro
  * --callgrind counts the instructions under it. */
 void request_read(void);
@@ -657,6 +689,7 @@ static const struct bench benches[] = {
     {"accept_cycle", setup_accept, loop_accept_cycle, teardown_accept, NULL, 0, 0},
     {"request", setup_request, loop_request, teardown_request, NULL, 0, 0},
     {"datagram", setup_datagram, loop_datagram, teardown_datagram, NULL, 0, 0},
+    {"handoff", setup_handoff, loop_handoff, teardown_handoff, NULL, 0, 0},
     {"tag_fprintf", setup_tag, loop_tag_fprintf, teardown_tag, NULL, 0, 1},
     {"tag_write", setup_tag, loop_tag_write, teardown_tag, NULL, 0, 1},
     {"levent_dispatch", micro_setup_levent, micro_loop_levent, micro_teardown_levent, NULL, 0, 0},
