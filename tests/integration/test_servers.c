@@ -135,19 +135,6 @@ static char *need_binary(const char *name, const char *package)
     return path;
 }
 
-/* A port of 127.0.0.1 that was free a moment ago.  Another process may
- * take it before the server binds it: start_server then tries another. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof addr;
-    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&addr, len) == 0 &&
-              getsockname(fd, (struct sockaddr *)&addr, &len) == 0);
-    close(fd);
-    return ntohs(addr.sin_port);
-}
-
 struct server {
     const char *name;
     int pid; /* also its process group */
@@ -277,7 +264,7 @@ static void server_start(struct server *s, const char *name, const char *const *
         *s = (struct server){.name = name};
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->changed, NULL);
-        *port = free_port();
+        *port = carry_free_port(SOCK_STREAM);
         char port_text[16];
         snprintf(port_text, sizeof port_text, "%d", *port);
         const char *args[32];

@@ -171,18 +171,6 @@ static const char *need_unbound(void)
     return NULL;
 }
 
-/* A UDP port of 127.0.0.1 that was free a moment ago. */
-static int free_udp_port(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof addr;
-    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&addr, len) == 0 &&
-              getsockname(fd, (struct sockaddr *)&addr, &len) == 0);
-    close(fd);
-    return ntohs(addr.sin_port);
-}
-
 /* Reads what fd gives into t until text holds needle or fd ends (false). */
 static bool read_until(int fd, struct carry_text *t, const char *needle)
 {
@@ -242,7 +230,7 @@ Test(udp, unbound_each_querys_lines_carry_its_id, .timeout = 120)
     enum { QUERIES = 6 };
     char dir[] = "/tmp/carry-unbound-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
-    int port = free_udp_port();
+    int port = carry_free_port(SOCK_DGRAM);
     char *conf, *conf_path;
     cr_assert(asprintf(&conf_path, "%s/unbound.conf", dir) > 0);
     cr_assert(asprintf(&conf,

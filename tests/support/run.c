@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -469,4 +470,15 @@ long carry_lost_to_memory(const char *text)
         if (*p != ',')
             n = n * 10 + (*p - '0');
     return n;
+}
+
+int carry_free_port(int type)
+{
+    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&addr, len) == 0 &&
+              getsockname(fd, (struct sockaddr *)&addr, &len) == 0);
+    close(fd);
+    return ntohs(addr.sin_port);
 }

@@ -151,4 +151,8 @@ char *carry_read_file(const char *path);
 /* How many times needle occurs in text. */
 int carry_count(const char *text, const char *needle);
 
+/* A port of 127.0.0.1 for sockets of type (SOCK_STREAM, SOCK_DGRAM) that
+ * was free a moment ago: another process may take it before it is bound. */
+int carry_free_port(int type);
+
 #endif
