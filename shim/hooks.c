@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 
+#include "condvar.h"
 #include "conn.h"
 #include "current.h"
 #include "dgram.h"
@@ -554,6 +555,28 @@ void carry__hook_vsyslog(int pri, int flag, const char *fmt, va_list ap, carry__
         real(pri, flag, fmt, ap);
     else
         carry__tag_vsyslog(pri, flag, fmt, ap, real);
+}
+
+/* ---- Condition variables ------------------------------------------------ */
+
+/* Neither records nor contexts make a system call: errno stays as it
+ * is.  A wait that did not return 0 (ETIMEDOUT above all) was woken by no
+ * signal, and takes nothing. */
+void carry__hook_cond_signal(const void *cond, bool broadcast)
+{
+    if (carry__on(CARRY__RULE_DATAFLOW))
+        carry__cv_signal(cond, broadcast);
+}
+
+uint64_t carry__hook_cond_wait(const void *cond)
+{
+    return carry__on(CARRY__RULE_DATAFLOW) ? carry__cv_waiting(cond) : 0;
+}
+
+void carry__hook_cond_woken(const void *cond, uint64_t seen, int rc)
+{
+    if (rc == 0 && carry__on(CARRY__RULE_DATAFLOW))
+        carry__cv_woken(cond, seen);
 }
 
 /* ---- Fatal signals ------------------------------------------------------- */

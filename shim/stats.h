@@ -29,6 +29,10 @@ struct carry__stats {
     /* Rule R on datagram sockets: datagrams received, each a request
      * context; and those past a batch's bound, which got none. */
     _Atomic uint64_t datagrams, datagrams_unbatched;
+    /* Rule H's condition variables: contexts woken waiters took; signals'
+     * records replaced before a waiter took them; waits that returned 0
+     * with no record made since they began. */
+    _Atomic uint64_t condvar_handoffs, condvar_merged, condvar_none;
     /* Work that ran with no context because carry could not allocate its
      * bookkeeping (a pool, an fd map, an epoll fd carry cannot track). */
     _Atomic uint64_t lost_to_memory;
