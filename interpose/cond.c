@@ -4,10 +4,13 @@
  * glibc versions these: GLIBC_2.3.2 is the condition variable programs
  * link against today, GLIBC_2.2.5 the one of x86-64's first glibc, a
  * pointer to the other kind in the same memory.  libcarry's wrappers
- * carry version GLIBC_2.3.2 (cond.map) and call that version (real.h), so
- * a program built against the old ones keeps calling libc's directly: a
- * wrapper without a version would take its calls too, and hand an old
- * condition variable to the new functions.  pthread_cond_clockwait has
+ * carry version GLIBC_2.3.2 (cond.map), so a program built against the old
+ * ones keeps calling libc's directly: a wrapper without a version would
+ * take its calls too, and hand an old condition variable to the new
+ * functions.  The next definitions are bound without a version (real.h),
+ * which finds libc's default, GLIBC_2.3.2: dlvsym would skip an
+ * interposer after libcarry that defines them without one (TSan's
+ * runtime does) and go straight to libc.  pthread_cond_clockwait has
  * one function under two versions (GLIBC_2.30 and 2.34): its wrapper has
  * none, and takes both.
  */
