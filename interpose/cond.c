@@ -16,13 +16,18 @@
  */
 #include "real.h"
 
-CARRY__EXPORT int pthread_cond_signal(pthread_cond_t *cond)
+/* Uninstrumented, like the hooks they call first (see hooks.c): jemalloc
+ * starts its background threads with the real pthread_create, unknown to
+ * TSan's runtime, and they wait on condition variables. */
+#define CARRY__COND_EXPORT CARRY__EXPORT __attribute__((no_sanitize("thread")))
+
+CARRY__COND_EXPORT int pthread_cond_signal(pthread_cond_t *cond)
 {
     carry__hook_cond_signal(cond, false);
     return CARRY__REAL(pthread_cond_signal)(cond);
 }
 
-CARRY__EXPORT int pthread_cond_broadcast(pthread_cond_t *cond)
+CARRY__COND_EXPORT int pthread_cond_broadcast(pthread_cond_t *cond)
 {
     carry__hook_cond_signal(cond, true);
     return CARRY__REAL(pthread_cond_broadcast)(cond);
@@ -37,19 +42,19 @@ CARRY__EXPORT int pthread_cond_broadcast(pthread_cond_t *cond)
         carry__rc_; \
     })
 
-CARRY__EXPORT int pthread_cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex)
+CARRY__COND_EXPORT int pthread_cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex)
 {
     return CARRY__COND_WAIT(cond, CARRY__REAL(pthread_cond_wait)(cond, mutex));
 }
 
-CARRY__EXPORT int pthread_cond_timedwait(pthread_cond_t *cond, pthread_mutex_t *mutex,
+CARRY__COND_EXPORT int pthread_cond_timedwait(pthread_cond_t *cond, pthread_mutex_t *mutex,
                                          const struct timespec *abstime)
 {
     return CARRY__COND_WAIT(cond, CARRY__REAL(pthread_cond_timedwait)(cond, mutex, abstime));
 }
 
 /* Optional (glibc 2.30 and later): without it, ENOSYS, as real.h says. */
-CARRY__EXPORT int pthread_cond_clockwait(pthread_cond_t *cond, pthread_mutex_t *mutex,
+CARRY__COND_EXPORT int pthread_cond_clockwait(pthread_cond_t *cond, pthread_mutex_t *mutex,
                                          clockid_t clock, const struct timespec *abstime)
 {
     int (*real)(pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *) =
