@@ -30,6 +30,13 @@
 #define CARRY__REAL_SYMBOLS(X) \
     X(pthread_create, int, \
       (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *), NULL, true) \
+    X(pthread_cond_signal, int, (pthread_cond_t *), NULL, true) \
+    X(pthread_cond_broadcast, int, (pthread_cond_t *), NULL, true) \
+    X(pthread_cond_wait, int, (pthread_cond_t *, pthread_mutex_t *), NULL, true) \
+    X(pthread_cond_timedwait, int, \
+      (pthread_cond_t *, pthread_mutex_t *, const struct timespec *), NULL, true) \
+    X(pthread_cond_clockwait, int, \
+      (pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *), NULL, false) \
     X(execve, int, (const char *, char *const[], char *const[]), NULL, true) \
     X(execvpe, int, (const char *, char *const[], char *const[]), NULL, true) \
     X(posix_spawn, int, \

@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 
 #include "chan.h"
+#include "condvar.h"
 #include "conn.h"
 #include "crash.h"
 #include "current.h"
@@ -634,6 +635,42 @@ void carry__hook_vsyslog(int pri, int flag, const char *fmt, va_list ap, carry__
         real(pri, flag, fmt, ap);
     else
         carry__tag_vsyslog(pri, flag, fmt, ap, real);
+}
+
+/* ---- Condition variables ------------------------------------------------ */
+
+/* Neither records nor contexts make a system call: errno stays as it
+ * is.  A wait that did not return 0 (ETIMEDOUT above all) was woken by no
+ * signal, and takes nothing.  Uninstrumented up to the rule's check:
+ * threads a program starts with the real pthread_create (jemalloc's
+ * background threads) are unknown to TSan's runtime, and its function
+ * entry crashes on them; they reach the module only with dataflow on. */
+#define CARRY__COND_HOOK __attribute__((no_sanitize("thread")))
+
+/* carry__on(CARRY__RULE_DATAFLOW), which TSan's build would not inline
+ * here. */
+static inline CARRY__COND_HOOK bool carry__dataflow_on(void)
+{
+    if (CARRY__UNLIKELY(!atomic_load_explicit(&carry__initialised, memory_order_acquire)))
+        carry__init();
+    return carry__config.active && (carry__config.mode & CARRY__RULE_DATAFLOW) != 0;
+}
+
+CARRY__COND_HOOK void carry__hook_cond_signal(const void *cond, bool broadcast)
+{
+    if (carry__dataflow_on())
+        carry__cv_signal(cond, broadcast);
+}
+
+CARRY__COND_HOOK uint64_t carry__hook_cond_wait(const void *cond)
+{
+    return carry__dataflow_on() ? carry__cv_waiting(cond) : 0;
+}
+
+CARRY__COND_HOOK void carry__hook_cond_woken(const void *cond, uint64_t seen, int rc)
+{
+    if (rc == 0 && carry__dataflow_on())
+        carry__cv_woken(cond, seen);
 }
 
 /* ---- Fatal signals ------------------------------------------------------- */

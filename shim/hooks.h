@@ -399,6 +399,18 @@ void carry__hook_perror(const char *s, void (*real)(const char *s));
 
 void carry__hook_vsyslog(int pri, int flag, const char *fmt, va_list ap, carry__vsyslog_fn *real);
 
+/* ---- Condition variables (rule H, dataflow) ------------------------------ */
+
+/* pthread_cond_signal (broadcast false) or _broadcast on cond is about to
+ * run. */
+void carry__hook_cond_signal(const void *cond, bool broadcast);
+
+/* A wait on cond (pthread_cond_wait, _timedwait, _clockwait) is about to
+ * begin; once it has returned rc, the wrapper gives carry__hook_cond_woken
+ * what this returned. */
+uint64_t carry__hook_cond_wait(const void *cond);
+void carry__hook_cond_woken(const void *cond, uint64_t seen, int rc);
+
 /* ---- Fatal signals (CARRY_CRASH) ----------------------------------------- */
 
 /*

@@ -137,6 +137,11 @@ size_t carry__report_format(char *buf, size_t size)
     CARRY__PUT("%s writes merged into another's read, %s dropped past a channel's bound\n",
                carry__stats_num(carry__stat(&carry__stats.handoffs_merged), a, sizeof a),
                carry__stats_num(carry__stat(&carry__stats.handoffs_dropped), b, sizeof b));
+    CARRY__PUT("  condvar: %s hand-offs (a woken waiter took the signal's context), %s merged "
+               "(replaced before a waiter took them), %s woken with none\n",
+               carry__stats_num(carry__stat(&carry__stats.condvar_handoffs), a, sizeof a),
+               carry__stats_num(carry__stat(&carry__stats.condvar_merged), b, sizeof b),
+               carry__stats_num(carry__stat(&carry__stats.condvar_none), c, sizeof c));
     CARRY__PUT("  %-10s %14s %14s %14s\n", "boundary", "captures", "restores", "no context");
     for (int i = 0; i < CARRY__BOUNDARIES; i++) {
         uint64_t cap = carry__stat(&carry__stats.flow[i][CARRY__CAPTURED]);

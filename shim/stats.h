@@ -33,6 +33,10 @@ struct carry__stats {
      * order of chan.h), writes a read took beside the one whose context it
      * took (merged), and records past a channel's bound (dropped). */
     _Atomic uint64_t handoffs[3], handoffs_merged, handoffs_dropped;
+    /* Rule H's condition variables: contexts woken waiters took; signals'
+     * records replaced before a waiter took them; waits that returned 0
+     * with no record made since they began. */
+    _Atomic uint64_t condvar_handoffs, condvar_merged, condvar_none;
     /* Work that ran with no context because carry could not allocate its
      * bookkeeping (a pool, an fd map, an epoll fd carry cannot track). */
     _Atomic uint64_t lost_to_memory;
