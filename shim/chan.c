@@ -292,10 +292,12 @@ void carry__chan_read(struct carry__fd *e, ssize_t rc, const void *bytes, size_t
     if (merged != 0 && carry__counting())
         atomic_fetch_add_explicit(&carry__stats.handoffs_merged, merged, memory_order_relaxed);
     carry__current_adopt(carry__ctx_localize(taken));
-    if (batched > 1) {
-        carry__handoff_count = batched;
+    /* This hand-off replaces the thread's last one, batch or not. */
+    carry__handoff_count = batched > 1 ? batched : 0;
+    if (batched > 1)
         carry__io_batch |= CARRY__IO_HANDOFF;
-    }
+    else
+        carry__io_batch &= ~CARRY__IO_HANDOFF;
     errno = saved_errno;
 }
 
