@@ -13,18 +13,31 @@ __thread struct carry__thread carry__self __attribute__((tls_model("initial-exec
 static pthread_key_t carry__exit_key;
 static pthread_once_t carry__exit_key_once = PTHREAD_ONCE_INIT;
 static bool carry__exit_key_ok;
-static void (*_Atomic carry__exit_fn)(void);
+/* The modules' thread-exit functions (epoll's, dgram's), each once. */
+#define CARRY__EXIT_FNS 4
+static void (*_Atomic carry__exit_fns[CARRY__EXIT_FNS])(void);
 
 void carry__current_at_exit(void (*fn)(void))
 {
-    atomic_store_explicit(&carry__exit_fn, fn, memory_order_relaxed);
+    for (int i = 0; i < CARRY__EXIT_FNS; i++) {
+        void (*seen)(void) = atomic_load_explicit(&carry__exit_fns[i], memory_order_relaxed);
+        /* A failed exchange leaves in seen what another thread stored. */
+        if (seen == NULL && atomic_compare_exchange_strong_explicit(
+                                &carry__exit_fns[i], &seen, fn, memory_order_relaxed,
+                                memory_order_relaxed))
+            return;
+        if (seen == fn)
+            return;
+    }
 }
 
 void carry__thread_finish(void)
 {
-    void (*fn)(void) = atomic_load_explicit(&carry__exit_fn, memory_order_relaxed);
-    if (fn != NULL)
-        fn();
+    for (int i = 0; i < CARRY__EXIT_FNS; i++) {
+        void (*fn)(void) = atomic_load_explicit(&carry__exit_fns[i], memory_order_relaxed);
+        if (fn != NULL)
+            fn();
+    }
     carry__current_adopt(NULL);
     struct carry__thread *self = &carry__self;
     struct carry__owner *owner = self->owner;

@@ -118,7 +118,8 @@ static inline void carry__dispatch(void)
 void carry__current_arm_exit(void);
 
 /* Runs fn when each thread that armed the hook ends, before the thread's
- * context is released (epoll hands its queued events back this way). */
+ * context is released (epoll hands its queued events back this way, dgram
+ * lets go of its batch).  Registering fn again changes nothing. */
 void carry__current_at_exit(void (*fn)(void));
 
 /* The thread ends: what it holds is released, the contexts it owns are no

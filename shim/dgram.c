@@ -1,5 +1,4 @@
 /* Rule R on datagram sockets (dgram.h). */
-#include <pthread.h>
 #include <string.h>
 
 #include "addr.h"
@@ -13,10 +12,6 @@ __thread struct carry__dgram_batch *carry__dgram_mine __attribute__((tls_model("
 
 static struct carry__pool carry__batches =
     CARRY__POOL_INIT(struct carry__dgram_batch, link, 4, NULL, false, "datagram batches");
-
-static pthread_key_t carry__batch_key;
-static pthread_once_t carry__batch_key_once = PTHREAD_ONCE_INIT;
-static bool carry__batch_key_ok;
 
 bool carry__dgram_socket(int fd, int domain, int type)
 {
@@ -38,16 +33,15 @@ void carry__dgram_end_slow(struct carry__dgram_batch *b)
     b->n = b->next = 0;
 }
 
-static void carry__batch_exit(void *p)
+/* The thread ends (current.c runs this from its exit hook). */
+static void carry__batch_exit(void)
 {
-    carry__dgram_end_slow(p);
+    struct carry__dgram_batch *b = carry__dgram_mine;
+    if (b == NULL)
+        return;
+    carry__dgram_end_slow(b);
     carry__dgram_mine = NULL;
-    carry__pool_give(&carry__batches, p);
-}
-
-static void carry__batch_key_create(void)
-{
-    carry__batch_key_ok = pthread_key_create(&carry__batch_key, carry__batch_exit) == 0;
+    carry__pool_give(&carry__batches, b);
 }
 
 /* The thread's batch, emptied, for datagrams of fd; NULL when out of
@@ -57,14 +51,12 @@ static struct carry__dgram_batch *carry__batch_for(int fd)
 {
     struct carry__dgram_batch *b = carry__dgram_mine;
     if (b == NULL) {
-        pthread_once(&carry__batch_key_once, carry__batch_key_create);
-        b = carry__batch_key_ok ? carry__pool_take(&carry__batches) : NULL;
+        carry__current_at_exit(carry__batch_exit);
+        if (!carry__self.exit_hook)
+            carry__current_arm_exit();
+        b = carry__self.exit_hook ? carry__pool_take(&carry__batches) : NULL;
         if (b == NULL)
             return NULL;
-        if (pthread_setspecific(carry__batch_key, b) != 0) {
-            carry__pool_give(&carry__batches, b);
-            return NULL;
-        }
         b->n = b->next = 0;
         carry__dgram_mine = b;
     } else {
