@@ -49,7 +49,8 @@ struct carry__chan_queue {
 struct carry__chan {
     struct carry__chan_queue q[2];
     _Atomic uint32_t ends;   /* fds of this process on it, dups included */
-    unsigned kind;           /* with CARRY__CHAN_ONE_PER_READ */
+    uint8_t kind;            /* CARRY__CHAN_PIPE, _EVENTFD or _SOCKETPAIR */
+    bool one_per_read;       /* CARRY__CHAN_ONE_PER_READ was given */
     struct carry__chan *next_all, *prev_all; /* every live channel, for fork */
     struct carry__chan *link;                /* the pool's */
 };
@@ -139,9 +140,10 @@ bool carry__chan_made(unsigned kind, const int fds[2])
         c->q[i].first = c->q[i].next = 1;
     }
     atomic_init(&c->ends, 0);
-    c->kind = kind;
+    c->kind = (uint8_t)(kind & ~CARRY__CHAN_ONE_PER_READ);
+    c->one_per_read = (kind & CARRY__CHAN_ONE_PER_READ) != 0;
     carry__chan_link(c);
-    switch (kind & ~CARRY__CHAN_ONE_PER_READ) {
+    switch (c->kind) {
     case CARRY__CHAN_PIPE: /* fds[0] reads what fds[1] writes, through queue 0 */
         carry__end_attach(a, c, CARRY__END(0, 0, 1));
         carry__end_attach(b, c, CARRY__END(0, 0, 0));
@@ -171,7 +173,7 @@ static struct carry__chan *carry__chan_of(int fd, uint8_t *end)
 /* What a write puts in: its bytes, or an eventfd's 8-byte value. */
 static uint64_t carry__chan_amount(const struct carry__chan *c, const void *buf, size_t n)
 {
-    if ((c->kind & ~CARRY__CHAN_ONE_PER_READ) != CARRY__CHAN_EVENTFD)
+    if (c->kind != CARRY__CHAN_EVENTFD)
         return n;
     uint64_t value = 0;
     if (buf != NULL && n == sizeof value)
@@ -238,18 +240,19 @@ void carry__chan_read(struct carry__fd *e, ssize_t rc, const void *bytes, size_t
     if (c == NULL || rc <= 0 || !(end & CARRY__END_READER))
         return;
     struct carry__chan_queue *q = &c->q[CARRY__END_READS(end)];
-    unsigned kind = c->kind & ~CARRY__CHAN_ONE_PER_READ;
-    bool one = (c->kind & CARRY__CHAN_ONE_PER_READ) != 0;
-    /* What the read took: bytes, or an eventfd's count (1 in semaphore
-     * mode); a datagram socketpair's read takes one record. */
+    /* What the read took, to be accounted for by records: bytes, or an
+     * eventfd's count (1 in semaphore mode); a datagram socketpair's read
+     * takes one record, whatever its size. */
     uint64_t left = (uint64_t)rc;
-    if (kind == CARRY__CHAN_EVENTFD) {
+    bool by_amount = true;
+    if (c->kind == CARRY__CHAN_EVENTFD) {
         left = 1;
-        if (!one && bytes != NULL && cap >= sizeof left && rc == (ssize_t)sizeof left)
+        if (!c->one_per_read && bytes != NULL && cap >= sizeof left &&
+            rc == (ssize_t)sizeof left)
             memcpy(&left, bytes, sizeof left);
-        one = false;
+    } else if (c->one_per_read) {
+        by_amount = false;
     }
-    bool by_amount = !one;
     uint64_t merged = 0;
     carry_ctx *taken = NULL;
     bool any = false;
@@ -281,14 +284,14 @@ void carry__chan_read(struct carry__fd *e, ssize_t rc, const void *bytes, size_t
         }
         left -= by_amount ? amount : 0;
         q->first++;
-        if (one && amount != 0)
+        if (!by_amount && amount != 0)
             break;
     }
     carry__spin_unlock(&q->lock);
     if (!any)
         return; /* bytes nobody here recorded (another process's) */
     int saved_errno = errno;
-    carry__count(&carry__stats.handoffs[kind]);
+    carry__count(&carry__stats.handoffs[c->kind]);
     if (merged != 0 && carry__counting())
         atomic_fetch_add_explicit(&carry__stats.handoffs_merged, merged, memory_order_relaxed);
     carry__current_adopt(carry__ctx_localize(taken));
