@@ -86,6 +86,13 @@ static inline int carry__ctx_set(carry_ctx *ctx, const char *key, const char *va
     return carry__store_set(&ctx->store, &ctx->lock, key, value);
 }
 
+/* The same with a value of value_len bytes (no NUL needed). */
+static inline int carry__ctx_setn(carry_ctx *ctx, const char *key, const char *value,
+                                  size_t value_len)
+{
+    return carry__store_setn(&ctx->store, &ctx->lock, key, value, value_len);
+}
+
 static inline int carry__ctx_unset(carry_ctx *ctx, const char *key)
 {
     return carry__store_unset(&ctx->store, &ctx->lock, key);

@@ -5,16 +5,6 @@
 #include "request.h"
 #include "stats.h"
 
-static void carry__stats_request(uint32_t seq)
-{
-    atomic_fetch_add_explicit(&carry__stats.requests, 1, memory_order_relaxed);
-    uint64_t max = atomic_load_explicit(&carry__stats.requests_max, memory_order_relaxed);
-    while (seq > max && !atomic_compare_exchange_weak_explicit(&carry__stats.requests_max, &max,
-                                                               seq, memory_order_relaxed,
-                                                               memory_order_relaxed))
-        ;
-}
-
 /* An HTTP/1.x head at the start of the request's first bytes gives it
  * keys; the context is not shared yet, so nothing reads them half-made.
  * Out of memory, a key is missing. */
@@ -23,13 +13,12 @@ static void carry__request_http(carry_ctx *req, const char *bytes, size_t len)
     struct carry__http_head h;
     if (!carry__http_maybe(bytes, len) || !carry__http_head_read(bytes, len, &h))
         return;
-    carry__store_setn(&req->store, &req->lock, "http.method", h.method, h.method_len);
-    carry__store_setn(&req->store, &req->lock, "http.target", h.target, h.target_len);
+    carry__ctx_setn(req, "http.method", h.method, h.method_len);
+    carry__ctx_setn(req, "http.target", h.target, h.target_len);
     if (h.request_id != NULL)
-        carry__store_setn(&req->store, &req->lock, "request_id", h.request_id, h.request_id_len);
+        carry__ctx_setn(req, "request_id", h.request_id, h.request_id_len);
     if (h.traceparent != NULL) {
-        carry__store_setn(&req->store, &req->lock, "traceparent", h.traceparent,
-                          CARRY__TRACEPARENT_LEN);
+        carry__ctx_setn(req, "traceparent", h.traceparent, CARRY__TRACEPARENT_LEN);
         carry__debug(2, "context %016llx adopts traceparent %.55s", (unsigned long long)req->id,
                      h.traceparent);
     }
@@ -56,8 +45,10 @@ static void carry__request_begin(struct carry__fd *e, int fd, const char *bytes,
         req->parent = conn;
         req->seq = seq;
         carry__request_http(req, bytes, len);
-        if (carry__counting())
-            carry__stats_request(seq);
+        if (carry__counting()) {
+            atomic_fetch_add_explicit(&carry__stats.requests, 1, memory_order_relaxed);
+            carry__stats_raise(&carry__stats.requests_max, seq);
+        }
         carry__debug(3, "request %u on fd %d: context %016llx", seq, fd,
                      (unsigned long long)req->id);
     } else {

@@ -6,13 +6,18 @@
 _Atomic bool carry__stats_on;
 struct carry__stats carry__stats;
 
+void carry__stats_raise(_Atomic uint64_t *most, uint64_t value)
+{
+    uint64_t seen = atomic_load_explicit(most, memory_order_relaxed);
+    while (value > seen && !atomic_compare_exchange_weak_explicit(most, &seen, value,
+                                                                  memory_order_relaxed,
+                                                                  memory_order_relaxed))
+        ;
+}
+
 void carry__stats_context_born(uint64_t live)
 {
-    uint64_t peak = atomic_load_explicit(&carry__stats.peak, memory_order_relaxed);
-    while (live > peak && !atomic_compare_exchange_weak_explicit(&carry__stats.peak, &peak, live,
-                                                                 memory_order_relaxed,
-                                                                 memory_order_relaxed))
-        ;
+    carry__stats_raise(&carry__stats.peak, live);
     atomic_fetch_add_explicit(&carry__stats.created, 1, memory_order_relaxed);
 }
 

@@ -71,6 +71,9 @@ static inline void carry__count_dispatch(enum carry__boundary b, const carry_ctx
                                   memory_order_relaxed);
 }
 
+/* *most becomes value if value is more (a peak, a maximum). */
+void carry__stats_raise(_Atomic uint64_t *most, uint64_t value);
+
 /* A context was made; live are alive now. */
 void carry__stats_context_born(uint64_t live);
 
