@@ -106,12 +106,8 @@ uint64_t carry__cv_waiting(const void *cond)
 static carry_ctx *carry__cv_share(_Atomic uint64_t *slot, uint64_t record)
 {
     carry_ctx *ctx = carry__cv_ctx(record);
-    uint64_t refs = atomic_load_explicit(&ctx->refs, memory_order_relaxed);
-    do {
-        if ((refs & CARRY__REF_COUNTS) == 0)
-            return NULL;
-    } while (!atomic_compare_exchange_weak_explicit(&ctx->refs, &refs, refs + CARRY__REF_INTERNAL,
-                                                    memory_order_acquire, memory_order_relaxed));
+    if (!carry__ctx_try_ref(ctx))
+        return NULL;
     if (atomic_load_explicit(slot, memory_order_acquire) == record)
         return ctx;
     carry__ctx_unref(ctx);

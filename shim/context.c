@@ -250,15 +250,8 @@ carry_ctx *carry__slot_take(carry__slot *slot)
         carry_ctx *ctx = atomic_load_explicit(slot, memory_order_acquire);
         if (ctx == NULL)
             return NULL;
-        /* Contexts are never given back to malloc, so this is safe even if
-         * the slot let go of ctx meanwhile; a dead one has no references
-         * and is not revived. */
-        uint64_t refs = atomic_load_explicit(&ctx->refs, memory_order_relaxed);
-        while ((refs & CARRY__REF_COUNTS) != 0 &&
-               !atomic_compare_exchange_weak_explicit(&ctx->refs, &refs, refs + CARRY__REF_INTERNAL,
-                                                      memory_order_acquire, memory_order_relaxed))
-            ;
-        if ((refs & CARRY__REF_COUNTS) == 0)
+        /* The slot may have let go of ctx meanwhile. */
+        if (!carry__ctx_try_ref(ctx))
             continue;
         /* Still the slot's?  Then it is the context the slot holds now
          * (even if it died and was reused in between: the slot keeps it). */

@@ -127,6 +127,21 @@ static inline void carry__ctx_ref(carry_ctx *ctx)
     atomic_fetch_add_explicit(&ctx->refs, CARRY__REF_INTERNAL, memory_order_relaxed);
 }
 
+/* A new reference in refs to ctx unless it has none left: true when
+ * taken.  Safe on a context that may have died and been reused meanwhile
+ * (contexts are never given back to malloc; a dead one is not revived):
+ * the caller checks that what pointed at ctx still does. */
+static inline bool carry__ctx_try_ref(carry_ctx *ctx)
+{
+    uint64_t refs = atomic_load_explicit(&ctx->refs, memory_order_relaxed);
+    do {
+        if ((refs & CARRY__REF_COUNTS) == 0)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&ctx->refs, &refs, refs + CARRY__REF_INTERNAL,
+                                                    memory_order_acquire, memory_order_relaxed));
+    return true;
+}
+
 /* Gives back a reference in refs (unit: CARRY__REF_INTERNAL or _HANDLE).
  * With the last one the context dies, unless another thread owns it:
  * that thread may be running in it, and decides.  False, and nothing
