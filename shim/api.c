@@ -97,9 +97,12 @@ static void *carry__api_run(carry_ctx *ctx, void *(*fn)(void *), void *arg)
 
 static carry_ctx *carry__api_begin(void)
 {
-    carry_ctx *ctx = carry__ctx_new_local();
+    carry_ctx *ctx = carry__ctx_new_local(), *outer = carry__current();
     if (ctx == NULL)
         return NULL;
+    /* Rule W: work begun inside a context is a span of its trace. */
+    if (outer != NULL)
+        carry__trace_child(&ctx->trace, ctx->id, &outer->trace);
     carry__ctx_handle(ctx);
     carry__current_adopt(ctx);
     return ctx;
@@ -120,6 +123,18 @@ static uint64_t carry__api_ctx_id(const carry_ctx *ctx)
     return ctx ? ctx->id : 0;
 }
 
+static int carry__api_traceparent(char *buf)
+{
+    carry_ctx *ctx = carry__current();
+    if (buf == NULL || ctx == NULL) {
+        errno = buf == NULL ? EINVAL : ESRCH;
+        return -1;
+    }
+    carry__trace_format(buf, &ctx->trace);
+    buf[CARRY__TRACEPARENT_TEXT] = '\0';
+    return 0;
+}
+
 static const struct carry_api carry__api = {
     .size = sizeof(struct carry_api),
     .id = carry__api_id,
@@ -132,6 +147,7 @@ static const struct carry_api carry__api = {
     .begin = carry__api_begin,
     .enter = carry__api_enter,
     .ctx_id = carry__api_ctx_id,
+    .traceparent = carry__api_traceparent,
 };
 
 CARRY__EXPORT const struct carry_api *carry_api_v1(void)

@@ -8,17 +8,19 @@
  * degrades to a cheap no-op:
  *
  *   carry_available() 0, carry_id() 0, carry_get() NULL,
- *   carry_set() / carry_unset() / carry_enter() -1 with errno ENOSYS,
+ *   carry_set() / carry_unset() / carry_enter() / carry_traceparent() -1
+ *   with errno ENOSYS,
  *   carry_capture() / carry_begin() NULL, carry_release() nothing,
  *   carry_run(ctx, fn, arg) calls fn(arg) and returns its result.
  *
  * Errors (functions returning int give -1 and set errno; the others leave
  * errno alone unless stated):
  *
- *   EINVAL        key NULL or empty, value NULL.
+ *   EINVAL        key NULL or empty, value NULL, buffer NULL.
  *   ENAMETOOLONG  key longer than CARRY_KEY_MAX bytes.
  *   E2BIG         value longer than CARRY_VALUE_MAX bytes.
- *   ESRCH         no current context (carry_set, carry_unset).
+ *   ESRCH         no current context (carry_set, carry_unset,
+ *                 carry_traceparent).
  *   ENOENT        carry_unset of a key that is not set.
  *   ENOMEM        carry ran out of memory; nothing was changed.
  *   ENOSYS        libcarry is not loaded.
@@ -71,6 +73,7 @@ struct carry_api {
     carry_ctx *(*begin)(void);
     int (*enter)(carry_ctx *ctx);
     uint64_t (*ctx_id)(const carry_ctx *ctx);
+    int (*traceparent)(char *buf);
 };
 
 /* libcarry's entry point: returns its table, or NULL when carry is passive
@@ -99,6 +102,7 @@ static inline void *carry__none_run(carry_ctx *ctx, void *(*fn)(void *), void *a
 }
 static inline int carry__none_enter(carry_ctx *ctx) { (void)ctx; return carry__none_set(NULL, NULL); }
 static inline uint64_t carry__none_ctx_id(const carry_ctx *ctx) { (void)ctx; return 0; }
+static inline int carry__none_traceparent(char *buf) { (void)buf; return carry__none_set(NULL, NULL); }
 
 static const struct carry_api carry__none_api = {
     sizeof(struct carry_api),
@@ -112,6 +116,7 @@ static const struct carry_api carry__none_api = {
     carry__none_capture,
     carry__none_enter,
     carry__none_ctx_id,
+    carry__none_traceparent,
 };
 
 /* Looks libcarry up once per translation unit.  Racing first calls from
@@ -239,6 +244,26 @@ static inline int carry_enter(carry_ctx *ctx)
 static inline uint64_t carry_ctx_id(const carry_ctx *ctx)
 {
     return carry__resolve()->ctx_id(ctx);
+}
+
+/* Bytes carry_traceparent() writes, with the NUL. */
+#define CARRY_TRACEPARENT_SIZE 56
+
+/*
+ * Writes the current context as a W3C traceparent header value,
+ * "00-<trace-id>-<span-id>-<flags>" and a NUL (55 characters), into buf,
+ * which holds CARRY_TRACEPARENT_SIZE bytes: the trace the context belongs to
+ * (the one its request adopted, or one carry started), the context's own
+ * span-id (its id), and the trace flags.  Pass it on to a service the
+ * request calls.  Returns 0, or -1 with errno EINVAL (buf NULL), ESRCH (no
+ * current context) or ENOSYS (no libcarry, or one older than this call).
+ */
+static inline int carry_traceparent(char buf[CARRY_TRACEPARENT_SIZE])
+{
+    const struct carry_api *api = carry__resolve();
+    if (!CARRY__HAS(api, traceparent))
+        return carry__none_traceparent(buf);
+    return api->traceparent(buf);
 }
 
 #ifdef __cplusplus

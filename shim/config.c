@@ -18,6 +18,7 @@ struct carry__config carry__config = {
     .crash = true,
     .active = true,
     .tag = 0,
+    .trace = CARRY__TRACE_ADOPT,
 };
 
 struct carry__name {
@@ -187,6 +188,25 @@ static struct carry__program_match carry__program_list(const char *name, const c
     return m;
 }
 
+/* The index in names[0..n) of variable's value; names[0], the default,
+ * when it is unset or (with a warning) none of them. */
+static unsigned carry__parse_choice(carry__getenv_fn *getenv_fn, const char *variable,
+                                    const char *const *names, unsigned n)
+{
+    const char *value = getenv_fn(variable);
+    if (value == NULL)
+        return 0;
+    for (unsigned i = 0; i < n; i++)
+        if (strcmp(value, names[i]) == 0)
+            return i;
+    char list[64] = "";
+    for (unsigned i = 0, at = 0; i < n; i++)
+        at += (unsigned)snprintf(list + at, sizeof list - at, "%s%s", names[i],
+                                 i + 2 < n ? ", " : i + 1 < n ? " or " : "");
+    carry__warn("%s=%s is invalid: it takes %s; using %s", variable, value, list, names[0]);
+    return 0;
+}
+
 void carry__config_parse(struct carry__config *out, carry__getenv_fn *getenv_fn,
                          const char *program)
 {
@@ -200,26 +220,24 @@ void carry__config_parse(struct carry__config *out, carry__getenv_fn *getenv_fn,
      * more than 1 % (see README, Servers). */
     out->epoll_batch = true;
     out->tag = 0;
+    out->trace = CARRY__TRACE_ADOPT;
+    out->tag_otel = false;
 
     if ((value = getenv_fn("CARRY_MODE")) != NULL)
         out->mode = carry__parse_mode(value);
     /* CARRY_SCOPE=connection: one context per connection, as rule C alone
      * gives (rule R off). */
-    if ((value = getenv_fn("CARRY_SCOPE")) != NULL) {
-        if (strcmp(value, "connection") == 0)
-            out->mode &= ~(unsigned)CARRY__RULE_REQUESTS;
-        else if (strcmp(value, "request") != 0)
-            carry__warn("CARRY_SCOPE=%s is invalid: it takes request or connection; using request",
-                        value);
-    }
+    static const char *const scopes[] = {"request", "connection"};
+    if (carry__parse_choice(getenv_fn, "CARRY_SCOPE", scopes, 2) == 1)
+        out->mode &= ~(unsigned)CARRY__RULE_REQUESTS;
     if ((value = getenv_fn("CARRY_DEBUG")) != NULL)
         out->debug = carry__parse_int("CARRY_DEBUG", value, 0, 3, 0);
-    if ((value = getenv_fn("CARRY_EPOLL")) != NULL) {
-        if (strcmp(value, "batch") == 0 || strcmp(value, "split") == 0)
-            out->epoll_batch = strcmp(value, "batch") == 0;
-        else
-            carry__warn("CARRY_EPOLL=%s is invalid: it takes batch or split; using batch", value);
-    }
+    static const char *const epolls[] = {"batch", "split"};
+    out->epoll_batch = carry__parse_choice(getenv_fn, "CARRY_EPOLL", epolls, 2) == 0;
+    static const char *const traces[] = {"adopt", "off", "inject"};
+    out->trace = (enum carry__trace_mode)carry__parse_choice(getenv_fn, "CARRY_TRACE", traces, 3);
+    static const char *const formats[] = {"id", "otel"};
+    out->tag_otel = carry__parse_choice(getenv_fn, "CARRY_TAG_FORMAT", formats, 2) == 1;
     if ((value = getenv_fn("CARRY_INHERIT")) != NULL)
         out->inherit = carry__parse_int("CARRY_INHERIT", value, 0, 1, 1) == 1;
     out->stats = getenv_fn("CARRY_STATS");

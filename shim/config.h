@@ -30,6 +30,9 @@ enum {
 };
 #define CARRY__TAG_FDS (CARRY__TAG_STDOUT | CARRY__TAG_STDERR)
 
+/* CARRY_TRACE (rule W): in the order of its names, adopt the default. */
+enum carry__trace_mode { CARRY__TRACE_ADOPT, CARRY__TRACE_OFF, CARRY__TRACE_INJECT };
+
 struct carry__config {
     unsigned mode;     /* CARRY__RULE_* bits */
     int debug;         /* CARRY_DEBUG, 0..3 */
@@ -39,6 +42,8 @@ struct carry__config {
     bool active;       /* false when CARRY_ONLY / CARRY_SKIP make carry passive */
     const char *stats; /* CARRY_STATS: "stderr", a path, or NULL */
     unsigned tag;      /* CARRY_TAG: CARRY__TAG_* bits, 0 when passive */
+    enum carry__trace_mode trace; /* CARRY_TRACE */
+    bool tag_otel;     /* CARRY_TAG_FORMAT=otel */
 };
 
 extern struct carry__config carry__config;

@@ -34,7 +34,8 @@
 
 #define CARRY__SLAB_CONTEXTS 64
 
-_Static_assert(sizeof(carry_ctx) == 64, "a context fits one cache line (DESIGN.md: 64 B each)");
+_Static_assert(offsetof(carry_ctx, trace) == 64, "what every event touches fits one cache line");
+_Static_assert(sizeof(carry_ctx) == 128, "and the trace identity another (DESIGN.md: 128 B each)");
 
 static void carry__ctx_init_dead(void *obj)
 {
@@ -74,7 +75,10 @@ uint64_t carry__id_next(void)
         /* Every context takes an id: a thread's first one comes here. */
         atomic_store_explicit(&carry__ever, true, memory_order_relaxed);
     }
-    return carry__id_prefix_of_this_process() | (self->id_next++ & ((UINT64_C(1) << 40) - 1));
+    uint64_t id = carry__trace_permute(carry__id_prefix_of_this_process() |
+                                       (self->id_next++ & ((UINT64_C(1) << 40) - 1)));
+    /* One counter value maps to 0, which is no id. */
+    return CARRY__LIKELY(id != 0) ? id : carry__id_next();
 }
 
 /* Every owner, for fork (see carry__ctx_atfork_child). */
@@ -168,6 +172,7 @@ carry_ctx *carry__ctx_make(struct carry__owner *owner, bool thread_ref)
     ctx->biased = local ? 1 : 0;
     atomic_store_explicit(&ctx->owner, owner, memory_order_relaxed);
     ctx->id = carry__id_next();
+    carry__trace_start(&ctx->trace, ctx->id);
     atomic_init(&ctx->store.entries, NULL);
     ctx->store.arena = NULL;
     atomic_init(&ctx->lock, 0);
@@ -293,13 +298,6 @@ void carry__ctx_release_handle(carry_ctx *ctx)
 
 /* Derived keys are formatted without stdio: a request may read them on
  * every turn of every connection. */
-static void carry__format_hex16(char out[17], uint64_t v)
-{
-    for (int i = 15; i >= 0; i--, v >>= 4)
-        out[i] = "0123456789abcdef"[v & 15];
-    out[16] = '\0';
-}
-
 static void carry__format_decimal(char out[11], uint32_t v)
 {
     char digits[10];
@@ -312,18 +310,29 @@ static void carry__format_decimal(char out[11], uint32_t v)
     out[n] = '\0';
 }
 
-const char *carry__ctx_get_request(carry_ctx *ctx, const char *key)
+const char *carry__ctx_get_derived(carry_ctx *ctx, const char *key)
 {
     const char *value = carry__store_get(&ctx->store, key);
     if (value != NULL)
         return value;
-    char text[17];
-    if (strcmp(key, "conn") == 0)
-        carry__format_hex16(text, ctx->parent->id);
-    else if (strcmp(key, "seq") == 0)
+    char text[33];
+    if (strcmp(key, "trace_id") == 0) {
+        carry__hex16(text, carry__trace_hi(&ctx->trace));
+        carry__hex16(text + 16, carry__trace_lo(&ctx->trace));
+        text[32] = '\0';
+    } else if (strcmp(key, "span_id") == 0) {
+        carry__hex16(text, ctx->id);
+        text[16] = '\0';
+    } else if (ctx->parent == NULL) {
+        return NULL;
+    } else if (strcmp(key, "conn") == 0) {
+        carry__hex16(text, ctx->parent->id);
+        text[16] = '\0';
+    } else if (strcmp(key, "seq") == 0) {
         carry__format_decimal(text, ctx->seq);
-    else
+    } else {
         return carry__store_get(&ctx->parent->store, key);
+    }
     /* Out of memory, the key reads as absent. */
     return carry__ctx_set(ctx, key, text) == 0 ? carry__store_get(&ctx->store, key) : NULL;
 }

@@ -8,12 +8,15 @@
 
 #include "common.h"
 #include "store.h"
+#include "trace.h"
 
 struct carry__owner;
 
 /*
- * A context.  Memory comes from a pool that never returns it to malloc, so
- * a stale handle points at a context-shaped object, never at freed memory.
+ * A context: a cache line of what every event touches, then one of its
+ * trace identity (trace.h), which profilers read and exports use.  Memory
+ * comes from a pool that never returns it to malloc, so a stale handle
+ * points at a context-shaped object, never at freed memory.
  *
  * References are biased towards the thread that made the context (its
  * owner; see context.c): the owner's own scopes count in biased, a plain
@@ -40,6 +43,7 @@ struct carry_ctx {
      * nests them, far below 2^16. */
     uint16_t biased;
     uint32_t seq;                           /* a request's number on its connection, from 1 */
+    struct carry__trace trace;              /* rules W, O and P */
 } __attribute__((aligned(64)));
 
 #define CARRY__REF_INTERNAL UINT64_C(1)
@@ -67,17 +71,21 @@ static inline bool carry__ctx_alive(carry_ctx *ctx)
     return (atomic_load_explicit(&ctx->refs, memory_order_relaxed) & CARRY__REF_DEAD) == 0;
 }
 
-/* A request's value of key: its own, then its derived keys conn and seq
- * (written into its store the first time they are read, so that the
- * pointer stays valid), then its connection's.  NULL if none. */
-const char *carry__ctx_get_request(carry_ctx *ctx, const char *key);
+/* key's value in ctx: its own, then its derived keys (trace_id and
+ * span_id; a request's conn and seq), written into its store the first
+ * time they are read so that the pointer stays valid, then a request's
+ * connection's.  NULL if none. */
+const char *carry__ctx_get_derived(carry_ctx *ctx, const char *key);
 
 /* key's value in ctx, or NULL. */
 static inline const char *carry__ctx_get(carry_ctx *ctx, const char *key)
 {
-    if (CARRY__LIKELY(ctx->parent == NULL))
-        return carry__store_get(&ctx->store, key);
-    return carry__ctx_get_request(ctx, key);
+    if (CARRY__LIKELY(ctx->parent == NULL)) {
+        const char *value = carry__store_get(&ctx->store, key);
+        if (CARRY__LIKELY(value != NULL))
+            return value;
+    }
+    return carry__ctx_get_derived(ctx, key);
 }
 
 /* 0, or an errno value (store.h). */
@@ -173,8 +181,9 @@ uint64_t carry__ctx_live(void);
  * handler. */
 bool carry__ctx_ever(void);
 
-/* A fresh, non-zero id: the pid in the top 24 bits, a counter below, so
- * ids of a parent and its forked children differ. */
+/* A fresh, non-zero id: a counter (with the pid in its top 24 bits, so
+ * that a forked child's differ from its parent's) through trace.h's keyed
+ * permutation. */
 uint64_t carry__id_next(void);
 
 void carry__ctx_atfork_prepare(void);

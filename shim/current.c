@@ -9,6 +9,10 @@
 #include "current.h"
 
 __thread struct carry__thread carry__self __attribute__((tls_model("initial-exec")));
+__thread const struct carry__trace *volatile carry__otel_thread_ctx
+    __attribute__((tls_model("initial-exec")));
+CARRY__EXPORT extern __thread const struct carry__trace *volatile otel_thread_ctx_v1
+    __attribute__((alias("carry__otel_thread_ctx"), tls_model("initial-exec")));
 
 static pthread_key_t carry__exit_key;
 static pthread_once_t carry__exit_key_once = PTHREAD_ONCE_INIT;
@@ -100,7 +104,7 @@ void carry__current_adopt(carry_ctx *ctx)
 {
     struct carry__thread *self = &carry__self;
     carry_ctx *old = self->current;
-    self->current = ctx;
+    carry__current_set(self, ctx);
     if (ctx != NULL && CARRY__UNLIKELY(!self->exit_hook))
         carry__current_arm_exit();
     if (old != NULL)

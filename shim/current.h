@@ -18,6 +18,29 @@ static inline carry_ctx *carry__current(void)
     return carry__self.current;
 }
 
+/*
+ * Rule P: the thread's current context published as the OpenTelemetry
+ * thread context (OTEP 4947), which a profiler reads from outside the
+ * process while the thread is stopped: a pointer to the context's record,
+ * NULL when there is none.  Exported as otel_thread_ctx_v1, the name the
+ * OTEP gives; carry's own code uses this hidden alias, so that it never
+ * refers to one of its exports through a dynamic relocation.  The thread keeps its context alive while it
+ * is current, so the record stays valid while published.
+ */
+extern __thread const struct carry__trace *volatile carry__otel_thread_ctx
+    __attribute__((tls_model("initial-exec")));
+
+/* Sets the current context, and what profilers see, with no reference
+ * taken or given. */
+static inline void carry__current_set(struct carry__thread *self, carry_ctx *ctx)
+{
+    self->current = ctx;
+    /* The record is complete before it is published; a compiler fence is
+     * all a reader that interrupts this thread needs (OTEP 4947). */
+    atomic_signal_fence(memory_order_release);
+    carry__otel_thread_ctx = ctx != NULL ? &ctx->trace : NULL;
+}
+
 static inline bool carry__ctx_owned(const carry_ctx *ctx)
 {
     struct carry__owner *mine = carry__self.owner;
@@ -95,7 +118,7 @@ void carry__current_adopt(carry_ctx *ctx);
 static inline carry_ctx *carry__scope_enter(carry_ctx *ctx)
 {
     carry_ctx *prev = carry__self.current;
-    carry__self.current = NULL;
+    carry__current_set(&carry__self, NULL);
     carry__current_adopt(ctx);
     return prev;
 }

@@ -517,7 +517,7 @@ int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__w
      * common case of two events of one connection costs no atomics. */
     carry_ctx *prev = self->current, *next = NULL;
     uint64_t batch = carry__io_batch;
-    self->current = NULL;
+    carry__current_set(self, NULL);
     carry__io_batch = 0;
     int *errno_p = &errno, err = *errno_p;
     uintptr_t depth = (uintptr_t)__builtin_frame_address(0);

@@ -416,7 +416,7 @@ carry__loop_scope carry__hook_loop_enter(void)
     carry__loop_scope scope = {NULL};
     if (self->in_loop > 0) {
         scope.outer = self->current;
-        self->current = NULL;
+        carry__current_set(self, NULL);
     }
     carry__dgram_end();
     carry__dispatch();

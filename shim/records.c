@@ -334,7 +334,7 @@ carry_ctx *carry__record_enter_accepted(struct carry__record *r)
     carry_ctx *accepted = carry__self.current;
     if (accepted == NULL)
         return carry__record_enter(r);
-    carry__self.current = NULL;
+    carry__current_set(&carry__self, NULL);
     return carry__record_enter_in(r, accepted);
 }
 

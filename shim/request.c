@@ -1,4 +1,5 @@
 /* Rule R, the requests of a connection (request.h). */
+#include "config.h"
 #include "current.h"
 #include "http.h"
 #include "log.h"
@@ -15,15 +16,19 @@ static void carry__request_http(carry_ctx *req, const char *bytes, size_t len)
         return;
     carry__ctx_setn(req, "http.method", h.method, h.method_len);
     carry__ctx_setn(req, "http.target", h.target, h.target_len);
+    carry__trace_set_method(&req->trace, h.method, h.method_len);
     if (h.request_id != NULL)
         carry__ctx_setn(req, "request_id", h.request_id, h.request_id_len);
-    if (h.traceparent != NULL) {
+    if (h.traceparent != NULL)
         carry__ctx_setn(req, "traceparent", h.traceparent, CARRY__TRACEPARENT_LEN);
+    bool adopt = h.traceparent != NULL && carry__config.trace != CARRY__TRACE_OFF;
+    if (adopt) {
+        carry__trace_adopt(&req->trace, h.traceparent);
         carry__debug(2, "context %016llx adopts traceparent %.55s", (unsigned long long)req->id,
                      h.traceparent);
     }
     carry__count(&carry__stats.http_heads);
-    if (h.traceparent != NULL)
+    if (adopt)
         carry__count(&carry__stats.traceparents);
     if (h.traceparent_rejected)
         carry__count(&carry__stats.traceparents_rejected);

@@ -38,10 +38,10 @@ void carry__tag_start(void)
 
 /* Bit 0: the last byte written was not a newline.  Bits 8-15: how many
  * bytes of a tag that a partial write cut short are out already, 0 if
- * none (whose tag it is: pending_id, pending_conn). */
+ * none (whose tag it is: the pending_ fields). */
 struct carry__tag_line {
     _Atomic uint32_t state;
-    _Atomic uint64_t pending_id, pending_conn;
+    _Atomic uint64_t pending_id, pending_conn, pending_trace_hi, pending_trace_lo;
 };
 
 #define CARRY__TAG_MID 1u
@@ -59,10 +59,13 @@ static struct carry__tag_state carry__tag_load(int fd)
 {
     struct carry__tag_line *l = &carry__tag_lines[fd];
     uint32_t w = atomic_load_explicit(&l->state, memory_order_relaxed);
-    struct carry__tag_state s = {(w & CARRY__TAG_MID) != 0, w >> CARRY__TAG_PENDING_SHIFT, {0, 0}};
+    struct carry__tag_state s = {(w & CARRY__TAG_MID) != 0, w >> CARRY__TAG_PENDING_SHIFT,
+                                 {0, 0, 0, 0}};
     if (s.pending != 0) {
         s.pending_who.id = atomic_load_explicit(&l->pending_id, memory_order_relaxed);
         s.pending_who.conn = atomic_load_explicit(&l->pending_conn, memory_order_relaxed);
+        s.pending_who.trace_hi = atomic_load_explicit(&l->pending_trace_hi, memory_order_relaxed);
+        s.pending_who.trace_lo = atomic_load_explicit(&l->pending_trace_lo, memory_order_relaxed);
     }
     /* Read apart from state, they may disagree while threads race on
      * partial writes: never trust an offset out of range. */
@@ -77,6 +80,8 @@ static void carry__tag_store(int fd, struct carry__tag_state s)
     if (s.pending != 0) {
         atomic_store_explicit(&l->pending_id, s.pending_who.id, memory_order_relaxed);
         atomic_store_explicit(&l->pending_conn, s.pending_who.conn, memory_order_relaxed);
+        atomic_store_explicit(&l->pending_trace_hi, s.pending_who.trace_hi, memory_order_relaxed);
+        atomic_store_explicit(&l->pending_trace_lo, s.pending_who.trace_lo, memory_order_relaxed);
     }
     atomic_store_explicit(&l->state,
                           (s.mid ? CARRY__TAG_MID : 0) | s.pending << CARRY__TAG_PENDING_SHIFT,
@@ -100,23 +105,26 @@ void carry__tag_mark(int fd, bool mid)
 void carry__tag_reset(void)
 {
     for (int fd = 0; fd < 3; fd++)
-        carry__tag_store(fd, (struct carry__tag_state){false, 0, {0, 0}});
-}
-
-static void carry__tag_hex(char *out, uint64_t v)
-{
-    for (int i = 15; i >= 0; i--, v >>= 4)
-        out[i] = "0123456789abcdef"[v & 15];
+        carry__tag_store(fd, (struct carry__tag_state){false, 0, {0, 0, 0, 0}});
 }
 
 size_t carry__tag_format(char *out, carry__tag_who who)
 {
+    if (carry__config.tag_otel) {
+        memcpy(out, "trace_id=", 9);
+        carry__hex16(out + 9, who.trace_hi);
+        carry__hex16(out + 25, who.trace_lo);
+        memcpy(out + 41, " span_id=", 9);
+        carry__hex16(out + 50, who.id);
+        out[66] = ' ';
+        return CARRY__TAG_MAX;
+    }
     memcpy(out, "[carry ", 7);
-    carry__tag_hex(out + 7, who.id);
+    carry__hex16(out + 7, who.id);
     size_t end = 23;
     if (who.conn != 0) {
         out[end++] = ' ';
-        carry__tag_hex(out + end, who.conn);
+        carry__hex16(out + end, who.conn);
         end += 16;
     }
     out[end++] = ']';
@@ -128,8 +136,11 @@ carry__tag_who carry__tag_current(void)
 {
     carry_ctx *ctx = carry__current();
     if (ctx == NULL)
-        return (carry__tag_who){0, 0};
-    return (carry__tag_who){ctx->id, ctx->parent ? ctx->parent->id : 0};
+        return (carry__tag_who){0, 0, 0, 0};
+    if (carry__config.tag_otel)
+        return (carry__tag_who){ctx->id, 0, carry__trace_hi(&ctx->trace),
+                                carry__trace_lo(&ctx->trace)};
+    return (carry__tag_who){ctx->id, ctx->parent ? ctx->parent->id : 0, 0, 0};
 }
 
 bool carry__tag_fd_slow(int fd)

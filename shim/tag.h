@@ -2,7 +2,8 @@
  * CARRY_TAG: every line the program writes to a tagged output starts with
  * "[carry <16 hex digits>] " when a context is current, and with
  * "[carry <request's id> <connection's id>] " when it is a request (rule
- * R: a context whose key conn holds 16 hex digits).  Raw writes are
+ * R: a context linked to its connection); with CARRY_TAG_FORMAT=otel,
+ * "trace_id=<32 hex digits> span_id=<16 hex digits> " instead.  Raw writes are
  * tagged at the fd (one writev per write, here), stdio at the stream
  * (tagbuf.h: its flushes go through libc's internal write, which carry
  * never sees), and syslog in the message (tagstdio.h).  Which fd is stdout
@@ -27,17 +28,23 @@
 #include "current.h"
 #include "watch.h"
 
-#define CARRY__TAG_MAX 42 /* "[carry " + 16 hex digits + " " + 16 hex digits + "] " */
+/* "trace_id=" + 32 hex digits + " span_id=" + 16 hex digits + " "
+ * (CARRY_TAG_FORMAT=otel) is the longest; "[carry " + 16 hex digits + " "
+ * + 16 hex digits + "] " (a request's) takes 42. */
+#define CARRY__TAG_MAX 67
 
-/* Whose tag a line gets: a context's id (0: none, no tag) and, for a
- * request, its connection's (else 0). */
+/* Whose tag a line gets: a context's id (0: none, no tag), for a
+ * request its connection's (else 0), and the trace-id's halves (for
+ * CARRY_TAG_FORMAT=otel; else 0). */
 typedef struct carry__tag_who {
-    uint64_t id, conn;
+    uint64_t id, conn, trace_hi, trace_lo;
 } carry__tag_who;
 
 static inline size_t carry__tag_len(carry__tag_who who)
 {
-    return who.conn != 0 ? CARRY__TAG_MAX : 25;
+    if (carry__config.tag_otel)
+        return CARRY__TAG_MAX;
+    return who.conn != 0 ? 42 : 25;
 }
 
 /* Sets carry__lines_watch from the configuration (at start-up). */

@@ -1,4 +1,4 @@
-/* Context ids: non-zero, unique across threads, tagged with the pid. */
+/* Context ids: non-zero, unique across threads, not guessable from one another. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -38,7 +38,23 @@ Test(ids, unique_and_non_zero_across_threads)
     free(ids);
 }
 
-Test(ids, carry_the_pid)
+/* Consecutive ids look unrelated (they are span-ids on the wire, rule W):
+ * each bit flips between neighbours about half the time, and no id is its
+ * neighbour plus a small number. */
+Test(ids, do_not_follow_one_another)
 {
-    cr_assert_eq(carry__id_next() >> 40, (uint64_t)getpid() & 0xffffff);
+    enum { N = 4096 };
+    uint64_t prev = carry__id_next(), flips[64] = {0};
+    for (int i = 0; i < N; i++) {
+        uint64_t id = carry__id_next();
+        uint64_t distance = id > prev ? id - prev : prev - id;
+        cr_assert_gt(distance, UINT64_C(1) << 20, "%016lx follows %016lx", (unsigned long)id,
+                     (unsigned long)prev);
+        for (int b = 0; b < 64; b++)
+            flips[b] += ((id ^ prev) >> b) & 1;
+        prev = id;
+    }
+    for (int b = 0; b < 64; b++)
+        cr_assert(flips[b] > N * 2 / 5 && flips[b] < N * 3 / 5, "bit %d flipped %lu times in %d", b,
+                  (unsigned long)flips[b], N);
 }

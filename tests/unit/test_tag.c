@@ -8,11 +8,11 @@
 #include "tag.h"
 #include "tagbuf.h"
 
-#define ID_A ((carry__tag_who){UINT64_C(0x0071e40000000001), 0})
-#define ID_B ((carry__tag_who){UINT64_C(0x0071e4000000beef), 0})
+#define ID_A ((carry__tag_who){UINT64_C(0x0071e40000000001), 0, 0, 0})
+#define ID_B ((carry__tag_who){UINT64_C(0x0071e4000000beef), 0, 0, 0})
 /* A request (rule R) of the connection 0071e40000000002. */
-#define ID_R ((carry__tag_who){UINT64_C(0x0071e40000000401), UINT64_C(0x0071e40000000002)})
-#define NONE ((carry__tag_who){0, 0})
+#define ID_R ((carry__tag_who){UINT64_C(0x0071e40000000401), UINT64_C(0x0071e40000000002), 0, 0})
+#define NONE ((carry__tag_who){0, 0, 0, 0})
 #define TAG_A "[carry 0071e40000000001] "
 #define TAG_B "[carry 0071e4000000beef] "
 #define TAG_R "[carry 0071e40000000401 0071e40000000002] "
@@ -97,7 +97,7 @@ Test(tag, format)
     char out[CARRY__TAG_MAX + 1] = {0};
     cr_assert_eq(carry__tag_format(out, ID_A), TAG_LEN);
     cr_assert_str_eq(out, TAG_A);
-    cr_assert_eq(carry__tag_format(out, (carry__tag_who){UINT64_MAX, 0}), TAG_LEN);
+    cr_assert_eq(carry__tag_format(out, (carry__tag_who){UINT64_MAX, 0, 0, 0}), TAG_LEN);
     cr_assert_str_eq(out, "[carry ffffffffffffffff] ");
     /* A request's names its connection too. */
     memset(out, 0, sizeof out);
@@ -110,7 +110,7 @@ Test(tag, format)
 Test(tag, a_requests_tag_names_its_connection)
 {
     cr_assert_eq(tag_write("req\nreq2\n", ID_R), 9);
-    cr_assert_eq(tag_write("conn\n", (carry__tag_who){ID_R.conn, 0}), 5);
+    cr_assert_eq(tag_write("conn\n", (carry__tag_who){ID_R.conn, 0, 0, 0}), 5);
     /* 30 bytes of the tag go out, then the fd would block. */
     budget = 30;
     fail_after = calls + 1;

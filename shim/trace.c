@@ -1,0 +1,157 @@
+/* Rule W, trace identity (trace.h). */
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lock.h"
+#include "sys.h"
+#include "trace.h"
+
+/* The process's keys: 0 until seeded, then fixed for the image and its
+ * forked children. */
+static uint64_t carry__trace_keys[4];
+static _Atomic bool carry__trace_seeded;
+static carry__spin carry__trace_seed_lock;
+
+/* A stand-in when the kernel has no entropy to give without blocking
+ * (early boot): different per process and start, which is what ids need
+ * to differ between hosts; not secret. */
+static void carry__trace_weak_seed(uint64_t *k, size_t n)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    x ^= (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)&ts;
+    for (size_t i = 0; i < n; i++) {
+        /* splitmix64 */
+        uint64_t z = (x += 0x9e3779b97f4a7c15u);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+        k[i] = z ^ (z >> 31);
+    }
+}
+
+static void carry__trace_seed(void)
+{
+    carry__spin_lock(&carry__trace_seed_lock);
+    if (!atomic_load_explicit(&carry__trace_seeded, memory_order_relaxed)) {
+        long rc = carry__sys(SYS_getrandom, carry__trace_keys, sizeof carry__trace_keys,
+                             1 /* GRND_NONBLOCK */);
+        if (rc != (long)sizeof carry__trace_keys)
+            carry__trace_weak_seed(carry__trace_keys, CARRY__COUNT(carry__trace_keys));
+        atomic_store_explicit(&carry__trace_seeded, true, memory_order_release);
+    }
+    carry__spin_unlock(&carry__trace_seed_lock);
+}
+
+/* A keyed permutation of 64-bit numbers: each step (xor with a key,
+ * multiplication by an odd constant, xor with a right shift of itself) is
+ * invertible, so distinct inputs give distinct outputs. */
+static inline uint64_t carry__trace_mix(uint64_t x, uint64_t k1, uint64_t k2)
+{
+    x ^= k1;
+    x *= 0xbf58476d1ce4e5b9u;
+    x ^= x >> 31;
+    x ^= k2;
+    x *= 0x94d049bb133111ebu;
+    x ^= x >> 29;
+    x *= 0xd6e8feb86659fd93u;
+    x ^= x >> 32;
+    return x;
+}
+
+uint64_t carry__trace_permute(uint64_t raw)
+{
+    if (CARRY__UNLIKELY(!atomic_load_explicit(&carry__trace_seeded, memory_order_acquire)))
+        carry__trace_seed();
+    return carry__trace_mix(raw, carry__trace_keys[0], carry__trace_keys[1]);
+}
+
+static void carry__put_be64(uint8_t *out, uint64_t v)
+{
+    v = __builtin_bswap64(v);
+    memcpy(out, &v, 8);
+}
+
+static void carry__trace_record(struct carry__trace *t, uint64_t id, uint8_t flags)
+{
+    carry__put_be64(t->span_id, id);
+    t->valid = 1;
+    t->flags = flags;
+    t->attrs_size = 0;
+    t->parent_span = 0;
+    t->start_ns = 0;
+    t->end_ns = 0;
+}
+
+void carry__trace_start(struct carry__trace *t, uint64_t id)
+{
+    /* The keys are seeded: id came from carry__trace_permute. */
+    uint64_t hi = carry__trace_mix(id, carry__trace_keys[2], carry__trace_keys[3]);
+    uint64_t lo = carry__trace_mix(hi, carry__trace_keys[3], carry__trace_keys[0]);
+    /* An all-zero trace-id is invalid; hi is 0 for one id only. */
+    lo |= hi == 0;
+    carry__put_be64(t->trace_id, hi);
+    carry__put_be64(t->trace_id + 8, lo);
+    carry__trace_record(t, id, CARRY__TRACE_SAMPLED);
+}
+
+void carry__trace_child(struct carry__trace *t, uint64_t id, const struct carry__trace *parent)
+{
+    memcpy(t->trace_id, parent->trace_id, sizeof t->trace_id);
+    carry__trace_record(t, id, parent->flags);
+    uint64_t p;
+    memcpy(&p, parent->span_id, 8);
+    t->parent_span = __builtin_bswap64(p);
+}
+
+static unsigned carry__unhex(char c)
+{
+    return c <= '9' ? (unsigned)(c - '0') : (unsigned)(c - 'a' + 10);
+}
+
+static uint64_t carry__unhex16(const char *s)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++)
+        v = v << 4 | carry__unhex(s[i]);
+    return v;
+}
+
+void carry__trace_adopt(struct carry__trace *t, const char *tp)
+{
+    carry__put_be64(t->trace_id, carry__unhex16(tp + 3));
+    carry__put_be64(t->trace_id + 8, carry__unhex16(tp + 19));
+    t->parent_span = carry__unhex16(tp + 36);
+    t->flags = (uint8_t)(carry__unhex(tp[53]) << 4 | carry__unhex(tp[54]));
+}
+
+void carry__trace_set_method(struct carry__trace *t, const char *method, size_t len)
+{
+    if (len > CARRY__TRACE_METHOD_MAX)
+        len = CARRY__TRACE_METHOD_MAX;
+    t->attrs[0] = CARRY__TRACE_ATTR_METHOD;
+    t->attrs[1] = (uint8_t)len;
+    memcpy(t->attrs + 2, method, len);
+    t->attrs_size = (uint16_t)(2 + len);
+}
+
+void carry__hex16(char *out, uint64_t v)
+{
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        out[i] = "0123456789abcdef"[v & 15];
+}
+
+void carry__trace_format(char *out, const struct carry__trace *t)
+{
+    uint64_t span;
+    memcpy(&span, t->span_id, 8);
+    memcpy(out, "00-", 3);
+    carry__hex16(out + 3, carry__trace_hi(t));
+    carry__hex16(out + 19, carry__trace_lo(t));
+    out[35] = '-';
+    carry__hex16(out + 36, __builtin_bswap64(span));
+    out[52] = '-';
+    out[53] = "0123456789abcdef"[t->flags >> 4];
+    out[54] = "0123456789abcdef"[t->flags & 15];
+}

@@ -1,0 +1,92 @@
+/*
+ * Rule W, the W3C trace identity of every context (trace.c), kept in the
+ * layout of the OpenTelemetry thread context record (OTEP 4947) so that
+ * publishing a context to profilers is one pointer store (rule P).
+ *
+ * A context's span-id is its id.  Ids are a keyed permutation of a
+ * counter: unique in the process (a permutation of distinct inputs) and
+ * non-zero, yet not guessable from one another, since span-ids of
+ * several hosts meet in one trace.  A new trace's trace-id is derived
+ * from the context's id under two more keys, so it is as unique as the id
+ * and costs no state per thread.  The keys come from getrandom once per
+ * process image; a forked child keeps them (its counter's inputs carry
+ * its own pid, so its ids differ from its parent's).
+ */
+#ifndef CARRY_TRACE_H
+#define CARRY_TRACE_H
+
+#include "common.h"
+
+/* The trace flags carry gives a trace it starts: sampled (it exports
+ * every request). */
+#define CARRY__TRACE_SAMPLED 0x01
+
+/* OTEP 4947 attribute key indexes, named in the process context
+ * (carry__trace_key_map). */
+enum { CARRY__TRACE_ATTR_METHOD, CARRY__TRACE_ATTRS };
+
+#define CARRY__TRACE_METHOD_MAX 10 /* bytes of an HTTP method profilers see */
+
+/*
+ * A context's second cache line.  The first 28 bytes and attrs are the
+ * OTEP 4947 record, byte-packed as the OTEP lays it out (no padding, as
+ * the natural alignment gives); the rest is carry's.
+ */
+struct carry__trace {
+    uint8_t trace_id[16];
+    uint8_t span_id[8];         /* the context's id, big-endian */
+    uint8_t valid;              /* 1: the record is complete */
+    uint8_t flags;              /* W3C trace-flags */
+    uint16_t attrs_size;        /* bytes of attrs in use */
+    uint8_t attrs[12];          /* entries: key index, length, value */
+    uint64_t parent_span;       /* the caller's span-id (0: a root span) */
+    uint64_t start_ns, end_ns;  /* rule O: first read, last write (CLOCK_REALTIME) */
+};
+
+_Static_assert(sizeof(struct carry__trace) == 64, "one cache line");
+_Static_assert(offsetof(struct carry__trace, attrs) == 28, "OTEP 4947's header is 28 bytes");
+
+/* A fresh id, before the permutation (context.c's counter) made unique
+ * and unguessable: never 0 unless raw is the one input that maps to 0
+ * (the caller takes the next). */
+uint64_t carry__trace_permute(uint64_t raw);
+
+/* t begins a new trace, as the root span id. */
+void carry__trace_start(struct carry__trace *t, uint64_t id);
+
+/* t, span id, is a child of parent's span in parent's trace. */
+void carry__trace_child(struct carry__trace *t, uint64_t id, const struct carry__trace *parent);
+
+/* t adopts a validated W3C traceparent (version 00 fields, 55 bytes): its
+ * trace, its parent span, its flags. */
+void carry__trace_adopt(struct carry__trace *t, const char *traceparent);
+
+/* Publishes an HTTP method (the first CARRY__TRACE_METHOD_MAX bytes) to
+ * profilers, before the context is current anywhere. */
+void carry__trace_set_method(struct carry__trace *t, const char *method, size_t len);
+
+/* The trace-id as two big-endian halves. */
+static inline uint64_t carry__trace_hi(const struct carry__trace *t)
+{
+    uint64_t v;
+    __builtin_memcpy(&v, t->trace_id, 8);
+    return __builtin_bswap64(v);
+}
+
+static inline uint64_t carry__trace_lo(const struct carry__trace *t)
+{
+    uint64_t v;
+    __builtin_memcpy(&v, t->trace_id + 8, 8);
+    return __builtin_bswap64(v);
+}
+
+#define CARRY__TRACEPARENT_TEXT 55 /* "00-" 32 "-" 16 "-" 2 */
+
+/* Writes t's traceparent (its trace, its own span as the parent of what
+ * it calls, its flags), CARRY__TRACEPARENT_TEXT bytes, no NUL. */
+void carry__trace_format(char *out, const struct carry__trace *t);
+
+/* Lowercase hex of v, 16 digits, no NUL. */
+void carry__hex16(char *out, uint64_t v);
+
+#endif /* CARRY_TRACE_H */
