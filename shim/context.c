@@ -29,6 +29,7 @@
 #include "log.h"
 #include "pool.h"
 #include "self.h"
+#include "span.h"
 #include "stats.h"
 #include "store.h"
 
@@ -187,6 +188,9 @@ carry_ctx *carry__ctx_make(struct carry__owner *owner, bool thread_ref)
 
 static void carry__ctx_die(carry_ctx *ctx)
 {
+    if (CARRY__UNLIKELY(ctx->trace.start_ns != 0))
+        carry__span_end(&ctx->trace, ctx->id, &ctx->store,
+                        ctx->parent != NULL ? &ctx->parent->store : NULL);
     carry__store_free(&ctx->store);
     if (ctx->parent != NULL)
         carry__ctx_unref(ctx->parent);

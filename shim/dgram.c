@@ -6,6 +6,7 @@
 #include "dgram.h"
 #include "log.h"
 #include "pool.h"
+#include "span.h"
 #include "stats.h"
 
 __thread struct carry__dgram_batch *carry__dgram_mine __attribute__((tls_model("initial-exec")));
@@ -100,6 +101,7 @@ static carry_ctx *carry__dgram_context(const char *local, const struct sockaddr 
     }
     if (local != NULL)
         carry__ctx_set(ctx, "local", local);
+    carry__span_begin(&ctx->trace);
     carry__count(&carry__stats.datagrams);
     return ctx;
 }

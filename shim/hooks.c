@@ -209,7 +209,7 @@ static __attribute__((noinline)) unsigned carry__write_watched(int fd, bool tagg
     if (watch & (CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS)) {
         struct carry__fd *e = carry__fd_get(fd);
         if (e != NULL && (watch & CARRY__WATCH_REQUESTS))
-            carry__request_wrote(e);
+            carry__request_wrote(e, carry__current());
         if (e != NULL && carry__chan_end(e))
             return CARRY__WRITE_CHANNEL;
     }
@@ -377,6 +377,10 @@ void carry__hook_send_datagram(int fd, const struct sockaddr *to, socklen_t len)
 {
     int saved_errno = errno;
     carry__dgram_sending(fd, to, len);
+    /* Rule O: a datagram's span ends at its last reply. */
+    carry_ctx *current = carry__current();
+    if (current != NULL)
+        carry__span_wrote(&current->trace);
     errno = saved_errno;
 }
 

@@ -50,6 +50,7 @@ static void carry__request_begin(struct carry__fd *e, int fd, const char *bytes,
         req->parent = conn;
         req->seq = seq;
         carry__request_http(req, bytes, len);
+        carry__span_begin(&req->trace);
         if (carry__counting()) {
             atomic_fetch_add_explicit(&carry__stats.requests, 1, memory_order_relaxed);
             carry__stats_raise(&carry__stats.requests_max, seq);

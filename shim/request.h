@@ -12,7 +12,9 @@
 #include <sys/types.h>
 
 #include "common.h"
+#include "context.h"
 #include "fd.h"
+#include "span.h"
 
 /* An accepted connection's e is to take turns (at accept). */
 static inline void carry__request_arm(struct carry__fd *e)
@@ -21,15 +23,19 @@ static inline void carry__request_arm(struct carry__fd *e)
     atomic_store_explicit(&e->turn, 1, memory_order_relaxed);
 }
 
-/* The server writes to e's fd: when it is an accepted connection, its
- * next read that returns data begins a request.  The flag is stored only
- * when it changes, so that a stream of writes does not keep taking its
- * cache line. */
-static inline void carry__request_wrote(struct carry__fd *e)
+/* The server writes to e's fd in current (or none): when it is an
+ * accepted connection, its next read that returns data begins a request.
+ * The flag is stored only when it changes, so that a stream of writes
+ * does not keep taking its cache line. */
+static inline void carry__request_wrote(struct carry__fd *e, carry_ctx *current)
 {
-    if (!atomic_load_explicit(&e->turn, memory_order_relaxed) &&
-        atomic_load_explicit(&e->kind, memory_order_relaxed) == CARRY__FD_ACCEPTED)
+    if (atomic_load_explicit(&e->kind, memory_order_relaxed) != CARRY__FD_ACCEPTED)
+        return;
+    if (!atomic_load_explicit(&e->turn, memory_order_relaxed))
         atomic_store_explicit(&e->turn, 1, memory_order_relaxed);
+    /* Rule O: a request's span ends at its last write. */
+    if (current != NULL)
+        carry__span_wrote(&current->trace);
 }
 
 /* A read on fd, an accepted connection (e), returned rc (> 0: data; errno

@@ -1,0 +1,47 @@
+/*
+ * Rule O: a request context is a SERVER span (span.c).  It starts at the
+ * request's first read and ends at its last write on its connection (or,
+ * for a datagram, its last reply); what carry knows of it is sent when the
+ * context dies, which is after the next request of its connection began
+ * or the connection closed.  Nothing here runs unless export is on.
+ */
+#ifndef CARRY_SPAN_H
+#define CARRY_SPAN_H
+
+#include <time.h>
+
+#include "common.h"
+#include "export.h"
+#include "store.h"
+#include "trace.h"
+
+static inline uint64_t carry__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A request (or datagram) whose record is t begins: its span starts,
+ * when export is on and the trace is sampled. */
+static inline void carry__span_begin(struct carry__trace *t)
+{
+    if (carry__export_on() && (t->flags & CARRY__TRACE_SAMPLED))
+        t->start_ns = t->end_ns = carry__now_ns();
+}
+
+/* The request wrote to its peer: its span ends here, unless it writes
+ * again. */
+static inline void carry__span_wrote(struct carry__trace *t)
+{
+    if (CARRY__UNLIKELY(t->start_ns != 0))
+        t->end_ns = carry__now_ns();
+}
+
+/* The context of t dies with a span begun: queue it for export, with the
+ * keys of its own store and, for a request, of its connection's (conn,
+ * else NULL). */
+void carry__span_end(const struct carry__trace *t, uint64_t id, struct carry__store *own,
+                     struct carry__store *conn);
+
+#endif /* CARRY_SPAN_H */
