@@ -17,6 +17,7 @@
 #include "current.h"
 #include "dgram.h"
 #include "epoll.h"
+#include "export.h"
 #include "fd.h"
 #include "hooks.h"
 #include "inherit.h"
@@ -42,6 +43,11 @@ void carry__hook_thread_failed(void *arg)
     int saved_errno = errno;
     carry__thread_abandon(arg);
     errno = saved_errno;
+}
+
+void carry__hook_thread_real(carry__thread_create_fn *real)
+{
+    carry__export_set_thread_create(real);
 }
 
 /* ---- Processes ----------------------------------------------------------- */

@@ -37,6 +37,10 @@ void carry__warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool carry__hook_thread_create(void *(**fn)(void *), void **arg);
 void carry__hook_thread_failed(void *arg);
 
+/* The real pthread_create, handed over once (interpose/pthread.c's
+ * constructor), for the core's own thread: the span exporter (rule O). */
+void carry__hook_thread_real(carry__thread_create_fn *real);
+
 /* ---- Processes (rule F) -------------------------------------------------- */
 
 /* CARRY_INHERIT=0: does an exec with an explicit environment need it

@@ -12,6 +12,7 @@
 #include "context.h"
 #include "crash.h"
 #include "epoll.h"
+#include "export.h"
 #include "inherit.h"
 #include "init.h"
 #include "lock.h"
@@ -55,6 +56,7 @@ static void carry__atfork_child(void)
     carry__report_atfork_child();
     carry__ep_atfork_child();
     carry__chan_atfork_child();
+    carry__export_atfork_child();
 }
 
 static const char *carry__secure_getenv(const char *name)
@@ -76,6 +78,9 @@ static void carry__init_once(void)
             watch |= CARRY__WATCH_STATS;
         if (carry__config.tag & CARRY__TAG_FDS)
             watch |= CARRY__WATCH_TAG;
+        /* After the report: its flush at exit runs first, so the report
+         * counts what it sent. */
+        carry__export_init(carry__secure_getenv, program_invocation_short_name);
     }
     atomic_fetch_and(&carry__io_watch, ~(unsigned)CARRY__WATCH_START);
     atomic_fetch_or(&carry__io_watch, watch);

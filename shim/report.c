@@ -22,6 +22,7 @@
 
 #include "context.h"
 #include "current.h"
+#include "export.h"
 #include "log.h"
 #include "records.h"
 #include "report.h"
@@ -161,6 +162,15 @@ size_t carry__report_format(char *buf, size_t size)
                carry__stats_num(alive, a, sizeof a), carry__stats_num(peak, b, sizeof b));
     CARRY__PUT("  mismatches: %s (I/O on a connection's fd while another context was current)\n",
                carry__stats_num(carry__stat(&carry__stats.mismatches), a, sizeof a));
+    if (carry__export_on()) {
+        char d[32];
+        CARRY__PUT("  spans: %s exported, %s dropped (queue full), %s failed sends, %s truncated "
+                   "attributes\n",
+                   carry__stats_num(carry__stat(&carry__stats.spans_exported), a, sizeof a),
+                   carry__stats_num(carry__stat(&carry__stats.spans_dropped), b, sizeof b),
+                   carry__stats_num(carry__stat(&carry__stats.spans_failed), c, sizeof c),
+                   carry__stats_num(carry__stat(&carry__stats.spans_truncated), d, sizeof d));
+    }
     CARRY__PUT("  lost to memory: %s (work run with no context: carry could not allocate)\n",
                carry__stats_num(carry__stat(&carry__stats.lost_to_memory), a, sizeof a));
 #undef CARRY__PUT

@@ -40,6 +40,10 @@ struct carry__stats {
     /* Work that ran with no context because carry could not allocate its
      * bookkeeping (a pool, an fd map, an epoll fd carry cannot track). */
     _Atomic uint64_t lost_to_memory;
+    /* Rule O: spans the collector took; spans not queued (the queue was
+     * full); spans whose sends failed (dropped after the retries); and
+     * attributes left out of a span for want of room. */
+    _Atomic uint64_t spans_exported, spans_dropped, spans_failed, spans_truncated;
 };
 
 extern struct carry__stats carry__stats;
@@ -54,6 +58,12 @@ static inline void carry__count(_Atomic uint64_t *counter)
 {
     if (carry__counting())
         atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
+static inline void carry__count_add(_Atomic uint64_t *counter, uint64_t n)
+{
+    if (carry__counting())
+        atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
 }
 
 /* Work was scheduled at boundary b while ctx was current. */
