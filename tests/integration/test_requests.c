@@ -137,3 +137,60 @@ Test(requests, stats_count_requests_and_heads)
                        "%s", r.err);
     carry_run_free(&r);
 }
+
+/* The value of " key=" on the "turn NAME" line of out, in a static buffer. */
+static const char *turn_key(const char *out, const char *name, const char *key)
+{
+    static char value[128];
+    char head[64], needle[64];
+    snprintf(head, sizeof head, "turn %s id=", name);
+    snprintf(needle, sizeof needle, " %s=", key);
+    const char *line = strstr(out, head), *end = line ? strchr(line, '\n') : NULL;
+    const char *at = line ? strstr(line, needle) : NULL;
+    cr_assert(at != NULL && at < end, "no %s on turn %s in:\n%s", key, name, out);
+    at += strlen(needle);
+    size_t n = strcspn(at, " \n");
+    cr_assert_lt(n, sizeof value);
+    memcpy(value, at, n);
+    value[n] = '\0';
+    return value;
+}
+
+/* Rule W: a request with a valid traceparent joins its trace, its own id
+ * the span-id; any other request and the connection start traces of their
+ * own; carry_traceparent() passes the request's trace on with its span. */
+Test(requests, each_request_has_a_trace_identity)
+{
+    char *out = probe_turns(NULL);
+    struct turn http = turn_of(out, "http"), first = turn_of(out, "first");
+    char id[17], want[64];
+    snprintf(id, sizeof id, "%016" PRIx64, http.id);
+    cr_assert_str_eq(turn_key(out, "http", "trace_id"), "0af7651916cd43dd8448eb211c80319c");
+    cr_assert_str_eq(turn_key(out, "http", "span_id"), id);
+    snprintf(want, sizeof want, "00-0af7651916cd43dd8448eb211c80319c-%s-01", id);
+    cr_assert_str_eq(turn_key(out, "http", "carry_traceparent"), want);
+
+    char first_trace[64], conn_trace[64], bad_trace[64];
+    snprintf(first_trace, sizeof first_trace, "%s", turn_key(out, "first", "trace_id"));
+    snprintf(conn_trace, sizeof conn_trace, "%s", turn_key(out, "accepted", "trace_id"));
+    snprintf(bad_trace, sizeof bad_trace, "%s", turn_key(out, "badtrace", "trace_id"));
+    cr_assert_eq(strlen(first_trace), 32);
+    cr_assert_eq(strspn(first_trace, "0123456789abcdef"), 32);
+    cr_assert_str_neq(first_trace, conn_trace, "a request starts a trace of its own");
+    cr_assert_str_neq(first_trace, "0af7651916cd43dd8448eb211c80319c");
+    cr_assert_str_neq(bad_trace, "0af7651916cd43dd8448eb211c80319c", "a bad traceparent is not adopted");
+    snprintf(id, sizeof id, "%016" PRIx64, first.id);
+    snprintf(want, sizeof want, "00-%s-%s-01", first_trace, id);
+    cr_assert_str_eq(turn_key(out, "first", "carry_traceparent"), want);
+    free(out);
+}
+
+/* CARRY_TRACE=off: the header is read (its key), its trace not adopted. */
+Test(requests, trace_off_adopts_no_traceparent)
+{
+    char *out = probe_turns("CARRY_TRACE=off");
+    struct turn http = turn_of(out, "http");
+    cr_assert_str_eq(http.traceparent, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    cr_assert_str_neq(turn_key(out, "http", "trace_id"), "0af7651916cd43dd8448eb211c80319c");
+    free(out);
+}
