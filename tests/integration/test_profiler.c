@@ -364,3 +364,232 @@ Test(profiler, the_thread_context_names_the_request_being_served)
     cr_assert_eq(read_thread(s.pid, post.tid).pointer, 0);
     free(carry_server_stop(&s));
 }
+
+static bool is_process_context(const char *name, const void *arg)
+{
+    (void)arg;
+    /* The names OTEP 4719 gives the mapping: named by prctl (shared or
+     * anonymous memory), or only the memfd's own name. */
+    static const char *const prefixes[] = {"[anon_shmem:OTEL_CTX]", "[anon:OTEL_CTX]",
+                                           "/memfd:OTEL_CTX"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
+        if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+            return true;
+    return false;
+}
+
+/* OTEP 4719's reading protocol: the header, then the payload, then the
+ * header's timestamp again, which must not have changed.  Returns the
+ * payload (malloc'd), its size in *size. */
+static uint8_t *read_process_context(int pid, size_t *size)
+{
+    struct mapping m;
+    cr_assert(find_mapping(pid, is_process_context, NULL, &m), "no OTEL_CTX mapping in /proc/%d/maps",
+              pid);
+    for (;;) {
+        struct {
+            char signature[8];
+            uint32_t version, payload_size;
+            uint64_t published_at_ns, payload;
+        } h;
+        remote_read(pid, m.start, &h, sizeof h);
+        cr_assert(memcmp(h.signature, "OTEL_CTX", 8) == 0, "signature %.8s", h.signature);
+        cr_assert_eq(h.version, 2);
+        if (h.published_at_ns == 0)
+            continue;
+        cr_assert(h.payload_size > 0 && h.payload_size < 65536, "payload of %u bytes", h.payload_size);
+        uint8_t *payload = malloc(h.payload_size);
+        remote_read(pid, h.payload, payload, h.payload_size);
+        uint64_t again;
+        remote_read(pid, m.start + 16, &again, sizeof again);
+        if (again == h.published_at_ns) {
+            *size = h.payload_size;
+            return payload;
+        }
+        free(payload);
+    }
+}
+
+/* A protobuf reader, for the few messages of the payload. */
+struct pb {
+    const uint8_t *p, *end;
+};
+
+static uint64_t pb_varint(struct pb *r)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64 && r->p < r->end; shift += 7) {
+        uint8_t b = *r->p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0)
+            return v;
+    }
+    cr_assert_fail("a varint runs past its message");
+    return 0;
+}
+
+/* The next field of r: its number; *sub is a length-delimited field's
+ * content, *v a varint's value. */
+static bool pb_next(struct pb *r, unsigned *field, struct pb *sub, uint64_t *v)
+{
+    if (r->p == r->end)
+        return false;
+    uint64_t key = pb_varint(r);
+    *field = (unsigned)(key >> 3);
+    if ((key & 7) == 0) {
+        *v = pb_varint(r);
+    } else {
+        cr_assert_eq(key & 7, 2, "field %u of wire type %u", *field, (unsigned)(key & 7));
+        uint64_t n = pb_varint(r);
+        cr_assert_leq(n, (uint64_t)(r->end - r->p), "field %u runs past its message", *field);
+        *sub = (struct pb){r->p, r->p + n};
+        r->p += n;
+    }
+    return true;
+}
+
+/* AnyValue as text: a string as it is, an int in decimal, an array as
+ * [a,b]. */
+static void any_value_text(struct pb r, struct carry_text *out)
+{
+    unsigned field;
+    struct pb sub;
+    uint64_t v;
+    while (pb_next(&r, &field, &sub, &v)) {
+        if (field == 1) {
+            carry_text_add(out, (const char *)sub.p, (size_t)(sub.end - sub.p));
+        } else if (field == 3) {
+            char num[24];
+            carry_text_add(out, num, (size_t)sprintf(num, "%" PRId64, (int64_t)v));
+        } else {
+            cr_assert_eq(field, 5, "AnyValue field %u", field);
+            carry_text_add(out, "[", 1);
+            unsigned item_field;
+            struct pb item;
+            for (bool first = true; pb_next(&sub, &item_field, &item, &v); first = false) {
+                cr_assert_eq(item_field, 1);
+                if (!first)
+                    carry_text_add(out, ",", 1);
+                any_value_text(item, out);
+            }
+            carry_text_add(out, "]", 1);
+        }
+    }
+}
+
+/* KeyValue as "where key=value\n". */
+static void key_value_text(const char *where, struct pb r, struct carry_text *out)
+{
+    unsigned field;
+    struct pb sub;
+    uint64_t v;
+    carry_text_add(out, where, strlen(where));
+    carry_text_add(out, " ", 1);
+    while (pb_next(&r, &field, &sub, &v)) {
+        if (field == 1) {
+            carry_text_add(out, (const char *)sub.p, (size_t)(sub.end - sub.p));
+            carry_text_add(out, "=", 1);
+        } else {
+            cr_assert_eq(field, 2, "KeyValue field %u", field);
+            any_value_text(sub, out);
+        }
+    }
+    carry_text_add(out, "\n", 1);
+}
+
+/* ProcessContext {Resource resource = 1; repeated KeyValue
+ * extra_attributes = 2}, Resource {repeated KeyValue attributes = 1}, as
+ * lines "resource KEY=VALUE" and "extra KEY=VALUE". */
+static char *process_context_text(const uint8_t *payload, size_t size)
+{
+    struct carry_text out = {0};
+    struct pb r = {payload, payload + size}, sub, attr;
+    unsigned field, attr_field;
+    uint64_t v;
+    carry_text_add(&out, "", 0);
+    while (pb_next(&r, &field, &sub, &v)) {
+        if (field == 1) {
+            while (pb_next(&sub, &attr_field, &attr, &v)) {
+                cr_assert_eq(attr_field, 1, "Resource field %u", attr_field);
+                key_value_text("resource", attr, &out);
+            }
+        } else {
+            cr_assert_eq(field, 2, "ProcessContext field %u", field);
+            key_value_text("extra", sub, &out);
+        }
+    }
+    return out.s;
+}
+
+/* Fails unless text has the line. */
+static void assert_line(const char *text, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = text; (p = strstr(p, line)) != NULL; p += n)
+        if ((p == text || p[-1] == '\n') && p[n] == '\n')
+            return;
+    cr_assert_fail("no line \"%s\" in:\n%s", line, text);
+}
+
+/* What the process context of process pid must say. */
+static void assert_process_context(int pid, const char *service)
+{
+    size_t size;
+    uint8_t *payload = read_process_context(pid, &size);
+    char *text = process_context_text(payload, size), line[128];
+    snprintf(line, sizeof line, "resource service.name=%s", service);
+    assert_line(text, line);
+    snprintf(line, sizeof line, "resource process.pid=%d", pid);
+    assert_line(text, line);
+    assert_line(text, "resource process.executable.name=profiled");
+    assert_line(text, "resource telemetry.sdk.name=carry");
+    assert_line(text, "resource telemetry.sdk.language=cpp");
+    cr_assert(strstr(text, "\nresource telemetry.sdk.version=") != NULL, "%s", text);
+    assert_line(text, "extra threadlocal.schema_version=tlsdesc_v1_dev");
+    /* Key index 0 of the records, the method. */
+    assert_line(text, "extra threadlocal.attribute_key_map=[http.request.method]");
+    free(text);
+    free(payload);
+}
+
+Test(profiler, the_process_context_says_how_to_read_the_records)
+{
+    struct carry_server s = start_profiled(NULL);
+    assert_process_context(s.pid, "profiled");
+    free(carry_server_stop(&s));
+
+    const char *env[] = {"OTEL_SERVICE_NAME=checkout", NULL};
+    const char *argv[] = {carry_test_fixture("profiled"), NULL};
+    s = carry_server_start(true, env, argv);
+    assert_process_context(s.pid, "checkout");
+    free(carry_server_stop(&s));
+}
+
+/* A forked child has a process context of its own (the parent's is not
+ * inherited, MADV_DONTFORK), and the parent keeps its own. */
+Test(profiler, a_forked_child_publishes_its_own)
+{
+    struct carry_server s = start_profiled("fork");
+    char *line = carry_server_line(&s);
+    int child = 0;
+    cr_assert(line != NULL && sscanf(line, "child pid=%d", &child) == 1, "%s", line);
+    free(line);
+    assert_process_context(child, "profiled");
+    assert_process_context(s.pid, "profiled");
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", child);
+    char *maps = carry_read_file(path);
+    cr_assert_eq(carry_count(maps, "OTEL_CTX"), 1, "%s", maps);
+    free(maps);
+    free(carry_server_stop(&s));
+}
+
+/* Without libcarry there is no process context. */
+Test(profiler, no_process_context_without_carry)
+{
+    const char *argv[] = {carry_test_fixture("profiled"), NULL};
+    struct carry_server s = carry_server_start(false, NULL, argv);
+    struct mapping m;
+    cr_assert_not(find_mapping(s.pid, is_process_context, NULL, &m), "%s", m.name);
+    free(carry_server_stop(&s));
+}
