@@ -531,12 +531,57 @@ static void assert_line(const char *text, const char *line)
     cr_assert_fail("no line \"%s\" in:\n%s", line, text);
 }
 
+/* node's path from PATH, or NULL. */
+static char *find_node(void)
+{
+    const char *path = getenv("PATH");
+    for (const char *dir = path; dir != NULL && *dir != '\0';) {
+        size_t n = strcspn(dir, ":");
+        char *file;
+        if (asprintf(&file, "%.*s/node", (int)n, dir) > 0 && access(file, X_OK) == 0)
+            return file;
+        free(file);
+        dir += n + (dir[n] == ':');
+    }
+    return NULL;
+}
+
+/* The payload decoded by protobufjs with the official definitions
+ * (tests/support/otlp/procctx.js) must read as text does; where node or
+ * the packages are not installed, only this file's reader has read it. */
+static void assert_official_decoding(const uint8_t *payload, size_t size, const char *text)
+{
+    char *node = find_node(), file[] = "/tmp/carry-procctx-XXXXXX", script[512];
+    if (node == NULL) {
+        cr_log_info("no node: the process context is decoded by test_profiler.c's reader only");
+        return;
+    }
+    int fd = mkstemp(file);
+    cr_assert(fd >= 0 && write(fd, payload, size) == (ssize_t)size);
+    close(fd);
+    snprintf(script, sizeof script, "%s/tests/support/otlp/procctx.js", carry_test_source());
+    const char *argv[] = {node, script, file, NULL};
+    struct carry_run_result r = carry_run_program(false, NULL, argv);
+    unlink(file);
+    free(node);
+    if (r.status != 0 && strstr(r.err, "Cannot find module") != NULL) {
+        cr_log_info("protobufjs and the opentelemetry-proto definitions are not installed "
+                    "(npm ci in tests/support/otlp): the process context is decoded by "
+                    "test_profiler.c's reader only");
+    } else {
+        cr_assert_eq(r.status, 0, "procctx.js: %s", r.err);
+        cr_assert_str_eq(r.out, text, "protobufjs decodes otherwise");
+    }
+    carry_run_free(&r);
+}
+
 /* What the process context of process pid must say. */
 static void assert_process_context(int pid, const char *service)
 {
     size_t size;
     uint8_t *payload = read_process_context(pid, &size);
     char *text = process_context_text(payload, size), line[128];
+    assert_official_decoding(payload, size, text);
     snprintf(line, sizeof line, "resource service.name=%s", service);
     assert_line(text, line);
     snprintf(line, sizeof line, "resource process.pid=%d", pid);
