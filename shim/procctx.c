@@ -221,6 +221,10 @@ static void carry__procctx_publish(void)
     uint8_t payload[CARRY__PROCCTX_PAYLOAD_MAX];
     size_t n = carry__procctx_encode(payload, sizeof payload, carry__procctx_service,
                                      carry__procctx_program, carry__sys(SYS_getpid));
+    if (n == 0) {
+        carry__debug(1, "no process context (its payload exceeds %zu bytes)", sizeof payload);
+        return;
+    }
     size_t size = sizeof(struct carry__procctx_header) + n;
     long fd = carry__sys(SYS_memfd_create, CARRY__PROCCTX_NAME,
                          MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
@@ -236,8 +240,8 @@ static void carry__procctx_publish(void)
         map = carry__sys(SYS_mmap, 0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                          -1, 0);
     }
-    if (n == 0 || carry__sys_failed(map)) {
-        carry__debug(1, "no process context (payload %zu bytes, mapping %ld)", n, map);
+    if (carry__sys_failed(map)) {
+        carry__debug(1, "no process context (no mapping: %ld)", map);
         return;
     }
     struct carry__procctx_header *h = (struct carry__procctx_header *)map;
