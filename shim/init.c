@@ -18,6 +18,7 @@
 #include "lock.h"
 #include "log.h"
 #include "pool.h"
+#include "procctx.h"
 #include "records.h"
 #include "report.h"
 #include "tag.h"
@@ -57,6 +58,7 @@ static void carry__atfork_child(void)
     carry__ep_atfork_child();
     carry__chan_atfork_child();
     carry__export_atfork_child();
+    carry__procctx_atfork_child();
 }
 
 static const char *carry__secure_getenv(const char *name)
@@ -72,6 +74,7 @@ static void carry__init_once(void)
     unsigned watch = 0;
     if (carry__config.active) {
         pthread_atfork(carry__atfork_prepare, carry__atfork_parent, carry__atfork_child);
+        carry__procctx_start(carry__secure_getenv, program_invocation_short_name);
         if (!carry__config.inherit)
             carry__inherit_init();
         if (carry__report_start(carry__config.stats))
