@@ -158,16 +158,49 @@ CARRY__EXPORT int fcntl64(int fd, int cmd, ...)
     } while (0)
 
 /* A send of n bytes: datagram tells its destination, once datagram
- * sockets exist. */
-#define CARRY__SEND(fd, buf, n, type, datagram, call) \
+ * sockets exist; inject makes it when it may begin an outgoing HTTP
+ * request (rule W). */
+#define CARRY__SEND(fd, buf, n, type, datagram, inject, call) \
     do { \
         unsigned how_ = carry__hook_write(fd, false); \
         if (carry__hook_datagrams()) \
             datagram; \
         if (CARRY__UNLIKELY(how_ & CARRY__WRITE_CHANNEL)) \
             CARRY__CHANNEL_WRITE(fd, buf, n, type, call); \
+        if (CARRY__UNLIKELY(how_ & CARRY__WRITE_INJECT)) \
+            return inject; \
         return call; \
     } while (0)
+
+/* The writes of the core's buffers for rule W, as the program's call
+ * makes them: writev for write and writev; sendmsg with the program's
+ * flags, destination and ancillary data (msg's, whose buffers are not
+ * used) for the sends. */
+static ssize_t carry__writev_out(const void *call, int fd, const struct iovec *iov, int cnt)
+{
+    (void)call;
+    return CARRY__REAL(writev)(fd, iov, cnt);
+}
+
+struct carry__send_call {
+    const struct msghdr *msg;
+    int flags;
+};
+
+static ssize_t carry__sendmsg_out(const void *p, int fd, const struct iovec *iov, int cnt)
+{
+    const struct carry__send_call *c = p;
+    struct msghdr m = *c->msg;
+    m.msg_iov = (struct iovec *)iov;
+    m.msg_iovlen = (size_t)cnt;
+    return CARRY__REAL(sendmsg)(fd, &m, c->flags);
+}
+
+/* A send of cnt buffers (src), with flags and msg's destination and
+ * ancillary data, through the core. */
+#define CARRY__SEND_INJECT(fd, src, cnt, flags, msg) \
+    carry__hook_write_inject(fd, src, cnt, carry__hook_send_addable(flags, msg), \
+                             carry__sendmsg_out, &(struct carry__send_call){msg, flags})
 
 /* recvfrom, recvmsg and recvmmsg with their own arguments, for the core. */
 struct carry__recvfrom_call {
@@ -267,6 +300,8 @@ CARRY__EXPORT ssize_t write(int fd, const void *buf, size_t n)
         CARRY__CHANNEL_WRITE(fd, buf, n, ssize_t, CARRY__REAL(write)(fd, buf, n));
     if (how) {
         struct iovec v = {(void *)buf, n};
+        if (how & CARRY__WRITE_INJECT)
+            return carry__hook_write_inject(fd, &v, 1, true, carry__writev_out, NULL);
         return carry__hook_write_tagged(fd, &v, 1, CARRY__REAL(writev), carry__write_plain);
     }
     return CARRY__REAL(write)(fd, buf, n);
@@ -280,6 +315,8 @@ CARRY__EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
     if (CARRY__UNLIKELY(how & CARRY__WRITE_CHANNEL) && sane)
         CARRY__CHANNEL_WRITE(fd, iov->iov_base, carry__hook_iov_bytes(iov, (size_t)n), ssize_t,
                              CARRY__REAL(writev)(fd, iov, n));
+    if (CARRY__UNLIKELY(how & CARRY__WRITE_INJECT) && sane)
+        return carry__hook_write_inject(fd, iov, n, true, carry__writev_out, NULL);
     if (how && sane)
         return carry__hook_write_tagged(fd, iov, n, CARRY__REAL(writev), CARRY__REAL(writev));
     return CARRY__REAL(writev)(fd, iov, n);
@@ -287,26 +324,36 @@ CARRY__EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 
 CARRY__EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-    CARRY__SEND(fd, buf, n, ssize_t, (void)0, CARRY__REAL(send)(fd, buf, n, flags));
+    CARRY__SEND(fd, buf, n, ssize_t, (void)0,
+                CARRY__SEND_INJECT(fd, (&(struct iovec){(void *)buf, n}), 1, flags,
+                                   &(struct msghdr){0}),
+                CARRY__REAL(send)(fd, buf, n, flags));
 }
 
 CARRY__EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
                              const struct sockaddr *addr, socklen_t len)
 {
     CARRY__SEND(fd, buf, n, ssize_t, carry__hook_send_datagram(fd, addr, len),
+                CARRY__SEND_INJECT(fd, (&(struct iovec){(void *)buf, n}), 1, flags,
+                                   (&(struct msghdr){.msg_name = (void *)addr, .msg_namelen = len})),
                 CARRY__REAL(sendto)(fd, buf, n, flags, addr, len));
 }
 
 CARRY__EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     CARRY__SEND(fd, NULL, msg ? carry__hook_iov_bytes(msg->msg_iov, msg->msg_iovlen) : 0, ssize_t,
-                carry__hook_send_msg(fd, msg), CARRY__REAL(sendmsg)(fd, msg, flags));
+                carry__hook_send_msg(fd, msg),
+                msg != NULL && msg->msg_iovlen <= IOV_MAX
+                    ? CARRY__SEND_INJECT(fd, msg->msg_iov, (int)msg->msg_iovlen, flags, msg)
+                    : CARRY__REAL(sendmsg)(fd, msg, flags),
+                CARRY__REAL(sendmsg)(fd, msg, flags));
 }
 
 CARRY__EXPORT int sendmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags)
 {
-    /* Not recorded on a channel (0 bytes: no record), where it is rare. */
+    /* Not recorded on a channel (0 bytes: no record), nor given a
+     * traceparent (rule W), where it is rare. */
     CARRY__SEND(fd, NULL, 0, int,
                 carry__hook_send_msg(fd, n > 0 && msgs != NULL ? &msgs->msg_hdr : NULL),
-                CARRY__REAL(sendmmsg)(fd, msgs, n, flags));
+                CARRY__REAL(sendmmsg)(fd, msgs, n, flags), CARRY__REAL(sendmmsg)(fd, msgs, n, flags));
 }

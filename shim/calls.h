@@ -43,6 +43,10 @@ typedef int carry__wait_fn(void *call, struct epoll_event *events, int maxevents
  * or writev). */
 typedef ssize_t carry__writev_fn(int fd, const struct iovec *iov, int cnt);
 
+/* The real writev or sendmsg, writing iov to fd as the program's write or
+ * send would (its flags, destination and ancillary data bound in call). */
+typedef ssize_t carry__sendv_fn(const void *call, int fd, const struct iovec *iov, int cnt);
+
 /* stdio, dprintf and syslog: the plain or the fortified (_chk) function by
  * flag, the fortify level, or -1 for the plain one. */
 typedef int carry__vfprintf_fn(FILE *fp, int flag, const char *fmt, va_list ap);

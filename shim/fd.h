@@ -29,8 +29,11 @@ struct carry__fd {
     _Atomic uint32_t seq;  /* the requests begun on the connection (request.c) */
     _Atomic uint8_t kind;
     _Atomic uint8_t probed; /* a listener's or datagram socket's address was looked at */
-    /* The next read that returns data begins a request: set at accept and
-     * by a write to the connection, cleared by that read (request.c). */
+    /* Accepted: the next read that returns data begins a request: set at
+     * accept and by a write to the connection, cleared by that read
+     * (request.c).  Connected, with CARRY_TRACE=inject: the mirror, bits
+     * of inject.h (the next write may begin a request; carry's bytes wait
+     * for the next write). */
     _Atomic uint8_t turn;
     /* A channel end (rule H, chan.c), apart from kind: which queue of
      * chan its writes fill (bit 0) and its reads take (bit 1). */

@@ -21,6 +21,7 @@
 #include "fd.h"
 #include "hooks.h"
 #include "inherit.h"
+#include "inject.h"
 #include "init.h"
 #include "records.h"
 #include "request.h"
@@ -110,8 +111,13 @@ void carry__hook_connect(int fd, int rc)
     if ((rc != 0 && errno != EINPROGRESS) || !carry__on(CARRY__RULE_ACCEPT))
         return;
     int saved_errno = errno;
-    if (carry__conn_connected(fd))
-        atomic_fetch_or_explicit(&carry__io_watch, CARRY__WATCH_BORROWED, memory_order_relaxed);
+    if (carry__conn_connected(fd)) {
+        unsigned watch = CARRY__WATCH_BORROWED;
+        if (carry__config.trace == CARRY__TRACE_INJECT &&
+            carry__inject_connected(carry__fd_get(fd), fd))
+            watch |= CARRY__WATCH_INJECT;
+        atomic_fetch_or_explicit(&carry__io_watch, watch, memory_order_relaxed);
+    }
     errno = saved_errno;
 }
 
@@ -121,6 +127,7 @@ static void carry__fd_end(int fd)
     carry__fd_closed(fd);
     carry__chan_closed(fd);
     carry__ep_closed(fd);
+    carry__inject_closed(fd);
 }
 
 void carry__hook_close(int fd)
@@ -194,8 +201,11 @@ void carry__hook_read_done_slow(int fd, ssize_t rc, const void *bytes, size_t ca
     struct carry__fd *e = carry__fd_get(fd);
     if (e == NULL)
         return;
-    if (atomic_load_explicit(&e->kind, memory_order_relaxed) == CARRY__FD_ACCEPTED)
+    unsigned kind = atomic_load_explicit(&e->kind, memory_order_relaxed);
+    if (kind == CARRY__FD_ACCEPTED)
         carry__request_read(e, fd, rc, bytes, cap);
+    else if (rc > 0 && kind == CARRY__FD_CONNECTED)
+        carry__inject_read(e);
     else if (rc > 0 && carry__chan_end(e))
         carry__chan_read(e, rc, bytes, cap);
 }
@@ -210,8 +220,12 @@ static __attribute__((noinline)) unsigned carry__write_watched(int fd, bool tagg
     }
     if (watch & CARRY__WATCH_STATS)
         carry__fd_check_io(fd);
-    if (watch & CARRY__WATCH_BORROWED)
-        carry__fd_wrote(fd, carry__current());
+    if (watch & CARRY__WATCH_BORROWED) {
+        carry_ctx *current = carry__current();
+        carry__fd_wrote(fd, current);
+        if ((watch & CARRY__WATCH_INJECT) && carry__inject_wants(carry__fd_get(fd), current))
+            return CARRY__WRITE_INJECT;
+    }
     if (watch & (CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS)) {
         struct carry__fd *e = carry__fd_get(fd);
         if (e != NULL && (watch & CARRY__WATCH_REQUESTS))
@@ -286,6 +300,12 @@ ssize_t carry__hook_write_tagged(int fd, const struct iovec *src, int cnt,
                                  carry__writev_fn *real_writev, carry__writev_fn *plain)
 {
     return carry__tag_writev(fd, src, cnt, carry__tag_current(), real_writev, plain, false);
+}
+
+ssize_t carry__hook_write_inject(int fd, const struct iovec *src, int cnt, bool addable,
+                                 carry__sendv_fn *out, const void *call)
+{
+    return carry__inject_writev(fd, src, cnt, addable, out, call);
 }
 
 /* ---- Datagrams ----------------------------------------------------------- */

@@ -107,12 +107,13 @@ static inline void carry__hook_read(int fd)
 
 /* A read on fd returned rc (errno as it set it) into bytes first, a
  * buffer of cap bytes (NULL if none): once a connection was accepted, it
- * may begin a request (rule R), whose HTTP head is looked for there; one
- * load until then. */
+ * may begin a request (rule R), whose HTTP head is looked for there; once
+ * a stream was connected with CARRY_TRACE=inject, it may end a response
+ * (rule W); one load until then. */
 static inline void carry__hook_read_done(int fd, ssize_t rc, const void *bytes, size_t cap)
 {
     if (CARRY__UNLIKELY(atomic_load_explicit(&carry__io_watch, memory_order_relaxed) &
-                        (CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS)))
+                        (CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS | CARRY__WATCH_INJECT)))
         carry__hook_read_done_slow(fd, rc, bytes, cap);
 }
 
@@ -123,10 +124,16 @@ static inline void carry__hook_readv_done(int fd, ssize_t rc, const struct iovec
 }
 
 /* What a write needs beyond the real call: its lines tagged (only asked
- * with taggable: write, writev), through carry__hook_write_tagged; or, on
- * a hand-off channel's end (rule H), a record made before and corrected
- * after (carry__hook_channel_write, carry__hook_channel_wrote). */
-enum { CARRY__WRITE_TAGGED = 1u << 0, CARRY__WRITE_CHANNEL = 1u << 1 };
+ * with taggable: write, writev), through carry__hook_write_tagged; on a
+ * hand-off channel's end (rule H), a record made before and corrected
+ * after (carry__hook_channel_write, carry__hook_channel_wrote); on an
+ * outgoing connection with CARRY_TRACE=inject, where it may begin an
+ * HTTP request (rule W), carry__hook_write_inject. */
+enum {
+    CARRY__WRITE_TAGGED = 1u << 0,
+    CARRY__WRITE_CHANNEL = 1u << 1,
+    CARRY__WRITE_INJECT = 1u << 2,
+};
 
 /* A write on fd is about to run: what it needs (0: nothing). */
 static inline unsigned carry__hook_write(int fd, bool taggable)
@@ -164,6 +171,25 @@ void carry__hook_socketpair(int rc, int domain, int type, const int fds[2]);
  * program's own call. */
 ssize_t carry__hook_write_tagged(int fd, const struct iovec *src, int cnt,
                                  carry__writev_fn *real_writev, carry__writev_fn *plain);
+
+/* The program's write, writev or send of src (cnt buffers) to fd, which
+ * carry__hook_write found may carry a traceparent (CARRY__WRITE_INJECT):
+ * made through out(call, ...), with carry's bytes among the program's
+ * when the bytes begin an HTTP/1.x request head (addable: the call's
+ * flags and ancillary data let carry add bytes to it, as
+ * carry__hook_send_addable tells).  Returns what the program's call
+ * returns for its own bytes. */
+ssize_t carry__hook_write_inject(int fd, const struct iovec *src, int cnt, bool addable,
+                                 carry__sendv_fn *out, const void *call);
+
+/* May carry add bytes to a send with flags (and msg's ancillary data)?
+ * Not to urgent data, zero-copy sends (whose buffers the kernel reads
+ * after the call returns), or a message that passes descriptors. */
+static inline bool carry__hook_send_addable(int flags, const struct msghdr *msg)
+{
+    return !(flags & ~(MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE)) &&
+           (msg == NULL || msg->msg_controllen == 0);
+}
 
 /* ---- Datagrams (rule R) ------------------------------------------------- */
 

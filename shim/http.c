@@ -131,6 +131,7 @@ bool carry__http_head_read(const char *bytes, size_t len, struct carry__http_hea
     size_t at = request_line(bytes, len, &h);
     if (!at)
         return false;
+    h.line_len = at;
     size_t end = len < CARRY__HTTP_HEAD_MAX ? len : CARRY__HTTP_HEAD_MAX;
     for (unsigned lines = 0; lines < CARRY__HTTP_HEADERS_MAX && at < end; lines++) {
         const char *lf = memchr(bytes + at, '\n', end - at);
@@ -139,8 +140,11 @@ bool carry__http_head_read(const char *bytes, size_t len, struct carry__http_hea
         size_t n = (size_t)(lf - (bytes + at));
         if (n > 0 && bytes[at + n - 1] == '\r')
             n--;
-        if (n == 0)
-            break; /* the empty line: what follows is not the head's */
+        if (n == 0) {
+            /* The empty line: what follows is not the head's. */
+            h.head_len = (size_t)(lf - bytes) + 1;
+            break;
+        }
         header_line(bytes + at, n, &h);
         at += (size_t)(lf - (bytes + at)) + 1;
     }

@@ -27,6 +27,9 @@ struct carry__http_head {
     const char *traceparent;
     const char *request_id; size_t request_id_len;   /* x-request-id, or NULL */
     bool traceparent_rejected;          /* a traceparent header was there but malformed (or repeated) */
+    size_t line_len;  /* the request line with its ending */
+    size_t head_len;  /* the head through its empty line; 0 when that is not within the bytes
+                       * and the bounds below (a head cut short, or too long to look at) */
 };
 
 /* True when bytes[0..len) start with a complete HTTP/1.x request line
@@ -37,7 +40,8 @@ struct carry__http_head {
  * header line cut by the end of the bytes is not taken), looking at no more
  * than 64 header lines and the first 16 KiB.  Header names match in any
  * case; values are taken without the spaces and tabs around them;
- * continuation lines (obs-fold) are ignored.  An x-request-id is taken when
+ * continuation lines (obs-fold) are ignored; the empty line that ends the head
+ * gives head_len.  An x-request-id is taken when
  * it is 1 to 255 bytes of visible ASCII (the first such one); a second
  * traceparent header rejects the traceparent.  *out is written only when
  * it returns true. */

@@ -128,6 +128,9 @@ size_t carry__report_format(char *buf, size_t size)
                carry__stats_num(carry__stat(&carry__stats.http_heads), a, sizeof a),
                carry__stats_num(carry__stat(&carry__stats.traceparents), b, sizeof b),
                carry__stats_num(carry__stat(&carry__stats.traceparents_rejected), c, sizeof c));
+    CARRY__PUT("  outgoing: traceparents %s injected, %s rewritten (CARRY_TRACE=inject)\n",
+               carry__stats_num(carry__stat(&carry__stats.traceparents_injected), a, sizeof a),
+               carry__stats_num(carry__stat(&carry__stats.traceparents_rewritten), b, sizeof b));
     CARRY__PUT("  datagrams: %s received (each a new context), %s past a batch's bound (none)\n",
                carry__stats_num(carry__stat(&carry__stats.datagrams), a, sizeof a),
                carry__stats_num(carry__stat(&carry__stats.datagrams_unbatched), b, sizeof b));

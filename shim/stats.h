@@ -26,6 +26,9 @@ struct carry__stats {
     _Atomic uint64_t requests, requests_max;
     /* HTTP/1.x request heads read, traceparents adopted and rejected. */
     _Atomic uint64_t http_heads, traceparents, traceparents_rejected;
+    /* Rule W outgoing (CARRY_TRACE=inject): traceparents put into requests
+     * the process sent, and parent-ids rewritten in the ones it forwarded. */
+    _Atomic uint64_t traceparents_injected, traceparents_rewritten;
     /* Rule R on datagram sockets: datagrams received, each a request
      * context; and those past a batch's bound, which got none. */
     _Atomic uint64_t datagrams, datagrams_unbatched;

@@ -4,7 +4,7 @@
  * events or more) the thread's last wait returned, set until its next
  * wait, during which I/O on the batch's fds switches contexts (epoll.c);
  * and a process-wide one of the reasons every I/O matters (init.c;
- * hooks.c adds BORROWED, REQUESTS, DATAGRAMS and CHANNELS).
+ * hooks.c adds BORROWED, REQUESTS, DATAGRAMS, CHANNELS and INJECT).
  */
 #ifndef CARRY_WATCH_H
 #define CARRY_WATCH_H
@@ -19,6 +19,7 @@ enum {
     CARRY__WATCH_REQUESTS = 1u << 4, /* a connection was accepted: reads may begin requests */
     CARRY__WATCH_DATAGRAMS = 1u << 5, /* a datagram socket was made: receives may begin requests */
     CARRY__WATCH_CHANNELS = 1u << 6, /* a pipe, eventfd or socketpair was made: hand-offs (rule H) */
+    CARRY__WATCH_INJECT = 1u << 7,   /* CARRY_TRACE=inject and a stream was connected (rule W) */
 };
 
 extern __thread uint64_t carry__io_batch __attribute__((tls_model("initial-exec")));

@@ -987,6 +987,7 @@ struct nginx_config {
     const char *dir;
     bool master; /* master_process on, 2 workers; else one process */
     const char *level;
+    int upstream; /* a reverse proxy to 127.0.0.1:upstream; 0: answers itself */
 };
 
 static void nginx_write_config(int port, void *arg)
@@ -1015,12 +1016,14 @@ static void nginx_write_config(int port, void *arg)
             "  uwsgi_temp_path %s/uwsgi;\n"
             "  scgi_temp_path %s/scgi;\n"
             "  server {\n"
-            "    listen 127.0.0.1:%d;\n"
-            "    location / { return 200 \"hello $uri\\n\"; }\n"
-            "  }\n"
-            "}\n",
+            "    listen 127.0.0.1:%d;\n",
             c->master ? "on" : "off", c->dir, c->level, c->dir, c->dir, c->dir, c->dir, c->dir,
             port);
+    if (c->upstream != 0)
+        fprintf(f, "    location / { proxy_pass http://127.0.0.1:%d; }\n", c->upstream);
+    else
+        fprintf(f, "    location / { return 200 \"hello $uri\\n\"; }\n");
+    fprintf(f, "  }\n}\n");
     cr_assert_eq(fclose(f), 0);
     free(path);
 }
@@ -1103,7 +1106,7 @@ TestSuite(nginx, .fini = kill_live_servers, .timeout = 120);
 Test(nginx, no_mismatch_under_concurrent_clients)
 {
     char *dir = temp_dir();
-    struct nginx_config config = {dir, true, "info"};
+    struct nginx_config config = {dir, true, "info", 0};
     struct server s;
     int port;
     nginx_start(&s, true, "CARRY_STATS=stderr", &config, &port, false);
@@ -1121,7 +1124,7 @@ Test(nginx, no_mismatch_under_concurrent_clients)
 Test(nginx, access_and_error_lines_carry_the_connections_id)
 {
     char *dir = temp_dir();
-    struct nginx_config config = {dir, true, "info"};
+    struct nginx_config config = {dir, true, "info", 0};
     const char *args[] = {"--connections", "8", "--requests", "3", "--waves", "2", NULL};
     char *out[2], *log = NULL;
     for (int carry = 0; carry < 2; carry++) {
@@ -1207,7 +1210,7 @@ Test(nginx, access_and_error_lines_carry_the_connections_id)
 Test(nginx, keepalive_requests_have_ids_of_their_own_and_adopt_their_traceparent)
 {
     char *dir = temp_dir();
-    struct nginx_config config = {dir, true, "info"};
+    struct nginx_config config = {dir, true, "info", 0};
     const char *args[] = {"--connections", "8", "--requests", "3", "--waves", "2", "--trace", NULL};
     struct server s;
     int port;
@@ -1320,7 +1323,7 @@ static void read_response(int fd, const char *path)
 Test(nginx, split_mode_tags_every_line_of_batched_events)
 {
     char *dir = temp_dir();
-    struct nginx_config config = {dir, false, "debug"};
+    struct nginx_config config = {dir, false, "debug", 0};
     struct server s;
     int port;
     nginx_start(&s, true, "CARRY_EPOLL=split", &config, &port, false);
@@ -1443,4 +1446,145 @@ Test(redis, a_killed_scripts_lines_carry_its_requests_id)
     free(s.log.s);
     remove_dir(dir);
     free(bin);
+}
+
+/* ---- nginx as a reverse proxy (rule W outgoing) --------------------------- */
+
+/* An upstream in this process, not under carry: answers n requests, one
+ * connection each, and keeps the heads it received. */
+struct upstream {
+    int listener, port, n;
+    pthread_t thread;
+    char *heads[4];
+};
+
+static void *upstream_serve(void *arg)
+{
+    struct upstream *u = arg;
+    static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nup\n";
+    for (int i = 0; i < u->n; i++) {
+        int fd = accept(u->listener, NULL, NULL);
+        cr_assert_geq(fd, 0);
+        struct carry_text t = {0};
+        char buf[1024];
+        ssize_t got;
+        while ((t.s == NULL || strstr(t.s, "\r\n\r\n") == NULL) &&
+               (got = read(fd, buf, sizeof buf)) > 0)
+            carry_text_add(&t, buf, (size_t)got);
+        u->heads[i] = t.s;
+        cr_assert_eq(write(fd, reply, sizeof reply - 1), (ssize_t)(sizeof reply - 1));
+        close(fd);
+    }
+    return NULL;
+}
+
+static void upstream_start(struct upstream *u, int n)
+{
+    *u = (struct upstream){.listener = socket(AF_INET, SOCK_STREAM, 0), .n = n};
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    cr_assert_eq(bind(u->listener, (struct sockaddr *)&addr, len), 0);
+    cr_assert_eq(listen(u->listener, 8), 0);
+    cr_assert_eq(getsockname(u->listener, (struct sockaddr *)&addr, &len), 0);
+    u->port = ntohs(addr.sin_port);
+    cr_assert_eq(pthread_create(&u->thread, NULL, upstream_serve, u), 0);
+}
+
+/* The value of the one traceparent header in head (56 bytes with the NUL). */
+static void head_traceparent(const char *head, char tp[56])
+{
+    cr_assert_eq(carry_count(head, "traceparent:"), 1, "%s", head);
+    const char *v = strstr(head, "traceparent: ");
+    cr_assert_not_null(v, "%s", head);
+    cr_assert_eq(sscanf(v + 13, "%55s", tp), 1);
+}
+
+/* The access log line (CARRY_TAG_FORMAT=otel: the request context's
+ * "trace_id=... span_id=..." in front) of the request for target. */
+static void access_ids(const char *log, const char *target, char trace[33], char span[17])
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"GET %s HTTP/1.1\" 200", target);
+    const char *hit = strstr(log, needle);
+    cr_assert_not_null(hit, "no access line for %s:\n%s", target, log);
+    const char *line = hit;
+    while (line > log && line[-1] != '\n')
+        line--;
+    cr_assert_eq(sscanf(line, "trace_id=%32s span_id=%16s ", trace, span), 2, "%.*s",
+                 (int)(hit - line) + 40, line);
+}
+
+/*
+ * nginx under carry with CARRY_TRACE=inject, proxy_pass to an upstream
+ * that records what it gets.  A request that comes with a traceparent: nginx
+ * forwards the header (proxy_pass_request_headers), and carry gives it the
+ * front request's span as parent-id; one without: the upstream gets the
+ * front request's own trace and span.  The front request's ids are read
+ * from its access log line, tagged with them (CARRY_TAG_FORMAT=otel), and
+ * CARRY_DEBUG=2 says which traceparent it adopted.
+ */
+Test(nginx, as_a_proxy_passes_the_requests_trace_upstream)
+{
+    char *dir = temp_dir();
+    struct upstream up;
+    upstream_start(&up, 2);
+    struct nginx_config config = {dir, false, "info", up.port};
+    struct server s;
+    int port;
+    char *bin = need_binary("nginx", "nginx-light");
+    char *conf;
+    cr_assert(asprintf(&conf, "%s/nginx.conf", dir) > 0);
+    const char *argv[] = {bin, "-p", dir, "-c", conf, "-e", "stderr", NULL};
+    const char *const *env = carry_env2("CARRY_TRACE=inject", "CARRY_TAG_FORMAT=otel");
+    const char *env3[10];
+    size_t n = 0;
+    for (; env[n] != NULL; n++)
+        env3[n] = env[n];
+    env3[n++] = "CARRY_DEBUG=2";
+    env3[n] = NULL;
+    server_start(&s, "nginx", env3, argv, "getrlimit(RLIMIT_NOFILE)", &port, nginx_write_config,
+                 &config);
+    static const char caller[] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const char *requests[] = {
+        "GET /with HTTP/1.1\r\nHost: a\r\ntraceparent: " "00-0af7651916cd43dd8448eb211c80319c-"
+        "b7ad6b7169203331-01\r\nConnection: close\r\n\r\n",
+        "GET /without HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"};
+    for (int i = 0; i < 2; i++) {
+        int fd = carry_dial(port);
+        cr_assert_eq(write(fd, requests[i], strlen(requests[i])), (ssize_t)strlen(requests[i]));
+        struct carry_text got = {0};
+        char buf[1024];
+        ssize_t r;
+        while ((r = read(fd, buf, sizeof buf)) > 0)
+            carry_text_add(&got, buf, (size_t)r);
+        close(fd);
+        cr_assert(got.s && strstr(got.s, "\r\n\r\nup\n"), "reply %d: %s", i, got.s);
+        free(got.s);
+    }
+    pthread_join(up.thread, NULL);
+    close(up.listener);
+    cr_assert(server_wait(&s, "\"GET /without HTTP/1.1\" 200", 1), "nginx stopped:\n%s", s.log.s);
+    server_stop(&s, SIGTERM);
+
+    char trace[33], span[17], tp[56], want[56];
+    /* With: the caller's trace, the front request's span as parent. */
+    access_ids(s.log.s, "/with", trace, span);
+    cr_assert_str_eq(trace, "0af7651916cd43dd8448eb211c80319c");
+    char adopts[128];
+    snprintf(adopts, sizeof adopts, "context %s adopts traceparent %s", span, caller);
+    cr_assert_not_null(strstr(s.log.s, adopts), "no \"%s\" in:\n%s", adopts, s.log.s);
+    head_traceparent(up.heads[0], tp);
+    snprintf(want, sizeof want, "00-%s-%s-01", trace, span);
+    cr_assert_str_eq(tp, want, "upstream got:\n%s", up.heads[0]);
+    /* Without: the front request's own trace and span. */
+    access_ids(s.log.s, "/without", trace, span);
+    head_traceparent(up.heads[1], tp);
+    snprintf(want, sizeof want, "00-%s-%s-01", trace, span);
+    cr_assert_str_eq(tp, want, "upstream got:\n%s", up.heads[1]);
+    cr_assert_neq(strcmp(trace, "0af7651916cd43dd8448eb211c80319c"), 0);
+    for (int i = 0; i < 2; i++)
+        free(up.heads[i]);
+    free(conf);
+    free(bin);
+    remove_dir(dir);
 }
