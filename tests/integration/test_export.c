@@ -254,7 +254,13 @@ Test(export, what_disables_export_starts_no_thread)
 Test(export, a_forked_child_exports_its_own_spans)
 {
     struct carry_server s = receiver(NULL);
-    const char *env[] = {endpoint_of(s.port), NULL};
+    /* ThreadSanitizer refuses threads in the child of a process with
+     * threads unless told otherwise: the exporter makes the parent one. */
+    char tsan[512];
+    const char *tsan_options = getenv("TSAN_OPTIONS");
+    snprintf(tsan, sizeof tsan, "TSAN_OPTIONS=%s%sdie_after_fork=0",
+             tsan_options ? tsan_options : "", tsan_options ? ":" : "");
+    const char *env[] = {endpoint_of(s.port), tsan, NULL};
     struct carry_run_result r = emit(env, "100", "50");
     char *text = stop(&s);
     long parent = number_after(r.out, "emitter pid="), child = number_after(r.out, "child pid=");
