@@ -65,6 +65,8 @@ struct carry__writer {
 
 static void carry__put_raw(struct carry__writer *w, const void *bytes, size_t n)
 {
+    if (n == 0)
+        return; /* bytes may be NULL then, which memcpy does not take */
     if (w->over || n > w->cap - w->len) {
         w->over = true;
         return;

@@ -94,6 +94,31 @@ carry_need_packages() {
 	rm -f "$log"
 }
 
+# carry_otlp_node DIR — installs the npm packages pinned in tests/support/otlp
+# (protobufjs and the official opentelemetry-proto definitions, which the OTLP
+# tests decode carry's spans with) into DIR/node_modules with `npm ci`; DIR is
+# in a build directory, never in the source tree. Does nothing when DIR already
+# has them from the same lock file. When npm or the registry is unavailable, it
+# says so and returns 0: those tests skip, saying why.
+carry_otlp_node() {
+	local dir=$1 src="$CARRY_ROOT/tests/support/otlp" log
+	if ! command -v npm >/dev/null 2>&1; then
+		echo "carry: npm not found; the OTLP tests will skip" >&2
+		return 0
+	fi
+	if [ -d "$dir/node_modules" ] && cmp -s "$src/package-lock.json" "$dir/package-lock.json"; then
+		return 0
+	fi
+	mkdir -p "$dir" && cp "$src/package.json" "$src/package-lock.json" "$dir/" || return 0
+	log=$(mktemp "${TMPDIR:-/tmp}/carry-npm.XXXXXX") || return 0
+	if ! (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund) >"$log" 2>&1; then
+		echo "carry: npm ci in $dir failed; the OTLP tests will skip; last lines:" >&2
+		tail -n 5 "$log" >&2
+		rm -rf "$dir/node_modules"
+	fi
+	rm -f "$log"
+}
+
 # _carry_options_differ DIR OPTS... — succeeds when a -Dname=value in OPTS is
 # not what DIR is configured with (or DIR cannot be introspected).
 _carry_options_differ() {

@@ -9,7 +9,8 @@
 //   --fail N          answer the first N requests with CODE (503) instead
 //   --retry-after S   with a Retry-After: S header on those answers
 //   --delay MS        answer every request MS milliseconds late
-// Prints "port=N" once listening (on 127.0.0.1, a free port).  Each
+// Listens on a free port of 127.0.0.1, prints "port=N", and exits at
+// SIGTERM or at the end of its standard input.  Each
 // request adds a line {"request": n, "status": code, "spans": count,
 // "content_type": ..., "headers": {...}} to the file too.
 'use strict';
@@ -91,3 +92,6 @@ server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`port=${server.address().port}\n`);
 });
 process.on('SIGTERM', () => process.exit(0));
+// A test that dies without stopping it closes its stdin: leave then.
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();

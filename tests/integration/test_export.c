@@ -1,0 +1,281 @@
+/*
+ * Rule O's exporter end to end: span_emitter (the core linked in) commits
+ * spans; tests/support/otlp/receiver.js, a stand-in collector, decodes
+ * each request with the official opentelemetry-proto definitions and
+ * writes every span to a file before it answers, so the file is complete
+ * once the emitter has exited (its flush at exit waits for the answers).
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "run.h"
+
+static char node[4096];
+static char node_path[4200];
+static char out_path[64];
+
+/* Skips the test unless node and the packages scripts/test installs are
+ * there; the receiver's command line otherwise. */
+static void need_node(void)
+{
+    const char *modules = getenv("CARRY_TEST_OTLP_NODE");
+    struct stat st;
+    if (modules == NULL || stat(modules, &st) != 0)
+        cr_skip_test("the OTLP packages are missing (scripts/test installs them with npm ci into "
+                     "the build directory's otlp-node/)");
+    const char *path = getenv("PATH");
+    for (const char *p = path ? path : ""; *p != '\0' && node[0] == '\0';) {
+        size_t len = strcspn(p, ":");
+        snprintf(node, sizeof node, "%.*s/node", (int)len, p);
+        if (access(node, X_OK) != 0)
+            node[0] = '\0';
+        p += len + (p[len] == ':');
+    }
+    if (node[0] == '\0')
+        cr_skip_test("node is not installed");
+    snprintf(node_path, sizeof node_path, "NODE_PATH=%s", modules);
+}
+
+/* Starts the receiver with extra options (NULL-terminated). */
+static struct carry_server receiver(const char *const *extra)
+{
+    need_node();
+    snprintf(out_path, sizeof out_path, "/tmp/carry-otlp-out-XXXXXX");
+    int fd = mkstemp(out_path);
+    cr_assert(fd >= 0);
+    close(fd);
+    char script[4096];
+    snprintf(script, sizeof script, "%s/tests/support/otlp/receiver.js", carry_test_source());
+    const char *argv[16] = {node, script, "--out", out_path};
+    size_t n = 4;
+    for (; extra != NULL && *extra != NULL; extra++)
+        argv[n++] = *extra;
+    argv[n] = NULL;
+    const char *env[] = {node_path, NULL};
+    return carry_server_start(false, env, argv);
+}
+
+static char *stop(struct carry_server *s)
+{
+    free(carry_server_stop(s));
+    char *text = carry_read_file(out_path);
+    unlink(out_path);
+    return text;
+}
+
+/* Runs span_emitter COUNT [CHILD] with env plus CARRY_STATS=stderr. */
+static struct carry_run_result emit(const char *const *env, const char *count, const char *child)
+{
+    const char *full[16] = {"CARRY_STATS=stderr"};
+    size_t n = 1;
+    for (; env != NULL && *env != NULL; env++)
+        full[n++] = *env;
+    full[n] = NULL;
+    const char *argv[] = {carry_test_fixture("span_emitter"), count, child, NULL};
+    struct carry_run_result r = carry_run_program(false, full, argv);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    return r;
+}
+
+static char endpoint[64];
+
+static const char *endpoint_of(int port)
+{
+    snprintf(endpoint, sizeof endpoint, "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", port);
+    return endpoint;
+}
+
+/* The number after "label" in text (commas dropped), or -1. */
+static long number_after(const char *text, const char *label)
+{
+    const char *p = strstr(text, label);
+    if (p == NULL)
+        return -1;
+    p += strlen(label);
+    char digits[32];
+    size_t n = 0;
+    for (; (*p >= '0' && *p <= '9') || *p == ','; p++)
+        if (*p != ',' && n + 1 < sizeof digits)
+            digits[n++] = *p;
+    digits[n] = '\0';
+    return n ? atol(digits) : -1;
+}
+
+struct spans_line {
+    long exported, dropped, failed, truncated;
+};
+
+/* The "spans:" line of the report in text that starts at from. */
+static struct spans_line spans_line(const char *text)
+{
+    const char *line = strstr(text, "  spans: ");
+    cr_assert(line != NULL, "no spans line in %s", text);
+    struct spans_line s = {number_after(line, "spans: "), number_after(line, "exported, "),
+                           number_after(line, "(queue full), "), number_after(line, "sends, ")};
+    return s;
+}
+
+/* Asserts that the spans of process `who` (span ids who << 60 | i) in the
+ * receiver's text are exactly 0..count-1, once each, from pid. */
+static void assert_spans_once(const char *text, int who, long count, long pid)
+{
+    char *seen = calloc((size_t)count, 1);
+    long total = 0;
+    char prefix[32], pid_text[64];
+    snprintf(prefix, sizeof prefix, "\"span_id\":\"%x", who);
+    snprintf(pid_text, sizeof pid_text, "\"process.pid\":{\"int\":\"%ld\"}", pid);
+    for (const char *p = text; (p = strstr(p, prefix)) != NULL; p++) {
+        long i = strtol(p + strlen(prefix), NULL, 16);
+        cr_assert(i >= 0 && i < count, "span id %.30s", p);
+        cr_assert_eq(seen[i], 0, "span %ld arrived twice", i);
+        seen[i] = 1;
+        total++;
+        const char *eol = strchr(p, '\n');
+        const char *pid_at = strstr(p, pid_text);
+        cr_assert(pid_at != NULL && pid_at < eol, "span %ld not from pid %ld: %.*s", i, pid,
+                  (int)(eol - p), p);
+    }
+    cr_assert_eq(total, count, "%ld spans of %d arrived, %ld committed", total, who, count);
+    free(seen);
+}
+
+Test(export, every_span_arrives_exactly_once)
+{
+    struct carry_server s = receiver(NULL);
+    const char *env[] = {endpoint_of(s.port), "OTEL_EXPORTER_OTLP_HEADERS=x-carry-test=yes%21",
+                         "OTEL_SERVICE_NAME=emitter-test", NULL};
+    struct carry_run_result r = emit(env, "1000", NULL);
+    char *text = stop(&s);
+    long pid = number_after(r.out, "emitter pid=");
+    cr_assert(strstr(r.out, "on=1 committed=1000 ") != NULL, "%s", r.out);
+    assert_spans_once(text, 1, 1000, pid);
+    struct spans_line l = spans_line(r.err);
+    cr_assert(l.exported == 1000 && l.dropped == 0 && l.failed == 0 && l.truncated == 0, "%s",
+              r.err);
+    cr_assert(strstr(text, "\"service.name\":\"emitter-test\"") != NULL);
+    cr_assert(strstr(text, "\"parent_span_id\":\"abcdef0123456789\"") != NULL);
+    cr_assert(strstr(text, "\"content_type\":\"application/x-protobuf\"") != NULL);
+    cr_assert(strstr(text, "\"headers\":{\"x-carry-test\":\"yes!\"}") != NULL, "%.400s", text);
+    cr_assert_eq(carry_count(text, "\"status\":200"), carry_count(text, "\"request\":"));
+    free(text);
+    carry_run_free(&r);
+}
+
+Test(export, answers_503_are_retried)
+{
+    struct carry_server s = receiver((const char *[]){"--fail", "2", NULL});
+    const char *env[] = {endpoint_of(s.port), NULL};
+    struct carry_run_result r = emit(env, "100", NULL);
+    char *text = stop(&s);
+    assert_spans_once(text, 1, 100, number_after(r.out, "emitter pid="));
+    cr_assert_eq(carry_count(text, "\"status\":503"), 2, "%s", text);
+    struct spans_line l = spans_line(r.err);
+    cr_assert(l.exported == 100 && l.dropped == 0 && l.failed == 0, "%s", r.err);
+    free(text);
+    carry_run_free(&r);
+}
+
+Test(export, a_dead_collector_never_blocks_a_commit)
+{
+    int port = carry_free_port(SOCK_STREAM);
+    const char *env[] = {endpoint_of(port), "OTEL_EXPORTER_OTLP_TIMEOUT=300", NULL};
+    struct carry_run_result r = emit(env, "10000", NULL);
+    long committed = number_after(r.out, "committed=");
+    struct spans_line l = spans_line(r.err);
+    cr_assert_eq(l.exported, 0, "%s", r.err);
+    cr_assert_gt(l.dropped, 0, "%s", r.err);
+    cr_assert_eq(l.dropped, 10000 - committed, "%s%s", r.out, r.err);
+    cr_assert_eq(l.dropped + l.failed, 10000, "%s", r.err);
+    cr_assert(strstr(r.err, "carry: cannot export spans to http://127.0.0.1:") != NULL, "%s",
+              r.err);
+    carry_run_free(&r);
+}
+
+Test(export, a_slow_collector_fills_the_queue)
+{
+    struct carry_server s = receiver((const char *[]){"--delay", "2000", NULL});
+    const char *env[] = {endpoint_of(s.port), "OTEL_EXPORTER_OTLP_TIMEOUT=300", NULL};
+    struct carry_run_result r = emit(env, "10000", NULL);
+    free(stop(&s));
+    struct spans_line l = spans_line(r.err);
+    cr_assert_gt(l.dropped, 0, "%s", r.err);
+    cr_assert_eq(l.exported + l.dropped + l.failed, 10000, "%s", r.err);
+    carry_run_free(&r);
+}
+
+/* The threads of a run without export, to compare with (a sanitizer's
+ * runtime may have one of its own). */
+static long threads_without_export(void)
+{
+    struct carry_run_result r = emit(NULL, "10", NULL);
+    long n = number_after(r.out, "threads=");
+    cr_assert(strstr(r.out, "on=0 committed=0 ") != NULL, "%s", r.out);
+    cr_assert_null(strstr(r.err, "spans:"), "%s", r.err);
+    carry_run_free(&r);
+    return n;
+}
+
+static void assert_no_export(const char *const *env, const char *warning)
+{
+    long base = threads_without_export();
+    struct carry_run_result r = emit(env, "10", NULL);
+    cr_assert(strstr(r.out, "on=0 committed=0 ") != NULL, "%s", r.out);
+    cr_assert_eq(number_after(r.out, "threads="), base, "%s", r.out);
+    cr_assert_null(strstr(r.err, "spans:"), "%s", r.err);
+    if (warning != NULL)
+        cr_assert(strstr(r.err, warning) != NULL, "%s", r.err);
+    else
+        cr_assert_null(strstr(r.err, "carry: "), "%s", r.err);
+    carry_run_free(&r);
+}
+
+Test(export, what_disables_export_starts_no_thread)
+{
+    assert_no_export((const char *[]){"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:1",
+                                      "OTEL_SDK_DISABLED=true", NULL},
+                     NULL);
+    assert_no_export((const char *[]){"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:1",
+                                      "OTEL_TRACES_EXPORTER=none", NULL},
+                     NULL);
+    assert_no_export((const char *[]){"OTEL_EXPORTER_OTLP_ENDPOINT=https://127.0.0.1:4318", NULL},
+                     "carry: OTEL_EXPORTER_OTLP_ENDPOINT=https://127.0.0.1:4318: carry has no TLS");
+    assert_no_export((const char *[]){"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:1",
+                                      "OTEL_EXPORTER_OTLP_PROTOCOL=grpc", NULL},
+                     "carry: OTEL_EXPORTER_OTLP_PROTOCOL=grpc: carry exports over http/protobuf "
+                     "only; spans are not exported");
+}
+
+Test(export, a_forked_child_exports_its_own_spans)
+{
+    struct carry_server s = receiver(NULL);
+    /* ThreadSanitizer refuses threads in the child of a process with
+     * threads unless told otherwise: the exporter makes the parent one. */
+    char tsan[512];
+    const char *tsan_options = getenv("TSAN_OPTIONS");
+    snprintf(tsan, sizeof tsan, "TSAN_OPTIONS=%s%sdie_after_fork=0",
+             tsan_options ? tsan_options : "", tsan_options ? ":" : "");
+    const char *env[] = {endpoint_of(s.port), tsan, NULL};
+    struct carry_run_result r = emit(env, "100", "50");
+    char *text = stop(&s);
+    long parent = number_after(r.out, "emitter pid="), child = number_after(r.out, "child pid=");
+    cr_assert(strstr(r.out, "child pid=") != NULL && strstr(r.out, "committed=50") != NULL, "%s",
+              r.out);
+    assert_spans_once(text, 1, 100, parent);
+    assert_spans_once(text, 2, 50, child);
+    char label[64];
+    snprintf(label, sizeof label, "carry stats: pid %ld ", child);
+    cr_assert(strstr(r.err, label) != NULL, "%s", r.err);
+    struct spans_line lc = spans_line(strstr(r.err, label));
+    snprintf(label, sizeof label, "carry stats: pid %ld ", parent);
+    struct spans_line lp = spans_line(strstr(r.err, label));
+    cr_assert(lc.exported == 50 && lc.dropped == 0 && lc.failed == 0, "%s", r.err);
+    cr_assert(lp.exported == 100 && lp.dropped == 0 && lp.failed == 0, "%s", r.err);
+    free(text);
+    carry_run_free(&r);
+}
