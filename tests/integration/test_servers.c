@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "otlp.h"
 #include "run.h"
 
 /* ---- Text ---------------------------------------------------------------- */
@@ -214,10 +215,11 @@ static void server_stop(struct server *s, int sig)
 
 /* The environment of a server under carry: libcarry preloaded (after the
  * sanitizer runtime it needs, in the sanitizer builds: a Debian binary has
- * none of its own, and ASan and TSan must come first), every line tagged. */
-static const char *const *carry_env2(const char *extra, const char *extra2)
+ * none of its own, and ASan and TSan must come first), every line tagged,
+ * and the n NAME=VALUE strings of extra (NULL ones skipped). */
+static const char *const *carry_env_list(const char *const *extra, size_t n_extra)
 {
-    static char *env[8];
+    static char *env[16];
     static char *preload, *asan;
     free(preload);
     free(asan);
@@ -236,12 +238,17 @@ static const char *const *carry_env2(const char *extra, const char *extra2)
         cr_assert(asprintf(&asan, "ASAN_OPTIONS=%s:detect_leaks=0", options) > 0);
         env[n++] = asan;
     }
-    if (extra != NULL)
-        env[n++] = (char *)extra;
-    if (extra2 != NULL)
-        env[n++] = (char *)extra2;
+    for (size_t i = 0; i < n_extra; i++)
+        if (extra[i] != NULL && n < sizeof env / sizeof *env - 1)
+            env[n++] = (char *)extra[i];
     env[n] = NULL;
     return (const char *const *)env;
+}
+
+static const char *const *carry_env2(const char *extra, const char *extra2)
+{
+    const char *list[] = {extra, extra2};
+    return carry_env_list(list, 2);
 }
 
 static const char *const *carry_env(const char *extra)
@@ -1535,14 +1542,8 @@ Test(nginx, as_a_proxy_passes_the_requests_trace_upstream)
     char *conf;
     cr_assert(asprintf(&conf, "%s/nginx.conf", dir) > 0);
     const char *argv[] = {bin, "-p", dir, "-c", conf, "-e", "stderr", NULL};
-    const char *const *env = carry_env2("CARRY_TRACE=inject", "CARRY_TAG_FORMAT=otel");
-    const char *env3[10];
-    size_t n = 0;
-    for (; env[n] != NULL; n++)
-        env3[n] = env[n];
-    env3[n++] = "CARRY_DEBUG=2";
-    env3[n] = NULL;
-    server_start(&s, "nginx", env3, argv, "getrlimit(RLIMIT_NOFILE)", &port, nginx_write_config,
+    const char *extra[] = {"CARRY_TRACE=inject", "CARRY_TAG_FORMAT=otel", "CARRY_DEBUG=2"};
+    server_start(&s, "nginx", carry_env_list(extra, 3), argv, "getrlimit(RLIMIT_NOFILE)", &port, nginx_write_config,
                  &config);
     static const char caller[] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     const char *requests[] = {
@@ -1587,4 +1588,267 @@ Test(nginx, as_a_proxy_passes_the_requests_trace_upstream)
     free(conf);
     free(bin);
     remove_dir(dir);
+}
+
+/* ---- OpenTelemetry export (rule O) ------------------------------------- */
+
+/* A span as the receiver decoded it (tests/support/otlp.h). */
+struct span_rec {
+    char trace[40], span[20], parent[20], name[40], kind[4], path[64], client[64], client_port[8],
+        service[32];
+    unsigned long long start, end;
+};
+
+/* The spans in the receiver's text whose server.port is port, into out
+ * (room for max); returns how many there are in all. */
+static size_t spans_of(const char *text, int port, struct span_rec *out, size_t max)
+{
+    size_t n = 0;
+    char want[16], got[16], start[32], end[32];
+    snprintf(want, sizeof want, "%d", port);
+    for (const char *line = text; line != NULL && *line != '\0';) {
+        const char *next = strchr(line, '\n');
+        struct span_rec r = {0};
+        if (carry_otlp_field(line, "trace_id", r.trace, sizeof r.trace) &&
+            carry_otlp_field(line, "server.port", got, sizeof got) && strcmp(got, want) == 0) {
+            carry_otlp_field(line, "span_id", r.span, sizeof r.span);
+            carry_otlp_field(line, "parent_span_id", r.parent, sizeof r.parent);
+            carry_otlp_field(line, "name", r.name, sizeof r.name);
+            carry_otlp_field(line, "kind", r.kind, sizeof r.kind);
+            carry_otlp_field(line, "url.path", r.path, sizeof r.path);
+            carry_otlp_field(line, "client.address", r.client, sizeof r.client);
+            carry_otlp_field(line, "client.port", r.client_port, sizeof r.client_port);
+            carry_otlp_field(line, "service.name", r.service, sizeof r.service);
+            r.start = strtoull(carry_otlp_field(line, "start", start, sizeof start) ?: "0", NULL, 10);
+            r.end = strtoull(carry_otlp_field(line, "end", end, sizeof end) ?: "0", NULL, 10);
+            if (n < max)
+                out[n] = r;
+            n++;
+        }
+        line = next ? next + 1 : NULL;
+    }
+    return n;
+}
+
+/* kind is not a string in the receiver's JSON: "kind":2. */
+static void kind_of(const char *text, const char *span, char *kind)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"span_id\":\"%s\"", span);
+    const char *line = strstr(text, needle), *k = line ? strstr(line, "\"kind\":") : NULL;
+    cr_assert_not_null(k, "span %s has no kind", span);
+    snprintf(kind, 4, "%c", k[7]);
+}
+
+static const struct span_rec *span_by_path(const struct span_rec *spans, size_t n,
+                                           const char *path)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(spans[i].path, path) == 0)
+            return &spans[i];
+    cr_assert_fail("no span of %s", path);
+    return NULL;
+}
+
+TestSuite(export, .fini = kill_live_servers, .timeout = 120);
+
+#define EXPORT_MC_CONNS 4
+#define EXPORT_MC_ROUNDS 3
+#define EXPORT_MC_COMMANDS (EXPORT_MC_CONNS * EXPORT_MC_ROUNDS * 6)
+
+/*
+ * memcached under export and CARRY_TAG_FORMAT=otel: one SERVER span per
+ * command, each its own trace, with the connection's addresses and the
+ * service's name; and every line memcached writes about a command names
+ * that command's exported trace and span.
+ */
+Test(export, memcached_one_span_per_command_and_its_log_lines_name_it)
+{
+    struct carry_otlp rec;
+    carry_otlp_start(&rec, NULL);
+    const char *extra[] = {"CARRY_TAG_FORMAT=otel", rec.endpoint, "OTEL_SERVICE_NAME=cache"};
+    struct server s;
+    int port;
+    memcached_start(&s, carry_env_list(extra, 3), &port);
+    const char *args[] = {"--connections", "4", "--requests", "3", NULL};
+    free(run_client("memcached", port, args));
+    cr_assert(server_wait(&s, "connection closed", EXPORT_MC_CONNS), "memcached stopped:\n%s",
+              s.log.s);
+    server_stop(&s, SIGTERM);
+    char *text = carry_otlp_stop(&rec);
+
+    static struct span_rec spans[EXPORT_MC_COMMANDS + 8];
+    size_t n = spans_of(text, port, spans, sizeof spans / sizeof *spans);
+    cr_assert_eq(n, EXPORT_MC_COMMANDS, "%zu spans for %d commands:\n%s", n, EXPORT_MC_COMMANDS,
+                 text);
+    for (size_t i = 0; i < n; i++) {
+        const struct span_rec *r = &spans[i];
+        char kind[4];
+        kind_of(text, r->span, kind);
+        cr_assert_str_eq(kind, "2", "a SERVER span");
+        cr_assert_str_eq(r->name, "request");
+        cr_assert_str_eq(r->parent, "", "a command starts a trace of its own");
+        cr_assert_str_eq(r->service, "cache");
+        cr_assert_str_eq(r->client, "127.0.0.1");
+        cr_assert_neq(atoi(r->client_port), 0);
+        cr_assert(r->start > 0 && r->start <= r->end, "span %s: %llu..%llu", r->span, r->start,
+                  r->end);
+        for (size_t j = 0; j < i; j++)
+            cr_assert_str_neq(spans[j].trace, r->trace, "two commands in one trace");
+    }
+
+    /* "trace_id=T span_id=S <28 get c0:k0": each command's line names an
+     * exported span, and its trace.  memcached's threads write some lines
+     * in pieces, so another thread's line may start in the middle of one:
+     * that one cannot be tagged, and is counted apart. */
+    size_t lines = 0, interleaved = 0;
+    for (const char *p = s.log.s; (p = strchr(p, '<')) != NULL; p++) {
+        int fd;
+        char verb[16];
+        if (sscanf(p, "<%d %15s", &fd, verb) != 2 ||
+            !(strcmp(verb, "get") == 0 || strcmp(verb, "set") == 0 ||
+              strcmp(verb, "append") == 0 || strcmp(verb, "delete") == 0))
+            continue;
+        const char *tag = p - 67;
+        if (p - s.log.s < 67 || strncmp(tag, "trace_id=", 9) != 0 ||
+            (tag > s.log.s && tag[-1] != '\n')) {
+            cr_assert(p > s.log.s && p[-1] != '\n', "an untagged command line: %.60s", p);
+            interleaved++;
+            continue;
+        }
+        char trace[33], span[17], needle[128];
+        cr_assert_eq(sscanf(tag, "trace_id=%32s span_id=%16s", trace, span), 2);
+        snprintf(needle, sizeof needle, "\"trace_id\":\"%s\",\"span_id\":\"%s\"", trace, span);
+        cr_assert_not_null(strstr(text, needle), "the line of span %s names no exported span", span);
+        lines++;
+    }
+    lines += interleaved;
+    cr_assert_eq(lines, EXPORT_MC_COMMANDS, "%zu command lines:\n%s", lines, s.log.s);
+    free(text);
+    free(s.log.s);
+}
+
+/* redis-server under export: one span per command, on the connection that
+ * sent it. */
+Test(export, redis_one_span_per_command)
+{
+    struct carry_otlp rec;
+    carry_otlp_start(&rec, NULL);
+    const char *extra[] = {rec.endpoint, "OTEL_SERVICE_NAME=store"};
+    char *dir = temp_dir();
+    struct server s;
+    int port;
+    redis_start(&s, carry_env_list(extra, 2), dir, &port);
+    const char *args[] = {"--connections", "3", "--requests", "2", "--peers", NULL};
+    char *out = run_client("redis", port, args);
+    cr_assert(server_wait(&s, "Client closed connection", 3), "redis stopped:\n%s", s.log.s);
+    server_stop(&s, SIGTERM);
+    char *text = carry_otlp_stop(&rec);
+
+    static struct span_rec spans[64];
+    size_t n = spans_of(text, port, spans, 64);
+    cr_assert_eq(n, 36, "%zu spans for 36 commands:\n%s", n, text);
+    /* "conn I 127.0.0.1:PORT": each client connection sent 12 commands. */
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "conn %d", i);
+        char *line = carry_line(out, name);
+        cr_assert_not_null(line, "%s", out);
+        const char *peer_port = strrchr(line, ':');
+        cr_assert_not_null(peer_port);
+        int count = 0;
+        for (size_t j = 0; j < n; j++)
+            count += strcmp(spans[j].client_port, peer_port + 1) == 0;
+        cr_assert_eq(count, 12, "connection %d (%s): %d spans", i, line, count);
+        free(line);
+    }
+    for (size_t j = 0; j < n; j++) {
+        cr_assert_str_eq(spans[j].service, "store");
+        cr_assert(spans[j].start <= spans[j].end);
+    }
+    free(out);
+    free(text);
+    free(s.log.s);
+    remove_dir(dir);
+}
+
+/*
+ * Two unmodified nginx, a front proxying to a back, both under carry with
+ * CARRY_TRACE=inject and export: a client request with a traceparent
+ * yields two SERVER spans in the caller's trace, the back's parent being
+ * the front's span; without one, the front starts a trace the back joins
+ * the same way.
+ */
+Test(export, nginx_proxy_and_upstream_spans_share_the_trace)
+{
+    struct carry_otlp rec;
+    carry_otlp_start(&rec, NULL);
+    char *bin = need_binary("nginx", "nginx-light");
+    char *dirs[2] = {temp_dir(), temp_dir()};
+    struct server servers[2];
+    int ports[2];
+    static const char *const services[] = {"OTEL_SERVICE_NAME=back", "OTEL_SERVICE_NAME=front"};
+    for (int i = 0; i < 2; i++) {
+        struct nginx_config config = {dirs[i], false, "info", i == 1 ? ports[0] : 0};
+        char *conf;
+        cr_assert(asprintf(&conf, "%s/nginx.conf", dirs[i]) > 0);
+        const char *argv[] = {bin, "-p", dirs[i], "-c", conf, "-e", "stderr", NULL};
+        const char *extra[] = {"CARRY_TRACE=inject", rec.endpoint, services[i]};
+        server_start(&servers[i], "nginx", carry_env_list(extra, 3), argv,
+                     "getrlimit(RLIMIT_NOFILE)", &ports[i], nginx_write_config, &config);
+        free(conf);
+    }
+    const char *requests[] = {
+        "GET /with HTTP/1.1\r\nHost: a\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-"
+        "b7ad6b7169203331-01\r\nConnection: close\r\n\r\n",
+        "GET /without HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"};
+    for (int i = 0; i < 2; i++) {
+        int fd = carry_dial(ports[1]);
+        cr_assert_eq(write(fd, requests[i], strlen(requests[i])), (ssize_t)strlen(requests[i]));
+        struct carry_text got = {0};
+        char buf[1024];
+        ssize_t r;
+        while ((r = read(fd, buf, sizeof buf)) > 0)
+            carry_text_add(&got, buf, (size_t)r);
+        close(fd);
+        cr_assert(got.s && strstr(got.s, " 200 OK"), "reply %d: %s", i, got.s);
+        free(got.s);
+    }
+    for (int i = 1; i >= 0; i--) {
+        cr_assert(server_wait(&servers[i], "\"GET /without HTTP/1.", 1), "nginx stopped:\n%s",
+                  servers[i].log.s);
+        server_stop(&servers[i], SIGTERM);
+    }
+    char *text = carry_otlp_stop(&rec);
+
+    struct span_rec back[8], front[8];
+    size_t nb = spans_of(text, ports[0], back, 8), nf = spans_of(text, ports[1], front, 8);
+    cr_assert(nb == 2 && nf == 2, "%zu back and %zu front spans:\n%s", nb, nf, text);
+    const struct span_rec *fw = span_by_path(front, 2, "/with"),
+                          *bw = span_by_path(back, 2, "/with"),
+                          *fo = span_by_path(front, 2, "/without"),
+                          *bo = span_by_path(back, 2, "/without");
+    cr_assert_str_eq(fw->service, "front");
+    cr_assert_str_eq(bw->service, "back");
+    cr_assert_str_eq(fw->name, "GET");
+    /* With: the caller's trace; the front's parent is the caller's span,
+     * the back's the front's. */
+    cr_assert_str_eq(fw->trace, "0af7651916cd43dd8448eb211c80319c");
+    cr_assert_str_eq(fw->parent, "b7ad6b7169203331");
+    cr_assert_str_eq(bw->trace, fw->trace);
+    cr_assert_str_eq(bw->parent, fw->span);
+    /* The back's span lies within the front's. */
+    cr_assert(fw->start <= bw->start && bw->end <= fw->end, "front %llu..%llu, back %llu..%llu",
+              fw->start, fw->end, bw->start, bw->end);
+    /* Without: a fresh trace, started by the front, joined by the back. */
+    cr_assert_str_neq(fo->trace, fw->trace);
+    cr_assert_str_eq(fo->parent, "");
+    cr_assert_str_eq(bo->trace, fo->trace);
+    cr_assert_str_eq(bo->parent, fo->span);
+    free(text);
+    for (int i = 0; i < 2; i++) {
+        free(servers[i].log.s);
+        remove_dir(dirs[i]);
+    }
+    free(bin);
 }

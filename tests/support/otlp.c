@@ -1,0 +1,80 @@
+/* The stand-in collector (otlp.h). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "otlp.h"
+
+/* node on the PATH, or the test skips. */
+static const char *carry_otlp_node(void)
+{
+    static char node[4096];
+    const char *path = getenv("PATH");
+    for (const char *p = path ? path : ""; *p != '\0';) {
+        size_t len = strcspn(p, ":");
+        snprintf(node, sizeof node, "%.*s/node", (int)len, p);
+        if (access(node, X_OK) == 0)
+            return node;
+        p += len + (p[len] == ':');
+    }
+    cr_skip_test("node is not installed");
+    return NULL;
+}
+
+void carry_otlp_start(struct carry_otlp *r, const char *const *extra)
+{
+    const char *modules = getenv("CARRY_TEST_OTLP_NODE");
+    struct stat st;
+    if (modules == NULL || stat(modules, &st) != 0)
+        cr_skip_test("the OTLP packages are missing (scripts/test installs them with npm ci into "
+                     "the build directory's otlp-node/)");
+    const char *node = carry_otlp_node();
+    snprintf(r->out, sizeof r->out, "/tmp/carry-otlp-out-XXXXXX");
+    int fd = mkstemp(r->out);
+    cr_assert(fd >= 0);
+    close(fd);
+    char script[4096], node_path[4200];
+    snprintf(script, sizeof script, "%s/tests/support/otlp/receiver.js", carry_test_source());
+    snprintf(node_path, sizeof node_path, "NODE_PATH=%s", modules);
+    const char *argv[16] = {node, script, "--out", r->out};
+    size_t n = 4;
+    for (; extra != NULL && *extra != NULL && n < 15; extra++)
+        argv[n++] = *extra;
+    argv[n] = NULL;
+    const char *env[] = {node_path, NULL};
+    r->server = carry_server_start(false, env, argv);
+    snprintf(r->endpoint, sizeof r->endpoint,
+             "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", r->server.port);
+}
+
+char *carry_otlp_stop(struct carry_otlp *r)
+{
+    free(carry_server_stop(&r->server));
+    char *text = carry_read_file(r->out);
+    unlink(r->out);
+    return text;
+}
+
+const char *carry_otlp_field(const char *line, const char *key, char *buf, size_t size)
+{
+    char needle[128];
+    snprintf(needle, sizeof needle, "\"%s\":", key);
+    const char *end = strchr(line, '\n'), *at = strstr(line, needle);
+    if (at == NULL || (end != NULL && at > end))
+        return NULL;
+    at += strlen(needle);
+    if (strncmp(at, "{\"int\":", 7) == 0)
+        at += 7;
+    if (*at != '"')
+        return NULL;
+    at++;
+    size_t n = strcspn(at, "\"");
+    if (n >= size)
+        return NULL;
+    memcpy(buf, at, n);
+    buf[n] = '\0';
+    return buf;
+}
