@@ -186,11 +186,46 @@ carry_ctx *carry__ctx_make(struct carry__owner *owner, bool thread_ref)
     return ctx;
 }
 
+/* Rule O: ctx's span goes out once, at its death or at exit, whichever
+ * claims its start first. */
+static void carry__ctx_span_end(carry_ctx *ctx)
+{
+    uint64_t start = __atomic_exchange_n(&ctx->trace.start_ns, 0, __ATOMIC_RELAXED);
+    if (start != 0)
+        carry__span_end(&ctx->trace, start, ctx->id, &ctx->store,
+                        ctx->parent != NULL ? &ctx->parent->store : NULL);
+}
+
+/* A request still alive at exit: the exiting thread's own ones (it may
+ * be running in one) are held by a scope of its own, the others by a
+ * reference in refs, if any is left. */
+static void carry__ctx_span_at_exit(void *obj, void *arg)
+{
+    struct carry__owner *mine = arg;
+    carry_ctx *ctx = obj;
+    if (!carry__ctx_alive(ctx) || carry__span_started(&ctx->trace) == 0)
+        return;
+    bool owned = mine != NULL && atomic_load_explicit(&ctx->owner, memory_order_relaxed) == mine;
+    if (owned)
+        ctx->biased++;
+    else if (!carry__ctx_try_ref(ctx))
+        return;
+    carry__ctx_span_end(ctx);
+    if (!owned)
+        carry__ctx_unref(ctx);
+    else if (--ctx->biased == 0 && atomic_load_explicit(&ctx->refs, memory_order_acquire) == 0)
+        carry__ctx_settle(ctx);
+}
+
+void carry__ctx_spans_at_exit(void)
+{
+    carry__pool_each(&carry__contexts, carry__ctx_span_at_exit, carry__self.owner);
+}
+
 static void carry__ctx_die(carry_ctx *ctx)
 {
-    if (CARRY__UNLIKELY(ctx->trace.start_ns != 0))
-        carry__span_end(&ctx->trace, ctx->id, &ctx->store,
-                        ctx->parent != NULL ? &ctx->parent->store : NULL);
+    if (CARRY__UNLIKELY(carry__span_started(&ctx->trace) != 0))
+        carry__ctx_span_end(ctx);
     carry__store_free(&ctx->store);
     if (ctx->parent != NULL)
         carry__ctx_unref(ctx->parent);

@@ -173,6 +173,10 @@ void carry__slot_store(carry__slot *slot, carry_ctx *ctx);
 carry_ctx *carry__ctx_handle(carry_ctx *ctx);
 void carry__ctx_release_handle(carry_ctx *ctx);
 
+/* Rule O at exit: the spans of the requests still alive go out (a
+ * server that stops with connections open, or lingering). */
+void carry__ctx_spans_at_exit(void);
+
 /* Contexts alive in this process (for tests and stats). */
 uint64_t carry__ctx_live(void);
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "export.h"
+#include "lock.h"
 #include "log.h"
 #include "stats.h"
 #include "sys.h"
@@ -372,6 +373,7 @@ struct carry__span *carry__export_claim(void)
             if (atomic_compare_exchange_weak_explicit(&carry__export_head, &pos, pos + 1,
                                                       memory_order_relaxed, memory_order_relaxed)) {
                 struct carry__span *span = &carry__export_spans[pos & CARRY__EXPORT_MASK];
+                CARRY__TSAN_ACQUIRE(&carry__export_seq[pos & CARRY__EXPORT_MASK]);
                 span->attrs_len = 0;
                 return span;
             }
@@ -417,6 +419,10 @@ void carry__export_commit(struct carry__span *span)
     _Atomic uint64_t *seq = &carry__export_seq[span - carry__export_spans];
     /* Claimed, the slot's number is its position; no one else writes it. */
     uint64_t pos = atomic_load_explicit(seq, memory_order_relaxed);
+    /* Commits run inside the program's blocking calls too (a context dies
+     * at an epoll_wait), where ThreadSanitizer's runtime does not count
+     * atomics as synchronisation: say it (lock.h). */
+    CARRY__TSAN_RELEASE(seq);
     atomic_store_explicit(seq, pos + 1, memory_order_release);
     if (CARRY__UNLIKELY(atomic_load_explicit(&carry__exporter_state, memory_order_relaxed) ==
                         CARRY__EXPORTER_IDLE))
@@ -754,8 +760,11 @@ static size_t carry__export_resource_len;
 
 static bool carry__export_committed(uint64_t pos)
 {
-    return atomic_load_explicit(&carry__export_seq[pos & CARRY__EXPORT_MASK],
-                                memory_order_acquire) == pos + 1;
+    _Atomic uint64_t *seq = &carry__export_seq[pos & CARRY__EXPORT_MASK];
+    if (atomic_load_explicit(seq, memory_order_acquire) != pos + 1)
+        return false;
+    CARRY__TSAN_ACQUIRE(seq);
+    return true;
 }
 
 /* Takes up to a batch of committed spans in order, encodes them into the
@@ -774,9 +783,11 @@ static size_t carry__export_take(size_t *len)
     *len = carry__otlp_request(carry__export_body, sizeof carry__export_body,
                                carry__export_resource, carry__export_resource_len, CARRY_VERSION,
                                carry__export_batch, n);
-    for (size_t i = 0; i < n; i++)
-        atomic_store_explicit(&carry__export_seq[(tail + i) & CARRY__EXPORT_MASK],
-                              tail + i + CARRY__EXPORT_SLOTS, memory_order_release);
+    for (size_t i = 0; i < n; i++) {
+        _Atomic uint64_t *seq = &carry__export_seq[(tail + i) & CARRY__EXPORT_MASK];
+        CARRY__TSAN_RELEASE(seq);
+        atomic_store_explicit(seq, tail + i + CARRY__EXPORT_SLOTS, memory_order_release);
+    }
     atomic_store_explicit(&carry__export_tail, tail + n, memory_order_release);
     return n;
 }

@@ -46,9 +46,24 @@ void carry__hook_thread_failed(void *arg)
     errno = saved_errno;
 }
 
+static carry__thread_create_fn *carry__thread_real;
+
+/* The core's own threads start in no context.  Under ThreadSanitizer the
+ * real pthread_create is the runtime's, which reaches libcarry's wrapper
+ * (it comes after the runtime): with no context current, rule T has
+ * nothing to carry and adds no trampoline, which would run before the
+ * runtime knows the thread. */
+static int carry__thread_create_bare(pthread_t *thread, const pthread_attr_t *attr,
+                                     void *(*fn)(void *), void *arg)
+{
+    carry_ctx *prev __attribute__((cleanup(carry__scope_leave))) = carry__scope_enter(NULL);
+    return carry__thread_real(thread, attr, fn, arg);
+}
+
 void carry__hook_thread_real(carry__thread_create_fn *real)
 {
-    carry__export_set_thread_create(real);
+    carry__thread_real = real;
+    carry__export_set_thread_create(carry__thread_create_bare);
 }
 
 /* ---- Processes ----------------------------------------------------------- */

@@ -84,6 +84,10 @@ static void carry__init_once(void)
         /* After the report: its flush at exit runs first, so the report
          * counts what it sent. */
         carry__export_init(carry__secure_getenv, program_invocation_short_name);
+        /* After the export's: the spans of requests still alive are
+         * queued before its flush. */
+        if (carry__export_on() && atexit(carry__ctx_spans_at_exit) != 0)
+            carry__warn("export: cannot register the spans at exit");
     }
     atomic_fetch_and(&carry__io_watch, ~(unsigned)CARRY__WATCH_START);
     atomic_fetch_or(&carry__io_watch, watch);

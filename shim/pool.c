@@ -56,8 +56,9 @@ static void carry__pool_list(struct carry__pool *pool)
 static bool carry__pool_grow(struct carry__pool *pool)
 {
     int saved_errno = errno;
-    char *slab = aligned_alloc(pool->align < sizeof(void *) ? sizeof(void *) : pool->align,
-                               pool->size * pool->slab);
+    size_t align = pool->align < sizeof(void *) ? sizeof(void *) : pool->align;
+    /* Room after the objects for the link to the slab before. */
+    char *slab = aligned_alloc(align, pool->size * pool->slab + align);
     errno = saved_errno;
     if (slab == NULL) {
         if (!atomic_exchange_explicit(&pool->warned, true, memory_order_relaxed))
@@ -74,8 +75,19 @@ static bool carry__pool_grow(struct carry__pool *pool)
         carry__pool_set_next(pool, slab + i * pool->size, pool->free);
         pool->free = slab + i * pool->size;
     }
+    void **link = (void **)(slab + pool->size * pool->slab);
+    *link = atomic_load_explicit(&pool->slabs, memory_order_relaxed);
+    atomic_store_explicit(&pool->slabs, slab, memory_order_release);
     carry__spin_unlock(&pool->lock);
     return true;
+}
+
+void carry__pool_each(struct carry__pool *pool, void (*fn)(void *obj, void *arg), void *arg)
+{
+    for (char *slab = atomic_load_explicit(&pool->slabs, memory_order_acquire); slab != NULL;
+         slab = *(void **)(slab + pool->size * pool->slab))
+        for (size_t i = 0; i < pool->slab; i++)
+            fn(slab + i * pool->size, arg);
 }
 
 void carry__pool_give_shared(struct carry__pool *pool, void *obj)

@@ -33,6 +33,7 @@ struct carry__pool {
     void *free;
     _Atomic bool warned;
     struct carry__pool *next_pool; /* every pool, for fork and thread exit */
+    _Atomic(void *) slabs;         /* the newest slab; each links to the one before, after its objects */
     /* 1 + its index in the per-thread lists, once it has one; 0 before it
      * is first used, or when there are more pools than lists. */
     _Atomic unsigned slot;
@@ -100,6 +101,11 @@ static inline void carry__pool_give(struct carry__pool *pool, void *obj)
 }
 
 /* Every pool's lock is held across fork, so the child sees whole lists. */
+/* Calls fn(obj, arg) for every object the pool ever made, alive or free:
+ * for a look over what is alive at exit.  Takes no lock (slabs are only
+ * ever added); the caller tells the live objects from the others. */
+void carry__pool_each(struct carry__pool *pool, void (*fn)(void *obj, void *arg), void *arg);
+
 void carry__pools_atfork_prepare(void);
 void carry__pools_atfork_release(void);
 

@@ -63,8 +63,8 @@ static void carry__span_address(struct carry__span *span, const char *text, cons
     carry__span_attr_int(span, port, strtol(colon + 1, NULL, 10));
 }
 
-void carry__span_end(const struct carry__trace *t, uint64_t id, struct carry__store *own,
-                     struct carry__store *conn)
+void carry__span_end(const struct carry__trace *t, uint64_t start, uint64_t id,
+                     struct carry__store *own, struct carry__store *conn)
 {
     struct carry__span *span = carry__export_claim();
     if (span == NULL)
@@ -72,8 +72,8 @@ void carry__span_end(const struct carry__trace *t, uint64_t id, struct carry__st
     memcpy(span->trace_id, t->trace_id, sizeof span->trace_id);
     span->span_id = id;
     span->parent_span_id = t->parent_span;
-    span->start_ns = t->start_ns;
-    span->end_ns = t->end_ns;
+    span->start_ns = start;
+    span->end_ns = __atomic_load_n(&t->end_ns, __ATOMIC_RELAXED);
     span->flags = t->flags;
     span->kind = CARRY__SPAN_SERVER;
     span->attrs_len = 0;

@@ -22,26 +22,36 @@ static inline uint64_t carry__now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The times are read at exit by another thread (context.c): relaxed
+ * atomics, which cost plain loads and stores. */
+static inline uint64_t carry__span_started(const struct carry__trace *t)
+{
+    return __atomic_load_n(&t->start_ns, __ATOMIC_RELAXED);
+}
+
 /* A request (or datagram) whose record is t begins: its span starts,
  * when export is on and the trace is sampled. */
 static inline void carry__span_begin(struct carry__trace *t)
 {
-    if (carry__export_on() && (t->flags & CARRY__TRACE_SAMPLED))
-        t->start_ns = t->end_ns = carry__now_ns();
+    if (carry__export_on() && (t->flags & CARRY__TRACE_SAMPLED)) {
+        uint64_t now = carry__now_ns();
+        __atomic_store_n(&t->end_ns, now, __ATOMIC_RELAXED);
+        __atomic_store_n(&t->start_ns, now, __ATOMIC_RELAXED);
+    }
 }
 
 /* The request wrote to its peer: its span ends here, unless it writes
  * again. */
 static inline void carry__span_wrote(struct carry__trace *t)
 {
-    if (CARRY__UNLIKELY(t->start_ns != 0))
-        t->end_ns = carry__now_ns();
+    if (CARRY__UNLIKELY(carry__span_started(t) != 0))
+        __atomic_store_n(&t->end_ns, carry__now_ns(), __ATOMIC_RELAXED);
 }
 
-/* The context of t dies with a span begun: queue it for export, with the
- * keys of its own store and, for a request, of its connection's (conn,
- * else NULL). */
-void carry__span_end(const struct carry__trace *t, uint64_t id, struct carry__store *own,
-                     struct carry__store *conn);
+/* The span of t, begun at start, ends: queue it for export, with the keys
+ * of its context's own store and, for a request, of its connection's
+ * (conn, else NULL). */
+void carry__span_end(const struct carry__trace *t, uint64_t start, uint64_t id,
+                     struct carry__store *own, struct carry__store *conn);
 
 #endif /* CARRY_SPAN_H */

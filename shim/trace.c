@@ -80,8 +80,9 @@ static void carry__trace_record(struct carry__trace *t, uint64_t id, uint8_t fla
     t->flags = flags;
     t->attrs_size = 0;
     t->parent_span = 0;
-    t->start_ns = 0;
-    t->end_ns = 0;
+    /* Read at exit by another thread (span.h). */
+    __atomic_store_n(&t->start_ns, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->end_ns, 0, __ATOMIC_RELAXED);
 }
 
 void carry__trace_start(struct carry__trace *t, uint64_t id)
