@@ -403,7 +403,8 @@ struct carry__span *carry__export_claim(void)
     }
 }
 
-/* A writer of span's attributes: they are its own until it is committed. */
+/* A writer after the span's attributes; no one else touches a claimed
+ * span until it is committed. */
 static struct carry__pb carry__span_pb(struct carry__span *span)
 {
     return (struct carry__pb){(uint8_t *)span->attrs, sizeof span->attrs, span->attrs_len, false};
