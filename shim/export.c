@@ -126,11 +126,11 @@ static void carry__each_pair(const char *var, const char *list,
     }
 }
 
-/* OTEL_RESOURCE_ATTRIBUTES, encoded; its service.name is left out when
- * OTEL_SERVICE_NAME is set, which wins. */
+/* OTEL_RESOURCE_ATTRIBUTES, encoded apart from carry's own attributes
+ * (which go first); its service.name is left out when OTEL_SERVICE_NAME
+ * is set, which wins. */
 struct carry__resource_attrs {
-    uint8_t buf[1536];
-    size_t len;
+    struct carry__pb pb;
     bool skip_service, has_service;
 };
 
@@ -141,13 +141,16 @@ static void carry__resource_attr(const char *key, size_t key_len, const char *va
 {
     struct carry__resource_attrs *attrs = arg;
     bool service = strcmp(key, carry__service_key) == 0;
+    (void)key_len;
     if (service && attrs->skip_service)
         return;
-    if (carry__otlp_put_str(attrs->buf, sizeof attrs->buf, &attrs->len,
-                            CARRY__OTLP_RESOURCE_ATTR, key, key_len, value, value_len))
+    size_t len = attrs->pb.len;
+    if (carry__pb_attr_str(&attrs->pb, CARRY__OTLP_RESOURCE_ATTR, key, value, value_len)) {
         attrs->has_service |= service;
-    else
-        carry__warn("OTEL_RESOURCE_ATTRIBUTES: no room for %s; left out", key);
+        return;
+    }
+    attrs->pb = (struct carry__pb){attrs->pb.buf, attrs->pb.cap, len, false};
+    carry__warn("OTEL_RESOURCE_ATTRIBUTES: no room for %s; left out", key);
 }
 
 /* A header's name is an HTTP token; its value has no line break. */
@@ -239,15 +242,6 @@ static bool carry__parse_endpoint(struct carry__export_config *cfg, const char *
     return true;
 }
 
-/* A resource attribute of carry's own; a value longer than 255 bytes (a
- * program's name, OTEL_SERVICE_NAME) is cut there. */
-static void carry__put_resource_str(struct carry__export_config *cfg, const char *key,
-                                    const char *value)
-{
-    carry__otlp_put_str(cfg->resource, sizeof cfg->resource, &cfg->resource_len,
-                        CARRY__OTLP_RESOURCE_ATTR, key, strlen(key), value, strnlen(value, 255));
-}
-
 /* OTEL_SDK_DISABLED and OTEL_TRACES_EXPORTER: false when they turn
  * traces off, or ask for something carry does not do (said). */
 static bool carry__traces_wanted(carry__getenv_fn *getenv_fn)
@@ -274,8 +268,7 @@ static bool carry__traces_wanted(carry__getenv_fn *getenv_fn)
     return otlp;
 }
 
-void carry__export_parse(struct carry__export_config *out, carry__getenv_fn *getenv_fn,
-                         const char *program)
+void carry__export_parse(struct carry__export_config *out, carry__getenv_fn *getenv_fn)
 {
     memset(out, 0, sizeof *out);
     out->timeout_ms = 10000;
@@ -306,26 +299,52 @@ void carry__export_parse(struct carry__export_config *out, carry__getenv_fn *get
     if (headers != NULL)
         carry__each_pair(name, headers, carry__header, out);
 
+    out->on = true;
+}
+
+/* The bytes of s that fit in max, cut before a UTF-8 continuation byte. */
+static size_t carry__utf8_prefix(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max)
+        return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--;
+    return n;
+}
+
+struct carry__resource carry__resource;
+
+void carry__resource_parse(struct carry__resource *out, carry__getenv_fn *getenv_fn,
+                           const char *program)
+{
     /* service.name: OTEL_SERVICE_NAME, else OTEL_RESOURCE_ATTRIBUTES's,
      * else the program's name. */
     const char *service = getenv_fn("OTEL_SERVICE_NAME");
     const char *list = getenv_fn("OTEL_RESOURCE_ATTRIBUTES");
-    struct carry__resource_attrs attrs = {.skip_service = service != NULL && *service != '\0'};
+    uint8_t listed[1536];
+    struct carry__resource_attrs attrs = {{listed, sizeof listed, 0, false},
+                                          service != NULL && *service != '\0', false};
     if (list != NULL)
         carry__each_pair("OTEL_RESOURCE_ATTRIBUTES", list, carry__resource_attr, &attrs);
-    static const char sdk_key[] = "telemetry.sdk.name", sdk[] = "carry";
-    static const char language_key[] = "telemetry.sdk.language", language[] = "c";
-    static const char version_key[] = "telemetry.sdk.version";
-    const char *name_value = attrs.skip_service ? service : program;
-    if (!attrs.has_service)
-        carry__put_resource_str(out, carry__service_key, name_value);
-    carry__put_resource_str(out, sdk_key, sdk);
-    carry__put_resource_str(out, language_key, language);
-    carry__put_resource_str(out, version_key, CARRY_VERSION);
-    /* Room for these is certain: the buffers' sizes add up. */
-    memcpy(out->resource + out->resource_len, attrs.buf, attrs.len);
-    out->resource_len += attrs.len;
-    out->on = true;
+    /* carry's own, service.name first unless the list named it; "cpp" is
+     * the semantic conventions' telemetry.sdk.language for C and C++. */
+    const char *const own[][2] = {
+        {carry__service_key, attrs.skip_service ? service : program},
+        {"telemetry.sdk.name", "carry"},
+        {"telemetry.sdk.language", "cpp"},
+        {"telemetry.sdk.version", CARRY_VERSION},
+        {"process.executable.name", program},
+    };
+    struct carry__pb pb = {out->attrs, sizeof out->attrs, 0, false};
+    /* A value longer than 255 bytes (a program's name, OTEL_SERVICE_NAME)
+     * is cut there; room for all is certain: the buffers' sizes add up. */
+    for (size_t i = attrs.has_service; i < CARRY__COUNT(own); i++)
+        carry__pb_attr_str(&pb, CARRY__OTLP_RESOURCE_ATTR, own[i][0], own[i][1],
+                           carry__utf8_prefix(own[i][1], 255));
+    carry__pb_raw(&pb, listed, attrs.pb.len);
+    out->len = pb.len;
 }
 
 /* ---- The queue ------------------------------------------------------------ */
@@ -386,30 +405,36 @@ struct carry__span *carry__export_claim(void)
     }
 }
 
-static bool carry__span_attr_fits(bool fits)
+/* A writer after the span's attributes; no one else touches a claimed
+ * span until it is committed. */
+static struct carry__pb carry__span_pb(struct carry__span *span)
 {
-    if (!fits)
+    return (struct carry__pb){(uint8_t *)span->attrs, sizeof span->attrs, span->attrs_len, false};
+}
+
+static bool carry__span_attr_end(struct carry__span *span, const struct carry__pb *pb)
+{
+    if (pb->over) {
         carry__count(&carry__stats.spans_truncated);
-    return fits;
+        return false;
+    }
+    span->attrs_len = (uint16_t)pb->len;
+    return true;
 }
 
 bool carry__span_attr(struct carry__span *span, const char *key, const char *value,
                       size_t value_len)
 {
-    size_t len = span->attrs_len;
-    bool fits = carry__otlp_put_str((uint8_t *)span->attrs, sizeof span->attrs, &len,
-                                    CARRY__OTLP_SPAN_ATTR, key, strlen(key), value, value_len);
-    span->attrs_len = (uint16_t)len;
-    return carry__span_attr_fits(fits);
+    struct carry__pb pb = carry__span_pb(span);
+    carry__pb_attr_str(&pb, CARRY__OTLP_SPAN_ATTR, key, value, value_len);
+    return carry__span_attr_end(span, &pb);
 }
 
 bool carry__span_attr_int(struct carry__span *span, const char *key, int64_t value)
 {
-    size_t len = span->attrs_len;
-    bool fits = carry__otlp_put_int((uint8_t *)span->attrs, sizeof span->attrs, &len,
-                                    CARRY__OTLP_SPAN_ATTR, key, strlen(key), value);
-    span->attrs_len = (uint16_t)len;
-    return carry__span_attr_fits(fits);
+    struct carry__pb pb = carry__span_pb(span);
+    carry__pb_attr_int(&pb, CARRY__OTLP_SPAN_ATTR, key, value);
+    return carry__span_attr_end(span, &pb);
 }
 
 static void carry__exporter_start(void);
@@ -754,9 +779,6 @@ static void carry__export_send(size_t n, size_t len)
 /* ---- The exporter thread: the loop ------------------------------------------ */
 
 static const struct carry__span *carry__export_batch[CARRY__EXPORT_BATCH];
-/* This process's Resource: the configured attributes and process.pid. */
-static uint8_t carry__export_resource[sizeof carry__export_cfg.resource + 64];
-static size_t carry__export_resource_len;
 
 static bool carry__export_committed(uint64_t pos)
 {
@@ -780,9 +802,8 @@ static size_t carry__export_take(size_t *len)
     }
     if (n == 0)
         return 0;
-    *len = carry__otlp_request(carry__export_body, sizeof carry__export_body,
-                               carry__export_resource, carry__export_resource_len, CARRY_VERSION,
-                               carry__export_batch, n);
+    *len = carry__otlp_request(carry__export_body, sizeof carry__export_body, &carry__resource,
+                               carry__sys(SYS_getpid), CARRY_VERSION, carry__export_batch, n);
     for (size_t i = 0; i < n; i++) {
         _Atomic uint64_t *seq = &carry__export_seq[(tail + i) & CARRY__EXPORT_MASK];
         CARRY__TSAN_RELEASE(seq);
@@ -810,12 +831,6 @@ static void *carry__exporter_main(void *arg)
 {
     (void)arg;
     carry__sys(SYS_prctl, PR_SET_NAME, "carry-export", 0, 0, 0);
-    static const char pid_key[] = "process.pid";
-    memcpy(carry__export_resource, carry__export_cfg.resource, carry__export_cfg.resource_len);
-    carry__export_resource_len = carry__export_cfg.resource_len;
-    carry__otlp_put_int(carry__export_resource, sizeof carry__export_resource,
-                        &carry__export_resource_len, CARRY__OTLP_RESOURCE_ATTR, pid_key,
-                        sizeof pid_key - 1, carry__sys(SYS_getpid));
     bool flushed = false;
     for (;;) {
         size_t len = 0, n = carry__export_take(&len);
@@ -898,9 +913,9 @@ static void carry__export_at_exit(void)
     errno = saved_errno;
 }
 
-void carry__export_init(carry__getenv_fn *getenv_fn, const char *program)
+void carry__export_init(carry__getenv_fn *getenv_fn)
 {
-    carry__export_parse(&carry__export_cfg, getenv_fn, program);
+    carry__export_parse(&carry__export_cfg, getenv_fn);
     if (!carry__export_cfg.on)
         return;
     carry__export_reset_queue();

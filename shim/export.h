@@ -56,22 +56,29 @@ struct carry__export_config {
     char path[512];           /* /v1/traces, or the traces endpoint's own path */
     char headers[2048];       /* OTEL_EXPORTER_OTLP_HEADERS as "Name: value\r\n" lines */
     unsigned timeout_ms;      /* OTEL_EXPORTER_OTLP_TIMEOUT */
-    uint8_t resource[3072];   /* Resource.attributes but process.pid, encoded (otlp.h) */
-    size_t resource_len;
 };
 
 /*
- * Parses the OTEL_* variables into *out, warning once per bad value
- * through carry__warn (the default is used, or export is off when the
- * endpoint cannot be used); program names the service when neither
- * OTEL_SERVICE_NAME nor OTEL_RESOURCE_ATTRIBUTES does.
+ * Parses the exporter's OTEL_* variables into *out, warning once per bad
+ * value through carry__warn (the default is used, or export is off when
+ * the endpoint cannot be used).
  */
-void carry__export_parse(struct carry__export_config *out, carry__getenv_fn *getenv_fn,
-                         const char *program);
+void carry__export_parse(struct carry__export_config *out, carry__getenv_fn *getenv_fn);
+
+/*
+ * This process's Resource, which the exporter's requests and the process
+ * context (procctx.h) both send: OTEL_RESOURCE_ATTRIBUTES (a bad item
+ * warned about and left out), service.name (OTEL_SERVICE_NAME, else the
+ * list's, else program), telemetry.sdk.*, process.executable.name
+ * (program).  init.c parses it at start-up, before either user starts.
+ */
+extern struct carry__resource carry__resource;
+void carry__resource_parse(struct carry__resource *out, carry__getenv_fn *getenv_fn,
+                           const char *program);
 
 /* Start-up (init.c): parses the variables and, when export is on,
  * readies the queue and arranges the flush at exit. */
-void carry__export_init(carry__getenv_fn *getenv_fn, const char *program);
+void carry__export_init(carry__getenv_fn *getenv_fn);
 
 /* The real pthread_create, handed over by interpose/pthread.c (hooks.h):
  * until it is, the exporter thread waits to be started. */

@@ -74,7 +74,9 @@ static void carry__init_once(void)
     unsigned watch = 0;
     if (carry__config.active) {
         pthread_atfork(carry__atfork_prepare, carry__atfork_parent, carry__atfork_child);
-        carry__procctx_start(carry__secure_getenv, program_invocation_short_name);
+        carry__resource_parse(&carry__resource, carry__secure_getenv,
+                              program_invocation_short_name);
+        carry__procctx_start(&carry__resource);
         if (!carry__config.inherit)
             carry__inherit_init();
         if (carry__report_start(carry__config.stats))
@@ -83,7 +85,7 @@ static void carry__init_once(void)
             watch |= CARRY__WATCH_TAG;
         /* After the report: its flush at exit runs first, so the report
          * counts what it sent. */
-        carry__export_init(carry__secure_getenv, program_invocation_short_name);
+        carry__export_init(carry__secure_getenv);
         /* After the export's: the spans of requests still alive are
          * queued before its flush. */
         if (carry__export_on() && atexit(carry__ctx_spans_at_exit) != 0)

@@ -1,7 +1,9 @@
 /*
- * OTLP's protobuf encoding (otlp.h).  Each message's length prefix is
- * known before it is written: the sizes are computed first, then the
- * bytes written in one pass, so nothing is moved afterwards.
+ * OpenTelemetry's protobuf (otlp.h).  A nested message's length is
+ * written when it is closed, in the byte its opening left, the content
+ * moved up when the length needs more: one pass, and no size computed
+ * apart from the writing (only the exporter's requests, off every server
+ * thread, are long enough for the move to matter).
  */
 #include <string.h>
 
@@ -23,6 +25,8 @@ enum {
     CARRY__KV_VALUE = 2,           /* KeyValue.value */
     CARRY__ANY_STRING = 1,         /* AnyValue.string_value */
     CARRY__ANY_INT = 3,            /* AnyValue.int_value */
+    CARRY__ANY_ARRAY = 5,          /* AnyValue.array_value */
+    CARRY__ARRAY_VALUES = 1,       /* ArrayValue.values */
     CARRY__SPAN_TRACE_ID = 1,
     CARRY__SPAN_SPAN_ID = 2,
     CARRY__SPAN_PARENT_SPAN_ID = 4,
@@ -35,197 +39,191 @@ enum {
 
 static const char carry__scope_name[] = "carry";
 
-static size_t carry__varint_size(uint64_t v)
+/* ---- The writer ------------------------------------------------------------ */
+
+/* v as a varint into out; its length. */
+static size_t carry__varint_encode(uint8_t out[10], uint64_t v)
 {
-    size_t n = 1;
+    size_t n = 0;
     while (v >= 0x80) {
+        out[n++] = (uint8_t)(v | 0x80);
         v >>= 7;
-        n++;
     }
+    out[n++] = (uint8_t)v;
     return n;
 }
 
-static size_t carry__tag_size(unsigned field)
-{
-    return carry__varint_size((uint64_t)field << 3);
-}
-
-/* A length-delimited field of len bytes, whole. */
-static size_t carry__len_field_size(unsigned field, size_t len)
-{
-    return carry__tag_size(field) + carry__varint_size(len) + len;
-}
-
-/* Bytes written at buf[len..cap); over once something did not fit. */
-struct carry__writer {
-    uint8_t *buf;
-    size_t cap, len;
-    bool over;
-};
-
-static void carry__put_raw(struct carry__writer *w, const void *bytes, size_t n)
+void carry__pb_raw(struct carry__pb *pb, const void *bytes, size_t n)
 {
     if (n == 0)
         return; /* bytes may be NULL then, which memcpy does not take */
-    if (w->over || n > w->cap - w->len) {
-        w->over = true;
+    if (pb->over || n > pb->cap - pb->len) {
+        pb->over = true;
         return;
     }
-    memcpy(w->buf + w->len, bytes, n);
-    w->len += n;
+    memcpy(pb->buf + pb->len, bytes, n);
+    pb->len += n;
 }
 
-static void carry__put_varint(struct carry__writer *w, uint64_t v)
+static void carry__pb_uint(struct carry__pb *pb, uint64_t v)
 {
     uint8_t bytes[10];
-    size_t n = 0;
-    while (v >= 0x80) {
-        bytes[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    bytes[n++] = (uint8_t)v;
-    carry__put_raw(w, bytes, n);
+    carry__pb_raw(pb, bytes, carry__varint_encode(bytes, v));
 }
 
-static void carry__put_tag(struct carry__writer *w, unsigned field, unsigned wire)
+static void carry__pb_tag(struct carry__pb *pb, unsigned field, unsigned wire)
 {
-    carry__put_varint(w, (uint64_t)field << 3 | wire);
+    carry__pb_uint(pb, (uint64_t)field << 3 | wire);
 }
 
-/* The tag and length of a length-delimited field whose len bytes follow. */
-static void carry__put_len(struct carry__writer *w, unsigned field, size_t len)
+void carry__pb_varint(struct carry__pb *pb, unsigned field, uint64_t v)
 {
-    carry__put_tag(w, field, CARRY__WIRE_LEN);
-    carry__put_varint(w, len);
+    carry__pb_tag(pb, field, CARRY__WIRE_VARINT);
+    carry__pb_uint(pb, v);
 }
 
-static void carry__put_bytes(struct carry__writer *w, unsigned field, const void *bytes, size_t n)
-{
-    carry__put_len(w, field, n);
-    carry__put_raw(w, bytes, n);
-}
-
-/* Little-endian, as protobuf's fixed32 and fixed64 are. */
-static void carry__put_fixed(struct carry__writer *w, unsigned field, uint64_t v, size_t n)
+void carry__pb_fixed(struct carry__pb *pb, unsigned field, uint64_t v, size_t n)
 {
     uint8_t bytes[8];
     for (size_t i = 0; i < n; i++)
         bytes[i] = (uint8_t)(v >> (8 * i));
-    carry__put_tag(w, field, n == 8 ? CARRY__WIRE_I64 : CARRY__WIRE_I32);
-    carry__put_raw(w, bytes, n);
+    carry__pb_tag(pb, field, n == 8 ? CARRY__WIRE_I64 : CARRY__WIRE_I32);
+    carry__pb_raw(pb, bytes, n);
 }
 
+void carry__pb_bytes(struct carry__pb *pb, unsigned field, const void *bytes, size_t n)
+{
+    carry__pb_tag(pb, field, CARRY__WIRE_LEN);
+    carry__pb_uint(pb, n);
+    carry__pb_raw(pb, bytes, n);
+}
+
+size_t carry__pb_open(struct carry__pb *pb, unsigned field)
+{
+    carry__pb_tag(pb, field, CARRY__WIRE_LEN);
+    carry__pb_raw(pb, "", 1);
+    return pb->len;
+}
+
+void carry__pb_close(struct carry__pb *pb, size_t start)
+{
+    if (pb->over)
+        return;
+    size_t len = pb->len - start;
+    uint8_t bytes[10];
+    size_t n = carry__varint_encode(bytes, len);
+    if (n - 1 > pb->cap - pb->len) {
+        pb->over = true;
+        return;
+    }
+    memmove(pb->buf + start + n - 1, pb->buf + start, len);
+    memcpy(pb->buf + start - 1, bytes, n);
+    pb->len += n - 1;
+}
+
+/* ---- Attributes ------------------------------------------------------------ */
+
+/* KeyValue{key, value: AnyValue{...}} as field: the pair's start, and (the
+ * return value) where the AnyValue's content starts; the caller writes it,
+ * then closes both with carry__pb_attr_close. */
+static size_t carry__pb_attr_open(struct carry__pb *pb, unsigned field, const char *key,
+                                  size_t *pair)
+{
+    *pair = carry__pb_open(pb, field);
+    carry__pb_bytes(pb, CARRY__KV_KEY, key, strlen(key));
+    return carry__pb_open(pb, CARRY__KV_VALUE);
+}
+
+static bool carry__pb_attr_close(struct carry__pb *pb, size_t pair, size_t value)
+{
+    carry__pb_close(pb, value);
+    carry__pb_close(pb, pair);
+    return !pb->over;
+}
+
+bool carry__pb_attr_str(struct carry__pb *pb, unsigned field, const char *key, const char *value,
+                        size_t value_len)
+{
+    size_t pair, any = carry__pb_attr_open(pb, field, key, &pair);
+    carry__pb_bytes(pb, CARRY__ANY_STRING, value, value_len);
+    return carry__pb_attr_close(pb, pair, any);
+}
+
+bool carry__pb_attr_int(struct carry__pb *pb, unsigned field, const char *key, int64_t value)
+{
+    size_t pair, any = carry__pb_attr_open(pb, field, key, &pair);
+    /* int64 is a varint of the two's complement: ten bytes when negative. */
+    carry__pb_varint(pb, CARRY__ANY_INT, (uint64_t)value);
+    return carry__pb_attr_close(pb, pair, any);
+}
+
+bool carry__pb_attr_strs(struct carry__pb *pb, unsigned field, const char *key,
+                         const char *const *values, size_t count)
+{
+    size_t pair, any = carry__pb_attr_open(pb, field, key, &pair);
+    size_t array = carry__pb_open(pb, CARRY__ANY_ARRAY);
+    for (size_t i = 0; i < count; i++) {
+        size_t item = carry__pb_open(pb, CARRY__ARRAY_VALUES);
+        carry__pb_bytes(pb, CARRY__ANY_STRING, values[i], strlen(values[i]));
+        carry__pb_close(pb, item);
+    }
+    carry__pb_close(pb, array);
+    return carry__pb_attr_close(pb, pair, any);
+}
+
+void carry__otlp_resource(struct carry__pb *pb, unsigned field, const struct carry__resource *r,
+                          long pid)
+{
+    size_t resource = carry__pb_open(pb, field);
+    carry__pb_raw(pb, r->attrs, r->len);
+    carry__pb_attr_int(pb, CARRY__OTLP_RESOURCE_ATTR, "process.pid", pid);
+    carry__pb_close(pb, resource);
+}
+
+/* ---- Spans ----------------------------------------------------------------- */
+
 /* A span id in W3C byte order: big-endian. */
-static void carry__put_span_id(struct carry__writer *w, unsigned field, uint64_t id)
+static void carry__pb_span_id(struct carry__pb *pb, unsigned field, uint64_t id)
 {
     uint8_t bytes[8];
     for (size_t i = 0; i < 8; i++)
         bytes[i] = (uint8_t)(id >> (56 - 8 * i));
-    carry__put_bytes(w, field, bytes, sizeof bytes);
+    carry__pb_bytes(pb, field, bytes, sizeof bytes);
 }
 
-/* Appends KeyValue{key, AnyValue{any_field: ...}} as field `field`: a
- * string (wire LEN: value, value_len) or a varint (scalar). */
-static bool carry__put_kv(uint8_t *buf, size_t cap, size_t *len, unsigned field, const char *key,
-                          size_t key_len, unsigned any_field, unsigned wire, uint64_t scalar,
-                          const char *value, size_t value_len)
+/* The Span message; fields in the order of their numbers. */
+static void carry__pb_span(struct carry__pb *pb, const struct carry__span *s)
 {
-    size_t any_body = wire == CARRY__WIRE_LEN
-                          ? carry__len_field_size(any_field, value_len)
-                          : carry__tag_size(any_field) + carry__varint_size(scalar);
-    size_t kv = carry__len_field_size(CARRY__KV_KEY, key_len) +
-                carry__len_field_size(CARRY__KV_VALUE, any_body);
-    struct carry__writer w = {buf, cap, *len, false};
-    if (carry__len_field_size(field, kv) > cap - *len)
-        return false;
-    carry__put_len(&w, field, kv);
-    carry__put_bytes(&w, CARRY__KV_KEY, key, key_len);
-    carry__put_len(&w, CARRY__KV_VALUE, any_body);
-    if (wire == CARRY__WIRE_LEN) {
-        carry__put_bytes(&w, any_field, value, value_len);
-    } else {
-        carry__put_tag(&w, any_field, CARRY__WIRE_VARINT);
-        carry__put_varint(&w, scalar);
-    }
-    *len = w.len;
-    return true;
-}
-
-bool carry__otlp_put_str(uint8_t *buf, size_t cap, size_t *len, unsigned field, const char *key,
-                         size_t key_len, const char *value, size_t value_len)
-{
-    return carry__put_kv(buf, cap, len, field, key, key_len, CARRY__ANY_STRING, CARRY__WIRE_LEN, 0,
-                         value, value_len);
-}
-
-bool carry__otlp_put_int(uint8_t *buf, size_t cap, size_t *len, unsigned field, const char *key,
-                         size_t key_len, int64_t value)
-{
-    /* int64 is a varint of the two's complement: ten bytes when negative. */
-    return carry__put_kv(buf, cap, len, field, key, key_len, CARRY__ANY_INT, CARRY__WIRE_VARINT,
-                         (uint64_t)value, NULL, 0);
-}
-
-static size_t carry__span_name_len(const struct carry__span *s)
-{
-    return strnlen(s->name, sizeof s->name);
-}
-
-/* The Span message's body; fields in the order of their numbers. */
-static size_t carry__span_size(const struct carry__span *s)
-{
-    size_t n = carry__len_field_size(CARRY__SPAN_TRACE_ID, sizeof s->trace_id) +
-               carry__len_field_size(CARRY__SPAN_SPAN_ID, 8) +
-               carry__len_field_size(CARRY__SPAN_NAME, carry__span_name_len(s)) +
-               2 * (carry__tag_size(CARRY__SPAN_START) + 8) + s->attrs_len;
+    size_t span = carry__pb_open(pb, CARRY__SS_SPANS);
+    carry__pb_bytes(pb, CARRY__SPAN_TRACE_ID, s->trace_id, sizeof s->trace_id);
+    carry__pb_span_id(pb, CARRY__SPAN_SPAN_ID, s->span_id);
     if (s->parent_span_id != 0)
-        n += carry__len_field_size(CARRY__SPAN_PARENT_SPAN_ID, 8);
+        carry__pb_span_id(pb, CARRY__SPAN_PARENT_SPAN_ID, s->parent_span_id);
+    carry__pb_bytes(pb, CARRY__SPAN_NAME, s->name, strnlen(s->name, sizeof s->name));
     if (s->kind != 0)
-        n += carry__tag_size(CARRY__SPAN_KIND) + carry__varint_size(s->kind);
+        carry__pb_varint(pb, CARRY__SPAN_KIND, s->kind);
+    carry__pb_fixed(pb, CARRY__SPAN_START, s->start_ns, 8);
+    carry__pb_fixed(pb, CARRY__SPAN_END, s->end_ns, 8);
+    carry__pb_raw(pb, s->attrs, s->attrs_len);
     if (s->flags != 0)
-        n += carry__tag_size(CARRY__SPAN_FLAGS) + 4;
-    return n;
+        carry__pb_fixed(pb, CARRY__SPAN_FLAGS, s->flags, 4);
+    carry__pb_close(pb, span);
 }
 
-static void carry__put_span(struct carry__writer *w, const struct carry__span *s)
-{
-    carry__put_len(w, CARRY__SS_SPANS, carry__span_size(s));
-    carry__put_bytes(w, CARRY__SPAN_TRACE_ID, s->trace_id, sizeof s->trace_id);
-    carry__put_span_id(w, CARRY__SPAN_SPAN_ID, s->span_id);
-    if (s->parent_span_id != 0)
-        carry__put_span_id(w, CARRY__SPAN_PARENT_SPAN_ID, s->parent_span_id);
-    carry__put_bytes(w, CARRY__SPAN_NAME, s->name, carry__span_name_len(s));
-    if (s->kind != 0) {
-        carry__put_tag(w, CARRY__SPAN_KIND, CARRY__WIRE_VARINT);
-        carry__put_varint(w, s->kind);
-    }
-    carry__put_fixed(w, CARRY__SPAN_START, s->start_ns, 8);
-    carry__put_fixed(w, CARRY__SPAN_END, s->end_ns, 8);
-    carry__put_raw(w, s->attrs, s->attrs_len);
-    if (s->flags != 0)
-        carry__put_fixed(w, CARRY__SPAN_FLAGS, s->flags, 4);
-}
-
-size_t carry__otlp_request(uint8_t *buf, size_t cap, const uint8_t *resource, size_t resource_len,
+size_t carry__otlp_request(uint8_t *buf, size_t cap, const struct carry__resource *r, long pid,
                            const char *version, const struct carry__span *const *spans, size_t n)
 {
-    size_t version_len = strlen(version);
-    size_t scope = carry__len_field_size(CARRY__SCOPE_NAME, sizeof carry__scope_name - 1) +
-                   carry__len_field_size(CARRY__SCOPE_VERSION, version_len);
-    size_t scope_spans = carry__len_field_size(CARRY__SS_SCOPE, scope);
+    struct carry__pb pb = {buf, cap, 0, false};
+    size_t resource_spans = carry__pb_open(&pb, CARRY__REQ_RESOURCE_SPANS);
+    carry__otlp_resource(&pb, CARRY__RS_RESOURCE, r, pid);
+    size_t scope_spans = carry__pb_open(&pb, CARRY__RS_SCOPE_SPANS);
+    size_t scope = carry__pb_open(&pb, CARRY__SS_SCOPE);
+    carry__pb_bytes(&pb, CARRY__SCOPE_NAME, carry__scope_name, sizeof carry__scope_name - 1);
+    carry__pb_bytes(&pb, CARRY__SCOPE_VERSION, version, strlen(version));
+    carry__pb_close(&pb, scope);
     for (size_t i = 0; i < n; i++)
-        scope_spans += carry__len_field_size(CARRY__SS_SPANS, carry__span_size(spans[i]));
-    size_t resource_spans = carry__len_field_size(CARRY__RS_RESOURCE, resource_len) +
-                            carry__len_field_size(CARRY__RS_SCOPE_SPANS, scope_spans);
-
-    struct carry__writer w = {buf, cap, 0, false};
-    carry__put_len(&w, CARRY__REQ_RESOURCE_SPANS, resource_spans);
-    carry__put_bytes(&w, CARRY__RS_RESOURCE, resource, resource_len);
-    carry__put_len(&w, CARRY__RS_SCOPE_SPANS, scope_spans);
-    carry__put_len(&w, CARRY__SS_SCOPE, scope);
-    carry__put_bytes(&w, CARRY__SCOPE_NAME, carry__scope_name, sizeof carry__scope_name - 1);
-    carry__put_bytes(&w, CARRY__SCOPE_VERSION, version, version_len);
-    for (size_t i = 0; i < n; i++)
-        carry__put_span(&w, spans[i]);
-    return w.over ? 0 : w.len;
+        carry__pb_span(&pb, spans[i]);
+    carry__pb_close(&pb, scope_spans);
+    carry__pb_close(&pb, resource_spans);
+    return pb.over ? 0 : pb.len;
 }

@@ -7,8 +7,8 @@
  *     repeated opentelemetry.proto.common.v1.KeyValue extra_attributes = 2;
  *   }
  *
- * encoded here by a writer that knows just the wire format it needs.  All
- * system calls are carry's own (sys.h): a memfd, a mapping, its name.
+ * encoded with otlp.h's writer.  All system calls are carry's own
+ * (sys.h): a memfd, a mapping, its name.
  */
 #include <string.h>
 #include <sys/mman.h>
@@ -29,8 +29,6 @@
 #endif
 
 #define CARRY__PROCCTX_NAME "OTEL_CTX"
-/* The longest service.name published, in bytes. */
-#define CARRY__PROCCTX_SERVICE_MAX 256
 
 /* The names of trace.h's attribute key indexes, as readers of the thread
  * context find them in threadlocal.attribute_key_map. */
@@ -38,172 +36,23 @@ static const char *const carry__trace_key_map[CARRY__TRACE_ATTRS] = {
     [CARRY__TRACE_ATTR_METHOD] = "http.request.method",
 };
 
-/* What the process was published as, kept for a forked child. */
-static const char *carry__procctx_service, *carry__procctx_program;
+/* The Resource the process is published with, kept for a forked child. */
+static const struct carry__resource *carry__procctx_resource;
 
-/* A protobuf writer into a fixed buffer; full once anything did not fit
- * (the message is then dropped whole). */
-struct carry__pb {
-    uint8_t *buf;
-    size_t len, cap;
-    bool full;
-};
+enum { CARRY__PROCCTX_RESOURCE = 1, CARRY__PROCCTX_EXTRA = 2 };
 
-static size_t carry__pb_varint_encode(uint8_t out[10], uint64_t v)
+/* The payload for the Resource r of process pid: its size, or 0 when it
+ * does not fit in cap bytes. */
+static size_t carry__procctx_encode(uint8_t *out, size_t cap, const struct carry__resource *r,
+                                    long pid)
 {
-    size_t n = 0;
-    do {
-        out[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v != 0);
-    return n;
-}
-
-static void carry__pb_put(struct carry__pb *pb, const void *src, size_t n)
-{
-    if (n > pb->cap - pb->len) {
-        pb->full = true;
-        return;
-    }
-    memcpy(pb->buf + pb->len, src, n);
-    pb->len += n;
-}
-
-static void carry__pb_varint(struct carry__pb *pb, uint64_t v)
-{
-    uint8_t b[10];
-    carry__pb_put(pb, b, carry__pb_varint_encode(b, v));
-}
-
-enum { CARRY__PB_VARINT = 0, CARRY__PB_LEN = 2 };
-
-static void carry__pb_tag(struct carry__pb *pb, unsigned field, unsigned wire)
-{
-    carry__pb_varint(pb, field << 3 | wire);
-}
-
-static void carry__pb_bytes(struct carry__pb *pb, unsigned field, const char *s, size_t n)
-{
-    carry__pb_tag(pb, field, CARRY__PB_LEN);
-    carry__pb_varint(pb, n);
-    carry__pb_put(pb, s, n);
-}
-
-/* A length-delimited field whose length is known once its content is
- * written: opening leaves one byte for it and returns where the content
- * starts; closing writes the length, moving the content up if the length
- * takes more than that byte. */
-static size_t carry__pb_open(struct carry__pb *pb, unsigned field)
-{
-    carry__pb_tag(pb, field, CARRY__PB_LEN);
-    carry__pb_put(pb, "", 1);
-    return pb->len;
-}
-
-static void carry__pb_close(struct carry__pb *pb, size_t start)
-{
-    if (pb->full)
-        return;
-    size_t len = pb->len - start;
-    uint8_t b[10];
-    size_t n = carry__pb_varint_encode(b, len);
-    if (n - 1 > pb->cap - pb->len) {
-        pb->full = true;
-        return;
-    }
-    memmove(pb->buf + start + n - 1, pb->buf + start, len);
-    memcpy(pb->buf + start - 1, b, n);
-    pb->len += n - 1;
-}
-
-/* KeyValue {key = 1; AnyValue value = 2} as field of the enclosing message;
- * returns where the AnyValue's content starts (close it, then the pair). */
-static size_t carry__pb_pair_open(struct carry__pb *pb, unsigned field, const char *key,
-                                  size_t *pair)
-{
-    *pair = carry__pb_open(pb, field);
-    carry__pb_bytes(pb, 1, key, strlen(key));
-    return carry__pb_open(pb, 2);
-}
-
-static void carry__pb_pair_close(struct carry__pb *pb, size_t pair, size_t value)
-{
-    carry__pb_close(pb, value);
-    carry__pb_close(pb, pair);
-}
-
-/* AnyValue.string_value = 1. */
-static void carry__pb_attr_str(struct carry__pb *pb, unsigned field, const char *key,
-                               const char *s, size_t n)
-{
-    size_t pair, value = carry__pb_pair_open(pb, field, key, &pair);
-    carry__pb_bytes(pb, 1, s, n);
-    carry__pb_pair_close(pb, pair, value);
-}
-
-/* AnyValue.int_value = 3. */
-static void carry__pb_attr_int(struct carry__pb *pb, unsigned field, const char *key, long v)
-{
-    size_t pair, value = carry__pb_pair_open(pb, field, key, &pair);
-    carry__pb_tag(pb, 3, CARRY__PB_VARINT);
-    carry__pb_varint(pb, (uint64_t)v);
-    carry__pb_pair_close(pb, pair, value);
-}
-
-/* AnyValue.array_value = 5, ArrayValue.values = 1, each a string. */
-static void carry__pb_attr_strs(struct carry__pb *pb, unsigned field, const char *key,
-                                const char *const *strs, size_t count)
-{
-    size_t pair, value = carry__pb_pair_open(pb, field, key, &pair);
-    size_t array = carry__pb_open(pb, 5);
-    for (size_t i = 0; i < count; i++) {
-        size_t item = carry__pb_open(pb, 1);
-        carry__pb_bytes(pb, 1, strs[i], strlen(strs[i]));
-        carry__pb_close(pb, item);
-    }
-    carry__pb_close(pb, array);
-    carry__pb_pair_close(pb, pair, value);
-}
-
-/* The bytes of s that fit in max, cut before a UTF-8 continuation byte. */
-static size_t carry__utf8_prefix(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (n <= max)
-        return n;
-    n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-        n--;
-    return n;
-}
-
-enum { CARRY__PROCCTX_RESOURCE = 1, CARRY__PROCCTX_EXTRA = 2, CARRY__RESOURCE_ATTRIBUTES = 1 };
-
-size_t carry__procctx_encode(uint8_t *out, size_t cap, const char *service, const char *program,
-                             long pid)
-{
-    struct carry__pb pb = {.buf = out, .cap = cap};
-    size_t resource = carry__pb_open(&pb, CARRY__PROCCTX_RESOURCE);
-    carry__pb_attr_str(&pb, CARRY__RESOURCE_ATTRIBUTES, "service.name", service,
-                       carry__utf8_prefix(service, CARRY__PROCCTX_SERVICE_MAX));
-    static const char *const sdk[][2] = {
-        {"telemetry.sdk.name", "carry"},
-        /* The semantic conventions' value for C and C++. */
-        {"telemetry.sdk.language", "cpp"},
-        {"telemetry.sdk.version", CARRY_VERSION},
-    };
-    for (size_t i = 0; i < CARRY__COUNT(sdk); i++)
-        carry__pb_attr_str(&pb, CARRY__RESOURCE_ATTRIBUTES, sdk[i][0], sdk[i][1],
-                           strlen(sdk[i][1]));
-    carry__pb_attr_int(&pb, CARRY__RESOURCE_ATTRIBUTES, "process.pid", pid);
-    carry__pb_attr_str(&pb, CARRY__RESOURCE_ATTRIBUTES, "process.executable.name", program,
-                       strlen(program));
-    carry__pb_close(&pb, resource);
+    struct carry__pb pb = {out, cap, 0, false};
+    carry__otlp_resource(&pb, CARRY__PROCCTX_RESOURCE, r, pid);
     carry__pb_attr_str(&pb, CARRY__PROCCTX_EXTRA, "threadlocal.schema_version",
                        CARRY__PROCCTX_SCHEMA, strlen(CARRY__PROCCTX_SCHEMA));
     carry__pb_attr_strs(&pb, CARRY__PROCCTX_EXTRA, "threadlocal.attribute_key_map",
                         carry__trace_key_map, CARRY__COUNT(carry__trace_key_map));
-    return pb.full ? 0 : pb.len;
+    return pb.over ? 0 : pb.len;
 }
 
 static bool carry__sys_failed(long rc)
@@ -219,8 +68,8 @@ static bool carry__sys_failed(long rc)
 static void carry__procctx_publish(void)
 {
     uint8_t payload[CARRY__PROCCTX_PAYLOAD_MAX];
-    size_t n = carry__procctx_encode(payload, sizeof payload, carry__procctx_service,
-                                     carry__procctx_program, carry__sys(SYS_getpid));
+    size_t n = carry__procctx_encode(payload, sizeof payload, carry__procctx_resource,
+                                     carry__sys(SYS_getpid));
     if (n == 0) {
         carry__debug(1, "no process context (its payload exceeds %zu bytes)", sizeof payload);
         return;
@@ -268,16 +117,14 @@ static void carry__procctx_publish(void)
     }
 }
 
-void carry__procctx_start(carry__getenv_fn *getenv_fn, const char *program)
+void carry__procctx_start(const struct carry__resource *resource)
 {
-    const char *service = getenv_fn("OTEL_SERVICE_NAME");
-    carry__procctx_service = service != NULL && service[0] != '\0' ? service : program;
-    carry__procctx_program = program;
+    carry__procctx_resource = resource;
     carry__procctx_publish();
 }
 
 void carry__procctx_atfork_child(void)
 {
-    if (carry__procctx_program != NULL)
+    if (carry__procctx_resource != NULL)
         carry__procctx_publish();
 }

@@ -6,8 +6,8 @@
  * its attribute key indexes.
  *
  * It is a small mapping, "OTEL_CTX" in /proc/PID/maps, holding a 32-byte
- * header and, after it, a protobuf ProcessContext (the Resource:
- * service.name, telemetry.sdk.*, process.*; extra attributes:
+ * header and, after it, a protobuf ProcessContext (the process's Resource,
+ * otlp.h, with its process.pid; extra attributes:
  * threadlocal.schema_version, threadlocal.attribute_key_map).  Published
  * once at start-up; a forked child, which does not inherit the mapping
  * (MADV_DONTFORK, so that it never shows its parent's pid), publishes its
@@ -17,7 +17,7 @@
 #define CARRY_PROCCTX_H
 
 #include "common.h"
-#include "config.h"
+#include "otlp.h"
 
 /* The header as OTEP 4719 lays it out, native byte order. */
 struct carry__procctx_header {
@@ -34,19 +34,13 @@ _Static_assert(sizeof(struct carry__procctx_header) == 32, "OTEP 4719's header i
 /* OTEP 4947's name for the record layout of trace.h, the one readers of
  * otel_thread_ctx_v1 know today. */
 #define CARRY__PROCCTX_SCHEMA "tlsdesc_v1_dev"
-/* The most bytes of the payload (a service.name longer than fits is cut
- * at a character boundary). */
-#define CARRY__PROCCTX_PAYLOAD_MAX 1024
+/* The most bytes of the payload: room for the largest Resource. */
+#define CARRY__PROCCTX_PAYLOAD_MAX 4096
 
-/* Encodes the payload for a process named service (OTEL_SERVICE_NAME, else
- * the program's name), executable program, pid: its size, at most cap. */
-size_t carry__procctx_encode(uint8_t *out, size_t cap, const char *service, const char *program,
-                             long pid);
-
-/* Publishes the process context at start-up: getenv_fn gives
- * OTEL_SERVICE_NAME, program is the program's name.  A failure leaves
- * the process without one (a debug line says why). */
-void carry__procctx_start(carry__getenv_fn *getenv_fn, const char *program);
+/* Publishes the process context at start-up with the process's Resource,
+ * which outlives it.  A failure leaves the process without one (a debug
+ * line says why). */
+void carry__procctx_start(const struct carry__resource *resource);
 
 /* In a forked child: the parent's mapping is not there; publishes the
  * child's own. */

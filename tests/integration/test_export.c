@@ -159,10 +159,29 @@ Test(export, every_span_arrives_exactly_once)
     cr_assert(l.exported == 1000 && l.dropped == 0 && l.failed == 0 && l.truncated == 0, "%s",
               r.err);
     cr_assert(strstr(text, "\"service.name\":\"emitter-test\"") != NULL);
+    /* The Resource the process context publishes too. */
+    cr_assert(strstr(text, "\"telemetry.sdk.language\":\"cpp\"") != NULL, "%.400s", text);
+    cr_assert(strstr(text, "\"process.executable.name\":\"span_emitter\"") != NULL, "%.400s",
+              text);
     cr_assert(strstr(text, "\"parent_span_id\":\"abcdef0123456789\"") != NULL);
     cr_assert(strstr(text, "\"content_type\":\"application/x-protobuf\"") != NULL);
     cr_assert(strstr(text, "\"headers\":{\"x-carry-test\":\"yes!\"}") != NULL, "%.400s", text);
     cr_assert_eq(carry_count(text, "\"status\":200"), carry_count(text, "\"request\":"));
+    free(text);
+    carry_run_free(&r);
+}
+
+/* The exporter and the process context share one Resource: a bad item of
+ * OTEL_RESOURCE_ATTRIBUTES is said once. */
+Test(export, a_bad_resource_attribute_is_said_once)
+{
+    struct carry_server s = receiver(NULL);
+    const char *env[] = {endpoint_of(s.port), "OTEL_RESOURCE_ATTRIBUTES=novalue,team=t1", NULL};
+    struct carry_run_result r = emit(env, "10", NULL);
+    char *text = stop(&s);
+    cr_assert_eq(carry_count(r.err, "OTEL_RESOURCE_ATTRIBUTES: ignoring 'novalue'"), 1, "%s",
+                 r.err);
+    cr_assert(strstr(text, "\"team\":\"t1\"") != NULL, "%.400s", text);
     free(text);
     carry_run_free(&r);
 }

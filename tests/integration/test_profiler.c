@@ -547,8 +547,9 @@ static char *find_node(void)
 }
 
 /* The payload decoded by protobufjs with the official definitions
- * (tests/support/otlp/procctx.js) must read as text does; where node or
- * the packages are not installed, only this file's reader has read it. */
+ * (tests/support/otlp/procctx.js, the packages scripts/test installs) must
+ * read as text does; where node or the packages are not installed, only
+ * this file's reader has read it. */
 static void assert_official_decoding(const uint8_t *payload, size_t size, const char *text)
 {
     char *node = find_node(), file[] = "/tmp/carry-procctx-XXXXXX", script[512];
@@ -560,8 +561,11 @@ static void assert_official_decoding(const uint8_t *payload, size_t size, const 
     cr_assert(fd >= 0 && write(fd, payload, size) == (ssize_t)size);
     close(fd);
     snprintf(script, sizeof script, "%s/tests/support/otlp/procctx.js", carry_test_source());
-    const char *argv[] = {node, script, file, NULL};
-    struct carry_run_result r = carry_run_program(false, NULL, argv);
+    const char *argv[] = {node, script, file, NULL}, *modules = getenv("CARRY_TEST_OTLP_NODE");
+    char node_path[4200];
+    snprintf(node_path, sizeof node_path, "NODE_PATH=%s", modules ? modules : "");
+    const char *env[] = {node_path, NULL};
+    struct carry_run_result r = carry_run_program(false, env, argv);
     unlink(file);
     free(node);
     if (r.status != 0 && strstr(r.err, "Cannot find module") != NULL) {
@@ -584,6 +588,7 @@ static void assert_process_context(int pid, const char *service)
     assert_official_decoding(payload, size, text);
     snprintf(line, sizeof line, "resource service.name=%s", service);
     assert_line(text, line);
+    cr_assert_eq(carry_count(text, "resource service.name="), 1, "%s", text);
     snprintf(line, sizeof line, "resource process.pid=%d", pid);
     assert_line(text, line);
     assert_line(text, "resource process.executable.name=profiled");
@@ -607,6 +612,13 @@ Test(profiler, the_process_context_says_how_to_read_the_records)
     const char *argv[] = {carry_test_fixture("profiled"), NULL};
     s = carry_server_start(true, env, argv);
     assert_process_context(s.pid, "checkout");
+    free(carry_server_stop(&s));
+
+    /* Without OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES's service.name,
+     * as in the exporter's Resource. */
+    const char *listed[] = {"OTEL_RESOURCE_ATTRIBUTES=service.name=web,team=t1", NULL};
+    s = carry_server_start(true, listed, argv);
+    assert_process_context(s.pid, "web");
     free(carry_server_stop(&s));
 }
 

@@ -1,9 +1,10 @@
 /*
- * The OTLP encoder (shim/otlp.c) and the OTEL_* configuration
- * (shim/export.c), checked by code carry did not write: the bytes are
- * decoded by protobufjs with the official opentelemetry-proto definitions
- * (tests/support/otlp/decode.js), which also re-encodes them and demands
- * the same bytes back, so no field can be misnumbered or unknown.
+ * The OTLP encoder (shim/otlp.c) and the OTEL_* configuration and
+ * Resource (shim/export.c), checked by code carry did not write: the bytes
+ * are decoded by protobufjs with the official opentelemetry-proto
+ * definitions (tests/support/otlp/decode.js), which also re-encodes them
+ * and demands the same bytes back, so no field can be misnumbered or
+ * unknown.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -71,6 +72,9 @@ static void sink(const char *line, size_t len)
     strncat(warnings, line, len < sizeof warnings - strlen(warnings) - 1 ? len : 0);
 }
 
+/* The Resource env gives, parsed as start-up does, and its warnings. */
+static struct carry__resource resource;
+
 static struct carry__export_config parse(const char *const *env)
 {
     size_t i = 0;
@@ -80,7 +84,8 @@ static struct carry__export_config parse(const char *const *env)
     warnings[0] = '\0';
     carry__set_warn_sink(sink);
     struct carry__export_config cfg;
-    carry__export_parse(&cfg, fake_getenv, "prog");
+    carry__resource_parse(&resource, fake_getenv, "prog");
+    carry__export_parse(&cfg, fake_getenv);
     carry__set_warn_sink(NULL);
     return cfg;
 }
@@ -109,37 +114,30 @@ Test(otlp, every_field_decodes_as_written)
     struct carry__export_config cfg = parse(env);
     cr_assert(cfg.on);
     cr_assert_str_empty(warnings);
-    carry__otlp_put_int(cfg.resource, sizeof cfg.resource, &cfg.resource_len,
-                        CARRY__OTLP_RESOURCE_ATTR, "process.pid", 11, 4242);
 
     struct carry__span a, b;
     fill(&a, 0x01, 0x0123456789abcdefull, 0);
     a.flags = 1;
     snprintf(a.name, sizeof a.name, "GET /a");
-    size_t len = a.attrs_len;
-    cr_assert(carry__otlp_put_str((uint8_t *)a.attrs, sizeof a.attrs, &len, CARRY__OTLP_SPAN_ATTR,
-                                  "http.request.method", 19, "GET", 3));
-    cr_assert(carry__otlp_put_int((uint8_t *)a.attrs, sizeof a.attrs, &len, CARRY__OTLP_SPAN_ATTR,
-                                  "client.port", 11, 54321));
-    cr_assert(carry__otlp_put_int((uint8_t *)a.attrs, sizeof a.attrs, &len, CARRY__OTLP_SPAN_ATTR,
-                                  "test.negative", 13, -7));
-    a.attrs_len = (uint16_t)len;
+    cr_assert(carry__span_attr(&a, "http.request.method", "GET", 3));
+    cr_assert(carry__span_attr_int(&a, "client.port", 54321));
+    cr_assert(carry__span_attr_int(&a, "test.negative", -7));
     fill(&b, 0xf0, 0xfedcba9876543210ull, 0x1122334455667788ull);
     snprintf(b.name, sizeof b.name, "SET");
 
     const struct carry__span *spans[] = {&a, &b};
-    size_t n = carry__otlp_request(body, sizeof body, cfg.resource, cfg.resource_len, "9.8.7",
-                                   spans, 2);
+    size_t n = carry__otlp_request(body, sizeof body, &resource, 4242, "9.8.7", spans, 2);
     cr_assert_gt(n, 0);
     char *out = decode(body, n);
     char *second = strchr(out, '\n');
     cr_assert(second != NULL && strchr(second + 1, '\n') == second + strlen(second) - 1,
               "two spans: %s", out);
     *second++ = '\0';
-    const char *resource =
+    const char *expected =
         "\"resource\":{\"service.name\":\"checkout\",\"telemetry.sdk.name\":\"carry\","
-        "\"telemetry.sdk.language\":\"c\",\"telemetry.sdk.version\":\"" CARRY_TEST_VERSION "\","
-        "\"deployment.environment\":\"prod\",\"team,name\":\"a=b\",\"host.name\":\"h1\","
+        "\"telemetry.sdk.language\":\"cpp\",\"telemetry.sdk.version\":\"" CARRY_TEST_VERSION "\","
+        "\"process.executable.name\":\"prog\",\"deployment.environment\":\"prod\","
+        "\"team,name\":\"a=b\",\"host.name\":\"h1\","
         "\"process.pid\":{\"int\":\"4242\"}},\"scope\":{\"name\":\"carry\",\"version\":\"9.8.7\"}";
     static const char *const first[] = {
         "\"trace_id\":\"0102030405060708090a0b0c0d0e0f10\"",
@@ -155,7 +153,7 @@ Test(otlp, every_field_decodes_as_written)
     };
     for (size_t i = 0; i < CARRY__COUNT(first); i++)
         cr_expect(strstr(out, first[i]) != NULL, "%s in %s", first[i], out);
-    cr_expect(strstr(out, resource) != NULL, "%s in %s", resource, out);
+    cr_expect(strstr(out, expected) != NULL, "%s in %s", expected, out);
     static const char *const other[] = {
         "\"trace_id\":\"f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff\"",
         "\"span_id\":\"fedcba9876543210\"",
@@ -174,10 +172,10 @@ Test(otlp, too_small_a_buffer_says_so)
     struct carry__span a;
     fill(&a, 1, 1, 0);
     const struct carry__span *spans[] = {&a};
-    size_t n = carry__otlp_request(body, sizeof body, NULL, 0, "1", spans, 1);
+    size_t n = carry__otlp_request(body, sizeof body, &resource, 1, "1", spans, 1);
     cr_assert_gt(n, 0);
     for (size_t cap = 0; cap < n; cap++)
-        cr_assert_eq(carry__otlp_request(body, cap, NULL, 0, "1", spans, 1), 0);
+        cr_assert_eq(carry__otlp_request(body, cap, &resource, 1, "1", spans, 1), 0);
 }
 
 Test(otlp, an_attribute_that_does_not_fit_leaves_the_others_whole)
@@ -186,18 +184,15 @@ Test(otlp, an_attribute_that_does_not_fit_leaves_the_others_whole)
     fill(&a, 1, 1, 0);
     char value[100];
     memset(value, 'v', sizeof value);
-    size_t len = 0, kept = 0;
-    while (carry__otlp_put_str((uint8_t *)a.attrs, sizeof a.attrs, &len, CARRY__OTLP_SPAN_ATTR,
-                               "k", 1, value, sizeof value))
+    size_t kept = 0;
+    while (carry__span_attr(&a, "k", value, sizeof value))
         kept++;
-    size_t before = len;
-    cr_assert_not(carry__otlp_put_str((uint8_t *)a.attrs, sizeof a.attrs, &len,
-                                      CARRY__OTLP_SPAN_ATTR, "k", 1, value, sizeof value));
-    cr_assert_eq(len, before);
+    size_t before = a.attrs_len;
+    cr_assert_not(carry__span_attr(&a, "k", value, sizeof value));
+    cr_assert_eq(a.attrs_len, before);
     cr_assert_gt(kept, 0);
-    a.attrs_len = (uint16_t)len;
     const struct carry__span *spans[] = {&a};
-    size_t n = carry__otlp_request(body, sizeof body, NULL, 0, "1", spans, 1);
+    size_t n = carry__otlp_request(body, sizeof body, &resource, 1, "1", spans, 1);
     char *out = decode(body, n);
     cr_assert(strstr(out, "\"attributes\":{\"k\":\"vvvv") != NULL, "%s", out);
     free(out);
@@ -279,19 +274,17 @@ Test(otel_config, what_turns_export_off)
 
 Test(otel_config, service_name_from_the_resource_attributes_or_the_program)
 {
-    struct carry__export_config cfg = parse((const char *[]){
-        "OTEL_EXPORTER_OTLP_ENDPOINT=http://h:1", "OTEL_RESOURCE_ATTRIBUTES=service.name=web",
-        NULL});
+    parse((const char *[]){"OTEL_RESOURCE_ATTRIBUTES=service.name=web", NULL});
     struct carry__span a;
     fill(&a, 1, 1, 0);
     const struct carry__span *spans[] = {&a};
-    size_t n = carry__otlp_request(body, sizeof body, cfg.resource, cfg.resource_len, "1", spans, 1);
+    size_t n = carry__otlp_request(body, sizeof body, &resource, 1, "1", spans, 1);
     char *out = decode(body, n);
     cr_assert(strstr(out, "\"service.name\":\"web\"") != NULL, "%s", out);
     cr_assert_eq(strstr(strstr(out, "service.name") + 1, "service.name"), NULL, "one: %s", out);
     free(out);
-    cfg = parse((const char *[]){"OTEL_EXPORTER_OTLP_ENDPOINT=http://h:1", NULL});
-    n = carry__otlp_request(body, sizeof body, cfg.resource, cfg.resource_len, "1", spans, 1);
+    parse((const char *[]){NULL});
+    n = carry__otlp_request(body, sizeof body, &resource, 1, "1", spans, 1);
     out = decode(body, n);
     cr_assert(strstr(out, "\"service.name\":\"prog\"") != NULL, "%s", out);
     free(out);
