@@ -67,19 +67,28 @@ static uint64_t carry__id_prefix_of_this_process(void)
     return prefix;
 }
 
+/* A thread's next block of counter values, with the pid above them. */
+static __attribute__((noinline)) void carry__id_refill(struct carry__thread *self)
+{
+    uint64_t block = atomic_fetch_add(&carry__id_counter, CARRY__ID_BLOCK);
+    self->id_next = carry__id_prefix_of_this_process() | (block & ((UINT64_C(1) << 40) - 1));
+    self->id_limit = self->id_next + CARRY__ID_BLOCK;
+    carry__trace_seed();
+    /* Every context takes an id: a thread's first one comes here. */
+    atomic_store_explicit(&carry__ever, true, memory_order_relaxed);
+}
+
 uint64_t carry__id_next(void)
 {
     struct carry__thread *self = &carry__self;
-    if (CARRY__UNLIKELY(self->id_next == self->id_limit)) {
-        self->id_next = atomic_fetch_add(&carry__id_counter, CARRY__ID_BLOCK);
-        self->id_limit = self->id_next + CARRY__ID_BLOCK;
-        /* Every context takes an id: a thread's first one comes here. */
-        atomic_store_explicit(&carry__ever, true, memory_order_relaxed);
+    for (;;) {
+        if (CARRY__UNLIKELY(self->id_next == self->id_limit))
+            carry__id_refill(self);
+        uint64_t id = carry__trace_permute(self->id_next++);
+        /* One counter value maps to 0, which is no id. */
+        if (CARRY__LIKELY(id != 0))
+            return id;
     }
-    uint64_t id = carry__trace_permute(carry__id_prefix_of_this_process() |
-                                       (self->id_next++ & ((UINT64_C(1) << 40) - 1)));
-    /* One counter value maps to 0, which is no id. */
-    return CARRY__LIKELY(id != 0) ? id : carry__id_next();
 }
 
 /* Every owner, for fork (see carry__ctx_atfork_child). */

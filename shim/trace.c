@@ -9,7 +9,7 @@
 
 /* The process's keys: 0 until seeded, then fixed for the image and its
  * forked children. */
-static uint64_t carry__trace_keys[4];
+uint64_t carry__trace_keys[4];
 static _Atomic bool carry__trace_seeded;
 static carry__spin carry__trace_seed_lock;
 
@@ -31,8 +31,10 @@ static void carry__trace_weak_seed(uint64_t *k, size_t n)
     }
 }
 
-static void carry__trace_seed(void)
+void carry__trace_seed(void)
 {
+    if (atomic_load_explicit(&carry__trace_seeded, memory_order_acquire))
+        return;
     carry__spin_lock(&carry__trace_seed_lock);
     if (!atomic_load_explicit(&carry__trace_seeded, memory_order_relaxed)) {
         long rc = carry__sys(SYS_getrandom, carry__trace_keys, sizeof carry__trace_keys,
@@ -42,59 +44,6 @@ static void carry__trace_seed(void)
         atomic_store_explicit(&carry__trace_seeded, true, memory_order_release);
     }
     carry__spin_unlock(&carry__trace_seed_lock);
-}
-
-/* A keyed permutation of 64-bit numbers: each step (xor with a key,
- * multiplication by an odd constant, xor with a right shift of itself) is
- * invertible, so distinct inputs give distinct outputs. */
-static inline uint64_t carry__trace_mix(uint64_t x, uint64_t k1, uint64_t k2)
-{
-    x ^= k1;
-    x *= 0xbf58476d1ce4e5b9u;
-    x ^= x >> 31;
-    x ^= k2;
-    x *= 0x94d049bb133111ebu;
-    x ^= x >> 29;
-    x *= 0xd6e8feb86659fd93u;
-    x ^= x >> 32;
-    return x;
-}
-
-uint64_t carry__trace_permute(uint64_t raw)
-{
-    if (CARRY__UNLIKELY(!atomic_load_explicit(&carry__trace_seeded, memory_order_acquire)))
-        carry__trace_seed();
-    return carry__trace_mix(raw, carry__trace_keys[0], carry__trace_keys[1]);
-}
-
-static void carry__put_be64(uint8_t *out, uint64_t v)
-{
-    v = __builtin_bswap64(v);
-    memcpy(out, &v, 8);
-}
-
-static void carry__trace_record(struct carry__trace *t, uint64_t id, uint8_t flags)
-{
-    carry__put_be64(t->span_id, id);
-    t->valid = 1;
-    t->flags = flags;
-    t->attrs_size = 0;
-    t->parent_span = 0;
-    /* Read at exit by another thread (span.h). */
-    __atomic_store_n(&t->start_ns, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->end_ns, 0, __ATOMIC_RELAXED);
-}
-
-void carry__trace_start(struct carry__trace *t, uint64_t id)
-{
-    /* The keys are seeded: id came from carry__trace_permute. */
-    uint64_t hi = carry__trace_mix(id, carry__trace_keys[2], carry__trace_keys[3]);
-    uint64_t lo = carry__trace_mix(hi, carry__trace_keys[3], carry__trace_keys[0]);
-    /* An all-zero trace-id is invalid; hi is 0 for one id only. */
-    lo |= hi == 0;
-    carry__put_be64(t->trace_id, hi);
-    carry__put_be64(t->trace_id + 8, lo);
-    carry__trace_record(t, id, CARRY__TRACE_SAMPLED);
 }
 
 void carry__trace_child(struct carry__trace *t, uint64_t id, const struct carry__trace *parent)
@@ -121,8 +70,8 @@ static uint64_t carry__unhex16(const char *s)
 
 void carry__trace_adopt(struct carry__trace *t, const char *tp)
 {
-    carry__put_be64(t->trace_id, carry__unhex16(tp + 3));
-    carry__put_be64(t->trace_id + 8, carry__unhex16(tp + 19));
+    carry__trace_put_be64(t->trace_id, carry__unhex16(tp + 3));
+    carry__trace_put_be64(t->trace_id + 8, carry__unhex16(tp + 19));
     t->parent_span = carry__unhex16(tp + 36);
     t->flags = (uint8_t)(carry__unhex(tp[53]) << 4 | carry__unhex(tp[54]));
 }

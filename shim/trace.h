@@ -46,13 +46,63 @@ struct carry__trace {
 _Static_assert(sizeof(struct carry__trace) == 64, "one cache line");
 _Static_assert(offsetof(struct carry__trace, attrs) == 28, "OTEP 4947's header is 28 bytes");
 
-/* A fresh id, before the permutation (context.c's counter) made unique
- * and unguessable: never 0 unless raw is the one input that maps to 0
- * (the caller takes the next). */
-uint64_t carry__trace_permute(uint64_t raw);
+/* The process's keys (trace.c), set once by carry__trace_seed. */
+extern uint64_t carry__trace_keys[4];
 
-/* t begins a new trace, as the root span id. */
-void carry__trace_start(struct carry__trace *t, uint64_t id);
+/* Seeds the keys if no thread has yet (getrandom once per process). */
+void carry__trace_seed(void);
+
+/* A keyed permutation of 64-bit numbers: each step (xor with a key,
+ * multiplication by an odd constant, xor with a right shift of itself) is
+ * invertible, so distinct inputs give distinct outputs. */
+static inline uint64_t carry__trace_mix(uint64_t x, uint64_t k)
+{
+    x = (x ^ k) * 0xbf58476d1ce4e5b9u;
+    x ^= x >> 31;
+    x *= 0x94d049bb133111ebu;
+    return x ^ (x >> 29);
+}
+
+/* A fresh id from the counter value raw (once carry__trace_seed ran): two
+ * keyed rounds.  0 for one raw value only, which the caller skips. */
+static inline uint64_t carry__trace_permute(uint64_t raw)
+{
+    return carry__trace_mix(carry__trace_mix(raw, carry__trace_keys[0]), carry__trace_keys[1]);
+}
+
+static inline void carry__trace_put_be64(uint8_t *out, uint64_t v)
+{
+    v = __builtin_bswap64(v);
+    __builtin_memcpy(out, &v, 8);
+}
+
+/* t's fields but the trace-id, for a context of id: valid, no parent, no
+ * span begun (rule O reads the times from another thread at exit:
+ * relaxed atomics, plain stores). */
+static inline void carry__trace_record(struct carry__trace *t, uint64_t id, uint8_t flags)
+{
+    carry__trace_put_be64(t->span_id, id);
+    t->valid = 1;
+    t->flags = flags;
+    t->attrs_size = 0;
+    t->parent_span = 0;
+    __atomic_store_n(&t->start_ns, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->end_ns, 0, __ATOMIC_RELAXED);
+}
+
+/* t begins a new trace, as its root span: the trace-id is id (already a
+ * permutation) through one keyed round more for each half, so it is as
+ * unique as id and says nothing of it; its second half is odd, so it is
+ * never all zero.  Random bytes in any order are as random: stored as
+ * they are, not byte-swapped. */
+static inline void carry__trace_start(struct carry__trace *t, uint64_t id)
+{
+    uint64_t hi = carry__trace_mix(id, carry__trace_keys[2]);
+    uint64_t lo = carry__trace_mix(id, carry__trace_keys[3]) | UINT64_C(1) << 56;
+    __builtin_memcpy(t->trace_id, &hi, 8);
+    __builtin_memcpy(t->trace_id + 8, &lo, 8);
+    carry__trace_record(t, id, CARRY__TRACE_SAMPLED);
+}
 
 /* t, span id, is a child of parent's span in parent's trace. */
 void carry__trace_child(struct carry__trace *t, uint64_t id, const struct carry__trace *parent);
