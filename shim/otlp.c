@@ -65,8 +65,19 @@ void carry__pb_raw(struct carry__pb *pb, const void *bytes, size_t n)
     pb->len += n;
 }
 
-static void carry__pb_uint(struct carry__pb *pb, uint64_t v)
+/* Spans are encoded on server threads (into their queue slot): the
+ * common case, room for the longest varint, writes in place. */
+static inline void carry__pb_uint(struct carry__pb *pb, uint64_t v)
 {
+    /* Tags and short lengths: one byte. */
+    if (CARRY__LIKELY(v < 0x80 && !pb->over && pb->len < pb->cap)) {
+        pb->buf[pb->len++] = (uint8_t)v;
+        return;
+    }
+    if (CARRY__LIKELY(!pb->over && pb->cap - pb->len >= 10)) {
+        pb->len += carry__varint_encode(pb->buf + pb->len, v);
+        return;
+    }
     uint8_t bytes[10];
     carry__pb_raw(pb, bytes, carry__varint_encode(bytes, v));
 }
@@ -101,7 +112,7 @@ void carry__pb_bytes(struct carry__pb *pb, unsigned field, const void *bytes, si
 size_t carry__pb_open(struct carry__pb *pb, unsigned field)
 {
     carry__pb_tag(pb, field, CARRY__WIRE_LEN);
-    carry__pb_raw(pb, "", 1);
+    carry__pb_uint(pb, 0);
     return pb->len;
 }
 
@@ -116,7 +127,8 @@ void carry__pb_close(struct carry__pb *pb, size_t start)
         pb->over = true;
         return;
     }
-    memmove(pb->buf + start + n - 1, pb->buf + start, len);
+    if (n > 1)
+        memmove(pb->buf + start + n - 1, pb->buf + start, len);
     memcpy(pb->buf + start - 1, bytes, n);
     pb->len += n - 1;
 }

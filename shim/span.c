@@ -26,7 +26,7 @@ static const struct {
 static const char *carry__span_attribute(const char *key)
 {
     for (size_t i = 0; i < CARRY__COUNT(carry__span_keys); i++)
-        if (strcmp(key, carry__span_keys[i].key) == 0)
+        if (key[0] == carry__span_keys[i].key[0] && strcmp(key, carry__span_keys[i].key) == 0)
             return carry__span_keys[i].attribute;
     return key;
 }
@@ -60,7 +60,10 @@ static void carry__span_address(struct carry__span *span, const char *text, cons
         host_len -= 2;
     }
     carry__span_attr(span, address, host, host_len);
-    carry__span_attr_int(span, port, strtol(colon + 1, NULL, 10));
+    int64_t number = 0;
+    for (const char *p = colon + 1; *p >= '0' && *p <= '9' && number < 65536; p++)
+        number = number * 10 + (*p - '0');
+    carry__span_attr_int(span, port, number);
 }
 
 void carry__span_end(const struct carry__trace *t, uint64_t start, uint64_t id,
