@@ -407,34 +407,31 @@ struct carry__span *carry__export_claim(void)
 
 /* A writer after the span's attributes; no one else touches a claimed
  * span until it is committed. */
-static struct carry__pb carry__span_pb(struct carry__span *span)
+static bool carry__span_attr_fits(bool fits)
 {
-    return (struct carry__pb){(uint8_t *)span->attrs, sizeof span->attrs, span->attrs_len, false};
-}
-
-static bool carry__span_attr_end(struct carry__span *span, const struct carry__pb *pb)
-{
-    if (pb->over) {
+    if (!fits)
         carry__count(&carry__stats.spans_truncated);
-        return false;
-    }
-    span->attrs_len = (uint16_t)pb->len;
-    return true;
+    return fits;
 }
 
 bool carry__span_attr(struct carry__span *span, const char *key, const char *value,
                       size_t value_len)
 {
-    struct carry__pb pb = carry__span_pb(span);
-    carry__pb_attr_str(&pb, CARRY__OTLP_SPAN_ATTR, key, value, value_len);
-    return carry__span_attr_end(span, &pb);
+    return carry__span_attr_fits(carry__span_put(span, CARRY__SPAN_STR, key, value, value_len));
 }
 
 bool carry__span_attr_int(struct carry__span *span, const char *key, int64_t value)
 {
-    struct carry__pb pb = carry__span_pb(span);
-    carry__pb_attr_int(&pb, CARRY__OTLP_SPAN_ATTR, key, value);
-    return carry__span_attr_end(span, &pb);
+    uint8_t bytes[8];
+    for (size_t i = 0; i < 8; i++)
+        bytes[i] = (uint8_t)((uint64_t)value >> (8 * i));
+    return carry__span_attr_fits(carry__span_put(span, CARRY__SPAN_INT, key, bytes, 8));
+}
+
+bool carry__span_attr_address(struct carry__span *span, const char *key, const char *text)
+{
+    return carry__span_attr_fits(
+        carry__span_put(span, CARRY__SPAN_ADDRESS, key, text, strlen(text)));
 }
 
 static void carry__exporter_start(void);
@@ -691,7 +688,7 @@ static int carry__export_read_answer(struct carry__outcome *out, uint64_t deadli
     return 0;
 }
 
-static uint8_t carry__export_body[CARRY__EXPORT_BATCH * 640 + 4096];
+static uint8_t carry__export_body[CARRY__EXPORT_BATCH * CARRY__SPAN_ENCODED_MAX + 4096];
 
 /* One POST of the body (len bytes) into *out.  A kept-alive connection
  * that the collector closed in the meantime fails before any answer: the

@@ -42,6 +42,8 @@ struct carry__span *carry__export_claim(void);
 bool carry__span_attr(struct carry__span *span, const char *key, const char *value,
                       size_t value_len);
 bool carry__span_attr_int(struct carry__span *span, const char *key, int64_t value);
+/* "host:port" (an IPv6 host in brackets) as KEY.address and KEY.port. */
+bool carry__span_attr_address(struct carry__span *span, const char *key, const char *text);
 
 /* Publishes a claimed span; starts the exporter thread if it is not
  * running. */

@@ -203,6 +203,76 @@ static void carry__pb_span_id(struct carry__pb *pb, unsigned field, uint64_t id)
     carry__pb_bytes(pb, field, bytes, sizeof bytes);
 }
 
+bool carry__span_put(struct carry__span *s, unsigned kind, const char *key, const void *value,
+                     size_t value_len)
+{
+    size_t key_len = strlen(key), at = s->attrs_len;
+    if (key_len > UINT8_MAX || value_len > UINT16_MAX ||
+        4 + key_len + value_len > sizeof s->attrs - at)
+        return false;
+    uint8_t *p = (uint8_t *)s->attrs + at;
+    p[0] = (uint8_t)kind;
+    p[1] = (uint8_t)key_len;
+    p[2] = (uint8_t)value_len;
+    p[3] = (uint8_t)(value_len >> 8);
+    memcpy(p + 4, key, key_len);
+    memcpy(p + 4 + key_len, value, value_len);
+    s->attrs_len = (uint16_t)(at + 4 + key_len + value_len);
+    return true;
+}
+
+/* An address entry: KEY.address (without an IPv6 address's brackets) and
+ * KEY.port. */
+static void carry__pb_address(struct carry__pb *pb, const char *key, size_t key_len,
+                              const char *text, size_t len)
+{
+    const char *colon = memrchr(text, ':', len);
+    if (colon == NULL || key_len > 64)
+        return;
+    const char *host = text;
+    size_t host_len = (size_t)(colon - text);
+    if (host_len >= 2 && host[0] == '[' && host[host_len - 1] == ']') {
+        host++;
+        host_len -= 2;
+    }
+    int64_t port = 0;
+    for (const char *p = colon + 1; p < text + len && *p >= '0' && *p <= '9' && port < 65536; p++)
+        port = port * 10 + (*p - '0');
+    char name[80];
+    memcpy(name, key, key_len);
+    memcpy(name + key_len, ".address", sizeof ".address");
+    carry__pb_attr_str(pb, CARRY__OTLP_SPAN_ATTR, name, host, host_len);
+    memcpy(name + key_len, ".port", sizeof ".port");
+    carry__pb_attr_int(pb, CARRY__OTLP_SPAN_ATTR, name, port);
+}
+
+/* The raw attribute entries of s (carry__span_put) as the Span's
+ * attributes. */
+static void carry__pb_span_attrs(struct carry__pb *pb, const struct carry__span *s)
+{
+    const uint8_t *p = (const uint8_t *)s->attrs, *end = p + s->attrs_len;
+    while (end - p >= 4) {
+        size_t key_len = p[1], value_len = (size_t)p[2] | (size_t)p[3] << 8;
+        if ((size_t)(end - p) < 4 + key_len + value_len)
+            return;
+        char key[UINT8_MAX + 1];
+        memcpy(key, p + 4, key_len);
+        key[key_len] = '\0';
+        const char *value = (const char *)p + 4 + key_len;
+        if (p[0] == CARRY__SPAN_STR) {
+            carry__pb_attr_str(pb, CARRY__OTLP_SPAN_ATTR, key, value, value_len);
+        } else if (p[0] == CARRY__SPAN_INT && value_len == 8) {
+            uint64_t v = 0;
+            for (size_t i = 0; i < 8; i++)
+                v |= (uint64_t)(uint8_t)value[i] << (8 * i);
+            carry__pb_attr_int(pb, CARRY__OTLP_SPAN_ATTR, key, (int64_t)v);
+        } else if (p[0] == CARRY__SPAN_ADDRESS) {
+            carry__pb_address(pb, key, key_len, value, value_len);
+        }
+        p += 4 + key_len + value_len;
+    }
+}
+
 /* The Span message; fields in the order of their numbers. */
 static void carry__pb_span(struct carry__pb *pb, const struct carry__span *s)
 {
@@ -216,7 +286,7 @@ static void carry__pb_span(struct carry__pb *pb, const struct carry__span *s)
         carry__pb_varint(pb, CARRY__SPAN_KIND, s->kind);
     carry__pb_fixed(pb, CARRY__SPAN_START, s->start_ns, 8);
     carry__pb_fixed(pb, CARRY__SPAN_END, s->end_ns, 8);
-    carry__pb_raw(pb, s->attrs, s->attrs_len);
+    carry__pb_span_attrs(pb, s);
     if (s->flags != 0)
         carry__pb_fixed(pb, CARRY__SPAN_FLAGS, s->flags, 4);
     carry__pb_close(pb, span);

@@ -59,9 +59,24 @@ struct carry__resource {
 void carry__otlp_resource(struct carry__pb *pb, unsigned field, const struct carry__resource *r,
                           long pid);
 
-/* A span's attributes, already encoded as the Span's `attributes` fields
- * (field 9, KeyValue), so that the encoder copies them as they are. */
+/*
+ * A span's attributes as a server thread leaves them in its queue slot,
+ * raw: the exporter's thread encodes them (carry__otlp_request), so that
+ * a server thread only copies bytes.  Each entry: its kind, the key's
+ * length (one byte), the value's length (two bytes, little-endian), the
+ * key, the value.
+ */
 #define CARRY__SPAN_ATTRS 480
+
+enum {
+    CARRY__SPAN_STR,     /* a string */
+    CARRY__SPAN_INT,     /* an int64, 8 bytes little-endian */
+    CARRY__SPAN_ADDRESS, /* "host:port" ("[v6]:port"): KEY.address and KEY.port */
+};
+
+/* The most an entry of n raw bytes grows when encoded, plus 16 bytes:
+ * the exporter's body holds a batch of spans at this rate. */
+#define CARRY__SPAN_ENCODED_MAX (2 * CARRY__SPAN_ATTRS + 256)
 
 /* One span, as the exporter's queue holds it. */
 struct carry__span {
@@ -78,6 +93,12 @@ struct carry__span {
 
 /* OTLP's SpanKind values carry uses. */
 enum { CARRY__SPAN_SERVER = 2 };
+
+/* Appends an attribute entry of kind (CARRY__SPAN_*) to s; false, and
+ * nothing appended, when it does not fit (or the key is longer than 255
+ * bytes). */
+bool carry__span_put(struct carry__span *s, unsigned kind, const char *key, const void *value,
+                     size_t value_len);
 
 /*
  * Encodes an ExportTraceServiceRequest of spans[0..n) under the Resource

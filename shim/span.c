@@ -1,34 +1,35 @@
 /* Rule O, requests as spans (span.h). */
-#include <stdlib.h>
 #include <string.h>
 
 #include "span.h"
 
-/* carry's own keys, and the OpenTelemetry attributes they become (NULL:
- * not exported; the span's ids say it). */
-static const struct {
-    const char *key, *attribute;
-} carry__span_keys[] = {
-    {"http.method", "http.request.method"},
-    {"http.target", NULL}, /* url.path and url.query, split below */
-    {"request_id", "http.request.header.x-request-id"},
-    {"traceparent", NULL},
-    {"conn", NULL},
-    {"seq", NULL},
-    {"trace_id", NULL},
-    {"span_id", NULL},
-    {"peer", NULL}, /* client.address and client.port */
-    {"local", NULL}, /* server.address and server.port */
-};
-
-/* The attribute a key becomes: NULL for none, key itself for one the
- * program set. */
+/* The attribute a key becomes: for one of carry's own, the OpenTelemetry
+ * attribute, or NULL when the span says it otherwise (its ids; url.path,
+ * client.address, server.port... split from http.target, peer and local
+ * below); for one the program set, the key itself.  A switch on the first
+ * byte: this runs for every key of every span on a server thread. */
 static const char *carry__span_attribute(const char *key)
 {
-    for (size_t i = 0; i < CARRY__COUNT(carry__span_keys); i++)
-        if (key[0] == carry__span_keys[i].key[0] && strcmp(key, carry__span_keys[i].key) == 0)
-            return carry__span_keys[i].attribute;
-    return key;
+    switch (key[0]) {
+    case 'h':
+        if (strcmp(key, "http.method") == 0)
+            return "http.request.method";
+        return strcmp(key, "http.target") == 0 ? NULL : key;
+    case 'r':
+        return strcmp(key, "request_id") == 0 ? "http.request.header.x-request-id" : key;
+    case 't':
+        return strcmp(key, "traceparent") == 0 || strcmp(key, "trace_id") == 0 ? NULL : key;
+    case 's':
+        return strcmp(key, "seq") == 0 || strcmp(key, "span_id") == 0 ? NULL : key;
+    case 'c':
+        return strcmp(key, "conn") == 0 ? NULL : key;
+    case 'p':
+        return strcmp(key, "peer") == 0 ? NULL : key;
+    case 'l':
+        return strcmp(key, "local") == 0 ? NULL : key;
+    default:
+        return key;
+    }
 }
 
 /* The keys of store as attributes, but those of skip (NULL: none), which
@@ -46,26 +47,6 @@ static void carry__span_keys_of(struct carry__span *span, struct carry__store *s
     }
 }
 
-/* "address:port" (an IPv6 address in brackets) as two attributes. */
-static void carry__span_address(struct carry__span *span, const char *text, const char *address,
-                                const char *port)
-{
-    const char *colon = text != NULL ? strrchr(text, ':') : NULL;
-    if (colon == NULL)
-        return;
-    const char *host = text;
-    size_t host_len = (size_t)(colon - text);
-    if (host_len >= 2 && host[0] == '[' && host[host_len - 1] == ']') {
-        host++;
-        host_len -= 2;
-    }
-    carry__span_attr(span, address, host, host_len);
-    int64_t number = 0;
-    for (const char *p = colon + 1; *p >= '0' && *p <= '9' && number < 65536; p++)
-        number = number * 10 + (*p - '0');
-    carry__span_attr_int(span, port, number);
-}
-
 void carry__span_end(const struct carry__trace *t, uint64_t start, uint64_t id,
                      struct carry__store *own, struct carry__store *conn)
 {
@@ -81,11 +62,15 @@ void carry__span_end(const struct carry__trace *t, uint64_t start, uint64_t id,
     span->kind = CARRY__SPAN_SERVER;
     span->attrs_len = 0;
 
+    /* client.address and .port, server.address and .port: split by the
+     * exporter's thread. */
     struct carry__store *addresses = conn != NULL ? conn : own;
-    carry__span_address(span, carry__store_get(addresses, "peer"), "client.address",
-                        "client.port");
-    carry__span_address(span, carry__store_get(addresses, "local"), "server.address",
-                        "server.port");
+    const char *peer = carry__store_get(addresses, "peer"),
+               *local = carry__store_get(addresses, "local");
+    if (peer != NULL)
+        carry__span_attr_address(span, "client", peer);
+    if (local != NULL)
+        carry__span_attr_address(span, "server", local);
     const char *method = carry__store_get(own, "http.method");
     const char *target = carry__store_get(own, "http.target");
     if (target != NULL) {

@@ -122,6 +122,10 @@ Test(otlp, every_field_decodes_as_written)
     cr_assert(carry__span_attr(&a, "http.request.method", "GET", 3));
     cr_assert(carry__span_attr_int(&a, "client.port", 54321));
     cr_assert(carry__span_attr_int(&a, "test.negative", -7));
+    /* Addresses are split on the exporter's side; an IPv6 one loses its
+     * brackets. */
+    cr_assert(carry__span_attr_address(&a, "network.peer", "[::1]:8080"));
+    cr_assert(carry__span_attr_address(&a, "server", "10.1.2.3:443"));
     fill(&b, 0xf0, 0xfedcba9876543210ull, 0x1122334455667788ull);
     snprintf(b.name, sizeof b.name, "SET");
 
@@ -149,7 +153,9 @@ Test(otlp, every_field_decodes_as_written)
         "\"start\":\"1700000000123456789\"",
         "\"end\":\"1700000000987654321\"",
         "\"attributes\":{\"http.request.method\":\"GET\",\"client.port\":{\"int\":\"54321\"},"
-        "\"test.negative\":{\"int\":\"-7\"}}",
+        "\"test.negative\":{\"int\":\"-7\"},\"network.peer.address\":\"::1\","
+        "\"network.peer.port\":{\"int\":\"8080\"},\"server.address\":\"10.1.2.3\","
+        "\"server.port\":{\"int\":\"443\"}}",
     };
     for (size_t i = 0; i < CARRY__COUNT(first); i++)
         cr_expect(strstr(out, first[i]) != NULL, "%s in %s", first[i], out);
