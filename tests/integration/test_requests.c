@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "otlp.h"
 #include "run.h"
 
 struct turn {
@@ -193,4 +194,56 @@ Test(requests, trace_off_adopts_no_traceparent)
     cr_assert_str_eq(http.traceparent, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
     cr_assert_str_neq(turn_key(out, "http", "trace_id"), "0af7651916cd43dd8448eb211c80319c");
     free(out);
+}
+
+/* Rule O through the probe: each turn a SERVER span, with its HTTP
+ * head's attributes and the keys the program set in it, and none of
+ * carry's own keys. */
+Test(requests, each_request_is_a_span_with_the_programs_keys)
+{
+    struct carry_otlp rec;
+    carry_otlp_start(&rec, NULL);
+    const char *env[] = {rec.endpoint, "OTEL_SERVICE_NAME=probe", NULL};
+    const char *argv[] = {carry_test_probe(), "turns", NULL};
+    struct carry_run_result r = carry_run_program(true, env, argv);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    char *text = carry_otlp_stop(&rec);
+    char value[128];
+    int spans = 0;
+    const char *user = NULL, *http = NULL;
+    for (const char *line = text; line != NULL && *line != '\0'; line = strchr(line, '\n') + 1) {
+        if (carry_otlp_field(line, "trace_id", value, sizeof value) != NULL) {
+            spans++;
+            cr_assert_null(carry_otlp_field(line, "traceparent", value, sizeof value), "%s", line);
+            cr_assert_null(carry_otlp_field(line, "conn", value, sizeof value), "%s", line);
+            cr_assert_null(carry_otlp_field(line, "peer", value, sizeof value), "%s", line);
+            cr_assert_not_null(carry_otlp_field(line, "client.port", value, sizeof value));
+            if (strstr(line, "\"user\":\"alice\"") && strstr(line, "\"name\":\"request\""))
+                user = line;
+            if (strstr(line, "\"url.path\":\"/items/7\""))
+                http = line;
+        }
+        if (strchr(line, '\n') == NULL)
+            break;
+    }
+    /* first, rest, http, badtrace. */
+    cr_assert_eq(spans, 4, "%s", text);
+    cr_assert_not_null(user, "no span of the turn that set user=alice:\n%s", text);
+    cr_assert_not_null(http, "no span of the HTTP turn:\n%s", text);
+    static const char *const want[] = {
+        "\"trace_id\":\"0af7651916cd43dd8448eb211c80319c\"",
+        "\"parent_span_id\":\"b7ad6b7169203331\"",
+        "\"name\":\"GET\"",
+        "\"url.query\":\"x=1\"",
+        "\"http.request.method\":\"GET\"",
+        "\"http.request.header.x-request-id\":\"req-42\"",
+        "\"service.name\":\"probe\"",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        const char *end = strchr(http, '\n'), *at = strstr(http, want[i]);
+        cr_assert(at != NULL && (end == NULL || at < end), "%s not in %.*s", want[i],
+                  (int)(end ? end - http : (long)strlen(http)), http);
+    }
+    carry_run_free(&r);
+    free(text);
 }
