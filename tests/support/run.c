@@ -460,15 +460,27 @@ const char *carry_failalloc_preload(void)
     return preload;
 }
 
+long carry_number_after(const char *text, const char *label)
+{
+    const char *p = strstr(text, label);
+    if (p == NULL)
+        return -1;
+    p += strlen(label);
+    while (*p == ' ')
+        p++;
+    char digits[32];
+    size_t n = 0;
+    for (; (*p >= '0' && *p <= '9') || *p == ','; p++)
+        if (*p != ',' && n + 1 < sizeof digits)
+            digits[n++] = *p;
+    digits[n] = '\0';
+    return n ? atol(digits) : -1;
+}
+
 long carry_lost_to_memory(const char *text)
 {
-    const char *line = strstr(text, "lost to memory: ");
-    cr_assert_not_null(line, "no \"lost to memory\" in the report:\n%s", text);
-    long n = 0;
-    for (const char *p = line + strlen("lost to memory: "); *p == ',' || (*p >= '0' && *p <= '9');
-         p++)
-        if (*p != ',')
-            n = n * 10 + (*p - '0');
+    long n = carry_number_after(text, "lost to memory:");
+    cr_assert_geq(n, 0, "no \"lost to memory\" count in the report:\n%s", text);
     return n;
 }
 

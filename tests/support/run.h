@@ -132,6 +132,10 @@ void carry_assert_same_without_carry(const char *server, const char *server_mode
  */
 const char *carry_failalloc_preload(void);
 
+/* The number after the first label in text (spaces after the label
+ * skipped, commas in the number dropped), or -1 when there is none. */
+long carry_number_after(const char *text, const char *label);
+
 /* The count on the "lost to memory:" line of a CARRY_STATS report in text;
  * fails the test if there is none. */
 long carry_lost_to_memory(const char *text);
