@@ -6,9 +6,7 @@
  * each request line (or its own trace's parent-id rewritten), and nothing
  * else.
  */
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,13 +63,8 @@ static void *record(void *arg)
 
 static void recorder_start(struct recorder *r)
 {
-    *r = (struct recorder){.listener = socket(AF_INET, SOCK_STREAM, 0)};
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof addr;
-    cr_assert_eq(bind(r->listener, (struct sockaddr *)&addr, len), 0);
-    cr_assert_eq(listen(r->listener, 4), 0);
-    cr_assert_eq(getsockname(r->listener, (struct sockaddr *)&addr, &len), 0);
-    r->port = ntohs(addr.sin_port);
+    *r = (struct recorder){0};
+    r->listener = carry_listen(4, &r->port);
     cr_assert_eq(pthread_create(&r->thread, NULL, record, r), 0);
 }
 
@@ -261,16 +254,8 @@ Test(inject, accepted_connections_get_nothing)
     const char *env[] = {INJECT, NULL};
     const char *argv[] = {carry_test_fixture("inject_client"), "server", NULL};
     struct carry_server s = carry_server_start(true, env, argv);
-    int fd = carry_dial(s.port);
-    const char *req = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
-    cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
-    struct carry_text got = {0};
-    char buf[512];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0)
-        carry_text_add(&got, buf, (size_t)n);
-    close(fd);
+    char *got = carry_exchange(s.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     free(carry_server_stop(&s));
-    cr_assert_str_eq(got.s ? got.s : "", INJECT_REPLY);
-    free(got.s);
+    cr_assert_str_eq(got, INJECT_REPLY);
+    free(got);
 }

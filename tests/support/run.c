@@ -58,6 +58,33 @@ int carry_dial(int port)
     return fd;
 }
 
+int carry_listen(int backlog, int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&addr, len) == 0 &&
+                  listen(fd, backlog) == 0 && getsockname(fd, (struct sockaddr *)&addr, &len) == 0,
+              "listen on 127.0.0.1: %s", strerror(errno));
+    *port = ntohs(addr.sin_port);
+    return fd;
+}
+
+char *carry_exchange(int port, const char *request)
+{
+    int fd = carry_dial(port);
+    cr_assert_eq(write(fd, request, strlen(request)), (ssize_t)strlen(request));
+    struct carry_text got = {0};
+    char buf[1024];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        carry_text_add(&got, buf, (size_t)n);
+    close(fd);
+    if (got.s == NULL)
+        carry_text_add(&got, "", 0);
+    return got.s;
+}
+
 struct buffer {
     char *data;
     size_t len, cap;

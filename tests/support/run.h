@@ -27,6 +27,14 @@ const char *carry_test_fixture(const char *name);
 /* A connected TCP socket to 127.0.0.1:port. */
 int carry_dial(int port);
 
+/* A TCP socket listening on 127.0.0.1 with room for backlog connections,
+ * on a port the kernel picks (into *port). */
+int carry_listen(int backlog, int *port);
+
+/* Sends request on a fresh connection to 127.0.0.1:port and returns the
+ * whole reply, up to end of file (malloc'd, "" when there is none). */
+char *carry_exchange(int port, const char *request);
+
 /*
  * Runs argv (NULL-terminated) with the test's environment minus every
  * CARRY_* variable and LD_PRELOAD, plus LD_PRELOAD=libcarry when preload is
