@@ -129,17 +129,30 @@ static void expect_got(const struct run *r, const char *want)
     cr_assert_str_eq(r->got, want);
 }
 
-static void check_post(const char *trace, bool injected)
+/* Runs inject_client in mode under trace: the program must hear of
+ * exactly program's bytes, and the server receive them with the client's
+ * traceparent line after the request line of each request that starts at
+ * one of the offsets at[0..n) (none when n is 0).  Returns the run, its
+ * received bytes freed. */
+static struct run expect_lines(const char *mode, const char *trace, const char *program,
+                               const size_t *at, size_t n)
 {
-    struct run r = run_client("post", trace);
-    cr_assert_eq(r.wrote, strlen(INJECT_POST), "the program hears of its own bytes");
-    char *line = line_of(&r), *want = inserted(INJECT_POST, line, (size_t[]){0}, 1);
-    expect_got(&r, injected ? want : INJECT_POST);
-    /* The header names the client's context: its trace, its span. */
-    cr_assert_eq(strncmp(r.tp + 36, r.id, 16), 0, "%s %s", r.tp, r.id);
+    struct run r = run_client(mode, trace);
+    cr_assert_eq(r.wrote, strlen(program), "the program hears of its own bytes");
+    char *line = line_of(&r), *want = inserted(program, line, at, n);
+    expect_got(&r, want);
     free(want);
     free(line);
     free(r.got);
+    r.got = NULL;
+    return r;
+}
+
+static void check_post(const char *trace, bool injected)
+{
+    struct run r = expect_lines("post", trace, INJECT_POST, (size_t[]){0}, injected ? 1 : 0);
+    /* The header names the client's context: its trace, its span. */
+    cr_assert_eq(strncmp(r.tp + 36, r.id, 16), 0, "%s %s", r.tp, r.id);
 }
 
 TestSuite(inject, .timeout = 60);
@@ -161,14 +174,7 @@ Test(inject, adopt_and_off_inject_nothing)
 /* (2) writev with the request line cut between buffers. */
 Test(inject, a_head_across_buffers_of_one_writev)
 {
-    struct run r = run_client("split", INJECT);
-    const char *program = INJECT_SPLIT_1 INJECT_SPLIT_2 INJECT_SPLIT_3;
-    cr_assert_eq(r.wrote, strlen(program));
-    char *line = line_of(&r), *want = inserted(program, line, (size_t[]){0}, 1);
-    expect_got(&r, want);
-    free(want);
-    free(line);
-    free(r.got);
+    expect_lines("split", INJECT, INJECT_SPLIT_1 INJECT_SPLIT_2 INJECT_SPLIT_3, (size_t[]){0}, 1);
 }
 
 /* (3) Another trace's traceparent stays as the program wrote it. */
@@ -198,15 +204,9 @@ Test(inject, the_own_trace_gets_the_contexts_span_as_parent)
  * body that is a request head, written before any read, does not. */
 Test(inject, keepalive_requests_each_get_one_and_bodies_none)
 {
-    struct run r = run_client("keepalive", INJECT);
-    const char *program = INJECT_GET INJECT_GET INJECT_POST_HEAD INJECT_POST_BODY;
-    cr_assert_eq(r.wrote, strlen(program));
     size_t get = strlen(INJECT_GET);
-    char *line = line_of(&r), *want = inserted(program, line, (size_t[]){0, get, 2 * get}, 3);
-    expect_got(&r, want);
-    free(want);
-    free(line);
-    free(r.got);
+    expect_lines("keepalive", INJECT, INJECT_GET INJECT_GET INJECT_POST_HEAD INJECT_POST_BODY,
+                 (size_t[]){0, get, 2 * get}, 3);
 }
 
 /* (5) A small send buffer and a non-blocking socket: the kernel takes
