@@ -91,22 +91,6 @@ static const char *endpoint_of(int port)
     return endpoint;
 }
 
-/* The number after "label" in text (commas dropped), or -1. */
-static long number_after(const char *text, const char *label)
-{
-    const char *p = strstr(text, label);
-    if (p == NULL)
-        return -1;
-    p += strlen(label);
-    char digits[32];
-    size_t n = 0;
-    for (; (*p >= '0' && *p <= '9') || *p == ','; p++)
-        if (*p != ',' && n + 1 < sizeof digits)
-            digits[n++] = *p;
-    digits[n] = '\0';
-    return n ? atol(digits) : -1;
-}
-
 struct spans_line {
     long exported, dropped, failed, truncated;
 };
@@ -116,8 +100,10 @@ static struct spans_line spans_line(const char *text)
 {
     const char *line = strstr(text, "  spans: ");
     cr_assert(line != NULL, "no spans line in %s", text);
-    struct spans_line s = {number_after(line, "spans: "), number_after(line, "exported, "),
-                           number_after(line, "(queue full), "), number_after(line, "sends, ")};
+    struct spans_line s = {carry_number_after(line, "spans: "),
+                           carry_number_after(line, "exported, "),
+                           carry_number_after(line, "(queue full), "),
+                           carry_number_after(line, "sends, ")};
     return s;
 }
 
@@ -152,7 +138,7 @@ Test(export, every_span_arrives_exactly_once)
                          "OTEL_SERVICE_NAME=emitter-test", NULL};
     struct carry_run_result r = emit(env, "1000", NULL);
     char *text = stop(&s);
-    long pid = number_after(r.out, "emitter pid=");
+    long pid = carry_number_after(r.out, "emitter pid=");
     cr_assert(strstr(r.out, "on=1 committed=1000 ") != NULL, "%s", r.out);
     assert_spans_once(text, 1, 1000, pid);
     struct spans_line l = spans_line(r.err);
@@ -192,7 +178,7 @@ Test(export, answers_503_are_retried)
     const char *env[] = {endpoint_of(s.port), NULL};
     struct carry_run_result r = emit(env, "100", NULL);
     char *text = stop(&s);
-    assert_spans_once(text, 1, 100, number_after(r.out, "emitter pid="));
+    assert_spans_once(text, 1, 100, carry_number_after(r.out, "emitter pid="));
     cr_assert_eq(carry_count(text, "\"status\":503"), 2, "%s", text);
     struct spans_line l = spans_line(r.err);
     cr_assert(l.exported == 100 && l.dropped == 0 && l.failed == 0, "%s", r.err);
@@ -205,7 +191,7 @@ Test(export, a_dead_collector_never_blocks_a_commit)
     int port = carry_free_port(SOCK_STREAM);
     const char *env[] = {endpoint_of(port), "OTEL_EXPORTER_OTLP_TIMEOUT=300", NULL};
     struct carry_run_result r = emit(env, "10000", NULL);
-    long committed = number_after(r.out, "committed=");
+    long committed = carry_number_after(r.out, "committed=");
     struct spans_line l = spans_line(r.err);
     cr_assert_eq(l.exported, 0, "%s", r.err);
     cr_assert_gt(l.dropped, 0, "%s", r.err);
@@ -233,7 +219,7 @@ Test(export, a_slow_collector_fills_the_queue)
 static long threads_without_export(void)
 {
     struct carry_run_result r = emit(NULL, "10", NULL);
-    long n = number_after(r.out, "threads=");
+    long n = carry_number_after(r.out, "threads=");
     cr_assert(strstr(r.out, "on=0 committed=0 ") != NULL, "%s", r.out);
     cr_assert_null(strstr(r.err, "spans:"), "%s", r.err);
     carry_run_free(&r);
@@ -245,7 +231,7 @@ static void assert_no_export(const char *const *env, const char *warning)
     long base = threads_without_export();
     struct carry_run_result r = emit(env, "10", NULL);
     cr_assert(strstr(r.out, "on=0 committed=0 ") != NULL, "%s", r.out);
-    cr_assert_eq(number_after(r.out, "threads="), base, "%s", r.out);
+    cr_assert_eq(carry_number_after(r.out, "threads="), base, "%s", r.out);
     cr_assert_null(strstr(r.err, "spans:"), "%s", r.err);
     if (warning != NULL)
         cr_assert(strstr(r.err, warning) != NULL, "%s", r.err);
@@ -282,7 +268,8 @@ Test(export, a_forked_child_exports_its_own_spans)
     const char *env[] = {endpoint_of(s.port), tsan, NULL};
     struct carry_run_result r = emit(env, "100", "50");
     char *text = stop(&s);
-    long parent = number_after(r.out, "emitter pid="), child = number_after(r.out, "child pid=");
+    long parent = carry_number_after(r.out, "emitter pid="),
+         child = carry_number_after(r.out, "child pid=");
     cr_assert(strstr(r.out, "child pid=") != NULL && strstr(r.out, "committed=50") != NULL, "%s",
               r.out);
     assert_spans_once(text, 1, 100, parent);

@@ -6,9 +6,7 @@
  * each request line (or its own trace's parent-id rewritten), and nothing
  * else.
  */
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,13 +63,8 @@ static void *record(void *arg)
 
 static void recorder_start(struct recorder *r)
 {
-    *r = (struct recorder){.listener = socket(AF_INET, SOCK_STREAM, 0)};
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof addr;
-    cr_assert_eq(bind(r->listener, (struct sockaddr *)&addr, len), 0);
-    cr_assert_eq(listen(r->listener, 4), 0);
-    cr_assert_eq(getsockname(r->listener, (struct sockaddr *)&addr, &len), 0);
-    r->port = ntohs(addr.sin_port);
+    *r = (struct recorder){0};
+    r->listener = carry_listen(4, &r->port);
     cr_assert_eq(pthread_create(&r->thread, NULL, record, r), 0);
 }
 
@@ -136,17 +129,30 @@ static void expect_got(const struct run *r, const char *want)
     cr_assert_str_eq(r->got, want);
 }
 
-static void check_post(const char *trace, bool injected)
+/* Runs inject_client in mode under trace: the program must hear of
+ * exactly program's bytes, and the server receive them with the client's
+ * traceparent line after the request line of each request that starts at
+ * one of the offsets at[0..n) (none when n is 0).  Returns the run, its
+ * received bytes freed. */
+static struct run expect_lines(const char *mode, const char *trace, const char *program,
+                               const size_t *at, size_t n)
 {
-    struct run r = run_client("post", trace);
-    cr_assert_eq(r.wrote, strlen(INJECT_POST), "the program hears of its own bytes");
-    char *line = line_of(&r), *want = inserted(INJECT_POST, line, (size_t[]){0}, 1);
-    expect_got(&r, injected ? want : INJECT_POST);
-    /* The header names the client's context: its trace, its span. */
-    cr_assert_eq(strncmp(r.tp + 36, r.id, 16), 0, "%s %s", r.tp, r.id);
+    struct run r = run_client(mode, trace);
+    cr_assert_eq(r.wrote, strlen(program), "the program hears of its own bytes");
+    char *line = line_of(&r), *want = inserted(program, line, at, n);
+    expect_got(&r, want);
     free(want);
     free(line);
     free(r.got);
+    r.got = NULL;
+    return r;
+}
+
+static void check_post(const char *trace, bool injected)
+{
+    struct run r = expect_lines("post", trace, INJECT_POST, (size_t[]){0}, injected ? 1 : 0);
+    /* The header names the client's context: its trace, its span. */
+    cr_assert_eq(strncmp(r.tp + 36, r.id, 16), 0, "%s %s", r.tp, r.id);
 }
 
 TestSuite(inject, .timeout = 60);
@@ -168,14 +174,7 @@ Test(inject, adopt_and_off_inject_nothing)
 /* (2) writev with the request line cut between buffers. */
 Test(inject, a_head_across_buffers_of_one_writev)
 {
-    struct run r = run_client("split", INJECT);
-    const char *program = INJECT_SPLIT_1 INJECT_SPLIT_2 INJECT_SPLIT_3;
-    cr_assert_eq(r.wrote, strlen(program));
-    char *line = line_of(&r), *want = inserted(program, line, (size_t[]){0}, 1);
-    expect_got(&r, want);
-    free(want);
-    free(line);
-    free(r.got);
+    expect_lines("split", INJECT, INJECT_SPLIT_1 INJECT_SPLIT_2 INJECT_SPLIT_3, (size_t[]){0}, 1);
 }
 
 /* (3) Another trace's traceparent stays as the program wrote it. */
@@ -205,15 +204,9 @@ Test(inject, the_own_trace_gets_the_contexts_span_as_parent)
  * body that is a request head, written before any read, does not. */
 Test(inject, keepalive_requests_each_get_one_and_bodies_none)
 {
-    struct run r = run_client("keepalive", INJECT);
-    const char *program = INJECT_GET INJECT_GET INJECT_POST_HEAD INJECT_POST_BODY;
-    cr_assert_eq(r.wrote, strlen(program));
     size_t get = strlen(INJECT_GET);
-    char *line = line_of(&r), *want = inserted(program, line, (size_t[]){0, get, 2 * get}, 3);
-    expect_got(&r, want);
-    free(want);
-    free(line);
-    free(r.got);
+    expect_lines("keepalive", INJECT, INJECT_GET INJECT_GET INJECT_POST_HEAD INJECT_POST_BODY,
+                 (size_t[]){0, get, 2 * get}, 3);
 }
 
 /* (5) A small send buffer and a non-blocking socket: the kernel takes
@@ -261,16 +254,8 @@ Test(inject, accepted_connections_get_nothing)
     const char *env[] = {INJECT, NULL};
     const char *argv[] = {carry_test_fixture("inject_client"), "server", NULL};
     struct carry_server s = carry_server_start(true, env, argv);
-    int fd = carry_dial(s.port);
-    const char *req = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
-    cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
-    struct carry_text got = {0};
-    char buf[512];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0)
-        carry_text_add(&got, buf, (size_t)n);
-    close(fd);
+    char *got = carry_exchange(s.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     free(carry_server_stop(&s));
-    cr_assert_str_eq(got.s ? got.s : "", INJECT_REPLY);
-    free(got.s);
+    cr_assert_str_eq(got, INJECT_REPLY);
+    free(got);
 }

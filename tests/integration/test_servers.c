@@ -1487,13 +1487,8 @@ static void *upstream_serve(void *arg)
 
 static void upstream_start(struct upstream *u, int n)
 {
-    *u = (struct upstream){.listener = socket(AF_INET, SOCK_STREAM, 0), .n = n};
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof addr;
-    cr_assert_eq(bind(u->listener, (struct sockaddr *)&addr, len), 0);
-    cr_assert_eq(listen(u->listener, 8), 0);
-    cr_assert_eq(getsockname(u->listener, (struct sockaddr *)&addr, &len), 0);
-    u->port = ntohs(addr.sin_port);
+    *u = (struct upstream){.n = n};
+    u->listener = carry_listen(8, &u->port);
     cr_assert_eq(pthread_create(&u->thread, NULL, upstream_serve, u), 0);
 }
 
@@ -1521,6 +1516,13 @@ static void access_ids(const char *log, const char *target, char trace[33], char
                  (int)(hit - line) + 40, line);
 }
 
+/* The two requests sent through an nginx proxy: one from a caller with a
+ * trace of its own, one without a traceparent. */
+static const char *const proxied_requests[] = {
+    "GET /with HTTP/1.1\r\nHost: a\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-"
+    "b7ad6b7169203331-01\r\nConnection: close\r\n\r\n",
+    "GET /without HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"};
+
 /*
  * nginx under carry with CARRY_TRACE=inject, proxy_pass to an upstream
  * that records what it gets.  A request that comes with a traceparent: nginx
@@ -1546,21 +1548,10 @@ Test(nginx, as_a_proxy_passes_the_requests_trace_upstream)
     server_start(&s, "nginx", carry_env_list(extra, 3), argv, "getrlimit(RLIMIT_NOFILE)", &port, nginx_write_config,
                  &config);
     static const char caller[] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-    const char *requests[] = {
-        "GET /with HTTP/1.1\r\nHost: a\r\ntraceparent: " "00-0af7651916cd43dd8448eb211c80319c-"
-        "b7ad6b7169203331-01\r\nConnection: close\r\n\r\n",
-        "GET /without HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"};
     for (int i = 0; i < 2; i++) {
-        int fd = carry_dial(port);
-        cr_assert_eq(write(fd, requests[i], strlen(requests[i])), (ssize_t)strlen(requests[i]));
-        struct carry_text got = {0};
-        char buf[1024];
-        ssize_t r;
-        while ((r = read(fd, buf, sizeof buf)) > 0)
-            carry_text_add(&got, buf, (size_t)r);
-        close(fd);
-        cr_assert(got.s && strstr(got.s, "\r\n\r\nup\n"), "reply %d: %s", i, got.s);
-        free(got.s);
+        char *got = carry_exchange(port, proxied_requests[i]);
+        cr_assert(strstr(got, "\r\n\r\nup\n"), "reply %d: %s", i, got);
+        free(got);
     }
     pthread_join(up.thread, NULL);
     close(up.listener);
@@ -1798,21 +1789,10 @@ Test(export, nginx_proxy_and_upstream_spans_share_the_trace)
                      "getrlimit(RLIMIT_NOFILE)", &ports[i], nginx_write_config, &config);
         free(conf);
     }
-    const char *requests[] = {
-        "GET /with HTTP/1.1\r\nHost: a\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-"
-        "b7ad6b7169203331-01\r\nConnection: close\r\n\r\n",
-        "GET /without HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"};
     for (int i = 0; i < 2; i++) {
-        int fd = carry_dial(ports[1]);
-        cr_assert_eq(write(fd, requests[i], strlen(requests[i])), (ssize_t)strlen(requests[i]));
-        struct carry_text got = {0};
-        char buf[1024];
-        ssize_t r;
-        while ((r = read(fd, buf, sizeof buf)) > 0)
-            carry_text_add(&got, buf, (size_t)r);
-        close(fd);
-        cr_assert(got.s && strstr(got.s, " 200 OK"), "reply %d: %s", i, got.s);
-        free(got.s);
+        char *got = carry_exchange(ports[1], proxied_requests[i]);
+        cr_assert(strstr(got, " 200 OK"), "reply %d: %s", i, got);
+        free(got);
     }
     for (int i = 1; i >= 0; i--) {
         cr_assert(server_wait(&servers[i], "\"GET /without HTTP/1.", 1), "nginx stopped:\n%s",

@@ -13,24 +13,6 @@
 
 #include "run.h"
 
-/* The number after "label" in text (commas dropped), or -1. */
-static long number_after(const char *text, const char *label)
-{
-    const char *p = strstr(text, label);
-    if (p == NULL)
-        return -1;
-    p += strlen(label);
-    while (*p == ' ')
-        p++;
-    char digits[32];
-    size_t n = 0;
-    for (; (*p >= '0' && *p <= '9') || *p == ','; p++)
-        if (*p != ',' && n + 1 < sizeof digits)
-            digits[n++] = *p;
-    digits[n] = '\0';
-    return n ? atol(digits) : -1;
-}
-
 Test(stats, a_mismatch_and_a_connection_are_counted)
 {
     const char *env[] = {"CARRY_STATS=stderr", NULL};
@@ -39,11 +21,11 @@ Test(stats, a_mismatch_and_a_connection_are_counted)
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
     cr_assert_not_null(strstr(r.out, "mismatch read=3\n"), "%s", r.out);
     cr_assert_not_null(strstr(r.err, "carry stats: pid "), "%s", r.err);
-    cr_assert_eq(number_after(r.err, "mismatches:"), 1, "%s", r.err);
-    cr_assert_eq(number_after(r.err, "connections:"), 1, "%s", r.err);
+    cr_assert_eq(carry_number_after(r.err, "mismatches:"), 1, "%s", r.err);
+    cr_assert_eq(carry_number_after(r.err, "connections:"), 1, "%s", r.err);
     cr_assert_not_null(strstr(r.err, "1 accepted (each a new context), 1 connected"), "%s", r.err);
     /* The accepted connection's context and carry_begin's. */
-    cr_assert_eq(number_after(r.err, "contexts:"), 2, "%s", r.err);
+    cr_assert_eq(carry_number_after(r.err, "contexts:"), 2, "%s", r.err);
     /* The connection, never closed, still owns its context at exit. */
     cr_assert_not_null(strstr(r.err, "2 alive at peak, 1 alive at exit"), "%s", r.err);
     carry_run_free(&r);
@@ -64,7 +46,7 @@ Test(stats, every_libuv_callback_is_counted)
     /* uv_probe's 17 callbacks plus its closes, each scheduled in a context. */
     cr_assert_geq(restores, 17, "%s", r.err);
     cr_assert_geq(captures, 17, "%s", r.err);
-    cr_assert_eq(number_after(r.err, "mismatches:"), 0, "%s", r.err);
+    cr_assert_eq(carry_number_after(r.err, "mismatches:"), 0, "%s", r.err);
     carry_run_free(&r);
 }
 
@@ -253,11 +235,11 @@ Test(stats, library_records_do_not_grow_with_churn)
     struct carry_run_result r = carry_run_program(true, env, argv);
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
     cr_assert_not_null(strstr(r.out, "churn rounds=2000 callbacks=8000\n"), "%s", r.out);
-    cr_assert_eq(number_after(r.err, "library records:"), 0, "%s", r.err);
-    long peak = number_after(r.err, "alive at exit,");
+    cr_assert_eq(carry_number_after(r.err, "library records:"), 0, "%s", r.err);
+    long peak = carry_number_after(r.err, "alive at exit,");
     cr_assert(peak >= 200 && peak < 250, "50 rounds of 4 in flight at most, and a few handles: %s",
               r.err);
-    cr_assert_eq(number_after(r.err, "contexts:"), 2000, "%s", r.err);
+    cr_assert_eq(carry_number_after(r.err, "contexts:"), 2000, "%s", r.err);
     cr_assert_not_null(strstr(r.err, "0 alive at exit\n"), "%s", r.err);
     carry_run_free(&r);
 }
@@ -271,7 +253,7 @@ Test(stats, stopped_libuv_handles_keep_no_context_alive)
     struct carry_run_result r = carry_run_program(true, env, argv);
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
     cr_assert_str_eq(r.out, "stops rounds=200 fired=200 mismatched=0\n", "%s", r.err);
-    cr_assert_eq(number_after(r.err, "contexts:"), 200, "%s", r.err);
+    cr_assert_eq(carry_number_after(r.err, "contexts:"), 200, "%s", r.err);
     cr_assert_not_null(strstr(r.err, " alive at peak, 0 alive at exit\n"), "%s", r.err);
     carry_run_free(&r);
 }

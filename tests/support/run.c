@@ -58,6 +58,33 @@ int carry_dial(int port)
     return fd;
 }
 
+int carry_listen(int backlog, int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&addr, len) == 0 &&
+                  listen(fd, backlog) == 0 && getsockname(fd, (struct sockaddr *)&addr, &len) == 0,
+              "listen on 127.0.0.1: %s", strerror(errno));
+    *port = ntohs(addr.sin_port);
+    return fd;
+}
+
+char *carry_exchange(int port, const char *request)
+{
+    int fd = carry_dial(port);
+    cr_assert_eq(write(fd, request, strlen(request)), (ssize_t)strlen(request));
+    struct carry_text got = {0};
+    char buf[1024];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        carry_text_add(&got, buf, (size_t)n);
+    close(fd);
+    if (got.s == NULL)
+        carry_text_add(&got, "", 0);
+    return got.s;
+}
+
 struct buffer {
     char *data;
     size_t len, cap;
@@ -460,15 +487,27 @@ const char *carry_failalloc_preload(void)
     return preload;
 }
 
+long carry_number_after(const char *text, const char *label)
+{
+    const char *p = strstr(text, label);
+    if (p == NULL)
+        return -1;
+    p += strlen(label);
+    while (*p == ' ')
+        p++;
+    char digits[32];
+    size_t n = 0;
+    for (; (*p >= '0' && *p <= '9') || *p == ','; p++)
+        if (*p != ',' && n + 1 < sizeof digits)
+            digits[n++] = *p;
+    digits[n] = '\0';
+    return n ? atol(digits) : -1;
+}
+
 long carry_lost_to_memory(const char *text)
 {
-    const char *line = strstr(text, "lost to memory: ");
-    cr_assert_not_null(line, "no \"lost to memory\" in the report:\n%s", text);
-    long n = 0;
-    for (const char *p = line + strlen("lost to memory: "); *p == ',' || (*p >= '0' && *p <= '9');
-         p++)
-        if (*p != ',')
-            n = n * 10 + (*p - '0');
+    long n = carry_number_after(text, "lost to memory:");
+    cr_assert_geq(n, 0, "no \"lost to memory\" count in the report:\n%s", text);
     return n;
 }
 

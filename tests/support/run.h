@@ -27,6 +27,14 @@ const char *carry_test_fixture(const char *name);
 /* A connected TCP socket to 127.0.0.1:port. */
 int carry_dial(int port);
 
+/* A TCP socket listening on 127.0.0.1 with room for backlog connections,
+ * on a port the kernel picks (into *port). */
+int carry_listen(int backlog, int *port);
+
+/* Sends request on a fresh connection to 127.0.0.1:port and returns the
+ * whole reply, up to end of file (malloc'd, "" when there is none). */
+char *carry_exchange(int port, const char *request);
+
 /*
  * Runs argv (NULL-terminated) with the test's environment minus every
  * CARRY_* variable and LD_PRELOAD, plus LD_PRELOAD=libcarry when preload is
@@ -131,6 +139,10 @@ void carry_assert_same_without_carry(const char *server, const char *server_mode
  * Kept for the life of the test process.
  */
 const char *carry_failalloc_preload(void);
+
+/* The number after the first label in text (spaces after the label
+ * skipped, commas in the number dropped), or -1 when there is none. */
+long carry_number_after(const char *text, const char *label);
 
 /* The count on the "lost to memory:" line of a CARRY_STATS report in text;
  * fails the test if there is none. */

@@ -13,9 +13,17 @@ const protoRoot = path.join(
   path.dirname(require.resolve('@opentelemetry/otlp-grpc-exporter-base/package.json')),
   'build', 'protos');
 
-const root = new protobuf.Root();
-root.resolvePath = (origin, target) => path.join(protoRoot, target);
-root.loadSync('opentelemetry/proto/collector/trace/v1/trace_service.proto', { keepCase: true });
+// A protobufjs root with the official definitions in file (a path under
+// opentelemetry-proto's tree) and those it imports, field names as the
+// .proto files spell them.
+function officialRoot(file) {
+  const root = new protobuf.Root();
+  root.resolvePath = (origin, target) => path.join(protoRoot, target);
+  root.loadSync(file, { keepCase: true });
+  return root;
+}
+
+const root = officialRoot('opentelemetry/proto/collector/trace/v1/trace_service.proto');
 const Request = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
 const Span = root.lookupType('opentelemetry.proto.trace.v1.Span');
 
@@ -84,7 +92,7 @@ function spans(msg) {
   return out;
 }
 
-module.exports = { decode, spans, flagsAdded };
+module.exports = { decode, spans, flagsAdded, officialRoot };
 
 if (require.main === module) {
   const body = require('fs').readFileSync(process.argv[2]);

@@ -10,16 +10,10 @@
 'use strict';
 
 const fs = require('fs');
-const path = require('path');
 const protobuf = require('protobufjs');
+const { officialRoot } = require('./decode.js');
 
-const protoRoot = path.join(
-  path.dirname(require.resolve('@opentelemetry/otlp-grpc-exporter-base/package.json')),
-  'build', 'protos');
-
-const root = new protobuf.Root();
-root.resolvePath = (origin, target) => path.join(protoRoot, target);
-root.loadSync('opentelemetry/proto/resource/v1/resource.proto', { keepCase: true });
+const root = officialRoot('opentelemetry/proto/resource/v1/resource.proto');
 root.define('opentelemetry.proto.processcontext.v1development').add(
   new protobuf.Type('ProcessContext')
     .add(new protobuf.Field('resource', 1, 'opentelemetry.proto.resource.v1.Resource'))
