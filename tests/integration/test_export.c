@@ -14,60 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "otlp.h"
 #include "run.h"
-
-static char node[4096];
-static char node_path[4200];
-static char out_path[64];
-
-/* Skips the test unless node and the packages scripts/test installs are
- * there; the receiver's command line otherwise. */
-static void need_node(void)
-{
-    const char *modules = getenv("CARRY_TEST_OTLP_NODE");
-    struct stat st;
-    if (modules == NULL || stat(modules, &st) != 0)
-        cr_skip_test("the OTLP packages are missing (scripts/test installs them with npm ci into "
-                     "the build directory's otlp-node/)");
-    const char *path = getenv("PATH");
-    for (const char *p = path ? path : ""; *p != '\0' && node[0] == '\0';) {
-        size_t len = strcspn(p, ":");
-        snprintf(node, sizeof node, "%.*s/node", (int)len, p);
-        if (access(node, X_OK) != 0)
-            node[0] = '\0';
-        p += len + (p[len] == ':');
-    }
-    if (node[0] == '\0')
-        cr_skip_test("node is not installed");
-    snprintf(node_path, sizeof node_path, "NODE_PATH=%s", modules);
-}
-
-/* Starts the receiver with extra options (NULL-terminated). */
-static struct carry_server receiver(const char *const *extra)
-{
-    need_node();
-    snprintf(out_path, sizeof out_path, "/tmp/carry-otlp-out-XXXXXX");
-    int fd = mkstemp(out_path);
-    cr_assert(fd >= 0);
-    close(fd);
-    char script[4096];
-    snprintf(script, sizeof script, "%s/tests/support/otlp/receiver.js", carry_test_source());
-    const char *argv[16] = {node, script, "--out", out_path};
-    size_t n = 4;
-    for (; extra != NULL && *extra != NULL; extra++)
-        argv[n++] = *extra;
-    argv[n] = NULL;
-    const char *env[] = {node_path, NULL};
-    return carry_server_start(false, env, argv);
-}
-
-static char *stop(struct carry_server *s)
-{
-    free(carry_server_stop(s));
-    char *text = carry_read_file(out_path);
-    unlink(out_path);
-    return text;
-}
 
 /* Runs span_emitter COUNT [CHILD] with env plus CARRY_STATS=stderr. */
 static struct carry_run_result emit(const char *const *env, const char *count, const char *child)
@@ -133,11 +81,12 @@ static void assert_spans_once(const char *text, int who, long count, long pid)
 
 Test(export, every_span_arrives_exactly_once)
 {
-    struct carry_server s = receiver(NULL);
-    const char *env[] = {endpoint_of(s.port), "OTEL_EXPORTER_OTLP_HEADERS=x-carry-test=yes%21",
+    struct carry_otlp s;
+    carry_otlp_start(&s, NULL);
+    const char *env[] = {s.endpoint, "OTEL_EXPORTER_OTLP_HEADERS=x-carry-test=yes%21",
                          "OTEL_SERVICE_NAME=emitter-test", NULL};
     struct carry_run_result r = emit(env, "1000", NULL);
-    char *text = stop(&s);
+    char *text = carry_otlp_stop(&s);
     long pid = carry_number_after(r.out, "emitter pid=");
     cr_assert(strstr(r.out, "on=1 committed=1000 ") != NULL, "%s", r.out);
     assert_spans_once(text, 1, 1000, pid);
@@ -161,10 +110,11 @@ Test(export, every_span_arrives_exactly_once)
  * OTEL_RESOURCE_ATTRIBUTES is said once. */
 Test(export, a_bad_resource_attribute_is_said_once)
 {
-    struct carry_server s = receiver(NULL);
-    const char *env[] = {endpoint_of(s.port), "OTEL_RESOURCE_ATTRIBUTES=novalue,team=t1", NULL};
+    struct carry_otlp s;
+    carry_otlp_start(&s, NULL);
+    const char *env[] = {s.endpoint, "OTEL_RESOURCE_ATTRIBUTES=novalue,team=t1", NULL};
     struct carry_run_result r = emit(env, "10", NULL);
-    char *text = stop(&s);
+    char *text = carry_otlp_stop(&s);
     cr_assert_eq(carry_count(r.err, "OTEL_RESOURCE_ATTRIBUTES: ignoring 'novalue'"), 1, "%s",
                  r.err);
     cr_assert(strstr(text, "\"team\":\"t1\"") != NULL, "%.400s", text);
@@ -174,10 +124,11 @@ Test(export, a_bad_resource_attribute_is_said_once)
 
 Test(export, answers_503_are_retried)
 {
-    struct carry_server s = receiver((const char *[]){"--fail", "2", NULL});
-    const char *env[] = {endpoint_of(s.port), NULL};
+    struct carry_otlp s;
+    carry_otlp_start(&s, (const char *[]){"--fail", "2", NULL});
+    const char *env[] = {s.endpoint, NULL};
     struct carry_run_result r = emit(env, "100", NULL);
-    char *text = stop(&s);
+    char *text = carry_otlp_stop(&s);
     assert_spans_once(text, 1, 100, carry_number_after(r.out, "emitter pid="));
     cr_assert_eq(carry_count(text, "\"status\":503"), 2, "%s", text);
     struct spans_line l = spans_line(r.err);
@@ -204,10 +155,11 @@ Test(export, a_dead_collector_never_blocks_a_commit)
 
 Test(export, a_slow_collector_fills_the_queue)
 {
-    struct carry_server s = receiver((const char *[]){"--delay", "2000", NULL});
-    const char *env[] = {endpoint_of(s.port), "OTEL_EXPORTER_OTLP_TIMEOUT=300", NULL};
+    struct carry_otlp s;
+    carry_otlp_start(&s, (const char *[]){"--delay", "2000", NULL});
+    const char *env[] = {s.endpoint, "OTEL_EXPORTER_OTLP_TIMEOUT=300", NULL};
     struct carry_run_result r = emit(env, "10000", NULL);
-    free(stop(&s));
+    free(carry_otlp_stop(&s));
     struct spans_line l = spans_line(r.err);
     cr_assert_gt(l.dropped, 0, "%s", r.err);
     cr_assert_eq(l.exported + l.dropped + l.failed, 10000, "%s", r.err);
@@ -258,16 +210,17 @@ Test(export, what_disables_export_starts_no_thread)
 
 Test(export, a_forked_child_exports_its_own_spans)
 {
-    struct carry_server s = receiver(NULL);
+    struct carry_otlp s;
+    carry_otlp_start(&s, NULL);
     /* ThreadSanitizer refuses threads in the child of a process with
      * threads unless told otherwise: the exporter makes the parent one. */
     char tsan[512];
     const char *tsan_options = getenv("TSAN_OPTIONS");
     snprintf(tsan, sizeof tsan, "TSAN_OPTIONS=%s%sdie_after_fork=0",
              tsan_options ? tsan_options : "", tsan_options ? ":" : "");
-    const char *env[] = {endpoint_of(s.port), tsan, NULL};
+    const char *env[] = {s.endpoint, tsan, NULL};
     struct carry_run_result r = emit(env, "100", "50");
-    char *text = stop(&s);
+    char *text = carry_otlp_stop(&s);
     long parent = carry_number_after(r.out, "emitter pid="),
          child = carry_number_after(r.out, "child pid=");
     cr_assert(strstr(r.out, "child pid=") != NULL && strstr(r.out, "committed=50") != NULL, "%s",
