@@ -31,10 +31,12 @@ Test(launcher, help_documents_every_option_and_variable)
     const char *args[] = {"--help", NULL};
     struct carry_run_result r = launch(NULL, args);
     cr_assert_eq(r.status, 0);
-    const char *words[] = {"--mode", "--epoll", "--tag", "--stats", "--crash", "--debug",
-                           "--only", "--skip", "--inherit", "--lib", "CARRY_MODE", "CARRY_EPOLL",
-                           "CARRY_TAG", "CARRY_STATS", "CARRY_CRASH", "CARRY_DEBUG", "CARRY_ONLY",
-                           "CARRY_SKIP", "CARRY_INHERIT", "CARRY_LIB"};
+    const char *words[] = {"--mode", "--epoll", "--scope", "--tag", "--tag-format", "--trace",
+                           "--export", "--service", "--stats", "--crash", "--debug", "--only",
+                           "--skip", "--inherit", "--lib", "CARRY_MODE", "CARRY_EPOLL",
+                           "CARRY_SCOPE", "CARRY_TAG", "CARRY_TAG_FORMAT", "CARRY_TRACE",
+                           "OTEL_EXPORTER_OTLP_ENDPOINT", "CARRY_STATS", "CARRY_CRASH",
+                           "CARRY_DEBUG", "CARRY_ONLY", "CARRY_SKIP", "CARRY_INHERIT", "CARRY_LIB"};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         cr_assert_not_null(strstr(r.out, words[i]), "--help does not mention %s", words[i]);
     carry_run_free(&r);
@@ -58,6 +60,24 @@ Test(launcher, options_become_variables)
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_eq(carry_line_id(r.out, "t1"), 0);
     cr_assert_not_null(strstr(r.err, "mode=0 "), "%s", r.err);
+    carry_run_free(&r);
+}
+
+/* The trace options reach the program: a request turn of the probe in
+ * otel-tagged form, its traceparent not adopted (--trace off). */
+Test(launcher, trace_options_become_variables)
+{
+    const char *args[] = {"--lib", carry_test_lib(), "--trace", "off", "--scope", "request",
+                          "--tag", "stdout", "--tag-format", "otel", "--",
+                          carry_test_probe(), "turns", NULL};
+    struct carry_run_result r = launch(NULL, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    const char *http = strstr(r.out, "turn http id=");
+    cr_assert_not_null(http, "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "trace_id="), "no otel tag in:\n%s", r.out);
+    const char *trace = strstr(http, " trace_id=");
+    cr_assert(trace != NULL && strncmp(trace + 10, "0af7651916cd43dd8448eb211c80319c", 32) != 0,
+              "--trace off adopted the traceparent: %s", http);
     carry_run_free(&r);
 }
 
