@@ -207,16 +207,30 @@ int carry_spawn_group(bool preload, const char *const *env, const char *const *a
     return pid;
 }
 
-struct carry_server carry_server_start(bool preload, const char *const *env,
-                                       const char *const *argv)
+struct carry_server carry_server_try(bool preload, const char *const *env,
+                                     const char *const *argv, int *status)
 {
     int fds[2];
     pid_t pid = carry_spawn(preload, env, argv, (int[]){0, 1}, (bool[]){true, false}, fds);
-    struct carry_server s = {pid, fds[0], fds[1], 0};
+    struct carry_server s = {pid, fds[0], fds[1], 0, 0};
     char *line = carry_server_line(&s);
-    cr_assert(line != NULL && sscanf(line, "port=%d", &s.port) == 1, "%s printed %s", argv[0],
-              line ? line : "nothing");
+    bool started = line != NULL && sscanf(line, "port=%d", &s.port) == 1;
     free(line);
+    if (!started) {
+        free(carry_server_stop(&s));
+        s.port = 0;
+        if (status != NULL)
+            *status = s.status;
+    }
+    return s;
+}
+
+struct carry_server carry_server_start(bool preload, const char *const *env,
+                                       const char *const *argv)
+{
+    int status;
+    struct carry_server s = carry_server_try(preload, env, argv, &status);
+    cr_assert_neq(s.port, 0, "%s printed no port line (exit status %d)", argv[0], status);
     return s;
 }
 
@@ -252,9 +266,10 @@ char *carry_server_stop(struct carry_server *s)
     while (open)
         buffer_read(&b, s->out, &open);
     close(s->out);
-    int status;
+    int status = 0;
     while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR)
         ;
+    s->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return b.data ? b.data : strdup("");
 }
 

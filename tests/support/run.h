@@ -63,11 +63,18 @@ struct carry_server {
     int in;          /* its stdin */
     int out;         /* its stdout */
     int port;        /* from its first line, "port=N" */
+    int status;      /* once stopped: its exit status, or 128 + signal */
 };
 
 /* Starts argv like carry_run_program and reads its "port=N" line. */
 struct carry_server carry_server_start(bool preload, const char *const *env,
                                        const char *const *argv);
+
+/* The same, but a server that ends without its port line is no failure:
+ * port 0, and *status (NULL: not asked) its exit status, as
+ * carry_run_result's. */
+struct carry_server carry_server_try(bool preload, const char *const *env,
+                                     const char *const *argv, int *status);
 
 /* The next line the server prints (malloc'd, without the newline), or NULL
  * at end of file. */
