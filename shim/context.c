@@ -358,17 +358,16 @@ static void carry__format_decimal(char out[11], uint32_t v)
     out[n] = '\0';
 }
 
-const char *carry__ctx_get_derived(carry_ctx *ctx, const char *key)
+const char *carry__ctx_get_missed(void *arg, const char *key)
 {
-    const char *value = carry__store_get(&ctx->store, key);
-    if (value != NULL)
-        return value;
+    carry_ctx *ctx = arg;
     char text[33];
-    if (strcmp(key, "trace_id") == 0) {
+    /* A miss of the program's own key pays two byte compares. */
+    if (key[0] == 't' && strcmp(key, "trace_id") == 0) {
         carry__hex16(text, carry__trace_hi(&ctx->trace));
         carry__hex16(text + 16, carry__trace_lo(&ctx->trace));
         text[32] = '\0';
-    } else if (strcmp(key, "span_id") == 0) {
+    } else if (key[0] == 's' && strcmp(key, "span_id") == 0) {
         carry__hex16(text, ctx->id);
         text[16] = '\0';
     } else if (ctx->parent == NULL) {
@@ -383,6 +382,11 @@ const char *carry__ctx_get_derived(carry_ctx *ctx, const char *key)
     }
     /* Out of memory, the key reads as absent. */
     return carry__ctx_set(ctx, key, text) == 0 ? carry__store_get(&ctx->store, key) : NULL;
+}
+
+const char *carry__ctx_get_derived(carry_ctx *ctx, const char *key)
+{
+    return carry__store_get_else(&ctx->store, key, carry__ctx_get_missed, ctx);
 }
 
 uint64_t carry__ctx_live(void)

@@ -71,20 +71,22 @@ static inline bool carry__ctx_alive(carry_ctx *ctx)
     return (atomic_load_explicit(&ctx->refs, memory_order_relaxed) & CARRY__REF_DEAD) == 0;
 }
 
-/* key's value in ctx: its own, then its derived keys (trace_id and
+/* carry__ctx_get_missed: what a context with no link has of a key its
+ * store does not hold (its derived keys; else NULL).
+ *
+ * key's value in ctx: its own, then its derived keys (trace_id and
  * span_id; a request's conn and seq), written into its store the first
  * time they are read so that the pointer stays valid, then a request's
  * connection's.  NULL if none. */
 const char *carry__ctx_get_derived(carry_ctx *ctx, const char *key);
 
 /* key's value in ctx, or NULL. */
+const char *carry__ctx_get_missed(void *ctx, const char *key);
+
 static inline const char *carry__ctx_get(carry_ctx *ctx, const char *key)
 {
-    if (CARRY__LIKELY(ctx->parent == NULL)) {
-        const char *value = carry__store_get(&ctx->store, key);
-        if (CARRY__LIKELY(value != NULL))
-            return value;
-    }
+    if (CARRY__LIKELY(ctx->parent == NULL))
+        return carry__store_get_else(&ctx->store, key, carry__ctx_get_missed, ctx);
     return carry__ctx_get_derived(ctx, key);
 }
 

@@ -171,6 +171,15 @@ const char *carry__store_get(struct carry__store *store, const char *key)
     return e ? atomic_load_explicit(&e->value, memory_order_acquire) : NULL;
 }
 
+const char *carry__store_get_else(struct carry__store *store, const char *key,
+                                  carry__store_miss_fn *miss, void *arg)
+{
+    struct carry__entry *e = carry__store_find(store, key);
+    if (e != NULL)
+        return atomic_load_explicit(&e->value, memory_order_acquire);
+    return miss(arg, key);
+}
+
 /* The list's head, whether or not the store has an index. */
 static struct carry__entry *carry__store_newest(struct carry__store *store)
 {

@@ -21,6 +21,12 @@ struct carry__store {
 };
 
 const char *carry__store_get(struct carry__store *store, const char *key);
+
+/* The same, but a key the store does not hold is miss(arg, key)'s (a
+ * tail call: the hit costs what carry__store_get's does). */
+typedef const char *carry__store_miss_fn(void *arg, const char *key);
+const char *carry__store_get_else(struct carry__store *store, const char *key,
+                                  carry__store_miss_fn *miss, void *arg);
 /* 0, or an errno value. */
 int carry__store_set(struct carry__store *store, carry__spin *lock, const char *key,
                      const char *value);
