@@ -343,7 +343,9 @@ CARRY__EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     CARRY__SEND(fd, NULL, msg ? carry__hook_iov_bytes(msg->msg_iov, msg->msg_iovlen) : 0, ssize_t,
                 carry__hook_send_msg(fd, msg),
-                msg != NULL && msg->msg_iovlen <= IOV_MAX
+                /* A bad msghdr is the kernel's to refuse (EFAULT, EMSGSIZE). */
+                msg != NULL && msg->msg_iovlen <= IOV_MAX &&
+                        (msg->msg_iov != NULL || msg->msg_iovlen == 0)
                     ? CARRY__SEND_INJECT(fd, msg->msg_iov, (int)msg->msg_iovlen, flags, msg)
                     : CARRY__REAL(sendmsg)(fd, msg, flags),
                 CARRY__REAL(sendmsg)(fd, msg, flags));

@@ -9,6 +9,7 @@
 #include "current.h"
 #include "init.h"
 #include "log.h"
+#include "span.h"
 #include "store.h"
 
 static uint64_t carry__api_id(void)
@@ -100,9 +101,15 @@ static carry_ctx *carry__api_begin(void)
     carry_ctx *ctx = carry__ctx_new_local(), *outer = carry__current();
     if (ctx == NULL)
         return NULL;
-    /* Rule W: work begun inside a context is a span of its trace. */
-    if (outer != NULL)
+    /* Rule W: work begun inside a context is a span of its trace; rule O
+     * sends it (INTERNAL) when the context it was begun in is sent too,
+     * so that its id, which goes on the wire as a parent, names a span
+     * the collector has. */
+    if (outer != NULL) {
         carry__trace_child(&ctx->trace, ctx->id, &outer->trace);
+        if (carry__span_started(&outer->trace) != 0)
+            carry__span_begin(&ctx->trace);
+    }
     carry__ctx_handle(ctx);
     carry__current_adopt(ctx);
     return ctx;

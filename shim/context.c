@@ -36,7 +36,7 @@
 #define CARRY__SLAB_CONTEXTS 64
 
 _Static_assert(offsetof(carry_ctx, trace) == 64, "what every event touches fits one cache line");
-_Static_assert(sizeof(carry_ctx) == 128, "and the trace identity another (DESIGN.md: 128 B each)");
+_Static_assert(sizeof(carry_ctx) == 128, "and the trace identity another (README, OpenTelemetry)");
 
 static void carry__ctx_init_dead(void *obj)
 {
@@ -233,7 +233,7 @@ void carry__ctx_spans_at_exit(void)
 
 static void carry__ctx_die(carry_ctx *ctx)
 {
-    if (CARRY__UNLIKELY(carry__span_started(&ctx->trace) != 0))
+    if (carry__export_on() && carry__span_started(&ctx->trace) != 0)
         carry__ctx_span_end(ctx);
     carry__store_free(&ctx->store);
     if (ctx->parent != NULL)
@@ -412,11 +412,22 @@ void carry__ctx_atfork_parent(void)
     carry__spin_unlock(&carry__owners_lock);
 }
 
+/* A forked child's copy of a span its parent sends. */
+static void carry__ctx_span_forget(void *obj, void *arg)
+{
+    (void)arg;
+    __atomic_store_n(&((carry_ctx *)obj)->trace.start_ns, 0, __ATOMIC_RELAXED);
+}
+
 void carry__ctx_atfork_child(void)
 {
     atomic_store(&carry__id_prefix, 0);
     atomic_store(&carry__id_counter, 1);
     carry__self.id_next = carry__self.id_limit = 0;
+    /* The requests begun before the fork are the parent's spans: the child
+     * (one thread, here) sends none of them again under their ids. */
+    if (carry__export_on())
+        carry__pool_each(&carry__contexts, carry__ctx_span_forget, NULL);
     /* The other threads are gone: contexts they owned die with their last
      * reference, and what was queued to them stays (in the child's copy
      * of memory only; their threads may have been running in them). */

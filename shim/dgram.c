@@ -207,11 +207,11 @@ void carry__dgram_took(struct carry__dgram_names *names, struct carry__fd *e, in
     }
 }
 
-void carry__dgram_sending(int fd, const struct sockaddr *to, socklen_t len)
+bool carry__dgram_sending(int fd, const struct sockaddr *to, socklen_t len)
 {
     struct carry__dgram_batch *b = carry__dgram_mine;
     if (b == NULL || b->n == 0 || b->fd != fd || to == NULL)
-        return;
+        return false;
     struct carry__dgram_entry *match = NULL;
     for (unsigned i = 0; i < b->n; i++) {
         struct carry__dgram_entry *entry = &b->at[i];
@@ -222,10 +222,11 @@ void carry__dgram_sending(int fd, const struct sockaddr *to, socklen_t len)
         }
     }
     if (match == NULL)
-        return;
+        return false;
     match->answered = true;
     if (match->ctx != carry__current())
         carry__current_switch(match->ctx);
+    return true;
 }
 
 carry_ctx *carry__dgram_next(const struct sockaddr *peer)

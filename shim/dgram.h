@@ -68,8 +68,9 @@ void carry__dgram_received(struct carry__fd *e, int fd, const struct sockaddr *p
                            socklen_t len);
 
 /* The thread sends on fd to to: a peer of its batch on that fd makes its
- * datagram's context current (the earliest not yet answered). */
-void carry__dgram_sending(int fd, const struct sockaddr *to, socklen_t len);
+ * datagram's context current (the earliest not yet answered); true when
+ * it is such a reply. */
+bool carry__dgram_sending(int fd, const struct sockaddr *to, socklen_t len);
 
 /* A library calls back for a datagram from peer: a thread reference to
  * its context (the batch's next, if it is from peer), or NULL. */

@@ -637,14 +637,16 @@ static const char *carry__header_value(const char *head, const char *end, const 
  */
 static int carry__export_read_answer(struct carry__outcome *out, uint64_t deadline)
 {
-    char buf[4096];
+    /* One byte more than is read, for the NUL that sscanf and strtoull
+     * need to stop at. */
+    char buf[4097];
     size_t len = 0;
     char *end;
     while ((end = memmem(buf, len, "\r\n\r\n", 4)) == NULL) {
-        if (len == sizeof buf)
+        if (len == sizeof buf - 1)
             return -EPROTO;
-        long n = carry__sys(SYS_recvfrom, carry__export_fd, buf + len, sizeof buf - len, 0, NULL,
-                            NULL);
+        long n = carry__sys(SYS_recvfrom, carry__export_fd, buf + len, sizeof buf - 1 - len, 0,
+                            NULL, NULL);
         if (n == -EAGAIN) {
             int rc = carry__export_poll(carry__export_fd, POLLIN, deadline);
             if (rc != 0)
@@ -655,6 +657,7 @@ static int carry__export_read_answer(struct carry__outcome *out, uint64_t deadli
             return (int)n;
         } else if (n > 0) {
             len += (size_t)n;
+            buf[len] = '\0';
         }
     }
     int minor, status;
@@ -662,8 +665,11 @@ static int carry__export_read_answer(struct carry__outcome *out, uint64_t deadli
         return -EPROTO;
     out->status = status;
     const char *retry = carry__header_value(buf, end, "retry-after:");
-    if (retry != NULL && *retry >= '0' && *retry <= '9')
-        out->retry_after_ms = strtoull(retry, NULL, 10) * 1000;
+    if (retry != NULL && *retry >= '0' && *retry <= '9') {
+        /* An hour at most: more would overflow, and the timeout cuts it. */
+        unsigned long long seconds = strtoull(retry, NULL, 10);
+        out->retry_after_ms = (seconds < 3600 ? seconds : 3600) * 1000;
+    }
     const char *length = carry__header_value(buf, end, "content-length:");
     const char *connection = carry__header_value(buf, end, "connection:");
     uint64_t body = length ? strtoull(length, NULL, 10) : 0;
@@ -928,9 +934,9 @@ void carry__export_atfork_child(void)
     if (!carry__export_configured)
         return;
     carry__export_reset_queue();
-    if (carry__export_fd >= 0)
-        carry__sys(SYS_close, carry__export_fd);
-    carry__export_fd = -1;
+    /* The parent's socket, unless the program closed it and its fd now
+     * holds something of the program's. */
+    carry__export_disconnect();
     atomic_store(&carry__exporter_state, CARRY__EXPORTER_IDLE);
     atomic_store(&carry__export_sleeping, false);
     atomic_store(&carry__export_flush_deadline, 0);

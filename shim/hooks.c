@@ -417,11 +417,9 @@ int carry__hook_recvmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags,
 void carry__hook_send_datagram(int fd, const struct sockaddr *to, socklen_t len)
 {
     int saved_errno = errno;
-    carry__dgram_sending(fd, to, len);
     /* Rule O: a datagram's span ends at its last reply. */
-    carry_ctx *current = carry__current();
-    if (current != NULL)
-        carry__span_wrote(&current->trace);
+    if (carry__dgram_sending(fd, to, len))
+        carry__span_wrote(&carry__current()->trace);
     errno = saved_errno;
 }
 

@@ -92,7 +92,7 @@ struct carry__span {
 };
 
 /* OTLP's SpanKind values carry uses. */
-enum { CARRY__SPAN_SERVER = 2 };
+enum { CARRY__SPAN_INTERNAL = 1, CARRY__SPAN_SERVER = 2 };
 
 /* Appends an attribute entry of kind (CARRY__SPAN_*) to s; false, and
  * nothing appended, when it does not fit (or the key is longer than 255

@@ -20,7 +20,10 @@ static const char *carry__span_attribute(const char *key)
     case 't':
         return strcmp(key, "traceparent") == 0 || strcmp(key, "trace_id") == 0 ? NULL : key;
     case 's':
-        return strcmp(key, "seq") == 0 || strcmp(key, "span_id") == 0 ? NULL : key;
+        return strcmp(key, "seq") == 0 || strcmp(key, "span_id") == 0 ||
+                       strcmp(key, "span.name") == 0
+                   ? NULL
+                   : key;
     case 'c':
         return strcmp(key, "conn") == 0 ? NULL : key;
     case 'p':
@@ -59,7 +62,12 @@ void carry__span_end(const struct carry__trace *t, uint64_t start, uint64_t id,
     span->start_ns = start;
     span->end_ns = __atomic_load_n(&t->end_ns, __ATOMIC_RELAXED);
     span->flags = t->flags;
-    span->kind = CARRY__SPAN_SERVER;
+    /* A context begun inside a span (carry_begin) is INTERNAL, and lasts
+     * until it dies; a request or a datagram is SERVER. */
+    bool internal = conn == NULL && t->parent_span != 0;
+    span->kind = internal ? CARRY__SPAN_INTERNAL : CARRY__SPAN_SERVER;
+    if (internal)
+        span->end_ns = carry__now_ns();
     span->attrs_len = 0;
 
     /* client.address and .port, server.address and .port: split by the
@@ -81,7 +89,9 @@ void carry__span_end(const struct carry__trace *t, uint64_t start, uint64_t id,
     }
     /* An HTTP span is named by its method (OpenTelemetry's HTTP
      * conventions: the target is no name, too many of them). */
-    const char *name = method != NULL ? method : conn != NULL ? "request" : "datagram";
+    const char *name = carry__store_get(own, "span.name");
+    if (name == NULL)
+        name = method != NULL ? method : internal ? "internal" : conn != NULL ? "request" : "datagram";
     size_t name_len = strnlen(name, sizeof span->name - 1);
     memcpy(span->name, name, name_len);
     span->name[name_len] = '\0';

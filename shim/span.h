@@ -44,7 +44,9 @@ static inline void carry__span_begin(struct carry__trace *t)
  * again. */
 static inline void carry__span_wrote(struct carry__trace *t)
 {
-    if (CARRY__UNLIKELY(carry__span_started(t) != 0))
+    /* The process-wide flag first: without export, the context's second
+     * cache line is not touched. */
+    if (carry__export_on() && carry__span_started(t) != 0)
         __atomic_store_n(&t->end_ns, carry__now_ns(), __ATOMIC_RELAXED);
 }
 

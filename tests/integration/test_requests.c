@@ -247,3 +247,40 @@ Test(requests, each_request_is_a_span_with_the_programs_keys)
     carry_run_free(&r);
     free(text);
 }
+
+/* A context begun inside a request (carry_begin) is an INTERNAL span of
+ * the request's trace, its parent the request's span, named by the key
+ * span.name: the id that carry_traceparent() passes on names a span the
+ * collector gets. */
+Test(requests, a_context_begun_in_a_request_is_an_internal_span)
+{
+    struct carry_otlp rec;
+    carry_otlp_start(&rec, NULL);
+    const char *env[] = {rec.endpoint, NULL};
+    const char *argv[] = {carry_test_probe(), "nested", NULL};
+    struct carry_run_result r = carry_run_program(true, env, argv);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    char *text = carry_otlp_stop(&rec);
+    char request[17], job[17], tp[64], want[64];
+    cr_assert_eq(sscanf(r.out, "nested request=%16s job=%16s tp=%63s", request, job, tp), 3, "%s",
+                 r.out);
+    snprintf(want, sizeof want, "00-0af7651916cd43dd8448eb211c80319c-%s-01", job);
+    cr_assert_str_eq(tp, want);
+    char needle[64], value[64];
+    snprintf(needle, sizeof needle, "\"span_id\":\"%s\"", job);
+    const char *line = strstr(text, needle);
+    cr_assert_not_null(line, "no span of the job:\n%s", text);
+    cr_assert_str_eq(carry_otlp_field(line, "parent_span_id", value, sizeof value), request);
+    cr_assert_str_eq(carry_otlp_field(line, "name", value, sizeof value), "job");
+    cr_assert_str_eq(carry_otlp_field(line, "user", value, sizeof value), "bob");
+    cr_assert_null(carry_otlp_field(line, "span.name", value, sizeof value));
+    cr_assert_not_null(strstr(line, "\"kind\":1,"), "an INTERNAL span: %.300s", line);
+    snprintf(needle, sizeof needle, "\"span_id\":\"%s\"", request);
+    line = strstr(text, needle);
+    cr_assert_not_null(line, "no span of the request:\n%s", text);
+    cr_assert_str_eq(carry_otlp_field(line, "parent_span_id", value, sizeof value),
+                     "b7ad6b7169203331");
+    cr_assert_not_null(strstr(line, "\"kind\":2,"), "a SERVER span: %.300s", line);
+    carry_run_free(&r);
+    free(text);
+}
