@@ -464,8 +464,14 @@ void carry__export_commit(struct carry__span *span)
  * between requests, and its inode: a program that closes every fd may
  * have given the number to a file of its own, which carry must not
  * touch. */
-static struct sockaddr_storage carry__export_addr;
-static socklen_t carry__export_addr_len;
+/* The collector's addresses (a name may have several: ::1 and 127.0.0.1
+ * for localhost), the one to try first, and whether they came from a
+ * name, which is resolved again after a round in which none answered. */
+#define CARRY__EXPORT_ADDRS 4
+static struct sockaddr_storage carry__export_addrs[CARRY__EXPORT_ADDRS];
+static socklen_t carry__export_addr_lens[CARRY__EXPORT_ADDRS];
+static unsigned carry__export_addr_count, carry__export_addr_first;
+static bool carry__export_addr_named;
 static int carry__export_fd = -1;
 static ino_t carry__export_ino;
 
@@ -481,34 +487,43 @@ struct carry__outcome {
  * expense).  False when it cannot be had now. */
 static bool carry__export_resolve(struct carry__outcome *out)
 {
-    if (carry__export_addr_len != 0)
+    if (carry__export_addr_count != 0)
         return true;
     const struct carry__export_config *cfg = &carry__export_cfg;
-    struct sockaddr_in *in4 = (struct sockaddr_in *)&carry__export_addr;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&carry__export_addr;
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&carry__export_addrs[0];
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&carry__export_addrs[0];
+    carry__export_addr_first = 0;
     if (inet_pton(AF_INET, cfg->host, &in4->sin_addr) == 1) {
         in4->sin_family = AF_INET;
         in4->sin_port = htons(cfg->port);
-        carry__export_addr_len = sizeof *in4;
+        carry__export_addr_lens[0] = sizeof *in4;
+        carry__export_addr_count = 1;
     } else if (inet_pton(AF_INET6, cfg->host, &in6->sin6_addr) == 1) {
         in6->sin6_family = AF_INET6;
         in6->sin6_port = htons(cfg->port);
-        carry__export_addr_len = sizeof *in6;
+        carry__export_addr_lens[0] = sizeof *in6;
+        carry__export_addr_count = 1;
     } else {
         struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
         char port[8];
         snprintf(port, sizeof port, "%u", cfg->port);
         int rc = getaddrinfo(cfg->host, port, &hints, &res);
-        if (rc != 0 || res == NULL || res->ai_addrlen > sizeof carry__export_addr) {
-            carry__debug(1, "export: cannot resolve %s: %s", cfg->host, gai_strerror(rc));
+        for (struct addrinfo *a = rc == 0 ? res : NULL;
+             a != NULL && carry__export_addr_count < CARRY__EXPORT_ADDRS; a = a->ai_next) {
+            if (a->ai_addrlen > sizeof carry__export_addrs[0])
+                continue;
+            memcpy(&carry__export_addrs[carry__export_addr_count], a->ai_addr, a->ai_addrlen);
+            carry__export_addr_lens[carry__export_addr_count++] = a->ai_addrlen;
+        }
+        if (res != NULL)
+            freeaddrinfo(res);
+        if (carry__export_addr_count == 0) {
+            carry__debug(1, "export: cannot resolve %s: %s", cfg->host,
+                         rc != 0 ? gai_strerror(rc) : "no usable address");
             out->err = EHOSTUNREACH;
-            if (res != NULL)
-                freeaddrinfo(res);
             return false;
         }
-        memcpy(&carry__export_addr, res->ai_addr, res->ai_addrlen);
-        carry__export_addr_len = res->ai_addrlen;
-        freeaddrinfo(res);
+        carry__export_addr_named = true;
     }
     return true;
 }
@@ -552,20 +567,16 @@ static int carry__export_poll(int fd, short events, uint64_t deadline)
     }
 }
 
-/* A connection to the collector; 0, or a negative errno value. */
-static int carry__export_connect(uint64_t deadline)
+/* A connection to one address; 0, or a negative errno value. */
+static int carry__export_connect_to(const struct sockaddr_storage *addr, socklen_t addr_len,
+                                    uint64_t deadline)
 {
     struct stat st;
-    if (carry__export_fd >= 0 &&
-        (carry__sys(SYS_fstat, carry__export_fd, &st) != 0 || st.st_ino != carry__export_ino))
-        carry__export_fd = -1; /* closed, or the program's now */
-    if (carry__export_fd >= 0)
-        return 0;
-    long fd = carry__sys(SYS_socket, carry__export_addr.ss_family,
-                         SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    long fd = carry__sys(SYS_socket, addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                         0);
     if (fd < 0)
         return (int)fd;
-    long rc = carry__sys(SYS_connect, fd, &carry__export_addr, carry__export_addr_len);
+    long rc = carry__sys(SYS_connect, fd, addr, addr_len);
     if (rc == -EINPROGRESS) {
         int err = 0;
         socklen_t len = sizeof err;
@@ -583,6 +594,31 @@ static int carry__export_connect(uint64_t deadline)
     carry__export_fd = (int)fd;
     carry__export_ino = st.st_ino;
     return 0;
+}
+
+/* A connection to the collector, at the address that answered last, else
+ * the next ones; 0, or a negative errno value. */
+static int carry__export_connect(uint64_t deadline)
+{
+    struct stat st;
+    if (carry__export_fd >= 0 &&
+        (carry__sys(SYS_fstat, carry__export_fd, &st) != 0 || st.st_ino != carry__export_ino))
+        carry__export_fd = -1; /* closed, or the program's now */
+    if (carry__export_fd >= 0)
+        return 0;
+    int rc = -EHOSTUNREACH;
+    for (unsigned tried = 0; tried < carry__export_addr_count && rc != -ETIMEDOUT; tried++) {
+        unsigned i = carry__export_addr_first % carry__export_addr_count;
+        rc = carry__export_connect_to(&carry__export_addrs[i], carry__export_addr_lens[i],
+                                      deadline);
+        if (rc == 0)
+            return 0;
+        carry__export_addr_first = i + 1;
+    }
+    /* None answered: a name may say otherwise by the next try. */
+    if (carry__export_addr_named)
+        carry__export_addr_count = 0;
+    return rc;
 }
 
 /* Sends all of iov[0..n); 0, or a negative errno value. */
