@@ -47,15 +47,16 @@ bench_date() {
 	date -u '+%Y-%m-%d %H:%M:%S UTC'
 }
 
-# bench_commit — the commit (and "+dirty" for local changes), or "unknown".
+# bench_commit [DIR] — the commit of the checkout DIR is in (default: this
+# one), with "+dirty" for local changes, or "unknown".
 bench_commit() {
-	local c
-	c=$(git -C "$CARRY_BENCH_ROOT" rev-parse --short HEAD 2>/dev/null) || {
+	local dir=${1:-$CARRY_BENCH_ROOT} c
+	c=$(git -C "$dir" rev-parse --short HEAD 2>/dev/null) || {
 		echo unknown
 		return 0
 	}
 	local changes
-	changes=$(git -C "$CARRY_BENCH_ROOT" status --porcelain 2>/dev/null || true)
+	changes=$(git -C "$dir" status --porcelain 2>/dev/null || true)
 	[ -z "$changes" ] || c="$c+dirty"
 	echo "$c"
 }
