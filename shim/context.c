@@ -195,9 +195,7 @@ carry_ctx *carry__ctx_make(struct carry__owner *owner, bool thread_ref)
     return ctx;
 }
 
-/* Rule O: ctx's span goes out once, at its death or at exit, whichever
- * claims its start first. */
-static void carry__ctx_span_end(carry_ctx *ctx)
+void carry__ctx_span_end(carry_ctx *ctx)
 {
     uint64_t start = __atomic_exchange_n(&ctx->trace.start_ns, 0, __ATOMIC_RELAXED);
     if (start != 0)
@@ -205,30 +203,9 @@ static void carry__ctx_span_end(carry_ctx *ctx)
                         ctx->parent != NULL ? &ctx->parent->store : NULL);
 }
 
-/* A request still alive at exit: the exiting thread's own ones (it may
- * be running in one) are held by a scope of its own, the others by a
- * reference in refs, if any is left. */
-static void carry__ctx_span_at_exit(void *obj, void *arg)
+void carry__ctx_each(void (*fn)(void *ctx, void *arg), void *arg)
 {
-    struct carry__owner *mine = arg;
-    carry_ctx *ctx = obj;
-    if (!carry__ctx_alive(ctx) || carry__span_started(&ctx->trace) == 0)
-        return;
-    bool owned = mine != NULL && atomic_load_explicit(&ctx->owner, memory_order_relaxed) == mine;
-    if (owned)
-        ctx->biased++;
-    else if (!carry__ctx_try_ref(ctx))
-        return;
-    carry__ctx_span_end(ctx);
-    if (!owned)
-        carry__ctx_unref(ctx);
-    else if (--ctx->biased == 0 && atomic_load_explicit(&ctx->refs, memory_order_acquire) == 0)
-        carry__ctx_settle(ctx);
-}
-
-void carry__ctx_spans_at_exit(void)
-{
-    carry__pool_each(&carry__contexts, carry__ctx_span_at_exit, carry__self.owner);
+    carry__pool_each(&carry__contexts, fn, arg);
 }
 
 static void carry__ctx_die(carry_ctx *ctx)
@@ -427,7 +404,7 @@ void carry__ctx_atfork_child(void)
     /* The requests begun before the fork are the parent's spans: the child
      * (one thread, here) sends none of them again under their ids. */
     if (carry__export_on())
-        carry__pool_each(&carry__contexts, carry__ctx_span_forget, NULL);
+        carry__ctx_each(carry__ctx_span_forget, NULL);
     /* The other threads are gone: contexts they owned die with their last
      * reference, and what was queued to them stays (in the child's copy
      * of memory only; their threads may have been running in them). */

@@ -175,9 +175,14 @@ void carry__slot_store(carry__slot *slot, carry_ctx *ctx);
 carry_ctx *carry__ctx_handle(carry_ctx *ctx);
 void carry__ctx_release_handle(carry_ctx *ctx);
 
-/* Rule O at exit: the spans of the requests still alive go out (a
- * server that stops with connections open, or lingering). */
-void carry__ctx_spans_at_exit(void);
+/* Rule O: ctx's span goes out once, at its death or at exit, whichever
+ * claims its start first; the caller holds a reference. */
+void carry__ctx_span_end(carry_ctx *ctx);
+
+/* Calls fn(ctx, arg) for every context memory holds, alive or dead (the
+ * caller tells them apart), without a lock: for a look at exit or in a
+ * forked child. */
+void carry__ctx_each(void (*fn)(void *ctx, void *arg), void *arg);
 
 /* Contexts alive in this process (for tests and stats). */
 uint64_t carry__ctx_live(void);

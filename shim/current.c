@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include "current.h"
+#include "span.h"
 
 __thread struct carry__thread carry__self __attribute__((tls_model("initial-exec")));
 __thread const struct carry__trace *volatile carry__otel_thread_ctx
@@ -116,4 +117,26 @@ void carry__current_switch(carry_ctx *ctx)
     if (ctx != NULL)
         carry__ctx_ref_local(ctx);
     carry__current_adopt(ctx);
+}
+
+/* A request still alive at exit, under a reference of the exiting
+ * thread's: a biased one for a context it owns (it may be running in
+ * it), else one in refs, if any is left. */
+static void carry__span_at_exit(void *obj, void *arg)
+{
+    (void)arg;
+    carry_ctx *ctx = obj;
+    if (!carry__ctx_alive(ctx) || carry__span_started(&ctx->trace) == 0)
+        return;
+    if (carry__ctx_owned(ctx))
+        ctx->biased++;
+    else if (!carry__ctx_try_ref(ctx))
+        return;
+    carry__ctx_span_end(ctx);
+    carry__ctx_unref_local(ctx);
+}
+
+void carry__current_spans_at_exit(void)
+{
+    carry__ctx_each(carry__span_at_exit, NULL);
 }

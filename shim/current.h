@@ -145,6 +145,10 @@ void carry__current_arm_exit(void);
  * lets go of its batch).  Registering fn again changes nothing. */
 void carry__current_at_exit(void (*fn)(void));
 
+/* Rule O at exit: the spans of the requests still alive go out (a
+ * server that stops with connections open, or lingering). */
+void carry__current_spans_at_exit(void);
+
 /* The thread ends: what it holds is released, the contexts it owns are no
  * one's.  Runs from the exit hook, or from a thread trampoline's frame. */
 void carry__thread_finish(void);

@@ -88,7 +88,7 @@ static void carry__init_once(void)
         carry__export_init(carry__secure_getenv);
         /* After the export's: the spans of requests still alive are
          * queued before its flush. */
-        if (carry__export_on() && atexit(carry__ctx_spans_at_exit) != 0)
+        if (carry__export_on() && atexit(carry__current_spans_at_exit) != 0)
             carry__warn("export: cannot register the spans at exit");
     }
     atomic_fetch_and(&carry__io_watch, ~(unsigned)CARRY__WATCH_START);

@@ -60,15 +60,13 @@ void carry__span_end(const struct carry__trace *t, uint64_t start, uint64_t id,
     span->span_id = id;
     span->parent_span_id = t->parent_span;
     span->start_ns = start;
-    span->end_ns = __atomic_load_n(&t->end_ns, __ATOMIC_RELAXED);
     span->flags = t->flags;
     /* A context begun inside a span (carry_begin) is INTERNAL, and lasts
-     * until it dies; a request or a datagram is SERVER. */
+     * until it dies; a request or a datagram is SERVER, and ends at its
+     * last write. */
     bool internal = conn == NULL && t->parent_span != 0;
     span->kind = internal ? CARRY__SPAN_INTERNAL : CARRY__SPAN_SERVER;
-    if (internal)
-        span->end_ns = carry__now_ns();
-    span->attrs_len = 0;
+    span->end_ns = internal ? carry__now_ns() : __atomic_load_n(&t->end_ns, __ATOMIC_RELAXED);
 
     /* client.address and .port, server.address and .port: split by the
      * exporter's thread. */
