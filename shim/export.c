@@ -29,6 +29,7 @@
 #include "log.h"
 #include "stats.h"
 #include "sys.h"
+#include "trace.h"
 
 #define CARRY__EXPORT_MASK (CARRY__EXPORT_SLOTS - 1)
 #define CARRY__EXPORT_TICK_MS 200      /* the exporter's sleep when little is queued */
@@ -61,14 +62,6 @@ static _Atomic uint64_t carry__export_flush_deadline;
 static _Atomic uint32_t carry__export_flushed;
 
 /* ---- The configuration -------------------------------------------------- */
-
-static int carry__unhex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
 /* text[0..len) percent-decoded and trimmed of blanks into out (size
  * bytes, NUL-terminated); its length, or -1 when it does not fit or a %

@@ -55,16 +55,12 @@ void carry__trace_child(struct carry__trace *t, uint64_t id, const struct carry_
     t->parent_span = __builtin_bswap64(p);
 }
 
-static unsigned carry__unhex(char c)
-{
-    return c <= '9' ? (unsigned)(c - '0') : (unsigned)(c - 'a' + 10);
-}
-
+/* 16 hex digits, already validated. */
 static uint64_t carry__unhex16(const char *s)
 {
     uint64_t v = 0;
     for (int i = 0; i < 16; i++)
-        v = v << 4 | carry__unhex(s[i]);
+        v = v << 4 | (uint64_t)carry__unhex(s[i]);
     return v;
 }
 

@@ -136,6 +136,15 @@ static inline uint64_t carry__trace_lo(const struct carry__trace *t)
  * it calls, its flags), CARRY__TRACEPARENT_TEXT bytes, no NUL. */
 void carry__trace_format(char *out, const struct carry__trace *t);
 
+/* The value of a hex digit, in either case, or -1. */
+static inline int carry__unhex(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 /* Lowercase hex of v, 16 digits, no NUL. */
 void carry__hex16(char *out, uint64_t v);
 
