@@ -113,6 +113,15 @@ static inline int carry__ctx_unset(carry_ctx *ctx, const char *key)
  * is the owner's own (biased), else it is an internal one in refs. */
 carry_ctx *carry__ctx_make(struct carry__owner *owner, bool thread_ref);
 
+/* ctx, held by nothing but one thread reference of its owner's (the
+ * caller's) and one internal reference, dies and is born again in its
+ * place: a new id and trace, an empty store, the same owner, parent and
+ * references.  Rule R's next request on a connection costs no allocation
+ * and no reference moves this way.  False, and nothing done, when
+ * anything else holds ctx.  The caller keeps it from profilers meanwhile
+ * (its record changes). */
+bool carry__ctx_renew(carry_ctx *ctx);
+
 /* A new owner for the calling thread, or NULL when out of memory. */
 struct carry__owner *carry__owner_new(void);
 

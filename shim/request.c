@@ -36,27 +36,57 @@ static void carry__request_http(carry_ctx *req, const char *bytes, size_t len)
 
 /* A request of e's connection begins: without memory, none (the fd
  * delivers no context of its own, and the thread runs in none). */
+/* req, e's new request, is made. */
+static void carry__request_made(struct carry__fd *e, int fd, carry_ctx *req, const char *bytes,
+                                size_t len)
+{
+    /* Only the read that took the turn counts: no atomic add needed. */
+    uint32_t seq = atomic_load_explicit(&e->seq, memory_order_relaxed) + 1;
+    atomic_store_explicit(&e->seq, seq, memory_order_relaxed);
+    req->seq = seq;
+    carry__request_http(req, bytes, len);
+    carry__span_begin(&req->trace);
+    if (carry__counting()) {
+        atomic_fetch_add_explicit(&carry__stats.requests, 1, memory_order_relaxed);
+        carry__stats_raise(&carry__stats.requests_max, seq);
+    }
+    carry__debug(3, "request %u on fd %d: context %016llx", seq, fd, (unsigned long long)req->id);
+}
+
+/* The request before, current and held by nothing but the fd and this
+ * thread, is renewed in place as the next (the common turn of a server
+ * that reads each request on the thread that answered the last).
+ * Profilers see no context while its record changes. */
+static bool carry__request_renew(struct carry__thread *self, struct carry__fd *e, int fd,
+                                 carry_ctx *last, const char *bytes, size_t len)
+{
+    if (last->parent == NULL ||
+        last->parent != atomic_load_explicit(&e->conn, memory_order_relaxed) ||
+        !carry__ctx_owned(last))
+        return false;
+    carry__current_set(self, NULL);
+    bool renewed = carry__ctx_renew(last);
+    if (renewed)
+        carry__request_made(e, fd, last, bytes, len);
+    carry__current_set(self, last);
+    return renewed;
+}
+
 static void carry__request_begin(struct carry__fd *e, int fd, const char *bytes, size_t len)
 {
+    struct carry__thread *self = &carry__self;
+    carry_ctx *last = self->current;
+    if (last != NULL && last == atomic_load_explicit(&e->owner, memory_order_relaxed) &&
+        carry__request_renew(self, e, fd, last, bytes, len))
+        return;
     /* The request's link to its connection takes this reference. */
     carry_ctx *conn = carry__slot_take(&e->conn);
     if (conn == NULL)
         return;
     carry_ctx *req = carry__ctx_new_local();
     if (req != NULL) {
-        /* Only the read that took the turn counts: no atomic add needed. */
-        uint32_t seq = atomic_load_explicit(&e->seq, memory_order_relaxed) + 1;
-        atomic_store_explicit(&e->seq, seq, memory_order_relaxed);
         req->parent = conn;
-        req->seq = seq;
-        carry__request_http(req, bytes, len);
-        carry__span_begin(&req->trace);
-        if (carry__counting()) {
-            atomic_fetch_add_explicit(&carry__stats.requests, 1, memory_order_relaxed);
-            carry__stats_raise(&carry__stats.requests_max, seq);
-        }
-        carry__debug(3, "request %u on fd %d: context %016llx", seq, fd,
-                     (unsigned long long)req->id);
+        carry__request_made(e, fd, req, bytes, len);
     } else {
         carry__ctx_unref(conn);
     }

@@ -35,8 +35,16 @@ int carry__store_set(struct carry__store *store, carry__spin *lock, const char *
 int carry__store_setn(struct carry__store *store, carry__spin *lock, const char *key,
                       const char *value, size_t value_len);
 int carry__store_unset(struct carry__store *store, carry__spin *lock, const char *key);
-/* Called once no reference is left: nothing reads concurrently. */
-void carry__store_free(struct carry__store *store);
+/* Empties a store that nothing reads concurrently (no reference is
+ * left to its context, or none can be taken), and returns its memory,
+ * which carry__store_free_arena gives back once readers cannot see it. */
+struct carry__chunk *carry__store_detach(struct carry__store *store);
+void carry__store_free_arena(struct carry__chunk *arena);
+
+static inline void carry__store_free(struct carry__store *store)
+{
+    carry__store_free_arena(carry__store_detach(store));
+}
 
 /* Fills keys and values (room for max each) with the keys that have a
  * value, newest first, and returns how many there are in all.  Allocates

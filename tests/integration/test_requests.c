@@ -58,7 +58,8 @@ Test(requests, each_turn_is_a_request_of_its_connection)
     struct turn conn = turn_of(out, "accepted"), first = turn_of(out, "first"),
                 set = turn_of(out, "first-set"), rest = turn_of(out, "rest"),
                 push = turn_of(out, "push"), http = turn_of(out, "http"),
-                bad = turn_of(out, "badtrace"), eof = turn_of(out, "eof");
+                bad = turn_of(out, "badtrace"), held = turn_of(out, "held"),
+                eof = turn_of(out, "eof");
     char conn_hex[17];
     snprintf(conn_hex, sizeof conn_hex, "%016" PRIx64, conn.id);
 
@@ -99,6 +100,12 @@ Test(requests, each_turn_is_a_request_of_its_connection)
     cr_assert_str_eq(first.method, "-", "not HTTP: no keys");
     cr_assert_str_eq(bad.method, "GET");
     cr_assert_str_eq(bad.traceparent, "-", "uppercase hex is no traceparent");
+
+    /* A request the program captured is still itself while the next runs. */
+    cr_assert_eq(held.id, http.id, "%s", out);
+    cr_assert_str_eq(held.seq, "3", "%s", out);
+    cr_assert_str_eq(held.target, "/items/7?x=1", "%s", out);
+    cr_assert_str_eq(held.request_id, "req-42", "%s", out);
 
     /* The end: the connection's context again. */
     cr_assert_eq(eof.id, conn.id, "%s", out);
