@@ -68,7 +68,7 @@ static uint64_t carry__id_prefix_of_this_process(void)
 }
 
 /* A thread's next block of counter values, with the pid above them. */
-static __attribute__((noinline)) void carry__id_refill(struct carry__thread *self)
+__attribute__((noinline)) void carry__id_refill(struct carry__thread *self)
 {
     uint64_t block = atomic_fetch_add(&carry__id_counter, CARRY__ID_BLOCK);
     self->id_next = carry__id_prefix_of_this_process() | (block & ((UINT64_C(1) << 40) - 1));
@@ -78,18 +78,6 @@ static __attribute__((noinline)) void carry__id_refill(struct carry__thread *sel
     atomic_store_explicit(&carry__ever, true, memory_order_relaxed);
 }
 
-uint64_t carry__id_next(void)
-{
-    struct carry__thread *self = &carry__self;
-    for (;;) {
-        if (CARRY__UNLIKELY(self->id_next == self->id_limit))
-            carry__id_refill(self);
-        uint64_t id = carry__trace_permute(self->id_next++);
-        /* One counter value maps to 0, which is no id. */
-        if (CARRY__LIKELY(id != 0))
-            return id;
-    }
-}
 
 /* Every owner, for fork (see carry__ctx_atfork_child). */
 static carry__spin carry__owners_lock;

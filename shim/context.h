@@ -7,6 +7,7 @@
 #define CARRY_CONTEXT_H
 
 #include "common.h"
+#include "self.h"
 #include "store.h"
 #include "trace.h"
 
@@ -201,10 +202,24 @@ uint64_t carry__ctx_live(void);
  * handler. */
 bool carry__ctx_ever(void);
 
+/* The calling thread's next block of counter values. */
+void carry__id_refill(struct carry__thread *self);
+
 /* A fresh, non-zero id: a counter (with the pid in its top 24 bits, so
  * that a forked child's differ from its parent's) through trace.h's keyed
- * permutation. */
-uint64_t carry__id_next(void);
+ * permutation.  Inline: every request takes one. */
+static inline uint64_t carry__id_next(void)
+{
+    struct carry__thread *self = &carry__self;
+    for (;;) {
+        if (CARRY__UNLIKELY(self->id_next == self->id_limit))
+            carry__id_refill(self);
+        uint64_t id = carry__trace_permute(self->id_next++);
+        /* One counter value maps to 0, which is no id. */
+        if (CARRY__LIKELY(id != 0))
+            return id;
+    }
+}
 
 void carry__ctx_atfork_prepare(void);
 void carry__ctx_atfork_parent(void);

@@ -41,6 +41,20 @@ static inline void carry__current_set(struct carry__thread *self, carry_ctx *ctx
     carry__otel_thread_ctx = ctx != NULL ? &ctx->trace : NULL;
 }
 
+/* The current context's record is about to change in place: profilers
+ * see none until carry__current_republish. */
+static inline void carry__current_unpublish(void)
+{
+    carry__otel_thread_ctx = NULL;
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
+static inline void carry__current_republish(carry_ctx *current)
+{
+    atomic_signal_fence(memory_order_release);
+    carry__otel_thread_ctx = &current->trace;
+}
+
 static inline bool carry__ctx_owned(const carry_ctx *ctx)
 {
     struct carry__owner *mine = carry__self.owner;

@@ -101,16 +101,23 @@ static struct carry__ep *carry__ep_tracked(struct carry__ep *ep)
     return ep == &carry__ep_untracked ? NULL : ep;
 }
 
-/* epfd's state; with create, made at its first ADD.  NULL when epfd has
- * none or is untracked: its calls then pass through. */
-static struct carry__ep *carry__ep_of(int epfd, bool create)
+/* epfd's state, or NULL when it has none or is untracked: its calls then
+ * pass through.  Inline: every wait looks it up. */
+static inline struct carry__ep *carry__ep_find(int epfd)
 {
-    struct carry__ep_fd *e = create ? carry__fdmap_ensure(&carry__ep_fds, epfd)
-                                    : carry__fdmap_get(&carry__ep_fds, epfd);
+    struct carry__ep_fd *e = carry__fdmap_get(&carry__ep_fds, epfd);
+    return e != NULL ? carry__ep_tracked(atomic_load_explicit(&e->ep, memory_order_acquire))
+                     : NULL;
+}
+
+/* The same, made at epfd's first ADD. */
+static struct carry__ep *carry__ep_made(int epfd)
+{
+    struct carry__ep_fd *e = carry__fdmap_ensure(&carry__ep_fds, epfd);
     if (e == NULL)
         return NULL;
     struct carry__ep *ep = atomic_load_explicit(&e->ep, memory_order_acquire);
-    if (ep != NULL || !create)
+    if (ep != NULL)
         return carry__ep_tracked(ep);
     ep = carry__pool_take(&carry__ep_pool);
     if (ep != NULL && !carry__fdmap_reserve(&ep->regs)) {
@@ -153,7 +160,7 @@ int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ct
         (op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD && op != EPOLL_CTL_DEL) ||
         (op != EPOLL_CTL_DEL && event == NULL))
         return real(epfd, op, fd, event);
-    struct carry__ep *ep = carry__ep_of(epfd, op == EPOLL_CTL_ADD);
+    struct carry__ep *ep = op == EPOLL_CTL_ADD ? carry__ep_made(epfd) : carry__ep_find(epfd);
     if (ep == NULL) /* not registered through carry, or untracked */
         return real(epfd, op, fd, event);
     /* A tracked epoll fd has its registrations' address space, and the fd
@@ -378,8 +385,17 @@ static __attribute__((flatten)) int carry__ep_hand_out_batch(struct carry__ep *e
 {
     static _Atomic uint64_t batches;
     struct carry__thread *self = &carry__self;
-    uint64_t batch = n > 1 ? atomic_fetch_add_explicit(&batches, 1, memory_order_relaxed) + 1 : 0;
     int kept = 0, i = 0, fd;
+    if (n == 1) {
+        /* No batch: nothing to stamp, since no later batch has the
+         * number of an earlier one. */
+        struct carry__reg *reg = carry__ep_resolve(ep, events, &fd);
+        if (reg == NULL)
+            return 0;
+        *next = carry__ep_context(fd, reg, prev);
+        return 1;
+    }
+    uint64_t batch = atomic_fetch_add_explicit(&batches, 1, memory_order_relaxed) + 1;
     for (; i < n && kept == 0; i++) {
         struct carry__reg *reg = carry__ep_resolve(ep, &events[i], &fd);
         if (reg == NULL)
@@ -397,8 +413,10 @@ static __attribute__((flatten)) int carry__ep_hand_out_batch(struct carry__ep *e
             events[kept] = events[i];
         kept++;
     }
-    carry__io_batch = kept > 1 ? batch : 0;
-    self->batch_ep = ep;
+    if (kept > 1) {
+        carry__io_batch = batch;
+        self->batch_ep = ep;
+    }
     return kept;
 }
 
@@ -502,7 +520,7 @@ int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__w
     struct carry__thread *self = &carry__self;
     if (self->in_loop > 0 && self->queue.count == 0) {
         /* A library loop's callbacks set the contexts (rule L). */
-        struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_of(epfd, false) : NULL;
+        struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_find(epfd) : NULL;
         int n = real(call, events, maxevents);
         if (ep != NULL && n > 0) {
             int err = errno;
@@ -523,7 +541,7 @@ int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__w
     uintptr_t depth = (uintptr_t)__builtin_frame_address(0);
     carry__ep_nest(self, depth, &prev, batch);
 
-    struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_of(epfd, false) : NULL;
+    struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_find(epfd) : NULL;
     if (self->queue.count > 0 && self->queue_ep != ep)
         carry__ep_hand_back(self);
     int n;
@@ -575,7 +593,13 @@ int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__w
         carry__io_batch = self->nested_batch;
         self->batch_ep = self->nested_batch_ep;
     }
-    carry__current_adopt(next);
+    /* Adopting next is setting it, unless a signal handler entered a
+     * context during the wait. */
+    if (CARRY__UNLIKELY(self->current != NULL) ||
+        (next != NULL && CARRY__UNLIKELY(!self->exit_hook)))
+        carry__current_adopt(next);
+    else
+        carry__current_set(self, next);
     if (prev != NULL)
         carry__ctx_unref_local(prev);
     *errno_p = err;

@@ -57,27 +57,26 @@ static void carry__request_made(struct carry__fd *e, int fd, carry_ctx *req, con
  * thread, is renewed in place as the next (the common turn of a server
  * that reads each request on the thread that answered the last).
  * Profilers see no context while its record changes. */
-static bool carry__request_renew(struct carry__thread *self, struct carry__fd *e, int fd,
-                                 carry_ctx *last, const char *bytes, size_t len)
+static bool carry__request_renew(struct carry__fd *e, int fd, carry_ctx *last, const char *bytes,
+                                 size_t len)
 {
     if (last->parent == NULL ||
         last->parent != atomic_load_explicit(&e->conn, memory_order_relaxed) ||
         !carry__ctx_owned(last))
         return false;
-    carry__current_set(self, NULL);
+    carry__current_unpublish();
     bool renewed = carry__ctx_renew(last);
     if (renewed)
         carry__request_made(e, fd, last, bytes, len);
-    carry__current_set(self, last);
+    carry__current_republish(last);
     return renewed;
 }
 
 static void carry__request_begin(struct carry__fd *e, int fd, const char *bytes, size_t len)
 {
-    struct carry__thread *self = &carry__self;
-    carry_ctx *last = self->current;
+    carry_ctx *last = carry__current();
     if (last != NULL && last == atomic_load_explicit(&e->owner, memory_order_relaxed) &&
-        carry__request_renew(self, e, fd, last, bytes, len))
+        carry__request_renew(e, fd, last, bytes, len))
         return;
     /* The request's link to its connection takes this reference. */
     carry_ctx *conn = carry__slot_take(&e->conn);

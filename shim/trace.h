@@ -90,15 +90,16 @@ static inline void carry__trace_record(struct carry__trace *t, uint64_t id, uint
     __atomic_store_n(&t->end_ns, 0, __ATOMIC_RELAXED);
 }
 
-/* t begins a new trace, as its root span: the trace-id is id (already a
- * permutation) through one keyed round more for each half, so it is as
- * unique as id and says nothing of it; its second half is odd, so it is
- * never all zero.  Random bytes in any order are as random: stored as
- * they are, not byte-swapped. */
+/* t begins a new trace, as its root span.  The trace-id is one keyed
+ * multiplication of id (already a permutation) to 128 bits: its low half
+ * is a bijection of id, so the trace-id is as unique as id and says
+ * nothing of it; its first half is odd, so it is never all zero.  Random
+ * bytes in any order are as random: stored as they are, not
+ * byte-swapped. */
 static inline void carry__trace_start(struct carry__trace *t, uint64_t id)
 {
-    uint64_t hi = carry__trace_mix(id, carry__trace_keys[2]);
-    uint64_t lo = carry__trace_mix(id, carry__trace_keys[3]) | UINT64_C(1) << 56;
+    unsigned __int128 x = (unsigned __int128)(id ^ carry__trace_keys[2]) * 0x9e3779b97f4a7c15u;
+    uint64_t hi = ((uint64_t)(x >> 64) ^ carry__trace_keys[3]) | UINT64_C(1) << 56, lo = (uint64_t)x;
     __builtin_memcpy(t->trace_id, &hi, 8);
     __builtin_memcpy(t->trace_id + 8, &lo, 8);
     carry__trace_record(t, id, CARRY__TRACE_SAMPLED);
