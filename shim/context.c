@@ -210,27 +210,6 @@ static void carry__ctx_die(carry_ctx *ctx)
     carry__pool_give(&carry__contexts, ctx);
 }
 
-bool carry__ctx_renew(carry_ctx *ctx)
-{
-    uint64_t one = CARRY__REF_INTERNAL;
-    /* Marked dead meanwhile, so that a thread taking the holder's
-     * reference (carry__slot_take) waits for the new context whole. */
-    if (ctx->biased != 1 ||
-        !atomic_compare_exchange_strong_explicit(&ctx->refs, &one, CARRY__REF_DEAD,
-                                                 memory_order_acquire, memory_order_relaxed))
-        return false;
-    if (carry__export_on() && carry__span_started(&ctx->trace) != 0)
-        carry__ctx_span_end(ctx);
-    struct carry__chunk *arena = carry__store_detach(&ctx->store);
-    ctx->id = carry__id_next();
-    carry__trace_start(&ctx->trace, ctx->id);
-    atomic_store_explicit(&ctx->refs, CARRY__REF_INTERNAL, memory_order_release);
-    carry__store_free_arena(arena);
-    if (carry__counting())
-        carry__stats_context_born(carry__ctx_live());
-    return true;
-}
-
 void carry__ctx_settle(carry_ctx *ctx)
 {
     uint64_t zero = 0;

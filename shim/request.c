@@ -8,11 +8,12 @@
 
 /* An HTTP/1.x head at the start of the request's first bytes gives it
  * keys; the context is not shared yet, so nothing reads them half-made.
- * Out of memory, a key is missing. */
-static void carry__request_http(carry_ctx *req, const char *bytes, size_t len)
+ * Out of memory, a key is missing.  Called when carry__http_maybe. */
+static __attribute__((noinline)) void carry__request_http(carry_ctx *req, const char *bytes,
+                                                          size_t len)
 {
     struct carry__http_head h;
-    if (!carry__http_maybe(bytes, len) || !carry__http_head_read(bytes, len, &h))
+    if (!carry__http_head_read(bytes, len, &h))
         return;
     carry__ctx_setn(req, "http.method", h.method, h.method_len);
     carry__ctx_setn(req, "http.target", h.target, h.target_len);
@@ -34,17 +35,16 @@ static void carry__request_http(carry_ctx *req, const char *bytes, size_t len)
         carry__count(&carry__stats.traceparents_rejected);
 }
 
-/* A request of e's connection begins: without memory, none (the fd
- * delivers no context of its own, and the thread runs in none). */
-/* req, e's new request, is made. */
-static void carry__request_made(struct carry__fd *e, int fd, carry_ctx *req, const char *bytes,
+/* req, e's new request, is made.  Inline in both ways a request begins. */
+static inline __attribute__((always_inline)) void carry__request_made(struct carry__fd *e, int fd, carry_ctx *req, const char *bytes,
                                 size_t len)
 {
     /* Only the read that took the turn counts: no atomic add needed. */
     uint32_t seq = atomic_load_explicit(&e->seq, memory_order_relaxed) + 1;
     atomic_store_explicit(&e->seq, seq, memory_order_relaxed);
     req->seq = seq;
-    carry__request_http(req, bytes, len);
+    if (carry__http_maybe(bytes, len))
+        carry__request_http(req, bytes, len);
     carry__span_begin(&req->trace);
     if (carry__counting()) {
         atomic_fetch_add_explicit(&carry__stats.requests, 1, memory_order_relaxed);
@@ -57,7 +57,7 @@ static void carry__request_made(struct carry__fd *e, int fd, carry_ctx *req, con
  * thread, is renewed in place as the next (the common turn of a server
  * that reads each request on the thread that answered the last).
  * Profilers see no context while its record changes. */
-static bool carry__request_renew(struct carry__fd *e, int fd, carry_ctx *last, const char *bytes,
+static inline bool carry__request_renew(struct carry__fd *e, int fd, carry_ctx *last, const char *bytes,
                                  size_t len)
 {
     if (last->parent == NULL ||
@@ -72,12 +72,12 @@ static bool carry__request_renew(struct carry__fd *e, int fd, carry_ctx *last, c
     return renewed;
 }
 
-static void carry__request_begin(struct carry__fd *e, int fd, const char *bytes, size_t len)
+/* A request of e's connection begins in a new context: without memory,
+ * none (the fd delivers no context of its own, and the thread runs in
+ * none). */
+static __attribute__((noinline)) void carry__request_begin_new(struct carry__fd *e, int fd,
+                                                               const char *bytes, size_t len)
 {
-    carry_ctx *last = carry__current();
-    if (last != NULL && last == atomic_load_explicit(&e->owner, memory_order_relaxed) &&
-        carry__request_renew(e, fd, last, bytes, len))
-        return;
     /* The request's link to its connection takes this reference. */
     carry_ctx *conn = carry__slot_take(&e->conn);
     if (conn == NULL)
@@ -94,7 +94,7 @@ static void carry__request_begin(struct carry__fd *e, int fd, const char *bytes,
 }
 
 /* The connection's own context is current again, and what fd delivers. */
-static void carry__request_end(struct carry__fd *e)
+static __attribute__((noinline)) void carry__request_end(struct carry__fd *e)
 {
     carry_ctx *conn = carry__slot_take_local(&e->conn);
     if (conn == NULL)
@@ -116,9 +116,14 @@ void carry__request_read(struct carry__fd *e, int fd, ssize_t rc, const void *by
         return;
     }
     int saved_errno = errno;
-    if (rc > 0)
-        carry__request_begin(e, fd, bytes, (size_t)rc < cap ? (size_t)rc : cap);
-    else
+    if (rc > 0) {
+        size_t len = (size_t)rc < cap ? (size_t)rc : cap;
+        carry_ctx *last = carry__current();
+        if (last == NULL || last != atomic_load_explicit(&e->owner, memory_order_relaxed) ||
+            !carry__request_renew(e, fd, last, bytes, len))
+            carry__request_begin_new(e, fd, bytes, len);
+    } else {
         carry__request_end(e);
+    }
     errno = saved_errno;
 }

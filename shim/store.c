@@ -349,14 +349,6 @@ int carry__store_unset(struct carry__store *store, carry__spin *lock, const char
     return old ? 0 : ENOENT;
 }
 
-struct carry__chunk *carry__store_detach(struct carry__store *store)
-{
-    struct carry__chunk *arena = store->arena;
-    store->arena = NULL;
-    atomic_store_explicit(&store->entries, NULL, memory_order_relaxed);
-    return arena;
-}
-
 void carry__store_free_arena(struct carry__chunk *arena)
 {
     for (struct carry__chunk *c = arena, *next; c != NULL; c = next) {

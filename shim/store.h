@@ -38,7 +38,14 @@ int carry__store_unset(struct carry__store *store, carry__spin *lock, const char
 /* Empties a store that nothing reads concurrently (no reference is
  * left to its context, or none can be taken), and returns its memory,
  * which carry__store_free_arena gives back once readers cannot see it. */
-struct carry__chunk *carry__store_detach(struct carry__store *store);
+static inline struct carry__chunk *carry__store_detach(struct carry__store *store)
+{
+    struct carry__chunk *arena = store->arena;
+    store->arena = NULL;
+    atomic_store_explicit(&store->entries, NULL, memory_order_relaxed);
+    return arena;
+}
+
 void carry__store_free_arena(struct carry__chunk *arena);
 
 static inline void carry__store_free(struct carry__store *store)
