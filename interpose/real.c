@@ -13,7 +13,6 @@
 #include "real.h"
 
 struct carry__real_table carry__real;
-_Atomic int carry__real_bound;
 
 static void *carry__lookup(const char *name, const char *version)
 {
@@ -34,7 +33,6 @@ static void carry__real_bind_once(void)
                          __ATOMIC_RELAXED);
     CARRY__REAL_SYMBOLS(CARRY__REAL_BIND)
 #undef CARRY__REAL_BIND
-    atomic_store_explicit(&carry__real_bound, 1, memory_order_release);
 }
 
 /* Once, so that no thread reads an entry while another still writes it. */

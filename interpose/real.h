@@ -229,19 +229,19 @@ extern struct carry__real_table carry__real;
  * found, since a wrapper without its real function cannot do what the
  * program asked. */
 void carry__real_bind(void);
-extern _Atomic int carry__real_bound;
 
 /* The entry, bound on first use.  A wrapper of an optional symbol is only
  * reached once some loaded object defines the symbol, so an entry still
  * NULL then belongs to a library the program loaded with dlopen after
- * binding: it is looked up again.  (Relaxed atomic loads are plain loads.) */
+ * binding: it is looked up again.  An entry is read with one relaxed load
+ * (a plain one): once it holds a function it holds that function for
+ * good, and a NULL one (not bound yet, or optional) takes the slow way,
+ * which binds the table first. */
 void *carry__real_late(void **entry, const char *name);
 #define CARRY__REAL(name) \
     ({ \
         __typeof__(carry__real.name) carry__fn_ = \
-            atomic_load_explicit(&carry__real_bound, memory_order_acquire) \
-                ? __atomic_load_n(&carry__real.name, __ATOMIC_RELAXED) \
-                : NULL; \
+            __atomic_load_n(&carry__real.name, __ATOMIC_RELAXED); \
         CARRY__LIKELY(carry__fn_ != NULL) \
             ? carry__fn_ \
             : (__typeof__(carry__real.name))carry__real_late((void **)&carry__real.name, #name); \

@@ -222,7 +222,8 @@ int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ct
 
 /* If ev's token still names a live registration, gives ev back the caller's
  * data and returns the registration. */
-static struct carry__reg *carry__ep_resolve(struct carry__ep *ep, struct epoll_event *ev, int *fd)
+static inline __attribute__((always_inline)) struct carry__reg *
+carry__ep_resolve(struct carry__ep *ep, struct epoll_event *ev, int *fd)
 {
     uint64_t token = ev->data.u64;
     *fd = (int)(uint32_t)token;
@@ -357,7 +358,8 @@ static int carry__ep_resolve_all(struct carry__ep *ep, struct epoll_event *event
 /* The context an event of fd runs in: what fd owns now, else what the
  * registration was bound to.  prev is the context the thread left, which
  * it still holds: returned as it is when it is the one, with no atomics. */
-static inline carry_ctx *carry__ep_context(int fd, struct carry__reg *reg, carry_ctx **prev)
+static inline __attribute__((always_inline)) carry_ctx *carry__ep_context(int fd, struct carry__reg *reg,
+                                                                    carry_ctx **prev)
 {
     carry__slot *slot = carry__fd_slot_or(fd, &reg->ctx);
     if (atomic_load_explicit(slot, memory_order_relaxed) == *prev && *prev != NULL) {
@@ -511,50 +513,49 @@ static void carry__ep_nest(struct carry__thread *self, uintptr_t depth, carry_ct
     }
 }
 
-int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__wait_fn *real,
-                   void *call, bool forever)
+/* The thread's context after a wait: next, with the thread reference the
+ * caller took; prev, the context it left, is let go of.  errno is err. */
+static inline void carry__ep_wait_done(struct carry__thread *self, carry_ctx *next, carry_ctx *prev,
+                                       int *errno_p, int err)
 {
-    /* Before it may block: contexts this thread owns and others let go of
-     * die now, not after the wait. */
-    carry__ctx_drain();
-    struct carry__thread *self = &carry__self;
-    if (self->in_loop > 0 && self->queue.count == 0) {
-        /* A library loop's callbacks set the contexts (rule L). */
-        struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_find(epfd) : NULL;
-        int n = real(call, events, maxevents);
-        if (ep != NULL && n > 0) {
-            int err = errno;
-            n = carry__ep_resolve_all(ep, events, n);
-            errno = err;
-        }
-        return n;
-    }
+    /* Adopting next is setting it, unless a signal handler entered a
+     * context during the wait. */
+    if (CARRY__UNLIKELY(self->current != NULL) ||
+        (next != NULL && CARRY__UNLIKELY(!self->exit_hook)))
+        carry__current_adopt(next);
+    else
+        carry__current_set(self, next);
+    if (prev != NULL)
+        carry__ctx_unref_local(prev);
+    *errno_p = err;
+}
 
-    /* Rule D: the thread is back in its loop and leaves its context.  The
-     * reference stays in prev until the next context is known, so that the
-     * common case of two events of one connection costs no atomics. */
-    carry_ctx *prev = self->current, *next = NULL;
-    uint64_t batch = carry__io_batch;
-    carry__current_set(self, NULL);
-    carry__io_batch = 0;
-    int *errno_p = &errno, err = *errno_p;
-    uintptr_t depth = (uintptr_t)__builtin_frame_address(0);
-    carry__ep_nest(self, depth, &prev, batch);
-
-    struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_find(epfd) : NULL;
-    if (self->queue.count > 0 && self->queue_ep != ep)
-        carry__ep_hand_back(self);
-    int n;
-    for (;;) {
+/*
+ * The rest of a wait, once the thread has left prev (its context before
+ * the wait, still held): when waited, the real wait has returned n with
+ * errno err; otherwise the thread's queued events come first, then the
+ * real wait.  Hands out events (rule E), waits again while every event
+ * was stale and the caller waits forever, and ends the wait (rule D).
+ */
+static __attribute__((noinline)) int
+carry__ep_wait_rest(struct carry__thread *self, struct carry__ep *ep, struct epoll_event *events,
+                    int maxevents, carry__wait_fn *real, void *call, bool forever, carry_ctx *prev,
+                    uintptr_t depth, bool waited, int n, int err)
+{
+    int *errno_p = &errno;
+    carry_ctx *next = NULL;
+    for (;; waited = false) {
         int fd;
         struct carry__reg *reg;
-        if (ep != NULL && (reg = carry__ep_next_queued(self, ep, events, &fd)) != NULL) {
-            n = 1;
-            next = carry__ep_context(fd, reg, &prev);
-            break;
+        if (!waited) {
+            if (ep != NULL && (reg = carry__ep_next_queued(self, ep, events, &fd)) != NULL) {
+                n = 1;
+                next = carry__ep_context(fd, reg, &prev);
+                break;
+            }
+            n = real(call, events, maxevents);
+            err = *errno_p;
         }
-        n = real(call, events, maxevents);
-        err = *errno_p;
         if (ep == NULL || n <= 0)
             break;
         if (carry__config.epoll_batch) {
@@ -593,17 +594,60 @@ int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__w
         carry__io_batch = self->nested_batch;
         self->batch_ep = self->nested_batch_ep;
     }
-    /* Adopting next is setting it, unless a signal handler entered a
-     * context during the wait. */
-    if (CARRY__UNLIKELY(self->current != NULL) ||
-        (next != NULL && CARRY__UNLIKELY(!self->exit_hook)))
-        carry__current_adopt(next);
-    else
-        carry__current_set(self, next);
-    if (prev != NULL)
-        carry__ctx_unref_local(prev);
-    *errno_p = err;
+    carry__ep_wait_done(self, next, prev, errno_p, err);
     return n;
+}
+
+int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__wait_fn *real,
+                   void *call, bool forever)
+{
+    /* Before it may block: contexts this thread owns and others let go of
+     * die now, not after the wait. */
+    carry__ctx_drain();
+    struct carry__thread *self = &carry__self;
+    struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_find(epfd) : NULL;
+    if (self->in_loop > 0 && self->queue.count == 0) {
+        /* A library loop's callbacks set the contexts (rule L). */
+        int n = real(call, events, maxevents);
+        if (ep != NULL && n > 0) {
+            int err = errno;
+            n = carry__ep_resolve_all(ep, events, n);
+            errno = err;
+        }
+        return n;
+    }
+
+    /* Rule D: the thread is back in its loop and leaves its context.  The
+     * reference stays in prev until the next context is known, so that the
+     * common case of two events of one connection costs no atomics. */
+    carry_ctx *prev = self->current;
+    uintptr_t depth = (uintptr_t)__builtin_frame_address(0);
+    int *errno_p = &errno;
+    carry__current_set(self, NULL);
+    if (CARRY__LIKELY(ep != NULL && carry__io_batch == 0 && self->nested_in == NULL &&
+                      (prev == NULL || depth >= self->wait_depth) && self->queue.count == 0 &&
+                      atomic_load_explicit(&ep->queued, memory_order_relaxed) == 0)) {
+        /* The common wait: nothing queued, nested or batched before it,
+         * and most often one event back. */
+        int n = real(call, events, maxevents), err = *errno_p, fd;
+        struct carry__reg *reg;
+        if (n == 1 && (reg = carry__ep_resolve(ep, events, &fd)) != NULL) {
+            self->wait_depth = depth;
+            carry_ctx *next = carry__ep_context(fd, reg, &prev);
+            carry__ep_wait_done(self, next, prev, errno_p, err);
+            return 1;
+        }
+        return carry__ep_wait_rest(self, ep, events, maxevents, real, call, forever, prev, depth,
+                                   true, n, err);
+    }
+    uint64_t batch = carry__io_batch;
+    carry__io_batch = 0;
+    int err = *errno_p;
+    carry__ep_nest(self, depth, &prev, batch);
+    if (self->queue.count > 0 && self->queue_ep != ep)
+        carry__ep_hand_back(self);
+    return carry__ep_wait_rest(self, ep, events, maxevents, real, call, forever, prev, depth, false,
+                               0, err);
 }
 
 static void carry__reg_reset(int fd, void *entry, void *arg)
