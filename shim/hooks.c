@@ -225,9 +225,8 @@ void carry__hook_read_done_slow(int fd, ssize_t rc, const void *bytes, size_t ca
         carry__chan_read(e, rc, bytes, cap);
 }
 
-/* Writes while carry starts, counts or tags. */
-static __attribute__((noinline)) unsigned carry__write_watched(int fd, bool taggable,
-                                                               unsigned watch)
+/* Writes while carry starts or counts. */
+static __attribute__((noinline)) unsigned carry__write_rare(int fd, unsigned watch)
 {
     if (watch & CARRY__WATCH_START) {
         carry__ensure_init();
@@ -235,31 +234,29 @@ static __attribute__((noinline)) unsigned carry__write_watched(int fd, bool tagg
     }
     if (watch & CARRY__WATCH_STATS)
         carry__fd_check_io(fd);
+    return watch;
+}
+
+unsigned carry__hook_write_slow(int fd, bool taggable, unsigned watch)
+{
+    if (CARRY__UNLIKELY(watch & (CARRY__WATCH_START | CARRY__WATCH_STATS)))
+        watch = carry__write_rare(fd, watch);
+    /* A borrowed fd changes hands before the bytes leave, so that a reply
+     * is never dispatched before its request's context owns the fd. */
     if (watch & CARRY__WATCH_BORROWED) {
         carry_ctx *current = carry__current();
         carry__fd_wrote(fd, current);
         if ((watch & CARRY__WATCH_INJECT) && carry__inject_wants(carry__fd_get(fd), current))
             return CARRY__WRITE_INJECT;
     }
-    if (watch & (CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS)) {
-        struct carry__fd *e = carry__fd_get(fd);
-        if (e != NULL && (watch & CARRY__WATCH_REQUESTS))
+    struct carry__fd *e;
+    if ((watch & (CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS)) && (e = carry__fd_get(fd)) != NULL) {
+        if (watch & CARRY__WATCH_REQUESTS)
             carry__request_wrote(e, carry__current());
-        if (e != NULL && carry__chan_end(e))
+        if (carry__chan_end(e))
             return CARRY__WRITE_CHANNEL;
     }
     return taggable && (watch & CARRY__WATCH_TAG) && carry__tag_fd(fd) ? CARRY__WRITE_TAGGED : 0;
-}
-
-/* A borrowed fd changes hands before the bytes leave, so that a reply is
- * never dispatched before its request's context owns the fd.  That alone
- * (a process that connects out) is the common case, kept free of calls. */
-unsigned carry__hook_write_slow(int fd, bool taggable, unsigned watch)
-{
-    if (watch != CARRY__WATCH_BORROWED)
-        return carry__write_watched(fd, taggable, watch);
-    carry__fd_wrote(fd, carry__current());
-    return 0;
 }
 
 uint64_t carry__hook_channel_write(int fd, const void *buf, size_t n)
