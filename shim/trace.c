@@ -82,10 +82,26 @@ void carry__trace_set_method(struct carry__trace *t, const char *method, size_t 
     t->attrs_size = (uint16_t)(2 + len);
 }
 
+/* Eight hex digits of v, eight bytes at once: each nibble spread to a
+ * byte of its own, turned into its digit, the most significant first. */
+static inline uint64_t carry__hex8(uint32_t v)
+{
+    uint64_t x = ((uint64_t)(v & 0xffff0000u) << 16) | (v & 0xffffu);
+    x = ((x & UINT64_C(0x0000ff000000ff00)) << 8) | (x & UINT64_C(0x000000ff000000ff));
+    x = ((x & UINT64_C(0x00f000f000f000f0)) << 4) | (x & UINT64_C(0x000f000f000f000f));
+    uint64_t letters = ((x + UINT64_C(0x0606060606060606)) >> 4) & UINT64_C(0x0101010101010101);
+    x += UINT64_C(0x3030303030303030) + letters * ('a' - '0' - 10);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    return x;
+}
+
 void carry__hex16(char *out, uint64_t v)
 {
-    for (int i = 15; i >= 0; i--, v >>= 4)
-        out[i] = "0123456789abcdef"[v & 15];
+    uint64_t hi = carry__hex8((uint32_t)(v >> 32)), lo = carry__hex8((uint32_t)v);
+    memcpy(out, &hi, 8);
+    memcpy(out + 8, &lo, 8);
 }
 
 void carry__trace_format(char *out, const struct carry__trace *t)
