@@ -167,7 +167,6 @@ int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ct
      * map holds its number, so fd's entries in both exist: registering
      * never fails for want of memory. */
     struct carry__reg *reg = carry__fdmap_ensure(&ep->regs, fd);
-    struct carry__ep_fd *entry = carry__fdmap_ensure(&carry__ep_fds, fd);
 
     carry__spin_lock(&ep->ctl_lock);
     bool live = atomic_load_explicit(&reg->state, memory_order_relaxed) == CARRY__REG_LIVE;
@@ -210,6 +209,7 @@ int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ct
             if (fresh)
                 atomic_store_explicit(&reg->state, CARRY__REG_FREE, memory_order_release);
         } else if (fresh) {
+            struct carry__ep_fd *entry = carry__fdmap_ensure(&carry__ep_fds, fd);
             atomic_fetch_add_explicit(&entry->regs, 1, memory_order_relaxed);
         }
         if (old_ctx != NULL)
