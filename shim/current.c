@@ -101,16 +101,6 @@ carry_ctx *carry__ctx_new(void)
     return carry__ctx_make(carry__owner_of_self(), false);
 }
 
-void carry__current_adopt(carry_ctx *ctx)
-{
-    struct carry__thread *self = &carry__self;
-    carry_ctx *old = self->current;
-    carry__current_set(self, ctx);
-    if (ctx != NULL && CARRY__UNLIKELY(!self->exit_hook))
-        carry__current_arm_exit();
-    if (old != NULL)
-        carry__ctx_unref_local(old);
-}
 
 void carry__current_switch(carry_ctx *ctx)
 {

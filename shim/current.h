@@ -30,6 +30,10 @@ static inline carry_ctx *carry__current(void)
 extern __thread const struct carry__trace *volatile carry__otel_thread_ctx
     __attribute__((tls_model("initial-exec")));
 
+/* A thread that needs carry__thread_finish at exit (it holds a context, owns
+ * contexts or holds queued events) arms the hook once. */
+void carry__current_arm_exit(void);
+
 /* Sets the current context, and what profilers see, with no reference
  * taken or given. */
 static inline void carry__current_set(struct carry__thread *self, carry_ctx *ctx)
@@ -123,17 +127,29 @@ static inline void carry__ctx_drain(void)
 void carry__current_switch(carry_ctx *ctx);
 
 /* Makes ctx current with the thread reference the caller holds, which
- * passes to the thread, and releases the context that was. */
-void carry__current_adopt(carry_ctx *ctx);
+ * passes to the thread, and releases the context that was.  Inline: every
+ * callback's scope ends with one. */
+static inline void carry__current_adopt(carry_ctx *ctx)
+{
+    struct carry__thread *self = &carry__self;
+    carry_ctx *old = self->current;
+    carry__current_set(self, ctx);
+    if (ctx != NULL && CARRY__UNLIKELY(!self->exit_hook))
+        carry__current_arm_exit();
+    if (old != NULL)
+        carry__ctx_unref_local(old);
+}
 
 /* Runs what follows in ctx, whose thread reference the scope takes over
  * (NULL: none); returns the context to give carry__scope_leave, which
  * restores it and releases whatever is current then. */
 static inline carry_ctx *carry__scope_enter(carry_ctx *ctx)
 {
-    carry_ctx *prev = carry__self.current;
-    carry__current_set(&carry__self, NULL);
-    carry__current_adopt(ctx);
+    struct carry__thread *self = &carry__self;
+    carry_ctx *prev = self->current;
+    carry__current_set(self, ctx);
+    if (ctx != NULL && CARRY__UNLIKELY(!self->exit_hook))
+        carry__current_arm_exit();
     return prev;
 }
 
@@ -149,10 +165,6 @@ static inline void carry__dispatch(void)
         carry__current_switch(NULL);
     carry__ctx_drain();
 }
-
-/* A thread that needs carry__thread_finish at exit (it holds a context, owns
- * contexts or holds queued events) arms the hook once. */
-void carry__current_arm_exit(void);
 
 /* Runs fn when each thread that armed the hook ends, before the thread's
  * context is released (epoll hands its queued events back this way, dgram
