@@ -7,9 +7,10 @@
 # would exit on the first failing command). Its callers set them; every
 # function here is written to be correct under them.
 
-# What building and running the test suite needs.
+# What building and running the test suite needs (man-db, groff-base and
+# bsdextrautils: the man_pages test renders the pages with man, groff, col).
 # shellcheck disable=SC2034  # used by the scripts that source this file
-CARRY_BASE_PACKAGES="meson ninja-build gcc g++ pkg-config libcriterion-dev libunwind-dev python3 libevent-dev libev-dev libuv1-dev"
+CARRY_BASE_PACKAGES="meson ninja-build gcc g++ pkg-config libcriterion-dev libunwind-dev python3 libevent-dev libev-dev libuv1-dev man-db groff-base bsdextrautils"
 
 # The real servers the servers suite (tests/integration/test_servers.c),
 # the datagram tests (tests/integration/test_udp.c: unbound) and

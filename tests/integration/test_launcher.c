@@ -33,7 +33,7 @@ Test(launcher, help_documents_every_option_and_variable)
     cr_assert_eq(r.status, 0);
     const char *words[] = {"--mode", "--epoll", "--scope", "--tag", "--tag-format", "--trace",
                            "--export", "--service", "--stats", "--crash", "--debug", "--only",
-                           "--skip", "--inherit", "--lib", "CARRY_MODE", "CARRY_EPOLL",
+                           "--skip", "--inherit", "--lib", "--print-env", "--version", "CARRY_MODE", "CARRY_EPOLL",
                            "CARRY_SCOPE", "CARRY_TAG", "CARRY_TAG_FORMAT", "CARRY_TRACE",
                            "OTEL_EXPORTER_OTLP_ENDPOINT", "CARRY_STATS", "CARRY_CRASH",
                            "CARRY_DEBUG", "CARRY_ONLY", "CARRY_SKIP", "CARRY_INHERIT", "CARRY_LIB"};
@@ -140,5 +140,113 @@ Test(launcher, usage_errors)
     r = launch(NULL, bad);
     cr_assert_eq(r.status, 2);
     cr_assert_not_null(strstr(r.err, "unknown option --frobnicate"), "%s", r.err);
+    carry_run_free(&r);
+}
+
+Test(launcher, version_is_the_project_version)
+{
+    const char *args[] = {"--version", NULL};
+    struct carry_run_result r = launch(NULL, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char *want;
+    cr_assert(asprintf(&want, "carry %s\n", CARRY_TEST_VERSION) > 0);
+    cr_assert_str_eq(r.out, want);
+    free(want);
+    carry_run_free(&r);
+}
+
+/* --print-env: LD_PRELOAD first (libcarry alone, whatever the caller's
+ * LD_PRELOAD), then each variable the options set, in the order first
+ * given, the last value winning; nothing is run. */
+Test(launcher, print_env_prints_the_variables)
+{
+    const char *env[] = {"LD_PRELOAD=/usr/lib/libnothing-here.so", NULL};
+    const char *args[] = {"--lib", carry_test_lib(), "--print-env", "--tag", "stderr",
+                          "--mode=threads", "--stats", "--export", "http://127.0.0.1:4318",
+                          "--tag", "stdout", NULL};
+    struct carry_run_result r = launch(env, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char *want;
+    cr_assert(asprintf(&want,
+                       "LD_PRELOAD=%s\nCARRY_TAG=stdout\nCARRY_MODE=threads\nCARRY_STATS=stderr\n"
+                       "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318\n",
+                       carry_test_lib()) > 0);
+    cr_assert_str_eq(r.out, want);
+    free(want);
+    carry_run_free(&r);
+
+    /* No option: LD_PRELOAD alone. */
+    const char *bare[] = {"--lib", carry_test_lib(), "--print-env", NULL};
+    r = launch(NULL, bare);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(asprintf(&want, "LD_PRELOAD=%s\n", carry_test_lib()) > 0);
+    cr_assert_str_eq(r.out, want);
+    free(want);
+    carry_run_free(&r);
+}
+
+/* systemd's Environment= quoting: a value that needs it puts the whole
+ * assignment in double quotes, with \, " and control characters escaped
+ * and % doubled; $ and ' need nothing. */
+Test(launcher, print_env_quotes_for_systemd)
+{
+    const char *args[] = {"--lib", carry_test_lib(), "--print-env=systemd",
+                          "--service", "my \"edge\" 100% $HOME it's\\n\tx",
+                          "--only", "nginx,redis-server", NULL};
+    struct carry_run_result r = launch(NULL, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char *want;
+    cr_assert(asprintf(&want,
+                       "LD_PRELOAD=%s\n"
+                       "\"OTEL_SERVICE_NAME=my \\\"edge\\\" 100%%%% $HOME it's\\\\n\\tx\"\n"
+                       "CARRY_ONLY=nginx,redis-server\n",
+                       carry_test_lib()) > 0);
+    cr_assert_str_eq(r.out, want);
+    free(want);
+    carry_run_free(&r);
+}
+
+/* --print-env=sh: lines a POSIX shell's eval reads back to the same
+ * values, whatever they hold. */
+Test(launcher, print_env_sh_round_trips_through_eval)
+{
+    const char *value = "it's a \"$HOME\" `x` \\ %% *\nnext line";
+    char *script;
+    cr_assert(asprintf(&script,
+                       "eval \"$(\"$0\" --lib \"$1\" --print-env=sh --service \"$2\" --tag stderr)\" "
+                       "&& printf '%%s|%%s|%%s' \"$LD_PRELOAD\" \"$CARRY_TAG\" \"$OTEL_SERVICE_NAME\"") > 0);
+    char *carry = launcher();
+    const char *argv[] = {"/bin/sh", "-c", script, carry, carry_test_lib(), value, NULL};
+    struct carry_run_result r = carry_run_program(false, NULL, argv);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char *want;
+    cr_assert(asprintf(&want, "%s|stderr|%s", carry_test_lib(), value) > 0);
+    cr_assert_str_eq(r.out, want);
+    free(want);
+    free(carry);
+    free(script);
+    carry_run_free(&r);
+}
+
+Test(launcher, print_env_usage_errors)
+{
+    const char *program[] = {"--lib", carry_test_lib(), "--print-env", "--", "/bin/true", NULL};
+    struct carry_run_result r = launch(NULL, program);
+    cr_assert_eq(r.status, 2);
+    cr_assert_not_null(strstr(r.err, "--print-env runs no program"), "%s", r.err);
+    cr_assert_str_eq(r.out, "");
+    carry_run_free(&r);
+
+    const char *format[] = {"--print-env=json", NULL};
+    r = launch(NULL, format);
+    cr_assert_eq(r.status, 2);
+    cr_assert_not_null(strstr(r.err, "--print-env takes systemd or sh"), "%s", r.err);
+    carry_run_free(&r);
+
+    const char *missing[] = {"--lib", "/nonexistent/libcarry.so", "--print-env", NULL};
+    r = launch(NULL, missing);
+    cr_assert_eq(r.status, 127);
+    cr_assert_not_null(strstr(r.err, "libcarry.so not found"), "%s", r.err);
+    cr_assert_str_eq(r.out, "");
     carry_run_free(&r);
 }
