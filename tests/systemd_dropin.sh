@@ -18,6 +18,9 @@
 #    every one, and its "set" and "get" commands among them;
 #  - the check can fail: the same run with the drop-in's CARRY_TAG line
 #    taken out must fail it.
+#  - where systemd-analyze and Debian's memcached.service are installed,
+#    `systemd-analyze verify` accepts memcached.service with the drop-in in
+#    its memcached.service.d/ (no running systemd needed).
 # Readiness is memcached's port accepting a connection (a bounded retry
 # loop); the end of the connection is memcached's "connection closed." line.
 # SANITIZED "yes": skipped (a sanitizer-built libcarry needs its runtime
@@ -287,6 +290,23 @@ EOF
 }
 
 failed=0
+verified=
+unit=
+for d in /lib/systemd/system /usr/lib/systemd/system; do
+	[ -f "$d/memcached.service" ] && unit=$d/memcached.service && break
+done
+if [ -n "$unit" ] && command -v systemd-analyze >/dev/null 2>&1; then
+	mkdir -p "$tmp/units/memcached.service.d"
+	cp "$unit" "$tmp/units/"
+	cp "$dropin" "$tmp/units/memcached.service.d/carry.conf"
+	if out=$(SYSTEMD_UNIT_PATH=$tmp/units: systemd-analyze verify "$tmp/units/memcached.service" 2>&1) &&
+		[ -z "$out" ]; then
+		verified="; systemd-analyze verify accepts $unit with it"
+	else
+		echo "systemd_dropin: systemd-analyze verify $unit with the drop-in says:"$'\n'"$out" >&2
+		failed=1
+	fi
+fi
 if out=$(run_check "$dropin" "$tmp/log" 2>&1); then
 	summary=$out
 else
@@ -309,6 +329,6 @@ fi
 
 if [ "$failed" -eq 0 ]; then
 	echo "systemd_dropin: memcached run as $(basename "$dropin") says: $summary;" \
-		"the same without its CARRY_TAG line fails the check"
+		"the same without its CARRY_TAG line fails the check$verified"
 fi
 exit "$failed"
