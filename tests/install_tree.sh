@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# install_tree.sh BUILD_ROOT VERSION BINDIR LIBDIR INCLUDEDIR MANDIR SANITIZED
+# install_tree.sh BUILD_ROOT VERSION BINDIR LIBDIR PKGLIBDIR INCLUDEDIR MANDIR
+#   DATADIR SANITIZED
 # — `meson install` into a temporary DESTDIR, then what a user of the
 # installed tree relies on:
-#  - every file at its standard meson path: BINDIR/carry, LIBDIR/libcarry.so,
+#  - every file at its standard meson path: BINDIR/carry,
+#    PKGLIBDIR/libcarry.so (LIBDIR unless -Dpkglibdir says otherwise),
 #    INCLUDEDIR/carry.h, LIBDIR/pkgconfig/carry.pc,
-#    MANDIR/man{1,3,7}/carry.{1,3,7}, with the version put in;
+#    MANDIR/man{1,3,7}/carry.{1,3,7}, with the version put in, and the
+#    example systemd drop-in DATADIR/carry/examples/carry-memcached.conf,
+#    its LD_PRELOAD naming PKGLIBDIR/libcarry.so;
 #  - carry.pc: pkg-config --modversion gives VERSION, --cflags the header's
 #    directory, --libs nothing (nothing links libcarry), and a C file that
 #    includes <carry.h> compiles with those flags (-Wall -Wextra -Werror,
@@ -16,11 +20,12 @@
 # The directories are absolute (prefix joined). CC: the compiler command.
 set -euo pipefail
 
-if [ "$#" -ne 7 ]; then
-	echo "usage: install_tree.sh BUILD_ROOT VERSION BINDIR LIBDIR INCLUDEDIR MANDIR SANITIZED" >&2
+if [ "$#" -ne 9 ]; then
+	echo "usage: install_tree.sh BUILD_ROOT VERSION BINDIR LIBDIR PKGLIBDIR INCLUDEDIR MANDIR DATADIR SANITIZED" >&2
 	exit 2
 fi
-build=$1 version=$2 bindir=$3 libdir=$4 includedir=$5 mandir=$6 sanitized=$7
+build=$1 version=$2 bindir=$3 libdir=$4 pkglibdir=$5 includedir=$6 mandir=$7 datadir=$8 sanitized=$9
+dropin=$datadir/carry/examples/carry-memcached.conf
 failed=0
 fail() {
 	echo "install_tree: $*" >&2
@@ -38,19 +43,21 @@ if ! log=$(meson install -C "$build" --no-rebuild --destdir "$dest" 2>&1); then
 	exit 1
 fi
 
-for f in "$bindir/carry" "$libdir/libcarry.so" "$includedir/carry.h" \
+for f in "$bindir/carry" "$pkglibdir/libcarry.so" "$includedir/carry.h" \
 	"$libdir/pkgconfig/carry.pc" "$mandir/man1/carry.1" "$mandir/man3/carry.3" \
-	"$mandir/man7/carry.7"; do
+	"$mandir/man7/carry.7" "$dropin"; do
 	[ -f "$dest$f" ] || fail "not installed: $f"
 done
 [ -x "$dest$bindir/carry" ] || fail "$bindir/carry is not executable"
-for f in "$bindir/carry" "$mandir/man1/carry.1" "$mandir/man3/carry.3" "$mandir/man7/carry.7"; do
-	if [ -f "$dest$f" ] && grep -qE '@(VERSION|LIBDIR)@' "$dest$f"; then
+for f in "$bindir/carry" "$mandir/man1/carry.1" "$mandir/man3/carry.3" "$mandir/man7/carry.7" "$dropin"; do
+	if [ -f "$dest$f" ] && grep -qE '@(VERSION|LIBDIR|LIBCARRY)@' "$dest$f"; then
 		fail "$f still has a @...@ placeholder"
 	fi
 done
 grep -q "\"carry $version\"" "$dest$mandir/man1/carry.1" 2>/dev/null ||
 	fail "carry.1's title does not name carry $version"
+grep -qx "Environment=LD_PRELOAD=$pkglibdir/libcarry.so" "$dest$dropin" 2>/dev/null ||
+	fail "$dropin has no 'Environment=LD_PRELOAD=$pkglibdir/libcarry.so' line"
 
 # --- pkg-config, only the installed tree's .pc (PKG_CONFIG_LIBDIR), its
 # paths under the DESTDIR (PKG_CONFIG_SYSROOT_DIR).
@@ -102,7 +109,7 @@ run_launcher() {
 }
 got=$(run_launcher --version) || fail "carry --version failed"
 [ "$got" = "carry $version" ] || fail "carry --version: '$got', not 'carry $version'"
-lib=$(cd "$dest$libdir" && pwd -P)/libcarry.so
+lib=$(cd "$dest$pkglibdir" && pwd -P)/libcarry.so
 got=$(run_launcher --print-env --tag stderr) || fail "carry --print-env failed"
 want="LD_PRELOAD=$lib"$'\n'"CARRY_TAG=stderr"
 [ "$got" = "$want" ] || fail "installed carry --print-env --tag stderr printed"$'\n'"$got"$'\n'"not"$'\n'"$want"

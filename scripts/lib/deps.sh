@@ -20,6 +20,11 @@ CARRY_BASE_PACKAGES="meson ninja-build gcc g++ pkg-config libcriterion-dev libun
 # shellcheck disable=SC2034  # used by the scripts that source this file
 CARRY_SERVER_PACKAGES="memcached redis-server nginx-light|nginx-core|nginx-full|nginx-extras unbound"
 
+# What scripts/package needs besides the base packages: the Debian
+# packaging tools and lintian (the package_deb test skips without them).
+# shellcheck disable=SC2034  # used by the scripts that source this file
+CARRY_PACKAGING_PACKAGES="build-essential dpkg-dev debhelper fakeroot lintian git"
+
 # Repository root, from this file's location (scripts/lib/..).
 CARRY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
