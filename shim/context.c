@@ -78,7 +78,6 @@ __attribute__((noinline)) void carry__id_refill(struct carry__thread *self)
     atomic_store_explicit(&carry__ever, true, memory_order_relaxed);
 }
 
-
 /* Every owner, for fork (see carry__ctx_atfork_child). */
 static carry__spin carry__owners_lock;
 static struct carry__owner *carry__owners;
@@ -264,13 +263,16 @@ bool carry__ctx_put(carry_ctx *ctx, uint64_t unit)
 
 carry_ctx *carry__slot_take(carry__slot *slot)
 {
-    for (;;) {
+    for (unsigned spins = 0;; spins++) {
         carry_ctx *ctx = atomic_load_explicit(slot, memory_order_acquire);
         if (ctx == NULL)
             return NULL;
-        /* The slot may have let go of ctx meanwhile. */
-        if (!carry__ctx_try_ref(ctx))
+        /* The slot may have let go of ctx meanwhile, or its owner be
+         * renewing it (carry__ctx_renew_begin). */
+        if (!carry__ctx_try_ref(ctx)) {
+            carry__spin_backoff(spins);
             continue;
+        }
         /* Still the slot's?  Then it is the context the slot holds now
          * (even if it died and was reused in between: the slot keeps it). */
         if (atomic_load_explicit(slot, memory_order_acquire) == ctx)
@@ -384,8 +386,24 @@ static void carry__ctx_span_forget(void *obj, void *arg)
     __atomic_store_n(&((carry_ctx *)obj)->trace.start_ns, 0, __ATOMIC_RELAXED);
 }
 
+/* A context a thread of the parent was renewing when the process forked
+ * (its refs RENEWING, or one less if the fd let go of it meanwhile): the
+ * child gets its references back, its record as it was then; without the
+ * fd's, it stays unreachable (freeing it here would take the owners'
+ * lock, which the child holds until the end of carry__ctx_atfork_child). */
+static void carry__ctx_renew_abandoned(void *obj, void *arg)
+{
+    (void)arg;
+    carry_ctx *ctx = obj;
+    uint64_t refs = atomic_load_explicit(&ctx->refs, memory_order_relaxed);
+    if (refs >= CARRY__REF_RENEWING - CARRY__REF_INTERNAL)
+        atomic_store_explicit(&ctx->refs, refs - (CARRY__REF_RENEWING - CARRY__REF_INTERNAL),
+                              memory_order_relaxed);
+}
+
 void carry__ctx_atfork_child(void)
 {
+    carry__ctx_each(carry__ctx_renew_abandoned, NULL);
     atomic_store(&carry__id_prefix, 0);
     atomic_store(&carry__id_counter, 1);
     carry__self.id_next = carry__self.id_limit = 0;

@@ -116,7 +116,6 @@ static inline int carry__ctx_unset(carry_ctx *ctx, const char *key)
  * is the owner's own (biased), else it is an internal one in refs. */
 carry_ctx *carry__ctx_make(struct carry__owner *owner, bool thread_ref);
 
-
 /* A new owner for the calling thread, or NULL when out of memory. */
 struct carry__owner *carry__owner_new(void);
 
@@ -215,33 +214,50 @@ static inline uint64_t carry__id_next(void)
     }
 }
 
-/* ctx, held by nothing but one thread reference of its owner's (the
+/* refs of a context being renewed (carry__ctx_renew_begin): no count, so
+ * that nothing takes a reference to it meanwhile, and above any other
+ * state's value even when the fd's reference is given back meanwhile
+ * (counted down from it), so that a forked child can tell one a thread of
+ * its parent left half-renewed. */
+#define CARRY__REF_RENEWING (CARRY__REF_DEAD | CARRY__REF_QUEUED)
+
+/*
+ * ctx, held by nothing but one thread reference of its owner's (the
  * caller's) and one internal reference, dies and is born again in its
- * place: a new id and trace, an empty store, the same owner, parent and
+ * place: its span is sent, its store emptied (its memory in *arena, for
+ * carry__ctx_renew_end), a new id and trace; the same owner, parent and
  * references.  Rule R's next request on a connection costs no allocation
  * and no reference moves this way.  False, and nothing done, when
- * anything else holds ctx.  The caller keeps it from profilers meanwhile
- * (its record changes).  Inline: the common turn of a connection. */
-static inline bool carry__ctx_renew(carry_ctx *ctx)
+ * anything else holds ctx.  Until carry__ctx_renew_end, nothing takes a
+ * reference to ctx (carry__slot_take waits), so the caller completes it
+ * unseen; it keeps it from profilers itself (the record changes).
+ * Inline: the common turn of a connection.
+ */
+static inline bool carry__ctx_renew_begin(carry_ctx *ctx, struct carry__chunk **arena)
 {
     uint64_t one = CARRY__REF_INTERNAL;
-    /* Marked dead meanwhile, so that a thread taking the holder's
-     * reference (carry__slot_take) waits for the new context whole. */
     if (ctx->biased != 1 ||
-        !atomic_compare_exchange_strong_explicit(&ctx->refs, &one, CARRY__REF_DEAD,
+        !atomic_compare_exchange_strong_explicit(&ctx->refs, &one, CARRY__REF_RENEWING,
                                                  memory_order_acquire, memory_order_relaxed))
         return false;
     if (carry__export_on() && carry__span_started(&ctx->trace) != 0)
         carry__ctx_span_end(ctx);
-    struct carry__chunk *arena = carry__store_detach(&ctx->store);
+    *arena = carry__store_detach(&ctx->store);
     ctx->id = carry__id_next();
     carry__trace_start(&ctx->trace, ctx->id);
-    atomic_store_explicit(&ctx->refs, CARRY__REF_INTERNAL, memory_order_release);
+    return true;
+}
+
+/* The renewed ctx is whole: others may take it again.  A reference given
+ * back meanwhile (the fd let go of it) stays given back. */
+static inline void carry__ctx_renew_end(carry_ctx *ctx, struct carry__chunk *arena)
+{
+    atomic_fetch_sub_explicit(&ctx->refs, CARRY__REF_RENEWING - CARRY__REF_INTERNAL,
+                              memory_order_release);
     if (arena != NULL)
         carry__store_free_arena(arena);
     if (carry__counting())
         carry__stats_context_born(carry__ctx_live());
-    return true;
 }
 
 void carry__ctx_atfork_prepare(void);

@@ -101,7 +101,6 @@ carry_ctx *carry__ctx_new(void)
     return carry__ctx_make(carry__owner_of_self(), false);
 }
 
-
 void carry__current_switch(carry_ctx *ctx)
 {
     if (ctx != NULL)

@@ -358,8 +358,8 @@ static int carry__ep_resolve_all(struct carry__ep *ep, struct epoll_event *event
 /* The context an event of fd runs in: what fd owns now, else what the
  * registration was bound to.  prev is the context the thread left, which
  * it still holds: returned as it is when it is the one, with no atomics. */
-static inline __attribute__((always_inline)) carry_ctx *carry__ep_context(int fd, struct carry__reg *reg,
-                                                                    carry_ctx **prev)
+static inline __attribute__((always_inline)) carry_ctx *
+carry__ep_context(int fd, struct carry__reg *reg, carry_ctx **prev)
 {
     carry__slot *slot = carry__fd_slot_or(fd, &reg->ctx);
     if (atomic_load_explicit(slot, memory_order_relaxed) == *prev && *prev != NULL) {
@@ -389,8 +389,10 @@ static __attribute__((flatten)) int carry__ep_hand_out_batch(struct carry__ep *e
     struct carry__thread *self = &carry__self;
     int kept = 0, i = 0, fd;
     if (n == 1) {
-        /* No batch: nothing to stamp, since no later batch has the
-         * number of an earlier one. */
+        /* A single event is no batch: the thread's I/O switches on
+         * nothing until its next wait, so the registration keeps the
+         * stamp of the last batch that reported it (which only a nested
+         * wait's return to that batch makes current again). */
         struct carry__reg *reg = carry__ep_resolve(ep, events, &fd);
         if (reg == NULL)
             return 0;

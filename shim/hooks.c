@@ -31,7 +31,6 @@
 #include "tagstdio.h"
 #include "thread.h"
 
-
 /* ---- Threads ------------------------------------------------------------- */
 
 bool carry__hook_thread_create(void *(**fn)(void *), void **arg)
@@ -250,7 +249,8 @@ unsigned carry__hook_write_slow(int fd, bool taggable, unsigned watch)
             return CARRY__WRITE_INJECT;
     }
     struct carry__fd *e;
-    if ((watch & (CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS)) && (e = carry__fd_get(fd)) != NULL) {
+    if ((watch & (CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS)) &&
+        (e = carry__fd_get(fd)) != NULL) {
         if (watch & CARRY__WATCH_REQUESTS)
             carry__request_wrote(e, carry__current());
         if (carry__chan_end(e))

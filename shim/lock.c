@@ -18,10 +18,15 @@ void carry__spin_lock(carry__spin *lock)
             atomic_compare_exchange_strong_explicit(lock, &seen, mine, memory_order_acquire,
                                                     memory_order_relaxed))
             break;
-        if (spins < 64)
-            __builtin_ia32_pause();
-        else
-            sched_yield(); /* The holder was preempted: let it run. */
+        carry__spin_backoff(spins);
     }
     CARRY__TSAN_ACQUIRE(lock);
+}
+
+void carry__spin_backoff(unsigned spins)
+{
+    if (spins < 64)
+        __builtin_ia32_pause();
+    else
+        sched_yield(); /* The holder was preempted: let it run. */
 }

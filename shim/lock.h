@@ -31,6 +31,11 @@ void __tsan_release(void *addr);
 
 void carry__spin_lock(carry__spin *lock);
 
+/* One more round of waiting for another thread that holds something for
+ * a few instructions: a pause, and after many rounds the CPU given up, in
+ * case that thread was preempted. */
+void carry__spin_backoff(unsigned spins);
+
 static inline void carry__spin_unlock(carry__spin *lock)
 {
     CARRY__TSAN_RELEASE(lock);

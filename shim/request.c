@@ -35,9 +35,10 @@ static __attribute__((noinline)) void carry__request_http(carry_ctx *req, const 
         carry__count(&carry__stats.traceparents_rejected);
 }
 
-/* req, e's new request, is made.  Inline in both ways a request begins. */
-static inline __attribute__((always_inline)) void carry__request_made(struct carry__fd *e, int fd, carry_ctx *req, const char *bytes,
-                                size_t len)
+/* req, e's new request, is made, before any other thread can see it.
+ * Inline in both ways a request begins. */
+static inline __attribute__((always_inline)) void
+carry__request_made(struct carry__fd *e, int fd, carry_ctx *req, const char *bytes, size_t len)
 {
     /* Only the read that took the turn counts: no atomic add needed. */
     uint32_t seq = atomic_load_explicit(&e->seq, memory_order_relaxed) + 1;
@@ -57,17 +58,20 @@ static inline __attribute__((always_inline)) void carry__request_made(struct car
  * thread, is renewed in place as the next (the common turn of a server
  * that reads each request on the thread that answered the last).
  * Profilers see no context while its record changes. */
-static inline bool carry__request_renew(struct carry__fd *e, int fd, carry_ctx *last, const char *bytes,
-                                 size_t len)
+static inline bool carry__request_renew(struct carry__fd *e, int fd, carry_ctx *last,
+                                        const char *bytes, size_t len)
 {
     if (last->parent == NULL ||
         last->parent != atomic_load_explicit(&e->conn, memory_order_relaxed) ||
         !carry__ctx_owned(last))
         return false;
     carry__current_unpublish();
-    bool renewed = carry__ctx_renew(last);
-    if (renewed)
+    struct carry__chunk *arena;
+    bool renewed = carry__ctx_renew_begin(last, &arena);
+    if (renewed) {
         carry__request_made(e, fd, last, bytes, len);
+        carry__ctx_renew_end(last, arena);
+    }
     carry__current_republish(last);
     return renewed;
 }

@@ -99,7 +99,8 @@ static inline void carry__trace_record(struct carry__trace *t, uint64_t id, uint
 static inline void carry__trace_start(struct carry__trace *t, uint64_t id)
 {
     unsigned __int128 x = (unsigned __int128)(id ^ carry__trace_keys[2]) * 0x9e3779b97f4a7c15u;
-    uint64_t hi = ((uint64_t)(x >> 64) ^ carry__trace_keys[3]) | UINT64_C(1) << 56, lo = (uint64_t)x;
+    uint64_t hi = ((uint64_t)(x >> 64) ^ carry__trace_keys[3]) | UINT64_C(1) << 56;
+    uint64_t lo = (uint64_t)x;
     __builtin_memcpy(t->trace_id, &hi, 8);
     __builtin_memcpy(t->trace_id + 8, &lo, 8);
     carry__trace_record(t, id, CARRY__TRACE_SAMPLED);
