@@ -127,15 +127,23 @@ static inline void carry__ctx_drain(void)
 void carry__current_switch(carry_ctx *ctx);
 
 /* Makes ctx current with the thread reference the caller holds, which
- * passes to the thread, and releases the context that was.  Inline: every
- * callback's scope ends with one. */
-static inline void carry__current_adopt(carry_ctx *ctx)
+ * passes to the thread; returns the context that was, whose thread
+ * reference passes to the caller. */
+static inline carry_ctx *carry__current_exchange(carry_ctx *ctx)
 {
     struct carry__thread *self = &carry__self;
     carry_ctx *old = self->current;
     carry__current_set(self, ctx);
     if (ctx != NULL && CARRY__UNLIKELY(!self->exit_hook))
         carry__current_arm_exit();
+    return old;
+}
+
+/* The same, releasing the context that was.  Inline: every callback's
+ * scope ends with one. */
+static inline void carry__current_adopt(carry_ctx *ctx)
+{
+    carry_ctx *old = carry__current_exchange(ctx);
     if (old != NULL)
         carry__ctx_unref_local(old);
 }
@@ -145,12 +153,7 @@ static inline void carry__current_adopt(carry_ctx *ctx)
  * restores it and releases whatever is current then. */
 static inline carry_ctx *carry__scope_enter(carry_ctx *ctx)
 {
-    struct carry__thread *self = &carry__self;
-    carry_ctx *prev = self->current;
-    carry__current_set(self, ctx);
-    if (ctx != NULL && CARRY__UNLIKELY(!self->exit_hook))
-        carry__current_arm_exit();
-    return prev;
+    return carry__current_exchange(ctx);
 }
 
 static inline void carry__scope_leave(carry_ctx **prev)

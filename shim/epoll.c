@@ -516,17 +516,12 @@ static void carry__ep_nest(struct carry__thread *self, uintptr_t depth, carry_ct
 }
 
 /* The thread's context after a wait: next, with the thread reference the
- * caller took; prev, the context it left, is let go of.  errno is err. */
-static inline void carry__ep_wait_done(struct carry__thread *self, carry_ctx *next, carry_ctx *prev,
-                                       int *errno_p, int err)
+ * caller took (what is current then is released: none, unless a signal
+ * handler entered a context during the wait); prev, the context it left,
+ * is let go of.  errno is err. */
+static inline void carry__ep_wait_done(carry_ctx *next, carry_ctx *prev, int *errno_p, int err)
 {
-    /* Adopting next is setting it, unless a signal handler entered a
-     * context during the wait. */
-    if (CARRY__UNLIKELY(self->current != NULL) ||
-        (next != NULL && CARRY__UNLIKELY(!self->exit_hook)))
-        carry__current_adopt(next);
-    else
-        carry__current_set(self, next);
+    carry__current_adopt(next);
     if (prev != NULL)
         carry__ctx_unref_local(prev);
     *errno_p = err;
@@ -596,7 +591,7 @@ carry__ep_wait_rest(struct carry__thread *self, struct carry__ep *ep, struct epo
         carry__io_batch = self->nested_batch;
         self->batch_ep = self->nested_batch_ep;
     }
-    carry__ep_wait_done(self, next, prev, errno_p, err);
+    carry__ep_wait_done(next, prev, errno_p, err);
     return n;
 }
 
@@ -636,7 +631,7 @@ int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__w
         if (n == 1 && (reg = carry__ep_resolve(ep, events, &fd)) != NULL) {
             self->wait_depth = depth;
             carry_ctx *next = carry__ep_context(fd, reg, &prev);
-            carry__ep_wait_done(self, next, prev, errno_p, err);
+            carry__ep_wait_done(next, prev, errno_p, err);
             return 1;
         }
         return carry__ep_wait_rest(self, ep, events, maxevents, real, call, forever, prev, depth,
