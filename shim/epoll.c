@@ -105,7 +105,7 @@ static struct carry__ep *carry__ep_tracked(struct carry__ep *ep)
  * pass through.  Inline: every wait looks it up. */
 static inline struct carry__ep *carry__ep_find(int epfd)
 {
-    struct carry__ep_fd *e = carry__fdmap_get(&carry__ep_fds, epfd);
+    struct carry__ep_fd *e = carry__fdmap_peek(&carry__ep_fds, epfd, sizeof(struct carry__ep_fd));
     return e != NULL ? carry__ep_tracked(atomic_load_explicit(&e->ep, memory_order_acquire))
                      : NULL;
 }
@@ -227,7 +227,7 @@ carry__ep_resolve(struct carry__ep *ep, struct epoll_event *ev, int *fd)
 {
     uint64_t token = ev->data.u64;
     *fd = (int)(uint32_t)token;
-    struct carry__reg *reg = carry__fdmap_get(&ep->regs, *fd);
+    struct carry__reg *reg = carry__fdmap_peek(&ep->regs, *fd, sizeof(struct carry__reg));
     if (reg == NULL || atomic_load_explicit(&reg->state, memory_order_acquire) != CARRY__REG_LIVE ||
         atomic_load_explicit(&reg->gen, memory_order_relaxed) != (uint32_t)(token >> 32))
         return NULL;
@@ -455,7 +455,7 @@ static __attribute__((noinline)) void carry__ep_batch_switch(int fd, struct carr
 void carry__ep_batch_io(int fd, bool write)
 {
     struct carry__thread *self = &carry__self;
-    struct carry__reg *reg = carry__fdmap_get(&self->batch_ep->regs, fd);
+    struct carry__reg *reg = carry__fdmap_peek(&self->batch_ep->regs, fd, sizeof(struct carry__reg));
     if (reg == NULL || atomic_load_explicit(&reg->batch, memory_order_relaxed) !=
                            (carry__io_batch & ~CARRY__IO_HANDOFF))
         return;
@@ -463,7 +463,7 @@ void carry__ep_batch_io(int fd, bool write)
      * another file's now). */
     if (atomic_load_explicit(&reg->state, memory_order_relaxed) != CARRY__REG_LIVE)
         return;
-    struct carry__fd *e = carry__fd_get(fd);
+    struct carry__fd *e = carry__fd_peek(fd);
     if (e != NULL && atomic_load_explicit(&e->kind, memory_order_relaxed) == CARRY__FD_ACCEPTED) {
         if (atomic_load_explicit(&e->owner, memory_order_relaxed) == self->current)
             return;
@@ -518,13 +518,12 @@ static void carry__ep_nest(struct carry__thread *self, uintptr_t depth, carry_ct
 /* The thread's context after a wait: next, with the thread reference the
  * caller took (what is current then is released: none, unless a signal
  * handler entered a context during the wait); prev, the context it left,
- * is let go of.  errno is err. */
-static inline void carry__ep_wait_done(carry_ctx *next, carry_ctx *prev, int *errno_p, int err)
+ * is let go of.  Neither makes a system call (see hooks.c): errno stays. */
+static inline void carry__ep_wait_done(carry_ctx *next, carry_ctx *prev)
 {
     carry__current_adopt(next);
     if (prev != NULL)
         carry__ctx_unref_local(prev);
-    *errno_p = err;
 }
 
 /*
@@ -539,7 +538,6 @@ carry__ep_wait_rest(struct carry__thread *self, struct carry__ep *ep, struct epo
                     int maxevents, carry__wait_fn *real, void *call, bool forever, carry_ctx *prev,
                     uintptr_t depth, bool waited, int n, int err)
 {
-    int *errno_p = &errno;
     carry_ctx *next = NULL;
     for (;; waited = false) {
         int fd;
@@ -551,7 +549,7 @@ carry__ep_wait_rest(struct carry__thread *self, struct carry__ep *ep, struct epo
                 break;
             }
             n = real(call, events, maxevents);
-            err = *errno_p;
+            err = errno;
         }
         if (ep == NULL || n <= 0)
             break;
@@ -591,7 +589,8 @@ carry__ep_wait_rest(struct carry__thread *self, struct carry__ep *ep, struct epo
         carry__io_batch = self->nested_batch;
         self->batch_ep = self->nested_batch_ep;
     }
-    carry__ep_wait_done(next, prev, errno_p, err);
+    carry__ep_wait_done(next, prev);
+    errno = err;
     return n;
 }
 
@@ -619,27 +618,27 @@ int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__w
      * common case of two events of one connection costs no atomics. */
     carry_ctx *prev = self->current;
     uintptr_t depth = (uintptr_t)__builtin_frame_address(0);
-    int *errno_p = &errno;
     carry__current_set(self, NULL);
     if (CARRY__LIKELY(ep != NULL && carry__io_batch == 0 && self->nested_in == NULL &&
                       (prev == NULL || depth >= self->wait_depth) && self->queue.count == 0 &&
                       atomic_load_explicit(&ep->queued, memory_order_relaxed) == 0)) {
         /* The common wait: nothing queued, nested or batched before it,
-         * and most often one event back. */
-        int n = real(call, events, maxevents), err = *errno_p, fd;
+         * and most often one event back, which leaves errno as the wait
+         * did. */
+        int n = real(call, events, maxevents), fd;
         struct carry__reg *reg;
         if (n == 1 && (reg = carry__ep_resolve(ep, events, &fd)) != NULL) {
             self->wait_depth = depth;
             carry_ctx *next = carry__ep_context(fd, reg, &prev);
-            carry__ep_wait_done(next, prev, errno_p, err);
+            carry__ep_wait_done(next, prev);
             return 1;
         }
         return carry__ep_wait_rest(self, ep, events, maxevents, real, call, forever, prev, depth,
-                                   true, n, err);
+                                   true, n, errno);
     }
     uint64_t batch = carry__io_batch;
     carry__io_batch = 0;
-    int err = *errno_p;
+    int err = errno;
     carry__ep_nest(self, depth, &prev, batch);
     if (self->queue.count > 0 && self->queue_ep != ep)
         carry__ep_hand_back(self);

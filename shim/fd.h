@@ -48,6 +48,13 @@ static inline struct carry__fd *carry__fd_get(int fd)
     return carry__fdmap_get(&carry__fds, fd);
 }
 
+/* The same for a hot path: an fd carry never tracked may read as an
+ * all-zero entry (kind CARRY__FD_NONE, no owner) instead of NULL. */
+static inline struct carry__fd *carry__fd_peek(int fd)
+{
+    return carry__fdmap_peek(&carry__fds, fd, sizeof(struct carry__fd));
+}
+
 /* fd's entry, made if need be; NULL when out of memory or range. */
 static inline struct carry__fd *carry__fd_ensure(int fd)
 {
@@ -59,7 +66,7 @@ static inline struct carry__fd *carry__fd_ensure(int fd)
  * that rule is written: epoll events and library callbacks both ask. */
 static inline carry__slot *carry__fd_slot_or(int fd, carry__slot *fallback)
 {
-    struct carry__fd *e = carry__fd_get(fd);
+    struct carry__fd *e = carry__fd_peek(fd);
     if (e != NULL && atomic_load_explicit(&e->owner, memory_order_relaxed) != NULL)
         return &e->owner;
     return fallback;
@@ -74,7 +81,7 @@ void carry__fd_wrote_slow(struct carry__fd *e, carry_ctx *current);
  * hands. */
 static inline void carry__fd_wrote(int fd, carry_ctx *current)
 {
-    struct carry__fd *e = carry__fd_get(fd);
+    struct carry__fd *e = carry__fd_peek(fd);
     if (e != NULL && atomic_load_explicit(&e->kind, memory_order_relaxed) == CARRY__FD_CONNECTED &&
         atomic_load_explicit(&e->owner, memory_order_relaxed) != current)
         carry__fd_wrote_slow(e, current);

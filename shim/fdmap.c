@@ -22,28 +22,30 @@ char carry__fdmap_none[1];
 bool carry__fdmap_reserve(struct carry__fdmap *map)
 {
     char *base = atomic_load_explicit(&map->base, memory_order_acquire);
-    if (CARRY__LIKELY(base != NULL))
-        return base != carry__fdmap_none;
-    size_t size = (size_t)CARRY__FDMAP_LIMIT * map->entry_size;
-    int saved_errno = errno;
-    char *range = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (range == MAP_FAILED) {
-        range = carry__fdmap_none;
-        carry__warn("out of address space for an fd map (%s): carrying on without contexts "
-                    "where it is needed",
-                    strerror(errno));
-    }
-    errno = saved_errno;
-    if (!atomic_compare_exchange_strong_explicit(&map->base, &base, range, memory_order_acq_rel,
-                                                 memory_order_acquire)) {
-        /* Another thread reserved this map first. */
-        if (range != carry__fdmap_none)
-            munmap(range, size);
+    if (base == NULL) {
+        size_t size = (size_t)CARRY__FDMAP_LIMIT * map->entry_size;
+        int saved_errno = errno;
+        char *range = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (range == MAP_FAILED) {
+            range = carry__fdmap_none;
+            carry__warn("out of address space for an fd map (%s): carrying on without contexts "
+                        "where it is needed",
+                        strerror(errno));
+        }
+        if (atomic_compare_exchange_strong_explicit(&map->base, &base, range,
+                                                    memory_order_acq_rel, memory_order_acquire))
+            base = range;
+        else if (range != carry__fdmap_none)
+            munmap(range, size); /* another thread reserved this map first */
         errno = saved_errno;
-        return base != carry__fdmap_none;
     }
-    return range != carry__fdmap_none;
+    if (base == carry__fdmap_none)
+        return false;
+    /* Every thread that gets here publishes the same address, before it
+     * uses the map, so that a peek never misses an entry it wrote. */
+    atomic_store_explicit(&map->flat, base, memory_order_release);
+    return true;
 }
 
 void *carry__fdmap_ensure_page(struct carry__fdmap *map, int fd)

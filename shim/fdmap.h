@@ -21,6 +21,9 @@ struct carry__fdmap {
     /* CARRY__FDMAP_LIMIT entries of address space; NULL until the map is
      * first used, carry__fdmap_none when it could not be reserved. */
     _Atomic(char *) base;
+    /* The same range once reserved, NULL before and when it could not be:
+     * what carry__fdmap_peek reads. */
+    _Atomic(char *) flat;
     _Atomic(char *) pages[CARRY__FDMAP_PAGES];
 };
 
@@ -34,6 +37,19 @@ static inline void *carry__fdmap_get(struct carry__fdmap *map, int fd)
         return NULL;
     char *page = atomic_load_explicit(&map->pages[fd / CARRY__FDMAP_PAGE], memory_order_acquire);
     return page ? page + (size_t)(fd % CARRY__FDMAP_PAGE) * map->entry_size : NULL;
+}
+
+/* The entry of fd for a hot path, in one load: the range is readable from
+ * its reservation on, and an entry never written reads as zeros (the
+ * kernel's zero page), so a caller takes an all-zero entry as no entry.
+ * NULL when fd is out of range or the map has no range.  size is the
+ * entry's, a constant where this is inlined. */
+static inline void *carry__fdmap_peek(struct carry__fdmap *map, int fd, size_t size)
+{
+    char *flat = atomic_load_explicit(&map->flat, memory_order_acquire);
+    if ((unsigned)fd >= CARRY__FDMAP_LIMIT || flat == NULL)
+        return NULL;
+    return flat + (size_t)(unsigned)fd * size;
 }
 
 /* Reserves the map's address space, if that was not done: true when the

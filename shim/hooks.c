@@ -212,7 +212,7 @@ void carry__hook_read_slow(int fd)
 
 void carry__hook_read_done_slow(int fd, ssize_t rc, const void *bytes, size_t cap)
 {
-    struct carry__fd *e = carry__fd_get(fd);
+    struct carry__fd *e = carry__fd_peek(fd);
     if (e == NULL)
         return;
     unsigned kind = atomic_load_explicit(&e->kind, memory_order_relaxed);
@@ -250,7 +250,7 @@ unsigned carry__hook_write_slow(int fd, bool taggable, unsigned watch)
     }
     struct carry__fd *e;
     if ((watch & (CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS)) &&
-        (e = carry__fd_get(fd)) != NULL) {
+        (e = carry__fd_peek(fd)) != NULL) {
         if (watch & CARRY__WATCH_REQUESTS)
             carry__request_wrote(e, carry__current());
         if (carry__chan_end(e))

@@ -19,9 +19,12 @@ void carry__warn(const char *fmt, ...)
     char line[512] = "carry: ";
     size_t len = 7;
     va_list ap;
+    /* Debug lines come from paths that leave the program's errno alone. */
+    int saved_errno = errno;
     va_start(ap, fmt);
     int n = vsnprintf(line + len, sizeof line - len - 1, fmt, ap);
     va_end(ap);
+    errno = saved_errno;
     if (n < 0)
         return;
     len += (size_t)n < sizeof line - len - 1 ? (size_t)n : sizeof line - len - 2;

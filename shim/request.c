@@ -15,6 +15,7 @@ static __attribute__((noinline)) void carry__request_http(carry_ctx *req, const 
     struct carry__http_head h;
     if (!carry__http_head_read(bytes, len, &h))
         return;
+    int saved_errno = errno; /* the keys may allocate */
     carry__ctx_setn(req, "http.method", h.method, h.method_len);
     carry__ctx_setn(req, "http.target", h.target, h.target_len);
     carry__trace_set_method(&req->trace, h.method, h.method_len);
@@ -33,6 +34,7 @@ static __attribute__((noinline)) void carry__request_http(carry_ctx *req, const 
         carry__count(&carry__stats.traceparents);
     if (h.traceparent_rejected)
         carry__count(&carry__stats.traceparents_rejected);
+    errno = saved_errno;
 }
 
 /* req, e's new request, is made, before any other thread can see it.
@@ -86,6 +88,7 @@ static __attribute__((noinline)) void carry__request_begin_new(struct carry__fd 
     carry_ctx *conn = carry__slot_take(&e->conn);
     if (conn == NULL)
         return;
+    int saved_errno = errno;
     carry_ctx *req = carry__ctx_new_local();
     if (req != NULL) {
         req->parent = conn;
@@ -95,6 +98,7 @@ static __attribute__((noinline)) void carry__request_begin_new(struct carry__fd 
     }
     carry__slot_store(&e->owner, req);
     carry__current_adopt(req);
+    errno = saved_errno;
 }
 
 /* The connection's own context is current again, and what fd delivers. */
@@ -103,10 +107,12 @@ static __attribute__((noinline)) void carry__request_end(struct carry__fd *e)
     carry_ctx *conn = carry__slot_take_local(&e->conn);
     if (conn == NULL)
         return;
+    int saved_errno = errno;
     if (atomic_load_explicit(&e->owner, memory_order_relaxed) != conn)
         carry__slot_store(&e->owner, conn);
     atomic_store_explicit(&e->turn, 1, memory_order_relaxed);
     carry__current_adopt(conn);
+    errno = saved_errno;
 }
 
 void carry__request_read(struct carry__fd *e, int fd, ssize_t rc, const void *bytes, size_t cap)
@@ -116,18 +122,12 @@ void carry__request_read(struct carry__fd *e, int fd, ssize_t rc, const void *by
         if (!atomic_load_explicit(&e->turn, memory_order_relaxed) ||
             !atomic_exchange_explicit(&e->turn, 0, memory_order_relaxed))
             return;
-    } else if (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-        return;
-    }
-    int saved_errno = errno;
-    if (rc > 0) {
         size_t len = (size_t)rc < cap ? (size_t)rc : cap;
         carry_ctx *last = carry__current();
         if (last == NULL || last != atomic_load_explicit(&e->owner, memory_order_relaxed) ||
             !carry__request_renew(e, fd, last, bytes, len))
             carry__request_begin_new(e, fd, bytes, len);
-    } else {
+    } else if (rc == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
         carry__request_end(e);
     }
-    errno = saved_errno;
 }
