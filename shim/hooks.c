@@ -224,30 +224,9 @@ void carry__hook_read_done_slow(int fd, ssize_t rc, const void *bytes, size_t ca
         carry__chan_read(e, rc, bytes, cap);
 }
 
-/* Writes while carry starts or counts. */
-static __attribute__((noinline)) unsigned carry__write_rare(int fd, unsigned watch)
+/* A write's turn (rule R) and hand-off (rule H): one look-up of fd. */
+static inline unsigned carry__write_turn(int fd, unsigned watch)
 {
-    if (watch & CARRY__WATCH_START) {
-        carry__ensure_init();
-        watch = atomic_load_explicit(&carry__io_watch, memory_order_relaxed);
-    }
-    if (watch & CARRY__WATCH_STATS)
-        carry__fd_check_io(fd);
-    return watch;
-}
-
-unsigned carry__hook_write_slow(int fd, bool taggable, unsigned watch)
-{
-    if (CARRY__UNLIKELY(watch & (CARRY__WATCH_START | CARRY__WATCH_STATS)))
-        watch = carry__write_rare(fd, watch);
-    /* A borrowed fd changes hands before the bytes leave, so that a reply
-     * is never dispatched before its request's context owns the fd. */
-    if (watch & CARRY__WATCH_BORROWED) {
-        carry_ctx *current = carry__current();
-        carry__fd_wrote(fd, current);
-        if ((watch & CARRY__WATCH_INJECT) && carry__inject_wants(carry__fd_get(fd), current))
-            return CARRY__WRITE_INJECT;
-    }
     struct carry__fd *e;
     if ((watch & (CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS)) &&
         (e = carry__fd_peek(fd)) != NULL) {
@@ -256,7 +235,39 @@ unsigned carry__hook_write_slow(int fd, bool taggable, unsigned watch)
         if (carry__chan_end(e))
             return CARRY__WRITE_CHANNEL;
     }
+    return 0;
+}
+
+/* Writes while carry starts or counts, once an fd was connected, or with
+ * tagging on: apart, so that the common write saves no registers. */
+static __attribute__((noinline)) unsigned carry__write_rare(int fd, bool taggable, unsigned watch)
+{
+    if (watch & CARRY__WATCH_START) {
+        carry__ensure_init();
+        watch = atomic_load_explicit(&carry__io_watch, memory_order_relaxed);
+    }
+    if (watch & CARRY__WATCH_STATS)
+        carry__fd_check_io(fd);
+    /* A borrowed fd changes hands before the bytes leave, so that a reply
+     * is never dispatched before its request's context owns the fd. */
+    if (watch & CARRY__WATCH_BORROWED) {
+        carry_ctx *current = carry__current();
+        carry__fd_wrote(fd, current);
+        if ((watch & CARRY__WATCH_INJECT) && carry__inject_wants(carry__fd_get(fd), current))
+            return CARRY__WRITE_INJECT;
+    }
+    unsigned how = carry__write_turn(fd, watch);
+    if (how != 0)
+        return how;
     return taggable && (watch & CARRY__WATCH_TAG) && carry__tag_fd(fd) ? CARRY__WRITE_TAGGED : 0;
+}
+
+unsigned carry__hook_write_slow(int fd, bool taggable, unsigned watch)
+{
+    if (CARRY__UNLIKELY(watch & ~(CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS |
+                                  CARRY__WATCH_DATAGRAMS)))
+        return carry__write_rare(fd, taggable, watch);
+    return carry__write_turn(fd, watch);
 }
 
 uint64_t carry__hook_channel_write(int fd, const void *buf, size_t n)

@@ -25,6 +25,7 @@
 #include "watch.h"
 
 _Atomic int carry__initialised;
+_Atomic unsigned carry__rules;
 _Atomic unsigned carry__io_watch = CARRY__WATCH_START;
 static pthread_once_t carry__init_once_control = PTHREAD_ONCE_INIT;
 
@@ -96,7 +97,16 @@ static void carry__init_once(void)
     carry__tag_start();
     carry__debug(1, "active=%d mode=%#x inherit=%d in %s", carry__config.active,
                  carry__config.mode, carry__config.inherit, program_invocation_short_name);
+    atomic_store_explicit(&carry__rules, carry__config.active ? carry__config.mode : 0,
+                          memory_order_release);
     atomic_store_explicit(&carry__initialised, 1, memory_order_release);
+}
+
+/* A rule that is off, or carry not started yet. */
+bool carry__on_slow(unsigned rule)
+{
+    carry__ensure_init();
+    return (atomic_load_explicit(&carry__rules, memory_order_acquire) & rule) != 0;
 }
 
 /* Leaves errno as the program left it: whichever entry point starts carry,

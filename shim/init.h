@@ -20,11 +20,17 @@ static inline void carry__ensure_init(void)
         carry__init();
 }
 
-/* True when carry propagates rule in this program. */
+/* The rules carry propagates in this program, once started: the mode's,
+ * or none when carry is passive here; 0 before. */
+extern _Atomic unsigned carry__rules;
+bool carry__on_slow(unsigned rule);
+
+/* True when carry propagates rule in this program: one load once started. */
 static inline bool carry__on(unsigned rule)
 {
-    carry__ensure_init();
-    return carry__config.active && (carry__config.mode & rule) != 0;
+    if (CARRY__LIKELY(atomic_load_explicit(&carry__rules, memory_order_acquire) & rule))
+        return true;
+    return carry__on_slow(rule);
 }
 
 #endif /* CARRY_INIT_H */

@@ -3,6 +3,11 @@
 
 #include "span.h"
 
+void carry__span_wrote_now(struct carry__trace *t)
+{
+    __atomic_store_n(&t->end_ns, carry__now_ns(), __ATOMIC_RELAXED);
+}
+
 /* The attribute a key becomes: for one of carry's own, the OpenTelemetry
  * attribute, or NULL when the span says it otherwise (its ids; url.path,
  * client.address, server.port... split from http.target, peer and local

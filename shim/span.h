@@ -42,12 +42,15 @@ static inline void carry__span_begin(struct carry__trace *t)
 
 /* The request wrote to its peer: its span ends here, unless it writes
  * again. */
+void carry__span_wrote_now(struct carry__trace *t);
+
 static inline void carry__span_wrote(struct carry__trace *t)
 {
     /* The process-wide flag first: without export, the context's second
-     * cache line is not touched. */
+     * cache line is not touched, and the clock is read out of line, so
+     * that a write without export saves no registers for it. */
     if (carry__export_on() && carry__span_started(t) != 0)
-        __atomic_store_n(&t->end_ns, carry__now_ns(), __ATOMIC_RELAXED);
+        carry__span_wrote_now(t);
 }
 
 /* The span of t, begun at start, ends: queue it for export, with the keys
