@@ -7,17 +7,30 @@
 #include "addr.h"
 #include "sys.h"
 
-/* Appends n in decimal at p; returns the end. */
+/* "00" to "99": two digits per division. */
+static const char carry__digit_pairs[201] =
+    "0001020304050607080910111213141516171819"
+    "2021222324252627282930313233343536373839"
+    "4041424344454647484950515253545556575859"
+    "6061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* Appends n (< 100000: a port, or an octet) in decimal at p; returns the
+ * end.  Its digits are counted first and written from the last. */
 static char *carry__put_decimal(char *p, unsigned n)
 {
-    char digits[10];
-    size_t len = 0;
-    do
-        digits[len++] = (char)('0' + n % 10);
-    while ((n /= 10) != 0);
-    while (len > 0)
-        *p++ = digits[--len];
-    return p;
+    size_t len = n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : 5;
+    char *end = p + len;
+    while (n >= 100) {
+        end -= 2;
+        memcpy(end, carry__digit_pairs + 2 * (n % 100), 2);
+        n /= 100;
+    }
+    if (n >= 10)
+        memcpy(end - 2, carry__digit_pairs + 2 * n, 2);
+    else
+        end[-1] = (char)('0' + n);
+    return p + len;
 }
 
 /* Written by hand rather than with inet_ntop and snprintf: every accept

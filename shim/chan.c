@@ -322,7 +322,7 @@ void carry__chan_batch_io(int fd)
 
 void carry__chan_closed(int fd)
 {
-    struct carry__fd *e = carry__fd_get(fd);
+    struct carry__fd *e = carry__fd_peek(fd);
     if (e == NULL || atomic_load_explicit(&e->chan, memory_order_relaxed) == NULL)
         return;
     struct carry__chan *c = atomic_exchange_explicit(&e->chan, NULL, memory_order_acq_rel);

@@ -697,7 +697,7 @@ void carry__ep_created(int epfd)
  * it is one. */
 void carry__ep_closed(int fd)
 {
-    struct carry__ep_fd *e = carry__fdmap_get(&carry__ep_fds, fd);
+    struct carry__ep_fd *e = carry__fdmap_peek(&carry__ep_fds, fd, sizeof(struct carry__ep_fd));
     if (e == NULL)
         return;
     if (atomic_load_explicit(&e->regs, memory_order_acquire) != 0) {
@@ -714,6 +714,10 @@ void carry__ep_closed(int fd)
         }
         carry__spin_unlock(&carry__eps_lock);
     }
+    /* Read first: most fds closed are no epoll fd (and a peeked entry is
+     * not written). */
+    if (atomic_load_explicit(&e->ep, memory_order_relaxed) == NULL)
+        return;
     struct carry__ep *ep =
         carry__ep_tracked(atomic_exchange_explicit(&e->ep, NULL, memory_order_acq_rel));
     if (ep != NULL)

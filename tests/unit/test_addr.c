@@ -1,0 +1,73 @@
+/* Socket addresses as text, held against what libc's inet_ntop and
+ * snprintf make of the same addresses. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "addr.h"
+
+static void expect_ipv4(uint32_t ip, uint16_t port)
+{
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(port)};
+    in.sin_addr.s_addr = htonl(ip);
+    char got[CARRY__ADDR_MAX], want[CARRY__ADDR_MAX], text[INET_ADDRSTRLEN];
+    carry__addr_format((struct sockaddr *)&in, sizeof in, got);
+    inet_ntop(AF_INET, &in.sin_addr, text, sizeof text);
+    snprintf(want, sizeof want, "%s:%u", text, (unsigned)port);
+    cr_assert_str_eq(got, want);
+}
+
+Test(addr, ipv4_every_octet_and_port_width)
+{
+    static const unsigned octets[] = {0, 1, 9, 10, 11, 42, 99, 100, 101, 109, 110, 199, 200, 250, 255};
+    static const uint16_t ports[] = {0, 1, 9, 10, 99, 100, 999, 1000, 9999, 10000, 54321, 65535};
+    size_t no = sizeof octets / sizeof octets[0], np = sizeof ports / sizeof ports[0];
+    for (size_t a = 0; a < no; a++)
+        for (size_t b = 0; b < np; b++) {
+            uint32_t ip = octets[a] << 24 | octets[(a + 3) % no] << 16 |
+                          octets[(a + 7) % no] << 8 | octets[(b + a) % no];
+            expect_ipv4(ip, ports[b]);
+        }
+}
+
+Test(addr, ipv4_every_octet_value)
+{
+    for (uint32_t v = 0; v < 256; v++)
+        expect_ipv4(v << 24 | v << 16 | (255 - v) << 8 | v, (uint16_t)(v * 257));
+}
+
+Test(addr, ipv6_in_brackets)
+{
+    struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons(8080)};
+    inet_pton(AF_INET6, "2001:db8::1", &in6.sin6_addr);
+    char got[CARRY__ADDR_MAX];
+    carry__addr_format((struct sockaddr *)&in6, sizeof in6, got);
+    cr_assert_str_eq(got, "[2001:db8::1]:8080");
+}
+
+Test(addr, unix_paths_abstract_and_unnamed)
+{
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    char got[CARRY__ADDR_MAX];
+    strcpy(un.sun_path, "/run/app.sock");
+    carry__addr_format((struct sockaddr *)&un, sizeof un, got);
+    cr_assert_str_eq(got, "/run/app.sock");
+    memcpy(un.sun_path, "\0hidden", 7);
+    carry__addr_format((struct sockaddr *)&un, offsetof(struct sockaddr_un, sun_path) + 7, got);
+    cr_assert_str_eq(got, "@hidden");
+    carry__addr_format((struct sockaddr *)&un, sizeof(sa_family_t), got);
+    cr_assert_str_eq(got, "unix");
+}
+
+Test(addr, a_short_or_unknown_address_is_empty)
+{
+    struct sockaddr_in in = {.sin_family = AF_INET};
+    char got[CARRY__ADDR_MAX] = "x";
+    carry__addr_format((struct sockaddr *)&in, sizeof in - 1, got);
+    cr_assert_str_eq(got, "");
+    struct sockaddr sa = {.sa_family = AF_PACKET};
+    carry__addr_format(&sa, sizeof sa, got);
+    cr_assert_str_eq(got, "");
+}
