@@ -35,7 +35,7 @@ static char *carry__put_decimal(char *p, unsigned n)
 
 /* Written by hand rather than with inet_ntop and snprintf: every accept
  * formats its peer, and stdio would be most of what carry adds to it. */
-void carry__addr_format(const struct sockaddr *sa, socklen_t len, char *buf)
+size_t carry__addr_format(const struct sockaddr *sa, socklen_t len, char *buf)
 {
     char *p = buf;
     if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
@@ -51,7 +51,7 @@ void carry__addr_format(const struct sockaddr *sa, socklen_t len, char *buf)
         *p++ = '[';
         if (inet_ntop(AF_INET6, &in6->sin6_addr, p, INET6_ADDRSTRLEN) == NULL) {
             buf[0] = '\0';
-            return;
+            return 0;
         }
         p += strlen(p);
         *p++ = ']';
@@ -78,6 +78,7 @@ void carry__addr_format(const struct sockaddr *sa, socklen_t len, char *buf)
         }
     }
     *p = '\0';
+    return (size_t)(p - buf);
 }
 
 

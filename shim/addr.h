@@ -8,14 +8,14 @@
 
 #define CARRY__ADDR_MAX 128
 
-/* "ip:port", "[ip6]:port", a socket path, "@abstract" or "unix", in buf of
- * CARRY__ADDR_MAX bytes; "" for what it cannot name. */
 /* fd's local address into ss (len: its size in, the address's out); false
  * when the kernel gives none.  A raw system call: getsockname is one of
  * libcarry's own wrappers, which the core never calls. */
 bool carry__addr_local(int fd, struct sockaddr_storage *ss, socklen_t *len);
 
-void carry__addr_format(const struct sockaddr *sa, socklen_t len, char *buf);
+/* "ip:port", "[ip6]:port", a socket path, "@abstract" or "unix", in buf of
+ * CARRY__ADDR_MAX bytes; "" for what it cannot name.  Returns its length. */
+size_t carry__addr_format(const struct sockaddr *sa, socklen_t len, char *buf);
 
 /* Does sa name every address of its family (0.0.0.0, ::)? */
 bool carry__addr_wildcard(const struct sockaddr *sa);

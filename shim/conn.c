@@ -2,6 +2,8 @@
  * Rule C, the connections: accept makes a context for each connection,
  * with the keys peer and local; connect marks an outbound fd as borrowed.
  */
+#include <string.h>
+
 #include "addr.h"
 #include "conn.h"
 #include "current.h"
@@ -11,24 +13,27 @@
 #include "stats.h"
 #include "store.h"
 
-/* Sets "local" to the local address of a connection accepted on
- * listener: the listener's own, cached, unless it listens on a wildcard
- * address. */
-static void carry__set_local(carry_ctx *ctx, struct carry__fd *listener, int fd)
+/* Adds "local" to ctx, a connection's context being made: the local
+ * address of the connection accepted on listener, the listener's own,
+ * cached, unless it listens on a wildcard address. */
+static void carry__add_local(carry_ctx *ctx, struct carry__fd *listener, int fd)
 {
     const char *cached = listener ? atomic_load_explicit(&listener->local, memory_order_acquire)
                                   : NULL;
     char buf[CARRY__ADDR_MAX];
-    if (cached == NULL) {
+    size_t len;
+    if (cached != NULL) {
+        len = strlen(cached);
+    } else {
         struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-        if (!carry__addr_local(fd, &ss, &len))
+        socklen_t ss_len = sizeof ss;
+        if (!carry__addr_local(fd, &ss, &ss_len))
             return;
-        carry__addr_format((struct sockaddr *)&ss, len, buf);
+        len = carry__addr_format((struct sockaddr *)&ss, ss_len, buf);
         cached = buf;
     }
-    if (cached[0] != '\0')
-        carry__ctx_set(ctx, "local", cached);
+    if (len > 0)
+        carry__ctx_add_unseen(ctx, "local", cached, len);
 }
 
 /* Caches a listener's local address the first time it accepts, so that
@@ -56,14 +61,15 @@ bool carry__conn_accepted(int listen_fd, int fd, const struct sockaddr *peer, so
         carry__dispatch();
         return false;
     }
+    /* Out of memory, a key is missing. */
     char buf[CARRY__ADDR_MAX];
-    carry__addr_format(peer, peer_len, buf);
-    if (buf[0] != '\0')
-        carry__ctx_set(ctx, "peer", buf);
+    size_t len = carry__addr_format(peer, peer_len, buf);
+    if (len > 0)
+        carry__ctx_add_unseen(ctx, "peer", buf, len);
     struct carry__fd *listener = carry__fd_ensure(listen_fd);
     if (listener != NULL)
         carry__listener_probe(listener, listen_fd);
-    carry__set_local(ctx, listener, fd);
+    carry__add_local(ctx, listener, fd);
 
     carry__fd_own(e, CARRY__FD_ACCEPTED, ctx);
     if (requests) {

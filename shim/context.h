@@ -106,6 +106,14 @@ static inline int carry__ctx_setn(carry_ctx *ctx, const char *key, const char *v
     return carry__store_setn(&ctx->store, &ctx->lock, key, value, value_len);
 }
 
+/* The same for a key ctx does not hold, while no other thread can see
+ * ctx (it is being made). */
+static inline int carry__ctx_add_unseen(carry_ctx *ctx, const char *key, const char *value,
+                                        size_t value_len)
+{
+    return carry__store_add_unseen(&ctx->store, key, value, value_len);
+}
+
 static inline int carry__ctx_unset(carry_ctx *ctx, const char *key)
 {
     return carry__store_unset(&ctx->store, &ctx->lock, key);

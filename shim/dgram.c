@@ -95,12 +95,12 @@ static carry_ctx *carry__dgram_context(const char *local, const struct sockaddr 
         return NULL;
     if (peer != NULL && len >= (socklen_t)sizeof(sa_family_t)) {
         char buf[CARRY__ADDR_MAX];
-        carry__addr_format(peer, len, buf);
-        if (buf[0] != '\0')
-            carry__ctx_set(ctx, "peer", buf);
+        size_t n = carry__addr_format(peer, len, buf);
+        if (n > 0)
+            carry__ctx_add_unseen(ctx, "peer", buf, n);
     }
     if (local != NULL)
-        carry__ctx_set(ctx, "local", local);
+        carry__ctx_add_unseen(ctx, "local", local, strlen(local));
     carry__span_begin(&ctx->trace);
     carry__count(&carry__stats.datagrams);
     return ctx;

@@ -231,23 +231,30 @@ static struct carry__index *carry__index_publish(struct carry__store *store,
     return index;
 }
 
+/* A new entry for key, with value_len bytes of value (a NUL added) right
+ * behind its key: one allocation for both. */
 static struct carry__entry *carry__entry_new(struct carry__store *store, const char *key,
-                                             const char *value, struct carry__entry *next)
+                                             const char *value, size_t value_len,
+                                             struct carry__entry *next)
 {
     size_t key_len = strlen(key);
-    struct carry__entry *e = carry__arena_alloc(store, sizeof *e + key_len + 1);
+    struct carry__entry *e = carry__arena_alloc(store, sizeof *e + key_len + 1 + value_len + 1);
     if (e != NULL) {
         memcpy(e->key, key, key_len + 1);
-        atomic_init(&e->value, value);
+        char *copy = e->key + key_len + 1;
+        memcpy(copy, value, value_len);
+        copy[value_len] = '\0';
+        atomic_init(&e->value, copy);
         e->next = next;
     }
     return e;
 }
 
-/* Adds an entry for key holding value; call with the store's lock held,
- * key absent.  0, or ENOMEM. */
+/* Adds an entry for key holding value_len bytes of value; call with the
+ * store's lock held, key absent.  0, or ENOMEM. */
 static inline __attribute__((always_inline)) int
-carry__store_add(struct carry__store *store, const char *key, const char *value)
+carry__store_add(struct carry__store *store, const char *key, const char *value,
+                 size_t value_len)
 {
     uintptr_t head = (uintptr_t)atomic_load_explicit(&store->entries, memory_order_relaxed);
     struct carry__index *index = (struct carry__index *)(head & ~CARRY__INDEXED);
@@ -257,7 +264,7 @@ carry__store_add(struct carry__store *store, const char *key, const char *value)
         for (struct carry__entry *e = newest; e != NULL; e = e->next)
             count++;
         if (count < CARRY__LIST_MAX) {
-            struct carry__entry *e = carry__entry_new(store, key, value, newest);
+            struct carry__entry *e = carry__entry_new(store, key, value, value_len, newest);
             if (e == NULL)
                 return ENOMEM;
             atomic_store_explicit(&store->entries, e, memory_order_release);
@@ -271,8 +278,9 @@ carry__store_add(struct carry__store *store, const char *key, const char *value)
     }
     if (index == NULL)
         return ENOMEM;
-    struct carry__entry *e = carry__entry_new(
-        store, key, value, atomic_load_explicit(&index->newest, memory_order_relaxed));
+    struct carry__entry *e =
+        carry__entry_new(store, key, value, value_len,
+                         atomic_load_explicit(&index->newest, memory_order_relaxed));
     if (e == NULL)
         return ENOMEM;
     /* Counted first: a child forked from here on, which takes the lock
@@ -281,6 +289,12 @@ carry__store_add(struct carry__store *store, const char *key, const char *value)
     atomic_store_explicit(carry__index_slot(index, key), e, memory_order_release);
     atomic_store_explicit(&index->newest, e, memory_order_release);
     return 0;
+}
+
+int carry__store_add_unseen(struct carry__store *store, const char *key, const char *value,
+                            size_t value_len)
+{
+    return carry__store_add(store, key, value, value_len);
 }
 
 /* Writes value_len bytes of value (a NUL added) as key's value, unless
@@ -295,15 +309,15 @@ carry__store_write(struct carry__store *store, carry__spin *lock, struct carry__
      * missed may have been added since by another writer. */
     if (e == NULL)
         e = carry__store_find(store, key);
-    char *copy = carry__arena_alloc(store, value_len + 1);
-    if (copy != NULL) {
-        memcpy(copy, value, value_len);
-        copy[value_len] = '\0';
-        if (e != NULL) {
+    if (e == NULL) {
+        err = carry__store_add(store, key, value, value_len);
+    } else {
+        char *copy = carry__arena_alloc(store, value_len + 1);
+        if (copy != NULL) {
+            memcpy(copy, value, value_len);
+            copy[value_len] = '\0';
             atomic_store_explicit(&e->value, copy, memory_order_release);
             err = 0;
-        } else {
-            err = carry__store_add(store, key, copy);
         }
     }
     carry__spin_unlock(lock);

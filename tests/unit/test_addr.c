@@ -13,10 +13,11 @@ static void expect_ipv4(uint32_t ip, uint16_t port)
     struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(port)};
     in.sin_addr.s_addr = htonl(ip);
     char got[CARRY__ADDR_MAX], want[CARRY__ADDR_MAX], text[INET_ADDRSTRLEN];
-    carry__addr_format((struct sockaddr *)&in, sizeof in, got);
+    size_t len = carry__addr_format((struct sockaddr *)&in, sizeof in, got);
     inet_ntop(AF_INET, &in.sin_addr, text, sizeof text);
     snprintf(want, sizeof want, "%s:%u", text, (unsigned)port);
     cr_assert_str_eq(got, want);
+    cr_assert_eq(len, strlen(want), "the length returned is the text's");
 }
 
 Test(addr, ipv4_every_octet_and_port_width)
@@ -43,7 +44,7 @@ Test(addr, ipv6_in_brackets)
     struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons(8080)};
     inet_pton(AF_INET6, "2001:db8::1", &in6.sin6_addr);
     char got[CARRY__ADDR_MAX];
-    carry__addr_format((struct sockaddr *)&in6, sizeof in6, got);
+    cr_assert_eq(carry__addr_format((struct sockaddr *)&in6, sizeof in6, got), 18);
     cr_assert_str_eq(got, "[2001:db8::1]:8080");
 }
 
@@ -52,7 +53,7 @@ Test(addr, unix_paths_abstract_and_unnamed)
     struct sockaddr_un un = {.sun_family = AF_UNIX};
     char got[CARRY__ADDR_MAX];
     strcpy(un.sun_path, "/run/app.sock");
-    carry__addr_format((struct sockaddr *)&un, sizeof un, got);
+    cr_assert_eq(carry__addr_format((struct sockaddr *)&un, sizeof un, got), 13);
     cr_assert_str_eq(got, "/run/app.sock");
     memcpy(un.sun_path, "\0hidden", 7);
     carry__addr_format((struct sockaddr *)&un, offsetof(struct sockaddr_un, sun_path) + 7, got);
@@ -65,7 +66,7 @@ Test(addr, a_short_or_unknown_address_is_empty)
 {
     struct sockaddr_in in = {.sin_family = AF_INET};
     char got[CARRY__ADDR_MAX] = "x";
-    carry__addr_format((struct sockaddr *)&in, sizeof in - 1, got);
+    cr_assert_eq(carry__addr_format((struct sockaddr *)&in, sizeof in - 1, got), 0);
     cr_assert_str_eq(got, "");
     struct sockaddr sa = {.sa_family = AF_PACKET};
     carry__addr_format(&sa, sizeof sa, got);

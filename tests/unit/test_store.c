@@ -52,6 +52,25 @@ Test(store, set_get_unset)
 /* Lookups compare keys 8 bytes at a time: keys around that length, keys
  * sharing their first 8 bytes and bytes of either sign must still match
  * only themselves. */
+/* A context being made gets its first keys without a look-up: they read
+ * back exactly (lengths given, not NULs), and behave as any other key. */
+Test(store, keys_added_unseen_read_back_and_stay_settable)
+{
+    carry_ctx *ctx = carry__ctx_new();
+    const char peer[] = "127.0.0.1:5432/extra";
+    cr_assert_eq(carry__store_add_unseen(&ctx->store, "peer", peer, 14), 0);
+    cr_assert_eq(carry__store_add_unseen(&ctx->store, "local", "", 0), 0);
+    cr_assert_str_eq(carry__store_get(&ctx->store, "peer"), "127.0.0.1:5432");
+    cr_assert_str_eq(carry__store_get(&ctx->store, "local"), "");
+    const char *old = carry__store_get(&ctx->store, "peer");
+    cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, "peer", "10.0.0.1:1"), 0);
+    cr_assert_str_eq(carry__store_get(&ctx->store, "peer"), "10.0.0.1:1");
+    cr_assert_str_eq(old, "127.0.0.1:5432", "the value replaced stays valid");
+    const char *keys[4], *values[4];
+    cr_assert_eq(carry__store_list(&ctx->store, keys, values, 4), 2, "no key was added twice");
+    carry__ctx_unref(ctx);
+}
+
 Test(store, keys_around_eight_bytes)
 {
     static const char *const keys[] = {"a", "request", "request_", "request_i", "request_id",
