@@ -111,8 +111,11 @@ int carry__hook_accept(int listen_fd, struct sockaddr *addr, socklen_t *len,
         int saved_errno = errno;
         carry__give_peer(&peer, peer_len, addr, len);
         bool requests = carry__on(CARRY__RULE_REQUESTS);
+        /* Read first: a shared word is written once, not by every accept. */
         if (carry__conn_accepted(listen_fd, fd, (struct sockaddr *)&peer, peer_len, requests) &&
-            requests)
+            requests &&
+            !(atomic_load_explicit(&carry__io_watch, memory_order_relaxed) &
+              CARRY__WATCH_REQUESTS))
             atomic_fetch_or_explicit(&carry__io_watch, CARRY__WATCH_REQUESTS,
                                      memory_order_relaxed);
         errno = saved_errno;
