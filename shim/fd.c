@@ -67,7 +67,9 @@ void carry__fd_closed(int fd)
         carry__slot_store(&e->owner, NULL);
     if (atomic_load_explicit(&e->conn, memory_order_relaxed) != NULL)
         carry__slot_store(&e->conn, NULL);
-    char *local = atomic_exchange_explicit(&e->local, NULL, memory_order_acq_rel);
+    char *local = atomic_load_explicit(&e->local, memory_order_relaxed) != NULL
+                      ? atomic_exchange_explicit(&e->local, NULL, memory_order_acq_rel)
+                      : NULL;
     if (local != NULL)
         carry__pool_give(&carry__locals, (union carry__local *)local);
     atomic_store_explicit(&e->probed, 0, memory_order_relaxed);

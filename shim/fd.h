@@ -55,6 +55,20 @@ static inline struct carry__fd *carry__fd_peek(int fd)
     return carry__fdmap_peek(&carry__fds, fd, sizeof(struct carry__fd));
 }
 
+/* Has e never held anything (or nothing since its fd was last closed)?
+ * Most fds a server closes are files carry never tracked. */
+static inline bool carry__fd_blank(struct carry__fd *e)
+{
+    return atomic_load_explicit(&e->kind, memory_order_relaxed) == CARRY__FD_NONE &&
+           atomic_load_explicit(&e->owner, memory_order_relaxed) == NULL &&
+           atomic_load_explicit(&e->conn, memory_order_relaxed) == NULL &&
+           atomic_load_explicit(&e->local, memory_order_relaxed) == NULL &&
+           atomic_load_explicit(&e->chan, memory_order_relaxed) == NULL &&
+           atomic_load_explicit(&e->turn, memory_order_relaxed) == 0 &&
+           atomic_load_explicit(&e->seq, memory_order_relaxed) == 0 &&
+           atomic_load_explicit(&e->probed, memory_order_relaxed) == 0;
+}
+
 /* fd's entry, made if need be; NULL when out of memory or range. */
 static inline struct carry__fd *carry__fd_ensure(int fd)
 {

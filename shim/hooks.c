@@ -138,13 +138,18 @@ void carry__hook_connect(int fd, int rc)
     errno = saved_errno;
 }
 
-/* fd's state ends: its ownership, its registrations, its epoll state. */
+/* fd's state ends: its ownership, its channel, its outgoing requests'
+ * state (all in its entry, which a file carry never tracked has blank),
+ * its registrations, its epoll state. */
 static void carry__fd_end(int fd)
 {
-    carry__fd_closed(fd);
-    carry__chan_closed(fd);
+    struct carry__fd *e = carry__fd_peek(fd);
+    if (e != NULL && !carry__fd_blank(e)) {
+        carry__fd_closed(fd);
+        carry__chan_closed(fd);
+        carry__inject_closed(fd);
+    }
     carry__ep_closed(fd);
-    carry__inject_closed(fd);
 }
 
 void carry__hook_close(int fd)

@@ -13,12 +13,32 @@ static bool visible(char c)
     return c >= 0x21 && c <= 0x7e;
 }
 
+/* Does the word hold a byte below 0x21 or above 0x7e?  Exact for the word
+ * as a whole (Bit Twiddling Hacks' hasless and hasmore). */
+static bool word_has_invisible(uint64_t w)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+    return (((w - ones * 0x21) & ~w) | ((w + ones * (127 - 0x7e)) | w)) & highs;
+}
+
+/* How many visible characters s[0..n) starts with: eight at a time, then
+ * the word that holds the first other one byte by byte. */
+static size_t visible_run(const char *s, size_t n)
+{
+    size_t i = 0;
+    for (uint64_t w; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        if (word_has_invisible(w))
+            break;
+    }
+    while (i < n && visible(s[i]))
+        i++;
+    return i;
+}
+
 static bool all_visible(const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!visible(s[i]))
-            return false;
-    return true;
+    return visible_run(s, n) == n;
 }
 
 /* n lowercase hex digits (HEXDIGLC), not all 0 when nonzero is asked. */
@@ -68,8 +88,7 @@ static size_t request_line(const char *b, size_t len, struct carry__http_head *h
     h->method_len = i;
     size_t target = ++i;
     size_t bound = len - target > CARRY__HTTP_TARGET_MAX ? target + CARRY__HTTP_TARGET_MAX : len;
-    while (i < bound && visible(b[i]))
-        i++;
+    i += visible_run(b + i, bound - i);
     if (i == target || i == len || b[i] != ' ')
         return 0;
     h->target = b + target;
@@ -103,6 +122,11 @@ static bool name_is(const char *s, size_t n, const char *want, size_t want_len)
  * (obs-fold) starts with a space or tab, so its name matches none. */
 static void header_line(const char *line, size_t n, struct carry__http_head *h)
 {
+    /* Only two names matter, and most lines are settled by their first
+     * byte (the two letters in either case). */
+    char first = (char)(line[0] | 0x20);
+    if (first != 't' && first != 'x')
+        return;
     const char *colon = memchr(line, ':', n);
     if (!colon)
         return;

@@ -248,6 +248,47 @@ Test(http, targets_are_bounded)
     }
 }
 
+/* A target is checked eight bytes at a time: any byte that is not
+ * visible ASCII ends it wherever it falls in a word, and every visible
+ * one, the extremes included, belongs to it. */
+Test(http, targets_end_at_their_first_invisible_byte)
+{
+    static const unsigned char bad[] = {0x00, 0x01, 0x09, 0x0a, 0x1f, 0x20, 0x7f, 0x80, 0xa0, 0xff};
+    char head[128];
+    for (size_t n = 1; n <= 40; n++) {
+        memcpy(head, "GET ", 4);
+        for (size_t k = 0; k < n; k++)
+            head[4 + k] = (char)(k % 3 == 0 ? '!' : k % 3 == 1 ? '~' : 'a' + (char)(k % 26));
+        memcpy(head + 4 + n, " HTTP/1.1\r\n\r\n", 13);
+        size_t len = 4 + n + 13;
+        struct carry__http_head h;
+        cr_assert(carry__http_head_read(head, len, &h), "visible target of %zu bytes", n);
+        cr_assert_eq(h.target_len, n);
+        for (size_t at = 0; at < n; at++)
+            for (size_t b = 0; b < sizeof bad; b++) {
+                char saved = head[4 + at];
+                head[4 + at] = (char)bad[b];
+                cr_assert_not(carry__http_head_read(head, len, &h),
+                              "byte %#x at %zu of a %zu-byte target", bad[b], at, n);
+                head[4 + at] = saved;
+            }
+    }
+}
+
+/* Header lines are told apart by their first byte first: names that
+ * share it, in either case, still match only themselves. */
+Test(http, header_names_sharing_a_first_letter)
+{
+    static const char head[] = "GET / HTTP/1.1\r\n"
+                               "Tracestate: a=b\r\n"
+                               "X-Request: no\r\n"
+                               "X-REQUEST-ID: abc\r\n"
+                               "TRACEPARENT: " TP "\r\n\r\n";
+    struct carry__http_head h = read_head(head, sizeof head - 1);
+    expect_text("x-request-id", h.request_id, h.request_id_len, "abc", head);
+    expect_text("traceparent", h.traceparent, strlen(TP), TP, head);
+}
+
 static char buf[2 * CARRY__HTTP_HEAD_MAX];
 
 /* In buf: a traceparent after `fillers` header lines of `pad` bytes each. */
