@@ -103,12 +103,19 @@ extern __thread struct carry__dgram_batch *carry__dgram_mine
 
 void carry__dgram_end_slow(struct carry__dgram_batch *b);
 
-/* Rule D: the thread's batch ends (one load until it has had one). */
-static inline void carry__dgram_end(void)
+/* Has the thread a batch of datagrams to end (one load until it has had
+ * one)? */
+static inline bool carry__dgram_pending(void)
 {
     struct carry__dgram_batch *b = carry__dgram_mine;
-    if (CARRY__UNLIKELY(b != NULL) && b->n != 0)
-        carry__dgram_end_slow(b);
+    return CARRY__UNLIKELY(b != NULL) && b->n != 0;
+}
+
+/* Rule D: the thread's batch ends. */
+static inline void carry__dgram_end(void)
+{
+    if (carry__dgram_pending())
+        carry__dgram_end_slow(carry__dgram_mine);
 }
 
 #endif /* CARRY_DGRAM_H */

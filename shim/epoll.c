@@ -165,16 +165,19 @@ int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ct
         return real(epfd, op, fd, event);
     /* A tracked epoll fd has its registrations' address space, and the fd
      * map holds its number, so fd's entries in both exist: registering
-     * never fails for want of memory. */
-    struct carry__reg *reg = carry__fdmap_ensure(&ep->regs, fd);
+     * never fails for want of memory.  A live registration's page is in
+     * use already; a new one's is marked so (ep_release walks those). */
+    struct carry__reg *reg = carry__fdmap_peek(&ep->regs, fd, sizeof *reg);
+    if (atomic_load_explicit(&reg->state, memory_order_relaxed) != CARRY__REG_LIVE)
+        reg = carry__fdmap_ensure(&ep->regs, fd);
 
+    /* Nothing below but the real call sets errno (see hooks.c). */
     carry__spin_lock(&ep->ctl_lock);
     bool live = atomic_load_explicit(&reg->state, memory_order_relaxed) == CARRY__REG_LIVE;
     uint32_t gen = atomic_load_explicit(&reg->gen, memory_order_relaxed);
-    int rc, err;
+    int rc;
     if (op == EPOLL_CTL_DEL) {
         rc = real(epfd, op, fd, event);
-        err = errno;
         if (rc == 0 && live)
             carry__reg_end(reg, fd);
     } else {
@@ -201,7 +204,6 @@ int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ct
             atomic_store_explicit(&reg->state, CARRY__REG_LIVE, memory_order_release);
         ours.data.u64 = carry__token(fd, gen);
         rc = real(epfd, op, fd, &ours);
-        err = errno;
         if (rc != 0) {
             atomic_store_explicit(&reg->data, old_data, memory_order_relaxed);
             if (!same)
@@ -216,7 +218,6 @@ int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ct
             carry__ctx_unref(old_ctx);
     }
     carry__spin_unlock(&ep->ctl_lock);
-    errno = err;
     return rc;
 }
 
