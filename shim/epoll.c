@@ -595,24 +595,28 @@ carry__ep_wait_rest(struct carry__thread *self, struct carry__ep *ep, struct epo
     return n;
 }
 
-int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents, carry__wait_fn *real,
-                   void *call, bool forever)
+int carry__ep_wait_in_loop(int epfd, struct epoll_event *events, int maxevents,
+                           carry__wait_fn *real, void *call)
+{
+    carry__ctx_drain();
+    struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_find(epfd) : NULL;
+    int n = real(call, events, maxevents);
+    if (ep != NULL && n > 0) {
+        int err = errno;
+        n = carry__ep_resolve_all(ep, events, n);
+        errno = err;
+    }
+    return n;
+}
+
+int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, carry__wait_fn *real,
+                       void *call, bool forever)
 {
     /* Before it may block: contexts this thread owns and others let go of
      * die now, not after the wait. */
     carry__ctx_drain();
     struct carry__thread *self = &carry__self;
     struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_find(epfd) : NULL;
-    if (self->in_loop > 0 && self->queue.count == 0) {
-        /* A library loop's callbacks set the contexts (rule L). */
-        int n = real(call, events, maxevents);
-        if (ep != NULL && n > 0) {
-            int err = errno;
-            n = carry__ep_resolve_all(ep, events, n);
-            errno = err;
-        }
-        return n;
-    }
 
     /* Rule D: the thread is back in its loop and leaves its context.  The
      * reference stays in prev until the next context is known, so that the
