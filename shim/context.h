@@ -222,6 +222,24 @@ static inline uint64_t carry__id_next(void)
     }
 }
 
+/* The id carry__id_next would return, in *id, without taking it (see
+ * carry__id_take): false when the thread's block must be refilled first or
+ * the counter's value is the one that maps to 0, so that a caller that
+ * makes no call can leave both to carry__id_next. */
+static inline bool carry__id_peek(uint64_t *id)
+{
+    struct carry__thread *self = &carry__self;
+    if (CARRY__UNLIKELY(self->id_next == self->id_limit))
+        return false;
+    *id = carry__trace_permute(self->id_next);
+    return *id != 0;
+}
+
+static inline void carry__id_take(void)
+{
+    carry__self.id_next++;
+}
+
 /* refs of a context being renewed (carry__ctx_renew_begin): no count, so
  * that nothing takes a reference to it meanwhile, and above any other
  * state's value even when the fd's reference is given back meanwhile
@@ -232,39 +250,39 @@ static inline uint64_t carry__id_next(void)
 /*
  * ctx, held by nothing but one thread reference of its owner's (the
  * caller's) and one internal reference, dies and is born again in its
- * place: its span is sent, its store emptied (its memory in *arena, for
- * carry__ctx_renew_end), a new id and trace; the same owner, parent and
- * references.  Rule R's next request on a connection costs no allocation
- * and no reference moves this way.  False, and nothing done, when
- * anything else holds ctx.  Until carry__ctx_renew_end, nothing takes a
- * reference to ctx (carry__slot_take waits), so the caller completes it
- * unseen; it keeps it from profilers itself (the record changes).
- * Inline: the common turn of a connection.
+ * place: its span is sent (only when rare, see carry__rare), its store
+ * emptied (its memory in *arena, for the caller to free once the context is
+ * whole again), id (new) and a new trace; the same owner, parent and references.
+ * Rule R's next request on a connection costs no allocation and no
+ * reference moves this way.  False, and nothing done, when anything else
+ * holds ctx.  Until carry__ctx_renew_end, nothing takes a reference to ctx
+ * (carry__slot_take waits), so the caller completes it unseen; it keeps it
+ * from profilers itself (the record changes).  Inline: the common turn of
+ * a connection.
  */
-static inline bool carry__ctx_renew_begin(carry_ctx *ctx, struct carry__chunk **arena)
+static inline __attribute__((always_inline)) bool
+carry__ctx_renew_begin(carry_ctx *ctx, struct carry__chunk **arena, bool rare, uint64_t id)
 {
     uint64_t one = CARRY__REF_INTERNAL;
     if (ctx->biased != 1 ||
         !atomic_compare_exchange_strong_explicit(&ctx->refs, &one, CARRY__REF_RENEWING,
                                                  memory_order_acquire, memory_order_relaxed))
         return false;
-    if (carry__export_on() && carry__span_started(&ctx->trace) != 0)
+    if (rare && carry__export_on() && carry__span_started(&ctx->trace) != 0)
         carry__ctx_span_end(ctx);
     *arena = carry__store_detach(&ctx->store);
-    ctx->id = carry__id_next();
-    carry__trace_start(&ctx->trace, ctx->id);
+    ctx->id = id;
+    carry__trace_start(&ctx->trace, id);
     return true;
 }
 
 /* The renewed ctx is whole: others may take it again.  A reference given
  * back meanwhile (the fd let go of it) stays given back. */
-static inline void carry__ctx_renew_end(carry_ctx *ctx, struct carry__chunk *arena)
+static inline __attribute__((always_inline)) void carry__ctx_renew_end(carry_ctx *ctx, bool rare)
 {
     atomic_fetch_sub_explicit(&ctx->refs, CARRY__REF_RENEWING - CARRY__REF_INTERNAL,
                               memory_order_release);
-    if (arena != NULL)
-        carry__store_free_arena(arena);
-    if (carry__counting())
+    if (rare && carry__counting())
         carry__stats_context_born(carry__ctx_live());
 }
 

@@ -20,6 +20,15 @@ static inline void carry__ensure_init(void)
         carry__init();
 }
 
+/* The features a hot path does more for, decided at start-up (0 before):
+ * one load tells a request's turn that it has none of them to serve. */
+enum {
+    CARRY__RARE_STATS = 1u << 0,  /* CARRY_STATS counts */
+    CARRY__RARE_EXPORT = 1u << 1, /* spans are exported (rule O) */
+    CARRY__RARE_DEBUG = 1u << 2,  /* CARRY_DEBUG logs requests (3) */
+};
+extern unsigned carry__rare;
+
 /* The rules carry propagates in this program, once started: the mode's,
  * or none when carry is passive here; 0 before. */
 extern _Atomic unsigned carry__rules;

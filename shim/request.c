@@ -2,6 +2,7 @@
 #include "config.h"
 #include "current.h"
 #include "http.h"
+#include "init.h"
 #include "log.h"
 #include "request.h"
 #include "stats.h"
@@ -37,31 +38,45 @@ static __attribute__((noinline)) void carry__request_http(carry_ctx *req, const 
     errno = saved_errno;
 }
 
-/* req, e's new request, is made, before any other thread can see it.
- * Inline in both ways a request begins. */
-static inline __attribute__((always_inline)) void
-carry__request_made(struct carry__fd *e, int fd, carry_ctx *req, const char *bytes, size_t len)
+/* What a new request needs when a rare feature is on (carry__rare) or its
+ * bytes may begin an HTTP head: its keys, its span's start, its counts. */
+static __attribute__((noinline)) void carry__request_made_rare(int fd, carry_ctx *req,
+                                                               const char *bytes, size_t len)
 {
-    /* Only the read that took the turn counts: no atomic add needed. */
-    uint32_t seq = atomic_load_explicit(&e->seq, memory_order_relaxed) + 1;
-    atomic_store_explicit(&e->seq, seq, memory_order_relaxed);
-    req->seq = seq;
     if (carry__http_maybe(bytes, len))
         carry__request_http(req, bytes, len);
     carry__span_begin(&req->trace);
     if (carry__counting()) {
         atomic_fetch_add_explicit(&carry__stats.requests, 1, memory_order_relaxed);
-        carry__stats_raise(&carry__stats.requests_max, seq);
+        carry__stats_raise(&carry__stats.requests_max, req->seq);
     }
-    carry__debug(3, "request %u on fd %d: context %016llx", seq, fd, (unsigned long long)req->id);
+    carry__debug(3, "request %u on fd %d: context %016llx", req->seq, fd,
+                 (unsigned long long)req->id);
+}
+
+/* req, e's new request, is made, before any other thread can see it.
+ * Inline in both ways a request begins. */
+static inline __attribute__((always_inline)) void
+carry__request_made(struct carry__fd *e, int fd, carry_ctx *req, const char *bytes, size_t len,
+                    bool rare)
+{
+    /* Only the read that took the turn counts: no atomic add needed. */
+    uint32_t seq = atomic_load_explicit(&e->seq, memory_order_relaxed) + 1;
+    atomic_store_explicit(&e->seq, seq, memory_order_relaxed);
+    req->seq = seq;
+    if (rare)
+        carry__request_made_rare(fd, req, bytes, len);
 }
 
 /* The request before, current and held by nothing but the fd and this
  * thread, is renewed in place as the next (the common turn of a server
  * that reads each request on the thread that answered the last).
- * Profilers see no context while its record changes. */
-static inline bool carry__request_renew(struct carry__fd *e, int fd, carry_ctx *last,
-                                        const char *bytes, size_t len)
+ * Profilers see no context while its record changes.  Its new id is id,
+ * taken here (carry__id_take) when not rare.  Without rare, the turn makes
+ * no call but its last, so that it saves no registers. */
+static inline __attribute__((always_inline)) bool
+carry__request_renew(struct carry__fd *e, int fd, carry_ctx *last, const char *bytes, size_t len,
+                     bool rare, uint64_t id)
 {
     if (last->parent == NULL ||
         last->parent != atomic_load_explicit(&e->conn, memory_order_relaxed) ||
@@ -69,13 +84,18 @@ static inline bool carry__request_renew(struct carry__fd *e, int fd, carry_ctx *
         return false;
     carry__current_unpublish();
     struct carry__chunk *arena;
-    bool renewed = carry__ctx_renew_begin(last, &arena);
-    if (renewed) {
-        carry__request_made(e, fd, last, bytes, len);
-        carry__ctx_renew_end(last, arena);
+    if (!carry__ctx_renew_begin(last, &arena, rare, id)) {
+        carry__current_republish(last);
+        return false;
     }
+    if (!rare)
+        carry__id_take();
+    carry__request_made(e, fd, last, bytes, len, rare);
+    carry__ctx_renew_end(last, rare);
     carry__current_republish(last);
-    return renewed;
+    if (arena != NULL)
+        carry__store_free_arena(arena);
+    return true;
 }
 
 /* A request of e's connection begins in a new context: without memory,
@@ -92,7 +112,7 @@ static __attribute__((noinline)) void carry__request_begin_new(struct carry__fd 
     carry_ctx *req = carry__ctx_new_local();
     if (req != NULL) {
         req->parent = conn;
-        carry__request_made(e, fd, req, bytes, len);
+        carry__request_made(e, fd, req, bytes, len, true);
     } else {
         carry__ctx_unref(conn);
     }
@@ -101,9 +121,13 @@ static __attribute__((noinline)) void carry__request_begin_new(struct carry__fd 
     errno = saved_errno;
 }
 
-/* The connection's own context is current again, and what fd delivers. */
-static __attribute__((noinline)) void carry__request_end(struct carry__fd *e)
+/* A read returned rc, end-of-file or an error (errno): unless it only
+ * found no data yet, the connection's own context is current again, and
+ * what fd delivers. */
+static __attribute__((noinline)) void carry__request_end(struct carry__fd *e, ssize_t rc)
 {
+    if (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
     carry_ctx *conn = carry__slot_take_local(&e->conn);
     if (conn == NULL)
         return;
@@ -115,6 +139,17 @@ static __attribute__((noinline)) void carry__request_end(struct carry__fd *e)
     errno = saved_errno;
 }
 
+/* A turn while a rare feature is on, or of bytes that may begin an HTTP
+ * head. */
+static __attribute__((noinline)) void carry__request_turn_rare(struct carry__fd *e, int fd,
+                                                               carry_ctx *last,
+                                                               const char *bytes, size_t len)
+{
+    if (last == NULL || last != atomic_load_explicit(&e->owner, memory_order_relaxed) ||
+        !carry__request_renew(e, fd, last, bytes, len, true, carry__id_next()))
+        carry__request_begin_new(e, fd, bytes, len);
+}
+
 void carry__request_read(struct carry__fd *e, int fd, ssize_t rc, const void *bytes, size_t cap)
 {
     if (rc > 0) {
@@ -124,10 +159,14 @@ void carry__request_read(struct carry__fd *e, int fd, ssize_t rc, const void *by
             return;
         size_t len = (size_t)rc < cap ? (size_t)rc : cap;
         carry_ctx *last = carry__current();
-        if (last == NULL || last != atomic_load_explicit(&e->owner, memory_order_relaxed) ||
-            !carry__request_renew(e, fd, last, bytes, len))
+        uint64_t id;
+        if (CARRY__UNLIKELY(carry__rare != 0) || carry__http_maybe(bytes, len) ||
+            !carry__id_peek(&id))
+            carry__request_turn_rare(e, fd, last, bytes, len);
+        else if (last == NULL || last != atomic_load_explicit(&e->owner, memory_order_relaxed) ||
+                 !carry__request_renew(e, fd, last, bytes, len, false, id))
             carry__request_begin_new(e, fd, bytes, len);
-    } else if (rc == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-        carry__request_end(e);
+    } else {
+        carry__request_end(e, rc);
     }
 }
