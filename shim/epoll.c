@@ -350,8 +350,11 @@ static int carry__ep_resolve_all(struct carry__ep *ep, struct epoll_event *event
     int kept = 0;
     for (int i = 0; i < n; i++) {
         int fd;
-        if (carry__ep_resolve(ep, &events[i], &fd) != NULL)
-            events[kept++] = events[i];
+        if (carry__ep_resolve(ep, &events[i], &fd) == NULL)
+            continue;
+        if (kept != i)
+            events[kept] = events[i];
+        kept++;
     }
     return kept;
 }
@@ -601,11 +604,9 @@ int carry__ep_wait_in_loop(int epfd, struct epoll_event *events, int maxevents,
     carry__ctx_drain();
     struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_find(epfd) : NULL;
     int n = real(call, events, maxevents);
-    if (ep != NULL && n > 0) {
-        int err = errno;
+    /* Translating tokens makes no system call: errno stays the wait's. */
+    if (ep != NULL && n > 0)
         n = carry__ep_resolve_all(ep, events, n);
-        errno = err;
-    }
     return n;
 }
 
