@@ -251,14 +251,14 @@ static inline void carry__id_take(void)
  * ctx, held by nothing but one thread reference of its owner's (the
  * caller's) and one internal reference, dies and is born again in its
  * place: its span is sent (only when rare, see carry__rare), its store
- * emptied (its memory in *arena, for the caller to free once the context is
- * whole again), id (new) and a new trace; the same owner, parent and references.
- * Rule R's next request on a connection costs no allocation and no
- * reference moves this way.  False, and nothing done, when anything else
- * holds ctx.  Until carry__ctx_renew_end, nothing takes a reference to ctx
- * (carry__slot_take waits), so the caller completes it unseen; it keeps it
- * from profilers itself (the record changes).  Inline: the common turn of
- * a connection.
+ * emptied (its memory in *arena, for the caller to free once the context
+ * is whole again), id its new id, a new trace; the same owner, parent and
+ * references.  Rule R's next request on a connection costs no allocation
+ * and no reference moves this way.  False, and nothing done, when
+ * anything else holds ctx.  Until carry__ctx_renew_end, nothing takes a
+ * reference to ctx (carry__slot_take waits), so the caller completes it
+ * unseen; it keeps it from profilers itself (the record changes).  Inline:
+ * the common turn of a connection.
  */
 static inline __attribute__((always_inline)) bool
 carry__ctx_renew_begin(carry_ctx *ctx, struct carry__chunk **arena, bool rare, uint64_t id)

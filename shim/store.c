@@ -367,9 +367,14 @@ void carry__store_free_arena(struct carry__chunk *arena)
 {
     for (struct carry__chunk *c = arena, *next; c != NULL; c = next) {
         next = c->next;
-        if (c->size == CARRY__CHUNK_FIRST)
+        if (c->size == CARRY__CHUNK_FIRST) {
             carry__pool_give(&carry__first_chunks, c);
-        else
+        } else {
+            /* A context dies on paths that leave the program's errno alone,
+             * and an allocator's free may set it. */
+            int saved_errno = errno;
             free(c);
+            errno = saved_errno;
+        }
     }
 }
