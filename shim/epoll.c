@@ -47,6 +47,7 @@ struct carry__reg {
 
 struct carry__ep {
     struct carry__fdmap regs;   /* per registered fd */
+    char *regs_flat;            /* regs' range, set before ep is published */
     struct carry__ep *next;     /* in carry__eps; the pool's link while free */
     carry__spin ctl_lock;       /* serialises epoll_ctl on this epoll fd */
     carry__spin queue_lock;
@@ -124,6 +125,8 @@ static struct carry__ep *carry__ep_made(int epfd)
         carry__pool_give(&carry__ep_pool, ep);
         ep = NULL;
     }
+    if (ep != NULL)
+        ep->regs_flat = atomic_load_explicit(&ep->regs.flat, memory_order_relaxed);
     struct carry__ep *expected = NULL;
     if (!atomic_compare_exchange_strong(&e->ep, &expected, ep ? ep : &carry__ep_untracked)) {
         /* Another thread decided for this epoll fd first. */
@@ -228,7 +231,7 @@ carry__ep_resolve(struct carry__ep *ep, struct epoll_event *ev, int *fd)
 {
     uint64_t token = ev->data.u64;
     *fd = (int)(uint32_t)token;
-    struct carry__reg *reg = carry__fdmap_peek(&ep->regs, *fd, sizeof(struct carry__reg));
+    struct carry__reg *reg = carry__fdmap_peek_in(ep->regs_flat, *fd, sizeof(struct carry__reg));
     if (reg == NULL || atomic_load_explicit(&reg->state, memory_order_acquire) != CARRY__REG_LIVE ||
         atomic_load_explicit(&reg->gen, memory_order_relaxed) != (uint32_t)(token >> 32))
         return NULL;

@@ -52,6 +52,15 @@ static inline void *carry__fdmap_peek(struct carry__fdmap *map, int fd, size_t s
     return flat + (size_t)(unsigned)fd * size;
 }
 
+/* The same in a range already read from a map's flat (not NULL), for a
+ * loop that looks up many fds of one map. */
+static inline void *carry__fdmap_peek_in(char *flat, int fd, size_t size)
+{
+    if ((unsigned)fd >= CARRY__FDMAP_LIMIT)
+        return NULL;
+    return flat + (size_t)(unsigned)fd * size;
+}
+
 /* Reserves the map's address space, if that was not done: true when the
  * map has it.  The attempt is made once: a map that could not be reserved
  * stays without entries, so that what it tracks is decided once for the
