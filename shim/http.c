@@ -13,23 +13,30 @@ static bool visible(char c)
     return c >= 0x21 && c <= 0x7e;
 }
 
-/* Does the word hold a byte below 0x21 or above 0x7e?  Exact for the word
- * as a whole (Bit Twiddling Hacks' hasless and hasmore). */
-static bool word_has_invisible(uint64_t w)
+/* The bytes of w (eight, little-endian) below 0x21 or above 0x7e, each
+ * as its high bit (Bit Twiddling Hacks' hasless and hasmore): exact for
+ * the lowest such byte, which is all a caller reads. */
+static uint64_t word_invisible(uint64_t w)
 {
     const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
     return (((w - ones * 0x21) & ~w) | ((w + ones * (127 - 0x7e)) | w)) & highs;
 }
 
-/* How many visible characters s[0..n) starts with: eight at a time, then
- * the word that holds the first other one byte by byte. */
+/* How many visible characters s[0..n) starts with: eight at a time, the
+ * first other one found in its word by its position (little-endian: the
+ * lowest flagged byte is the first; elsewhere, byte by byte). */
 static size_t visible_run(const char *s, size_t n)
 {
     size_t i = 0;
-    for (uint64_t w; i + 8 <= n; i += 8) {
+    for (uint64_t w, bad; i + 8 <= n; i += 8) {
         memcpy(&w, s + i, 8);
-        if (word_has_invisible(w))
-            break;
+        if ((bad = word_invisible(w)) == 0)
+            continue;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        return i + (size_t)__builtin_ctzll(bad) / 8;
+#else
+        break;
+#endif
     }
     while (i < n && visible(s[i]))
         i++;
