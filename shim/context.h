@@ -270,7 +270,8 @@ carry__ctx_renew_begin(carry_ctx *ctx, struct carry__chunk **arena, bool rare, u
         return false;
     if (rare && carry__export_on() && carry__span_started(&ctx->trace) != 0)
         carry__ctx_span_end(ctx);
-    *arena = carry__store_detach(&ctx->store);
+    /* Rare (keys likely, as an HTTP head's), a small store is kept. */
+    *arena = rare ? carry__store_recycle(&ctx->store) : carry__store_detach(&ctx->store);
     ctx->id = id;
     carry__trace_start(&ctx->trace, id);
     return true;

@@ -363,6 +363,16 @@ int carry__store_unset(struct carry__store *store, carry__spin *lock, const char
     return old ? 0 : ENOENT;
 }
 
+struct carry__chunk *carry__store_recycle(struct carry__store *store)
+{
+    struct carry__chunk *arena = carry__store_detach(store);
+    if (arena == NULL || arena->next != NULL || arena->size != CARRY__CHUNK_FIRST)
+        return arena;
+    arena->used = 0;
+    store->arena = arena;
+    return NULL;
+}
+
 void carry__store_free_arena(struct carry__chunk *arena)
 {
     for (struct carry__chunk *c = arena, *next; c != NULL; c = next) {

@@ -53,6 +53,11 @@ static inline struct carry__chunk *carry__store_detach(struct carry__store *stor
 
 void carry__store_free_arena(struct carry__chunk *arena);
 
+/* The same as carry__store_detach, but a store whose memory is one small
+ * chunk keeps it, emptied, for the keys of its next life (a renewed
+ * request's HTTP keys): NULL then. */
+struct carry__chunk *carry__store_recycle(struct carry__store *store);
+
 static inline void carry__store_free(struct carry__store *store)
 {
     carry__store_free_arena(carry__store_detach(store));

@@ -52,6 +52,33 @@ Test(store, set_get_unset)
 /* Lookups compare keys 8 bytes at a time: keys around that length, keys
  * sharing their first 8 bytes and bytes of either sign must still match
  * only themselves. */
+/* A renewed request keeps its store's one small chunk, emptied, for its
+ * next life's keys; a store grown past it gives its memory back. */
+Test(store, a_small_store_is_recycled_empty)
+{
+    carry_ctx *ctx = carry__ctx_new();
+    cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, "http.method", "GET"), 0);
+    cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, "http.target", "/a"), 0);
+    cr_assert_null(carry__store_recycle(&ctx->store), "one small chunk is kept");
+    cr_assert_null(carry__store_get(&ctx->store, "http.method"), "and emptied");
+    cr_assert_null(carry__store_get(&ctx->store, "http.target"));
+    cr_assert_eq(carry__store_add_unseen(&ctx->store, "http.method", "POST", 4), 0);
+    cr_assert_str_eq(carry__store_get(&ctx->store, "http.method"), "POST");
+    const char *keys[4], *values[4];
+    cr_assert_eq(carry__store_list(&ctx->store, keys, values, 4), 1);
+
+    static char big[2048];
+    memset(big, 'v', sizeof big - 1);
+    cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, "big", big), 0);
+    struct carry__chunk *arena = carry__store_recycle(&ctx->store);
+    cr_assert_not_null(arena, "a store past one small chunk gives its memory back");
+    cr_assert_null(carry__store_get(&ctx->store, "big"));
+    carry__store_free_arena(arena);
+    cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, "user", "alice"), 0);
+    cr_assert_str_eq(carry__store_get(&ctx->store, "user"), "alice");
+    carry__ctx_unref(ctx);
+}
+
 /* A context being made gets its first keys without a look-up: they read
  * back exactly (lengths given, not NULs), and behave as any other key. */
 Test(store, keys_added_unseen_read_back_and_stay_settable)
