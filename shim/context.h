@@ -6,6 +6,8 @@
 #ifndef CARRY_CONTEXT_H
 #define CARRY_CONTEXT_H
 
+#include <string.h>
+
 #include "common.h"
 #include "self.h"
 #include "span.h"
@@ -107,11 +109,12 @@ static inline int carry__ctx_setn(carry_ctx *ctx, const char *key, const char *v
 }
 
 /* The same for a key ctx does not hold, while no other thread can see
- * ctx (it is being made). */
+ * ctx (it is being made).  Inline, so that a literal key's length is a
+ * constant. */
 static inline int carry__ctx_add_unseen(carry_ctx *ctx, const char *key, const char *value,
                                         size_t value_len)
 {
-    return carry__store_add_unseen(&ctx->store, key, value, value_len);
+    return carry__store_add_unseen(&ctx->store, key, strlen(key), value, value_len);
 }
 
 static inline int carry__ctx_unset(carry_ctx *ctx, const char *key)

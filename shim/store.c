@@ -234,10 +234,9 @@ static struct carry__index *carry__index_publish(struct carry__store *store,
 /* A new entry for key, with value_len bytes of value (a NUL added) right
  * behind its key: one allocation for both. */
 static struct carry__entry *carry__entry_new(struct carry__store *store, const char *key,
-                                             const char *value, size_t value_len,
+                                             size_t key_len, const char *value, size_t value_len,
                                              struct carry__entry *next)
 {
-    size_t key_len = strlen(key);
     struct carry__entry *e = carry__arena_alloc(store, sizeof *e + key_len + 1 + value_len + 1);
     if (e != NULL) {
         memcpy(e->key, key, key_len + 1);
@@ -250,10 +249,10 @@ static struct carry__entry *carry__entry_new(struct carry__store *store, const c
     return e;
 }
 
-/* Adds an entry for key holding value_len bytes of value; call with the
- * store's lock held, key absent.  0, or ENOMEM. */
+/* Adds an entry for key (key_len bytes) holding value_len bytes of value;
+ * call with the store's lock held, key absent.  0, or ENOMEM. */
 static inline __attribute__((always_inline)) int
-carry__store_add(struct carry__store *store, const char *key, const char *value,
+carry__store_add(struct carry__store *store, const char *key, size_t key_len, const char *value,
                  size_t value_len)
 {
     uintptr_t head = (uintptr_t)atomic_load_explicit(&store->entries, memory_order_relaxed);
@@ -264,7 +263,8 @@ carry__store_add(struct carry__store *store, const char *key, const char *value,
         for (struct carry__entry *e = newest; e != NULL; e = e->next)
             count++;
         if (count < CARRY__LIST_MAX) {
-            struct carry__entry *e = carry__entry_new(store, key, value, value_len, newest);
+            struct carry__entry *e =
+                carry__entry_new(store, key, key_len, value, value_len, newest);
             if (e == NULL)
                 return ENOMEM;
             atomic_store_explicit(&store->entries, e, memory_order_release);
@@ -279,7 +279,7 @@ carry__store_add(struct carry__store *store, const char *key, const char *value,
     if (index == NULL)
         return ENOMEM;
     struct carry__entry *e =
-        carry__entry_new(store, key, value, value_len,
+        carry__entry_new(store, key, key_len, value, value_len,
                          atomic_load_explicit(&index->newest, memory_order_relaxed));
     if (e == NULL)
         return ENOMEM;
@@ -291,10 +291,10 @@ carry__store_add(struct carry__store *store, const char *key, const char *value,
     return 0;
 }
 
-int carry__store_add_unseen(struct carry__store *store, const char *key, const char *value,
-                            size_t value_len)
+int carry__store_add_unseen(struct carry__store *store, const char *key, size_t key_len,
+                            const char *value, size_t value_len)
 {
-    return carry__store_add(store, key, value, value_len);
+    return carry__store_add(store, key, key_len, value, value_len);
 }
 
 /* Writes value_len bytes of value (a NUL added) as key's value, unless
@@ -310,7 +310,7 @@ carry__store_write(struct carry__store *store, carry__spin *lock, struct carry__
     if (e == NULL)
         e = carry__store_find(store, key);
     if (e == NULL) {
-        err = carry__store_add(store, key, value, value_len);
+        err = carry__store_add(store, key, strlen(key), value, value_len);
     } else {
         char *copy = carry__arena_alloc(store, value_len + 1);
         if (copy != NULL) {

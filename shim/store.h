@@ -34,11 +34,11 @@ int carry__store_set(struct carry__store *store, carry__spin *lock, const char *
  * (the store adds one). */
 int carry__store_setn(struct carry__store *store, carry__spin *lock, const char *key,
                       const char *value, size_t value_len);
-/* Adds key, which the store does not hold, with value_len bytes of value,
- * to a store no other thread can see yet (a context being made): no lock
- * and no look-up.  0, or ENOMEM. */
-int carry__store_add_unseen(struct carry__store *store, const char *key, const char *value,
-                            size_t value_len);
+/* Adds key (key_len bytes), which the store does not hold, with value_len
+ * bytes of value, to a store no other thread can see yet (a context being
+ * made): no lock and no look-up.  0, or ENOMEM. */
+int carry__store_add_unseen(struct carry__store *store, const char *key, size_t key_len,
+                            const char *value, size_t value_len);
 int carry__store_unset(struct carry__store *store, carry__spin *lock, const char *key);
 /* Empties a store that nothing reads concurrently (no reference is
  * left to its context, or none can be taken), and returns its memory,

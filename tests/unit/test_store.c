@@ -62,7 +62,7 @@ Test(store, a_small_store_is_recycled_empty)
     cr_assert_null(carry__store_recycle(&ctx->store), "one small chunk is kept");
     cr_assert_null(carry__store_get(&ctx->store, "http.method"), "and emptied");
     cr_assert_null(carry__store_get(&ctx->store, "http.target"));
-    cr_assert_eq(carry__store_add_unseen(&ctx->store, "http.method", "POST", 4), 0);
+    cr_assert_eq(carry__store_add_unseen(&ctx->store, "http.method", 11, "POST", 4), 0);
     cr_assert_str_eq(carry__store_get(&ctx->store, "http.method"), "POST");
     const char *keys[4], *values[4];
     cr_assert_eq(carry__store_list(&ctx->store, keys, values, 4), 1);
@@ -85,8 +85,8 @@ Test(store, keys_added_unseen_read_back_and_stay_settable)
 {
     carry_ctx *ctx = carry__ctx_new();
     const char peer[] = "127.0.0.1:5432/extra";
-    cr_assert_eq(carry__store_add_unseen(&ctx->store, "peer", peer, 14), 0);
-    cr_assert_eq(carry__store_add_unseen(&ctx->store, "local", "", 0), 0);
+    cr_assert_eq(carry__store_add_unseen(&ctx->store, "peer", 4, peer, 14), 0);
+    cr_assert_eq(carry__store_add_unseen(&ctx->store, "local", 5, "", 0), 0);
     cr_assert_str_eq(carry__store_get(&ctx->store, "peer"), "127.0.0.1:5432");
     cr_assert_str_eq(carry__store_get(&ctx->store, "local"), "");
     const char *old = carry__store_get(&ctx->store, "peer");
