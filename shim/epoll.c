@@ -125,7 +125,9 @@ static struct carry__ep *carry__ep_made(int epfd)
         carry__pool_give(&carry__ep_pool, ep);
         ep = NULL;
     }
-    if (ep != NULL)
+    /* A state from the pool has its range already: a waiter of its last
+     * epoll fd may still read the field. */
+    if (ep != NULL && ep->regs_flat == NULL)
         ep->regs_flat = atomic_load_explicit(&ep->regs.flat, memory_order_relaxed);
     struct carry__ep *expected = NULL;
     if (!atomic_compare_exchange_strong(&e->ep, &expected, ep ? ep : &carry__ep_untracked)) {

@@ -131,8 +131,8 @@ static void header_line(const char *line, size_t n, struct carry__http_head *h)
 {
     /* Only two names matter, and most lines are settled by their first
      * byte (the two letters in either case). */
-    char first = (char)(line[0] | 0x20);
-    if (first != 't' && first != 'x')
+    char initial = (char)(line[0] | 0x20);
+    if (initial != 't' && initial != 'x')
         return;
     const char *colon = memchr(line, ':', n);
     if (!colon)

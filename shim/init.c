@@ -26,7 +26,7 @@
 
 _Atomic int carry__initialised;
 _Atomic unsigned carry__rules;
-unsigned carry__rare;
+_Atomic unsigned carry__rare;
 _Atomic unsigned carry__io_watch = CARRY__WATCH_START;
 static pthread_once_t carry__init_once_control = PTHREAD_ONCE_INIT;
 
@@ -98,9 +98,11 @@ static void carry__init_once(void)
     carry__tag_start();
     carry__debug(1, "active=%d mode=%#x inherit=%d in %s", carry__config.active,
                  carry__config.mode, carry__config.inherit, program_invocation_short_name);
-    carry__rare = (carry__counting() ? CARRY__RARE_STATS : 0) |
-                  (carry__export_on() ? CARRY__RARE_EXPORT : 0) |
-                  (carry__debug_level >= 3 ? CARRY__RARE_DEBUG : 0);
+    atomic_store_explicit(&carry__rare,
+                          (carry__counting() ? CARRY__RARE_STATS : 0) |
+                              (carry__export_on() ? CARRY__RARE_EXPORT : 0) |
+                              (carry__debug_level >= 3 ? CARRY__RARE_DEBUG : 0),
+                          memory_order_relaxed);
     atomic_store_explicit(&carry__rules, carry__config.active ? carry__config.mode : 0,
                           memory_order_release);
     atomic_store_explicit(&carry__initialised, 1, memory_order_release);

@@ -27,7 +27,7 @@ enum {
     CARRY__RARE_EXPORT = 1u << 1, /* spans are exported (rule O) */
     CARRY__RARE_DEBUG = 1u << 2,  /* CARRY_DEBUG logs requests (3) */
 };
-extern unsigned carry__rare;
+extern _Atomic unsigned carry__rare;
 
 /* The rules carry propagates in this program, once started: the mode's,
  * or none when carry is passive here; 0 before. */

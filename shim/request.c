@@ -160,7 +160,8 @@ void carry__request_read(struct carry__fd *e, int fd, ssize_t rc, const void *by
         size_t len = (size_t)rc < cap ? (size_t)rc : cap;
         carry_ctx *last = carry__current();
         uint64_t id;
-        if (CARRY__UNLIKELY(carry__rare != 0) || carry__http_maybe(bytes, len) ||
+        if (CARRY__UNLIKELY(atomic_load_explicit(&carry__rare, memory_order_relaxed) != 0) ||
+            carry__http_maybe(bytes, len) ||
             !carry__id_peek(&id))
             carry__request_turn_rare(e, fd, last, bytes, len);
         else if (last == NULL || last != atomic_load_explicit(&e->owner, memory_order_relaxed) ||
