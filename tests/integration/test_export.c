@@ -210,6 +210,14 @@ Test(export, what_disables_export_starts_no_thread)
 
 Test(export, a_forked_child_exports_its_own_spans)
 {
+    /* GCC 12's AddressSanitizer does not hold its allocator's locks across
+     * fork: a child forked while the exporter thread is inside malloc or
+     * free waits for ever on a lock nobody holds (seen in its runtime's
+     * Mutex::Lock, one run in a few dozen).  The plain and TSan builds run
+     * this test. */
+    const char *runtime = getenv("CARRY_TEST_SANITIZER_RUNTIME");
+    if (runtime != NULL && strstr(runtime, "libasan") != NULL)
+        cr_skip_test("fork with threads deadlocks inside GCC 12's ASan allocator");
     struct carry_otlp s;
     carry_otlp_start(&s, NULL);
     /* ThreadSanitizer refuses threads in the child of a process with
