@@ -495,6 +495,10 @@ static int mc_marker(const char *p, bool leading)
         return -1;
     if (*q < '0' || *q > '9')
         return -1;
+    /* memcached prints an fd with %d: digits with a leading zero are the
+     * rest of a broken line ("sending key c1" "0" "30: Client ..."). */
+    if (q[0] == '0' && q[1] >= '0' && q[1] <= '9')
+        return -1;
     char *end;
     long fd = strtol(q, &end, 10);
     if (q != p ? *end == ' ' : (end[0] == ':' && end[1] == ' '))
