@@ -209,26 +209,12 @@ bool carry__ctx_ever(void);
 /* The calling thread's next block of counter values. */
 void carry__id_refill(struct carry__thread *self);
 
-/* A fresh, non-zero id: a counter (with the pid in its top 24 bits, so
- * that a forked child's differ from its parent's) through trace.h's keyed
- * permutation.  Inline: every request takes one. */
-static inline uint64_t carry__id_next(void)
-{
-    struct carry__thread *self = &carry__self;
-    for (;;) {
-        if (CARRY__UNLIKELY(self->id_next == self->id_limit))
-            carry__id_refill(self);
-        uint64_t id = carry__trace_permute(self->id_next++);
-        /* One counter value maps to 0, which is no id. */
-        if (CARRY__LIKELY(id != 0))
-            return id;
-    }
-}
-
-/* The id carry__id_next would return, in *id, without taking it (see
- * carry__id_take): false when the thread's block must be refilled first or
- * the counter's value is the one that maps to 0, so that a caller that
- * makes no call can leave both to carry__id_next. */
+/* The next id, in *id, without taking it (see carry__id_take): a counter
+ * (with the pid in its top 24 bits, so that a forked child's differ from
+ * its parent's) through trace.h's keyed permutation.  False when the
+ * thread's block must be refilled first or the counter's value is the one
+ * that maps to 0, so that a caller that makes no call can leave both to
+ * carry__id_next. */
 static inline bool carry__id_peek(uint64_t *id)
 {
     struct carry__thread *self = &carry__self;
@@ -241,6 +227,21 @@ static inline bool carry__id_peek(uint64_t *id)
 static inline void carry__id_take(void)
 {
     carry__self.id_next++;
+}
+
+/* A fresh, non-zero id, taken. */
+static inline uint64_t carry__id_next(void)
+{
+    struct carry__thread *self = &carry__self;
+    uint64_t id;
+    while (!carry__id_peek(&id)) {
+        if (self->id_next == self->id_limit)
+            carry__id_refill(self);
+        else
+            carry__id_take(); /* the value that maps to 0, which is no id */
+    }
+    carry__id_take();
+    return id;
 }
 
 /* refs of a context being renewed (carry__ctx_renew_begin): no count, so

@@ -39,6 +39,15 @@ static inline void *carry__fdmap_get(struct carry__fdmap *map, int fd)
     return page ? page + (size_t)(fd % CARRY__FDMAP_PAGE) * map->entry_size : NULL;
 }
 
+/* The entry of fd in flat, a map's range (see carry__fdmap_peek), or NULL
+ * when fd is out of range: for a caller that keeps the range. */
+static inline void *carry__fdmap_peek_in(char *flat, int fd, size_t size)
+{
+    if ((unsigned)fd >= CARRY__FDMAP_LIMIT)
+        return NULL;
+    return flat + (size_t)(unsigned)fd * size;
+}
+
 /* The entry of fd for a hot path, in one load: the range is readable from
  * its reservation on, and an entry never written reads as zeros (the
  * kernel's zero page), so a caller takes an all-zero entry as no entry.
@@ -47,18 +56,7 @@ static inline void *carry__fdmap_get(struct carry__fdmap *map, int fd)
 static inline void *carry__fdmap_peek(struct carry__fdmap *map, int fd, size_t size)
 {
     char *flat = atomic_load_explicit(&map->flat, memory_order_acquire);
-    if ((unsigned)fd >= CARRY__FDMAP_LIMIT || flat == NULL)
-        return NULL;
-    return flat + (size_t)(unsigned)fd * size;
-}
-
-/* The same in a range already read from a map's flat (not NULL), for a
- * loop that looks up many fds of one map. */
-static inline void *carry__fdmap_peek_in(char *flat, int fd, size_t size)
-{
-    if ((unsigned)fd >= CARRY__FDMAP_LIMIT)
-        return NULL;
-    return flat + (size_t)(unsigned)fd * size;
+    return flat != NULL ? carry__fdmap_peek_in(flat, fd, size) : NULL;
 }
 
 /* Reserves the map's address space, if that was not done: true when the
