@@ -35,13 +35,14 @@
 #include "stats.h"
 #include "watch.h"
 
-enum { CARRY__REG_FREE, CARRY__REG_LIVE };
 
 struct carry__reg {
     _Atomic uint64_t data;      /* the caller's epoll_data */
     _Atomic(carry_ctx *) ctx;   /* current at the last ADD/MOD; holds a reference */
-    _Atomic uint32_t gen;       /* bumped by every ADD of a free registration */
-    _Atomic uint32_t state;
+    /* Live: the token the kernel reports its events with (carry__token),
+     * so that one load and compare resolves an event.  Free: the last
+     * generation with CARRY__REG_FREE for an fd; 0 if never used. */
+    _Atomic uint64_t token;
     _Atomic uint64_t batch;     /* CARRY_EPOLL=batch: the batch that reported it */
 };
 
@@ -82,9 +83,22 @@ static void carry__ep_init(void *obj)
 static struct carry__pool carry__ep_pool =
     CARRY__POOL_INIT(struct carry__ep, next, 4, carry__ep_init, false, "epoll states");
 
+/* A generation is never 0, and a free registration's token holds no fd. */
+#define CARRY__REG_FREE UINT32_MAX
+
 static inline uint64_t carry__token(int fd, uint32_t gen)
 {
     return (uint64_t)gen << 32 | (uint32_t)fd;
+}
+
+static inline bool carry__token_live(uint64_t token)
+{
+    return token != 0 && (uint32_t)token != CARRY__REG_FREE;
+}
+
+static inline bool carry__reg_live(struct carry__reg *reg, memory_order order)
+{
+    return carry__token_live(atomic_load_explicit(&reg->token, order));
 }
 
 /*
@@ -150,7 +164,8 @@ static struct carry__ep *carry__ep_made(int epfd)
 /* Ends a live registration: the caller holds ep->ctl_lock or owns ep. */
 static void carry__reg_end(struct carry__reg *reg, int fd)
 {
-    atomic_store_explicit(&reg->state, CARRY__REG_FREE, memory_order_release);
+    uint64_t token = atomic_load_explicit(&reg->token, memory_order_relaxed);
+    atomic_store_explicit(&reg->token, token | CARRY__REG_FREE, memory_order_release);
     if (atomic_load_explicit(&reg->ctx, memory_order_relaxed) != NULL)
         carry__slot_store(&reg->ctx, NULL);
     struct carry__ep_fd *e = carry__fdmap_get(&carry__ep_fds, fd);
@@ -160,8 +175,8 @@ static void carry__reg_end(struct carry__reg *reg, int fd)
 
 int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ctl_fn *real)
 {
-    if ((unsigned)fd >= CARRY__FDMAP_LIMIT ||
-        (unsigned)epfd >= CARRY__FDMAP_LIMIT ||
+    if (!carry__fdmap_in_range(fd) ||
+        !carry__fdmap_in_range(epfd) ||
         (op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD && op != EPOLL_CTL_DEL) ||
         (op != EPOLL_CTL_DEL && event == NULL))
         return real(epfd, op, fd, event);
@@ -173,13 +188,13 @@ int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ct
      * never fails for want of memory.  A live registration's page is in
      * use already; a new one's is marked so (ep_release walks those). */
     struct carry__reg *reg = carry__fdmap_peek(&ep->regs, fd, sizeof *reg);
-    if (atomic_load_explicit(&reg->state, memory_order_relaxed) != CARRY__REG_LIVE)
+    if (!carry__reg_live(reg, memory_order_relaxed))
         reg = carry__fdmap_ensure(&ep->regs, fd);
 
     /* Nothing below but the real call sets errno (see hooks.c). */
     carry__spin_lock(&ep->ctl_lock);
-    bool live = atomic_load_explicit(&reg->state, memory_order_relaxed) == CARRY__REG_LIVE;
-    uint32_t gen = atomic_load_explicit(&reg->gen, memory_order_relaxed);
+    uint64_t token = atomic_load_explicit(&reg->token, memory_order_relaxed);
+    bool live = carry__token_live(token);
     int rc;
     if (op == EPOLL_CTL_DEL) {
         rc = real(epfd, op, fd, event);
@@ -198,23 +213,25 @@ int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ct
          * the kernel's lives on while another fd holds the file, and its
          * owner re-adds it with ADD (EEXIST), then MOD, as libevent does. */
         bool fresh = !live;
-        if (fresh)
-            atomic_store_explicit(&reg->gen, ++gen, memory_order_relaxed);
+        if (fresh) {
+            uint32_t gen = (uint32_t)(token >> 32);
+            token = carry__token(fd, gen == UINT32_MAX ? 1 : gen + 1);
+        }
         /* Set before the kernel can report the fd, so that its first event
          * already finds them. */
         atomic_store_explicit(&reg->data, event->data.u64, memory_order_relaxed);
         if (!same)
             carry__slot_store(&reg->ctx, current);
         if (fresh)
-            atomic_store_explicit(&reg->state, CARRY__REG_LIVE, memory_order_release);
-        ours.data.u64 = carry__token(fd, gen);
+            atomic_store_explicit(&reg->token, token, memory_order_release);
+        ours.data.u64 = token;
         rc = real(epfd, op, fd, &ours);
         if (rc != 0) {
             atomic_store_explicit(&reg->data, old_data, memory_order_relaxed);
             if (!same)
                 carry__slot_store(&reg->ctx, old_ctx);
             if (fresh)
-                atomic_store_explicit(&reg->state, CARRY__REG_FREE, memory_order_release);
+                atomic_store_explicit(&reg->token, token | CARRY__REG_FREE, memory_order_release);
         } else if (fresh) {
             struct carry__ep_fd *entry = carry__fdmap_ensure(&carry__ep_fds, fd);
             atomic_fetch_add_explicit(&entry->regs, 1, memory_order_relaxed);
@@ -233,9 +250,10 @@ carry__ep_resolve(struct carry__ep *ep, struct epoll_event *ev, int *fd)
 {
     uint64_t token = ev->data.u64;
     *fd = (int)(uint32_t)token;
-    struct carry__reg *reg = carry__fdmap_peek_in(ep->regs_flat, *fd, sizeof(struct carry__reg));
-    if (reg == NULL || atomic_load_explicit(&reg->state, memory_order_acquire) != CARRY__REG_LIVE ||
-        atomic_load_explicit(&reg->gen, memory_order_relaxed) != (uint32_t)(token >> 32))
+    if (!carry__fdmap_in_range(*fd))
+        return NULL;
+    struct carry__reg *reg = carry__fdmap_at(ep->regs_flat, *fd, sizeof(struct carry__reg));
+    if (atomic_load_explicit(&reg->token, memory_order_acquire) != token)
         return NULL;
     ev->data.u64 = atomic_load_explicit(&reg->data, memory_order_relaxed);
     return reg;
@@ -417,15 +435,17 @@ static __attribute__((flatten)) int carry__ep_hand_out_batch(struct carry__ep *e
         atomic_store_explicit(&reg->batch, batch, memory_order_relaxed);
         events[kept++] = events[i];
     }
-    for (; i < n; i++) {
-        struct carry__reg *reg = carry__ep_resolve(ep, &events[i], &fd);
+    struct epoll_event *out = events + kept;
+    for (struct epoll_event *ev = events + i; ev < events + n; ev++) {
+        struct carry__reg *reg = carry__ep_resolve(ep, ev, &fd);
         if (reg == NULL)
             continue;
         atomic_store_explicit(&reg->batch, batch, memory_order_relaxed);
-        if (kept != i)
-            events[kept] = events[i];
-        kept++;
+        if (out != ev)
+            *out = *ev;
+        out++;
     }
+    kept = (int)(out - events);
     if (kept > 1) {
         carry__io_batch = batch;
         self->batch_ep = ep;
@@ -470,7 +490,7 @@ void carry__ep_batch_io(int fd, bool write)
         return;
     /* Its registration ended since (deleted, or closed: the number may be
      * another file's now). */
-    if (atomic_load_explicit(&reg->state, memory_order_relaxed) != CARRY__REG_LIVE)
+    if (!carry__reg_live(reg, memory_order_relaxed))
         return;
     struct carry__fd *e = carry__fd_peek(fd);
     if (e != NULL && atomic_load_explicit(&e->kind, memory_order_relaxed) == CARRY__FD_ACCEPTED) {
@@ -661,7 +681,7 @@ static void carry__reg_reset(int fd, void *entry, void *arg)
 {
     (void)arg;
     struct carry__reg *reg = entry;
-    if (atomic_load_explicit(&reg->state, memory_order_relaxed) == CARRY__REG_LIVE)
+    if (carry__reg_live(reg, memory_order_relaxed))
         carry__reg_end(reg, fd);
 }
 
@@ -715,11 +735,10 @@ void carry__ep_closed(int fd)
         carry__spin_lock(&carry__eps_lock);
         for (struct carry__ep *ep = carry__eps; ep != NULL; ep = ep->next) {
             struct carry__reg *reg = carry__fdmap_get(&ep->regs, fd);
-            if (reg == NULL ||
-                atomic_load_explicit(&reg->state, memory_order_acquire) != CARRY__REG_LIVE)
+            if (reg == NULL || !carry__reg_live(reg, memory_order_acquire))
                 continue;
             carry__spin_lock(&ep->ctl_lock);
-            if (atomic_load_explicit(&reg->state, memory_order_relaxed) == CARRY__REG_LIVE)
+            if (carry__reg_live(reg, memory_order_relaxed))
                 carry__reg_end(reg, fd);
             carry__spin_unlock(&ep->ctl_lock);
         }

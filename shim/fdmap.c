@@ -50,7 +50,7 @@ bool carry__fdmap_reserve(struct carry__fdmap *map)
 
 void *carry__fdmap_ensure_page(struct carry__fdmap *map, int fd)
 {
-    if (fd < 0 || fd >= CARRY__FDMAP_LIMIT)
+    if (!carry__fdmap_in_range(fd))
         return NULL;
     if (!carry__fdmap_reserve(map)) {
         carry__count(&carry__stats.lost_to_memory);

@@ -29,23 +29,31 @@ struct carry__fdmap {
 
 extern char carry__fdmap_none[];
 
+static inline bool carry__fdmap_in_range(int fd)
+{
+    return (unsigned)fd < CARRY__FDMAP_LIMIT;
+}
+
 /* The entry of fd, or NULL when its page was never used or fd is out of
  * range (carry then leaves that fd alone). */
 static inline void *carry__fdmap_get(struct carry__fdmap *map, int fd)
 {
-    if ((unsigned)fd >= CARRY__FDMAP_LIMIT)
+    if (!carry__fdmap_in_range(fd))
         return NULL;
     char *page = atomic_load_explicit(&map->pages[fd / CARRY__FDMAP_PAGE], memory_order_acquire);
     return page ? page + (size_t)(fd % CARRY__FDMAP_PAGE) * map->entry_size : NULL;
 }
 
-/* The entry of fd in flat, a map's range (see carry__fdmap_peek), or NULL
- * when fd is out of range: for a caller that keeps the range. */
-static inline void *carry__fdmap_peek_in(char *flat, int fd, size_t size)
+/* The entry of fd, which is in range, in flat, a map's range (see
+ * carry__fdmap_peek): for a caller that keeps the range.  Never
+ * NULL, which the compiler is told, so that a caller's check of an entry
+ * it may not have found is not made again here. */
+static inline void *carry__fdmap_at(char *flat, int fd, size_t size)
 {
-    if ((unsigned)fd >= CARRY__FDMAP_LIMIT)
-        return NULL;
-    return flat + (size_t)(unsigned)fd * size;
+    char *entry = flat + (size_t)(unsigned)fd * size;
+    if (entry == NULL)
+        __builtin_unreachable();
+    return entry;
 }
 
 /* The entry of fd for a hot path, in one load: the range is readable from
@@ -56,7 +64,7 @@ static inline void *carry__fdmap_peek_in(char *flat, int fd, size_t size)
 static inline void *carry__fdmap_peek(struct carry__fdmap *map, int fd, size_t size)
 {
     char *flat = atomic_load_explicit(&map->flat, memory_order_acquire);
-    return flat != NULL ? carry__fdmap_peek_in(flat, fd, size) : NULL;
+    return flat != NULL && carry__fdmap_in_range(fd) ? carry__fdmap_at(flat, fd, size) : NULL;
 }
 
 /* Reserves the map's address space, if that was not done: true when the
