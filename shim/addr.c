@@ -16,21 +16,29 @@ static const char carry__digit_pairs[201] =
     "8081828384858687888990919293949596979899";
 
 /* Appends n (< 100000: a port, or an octet) in decimal at p; returns the
- * end.  Its digits are counted first and written from the last. */
+ * end.  One branch per width, so that an octet takes one division. */
 static char *carry__put_decimal(char *p, unsigned n)
 {
-    size_t len = n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : 5;
-    char *end = p + len;
-    while (n >= 100) {
-        end -= 2;
-        memcpy(end, carry__digit_pairs + 2 * (n % 100), 2);
-        n /= 100;
+    if (n < 10) {
+        *p = (char)('0' + n);
+        return p + 1;
     }
-    if (n >= 10)
-        memcpy(end - 2, carry__digit_pairs + 2 * n, 2);
-    else
-        end[-1] = (char)('0' + n);
-    return p + len;
+    if (n < 100) {
+        memcpy(p, carry__digit_pairs + 2 * n, 2);
+        return p + 2;
+    }
+    if (n < 1000) {
+        *p = (char)('0' + n / 100);
+        memcpy(p + 1, carry__digit_pairs + 2 * (n % 100), 2);
+        return p + 3;
+    }
+    if (n >= 10000) {
+        *p++ = (char)('0' + n / 10000);
+        n %= 10000;
+    }
+    memcpy(p, carry__digit_pairs + 2 * (n / 100), 2);
+    memcpy(p + 2, carry__digit_pairs + 2 * (n % 100), 2);
+    return p + 4;
 }
 
 /* Written by hand rather than with inet_ntop and snprintf: every accept

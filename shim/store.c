@@ -67,35 +67,43 @@ struct carry__index {
 /* store->entries holds the list's head, or its index with this bit set. */
 #define CARRY__INDEXED ((uintptr_t)1)
 
-/* Allocates size bytes from the store's arena; call with its lock held. */
-static void *carry__arena_alloc(struct carry__store *store, size_t size)
+/* Allocates size bytes (a multiple of 8) from a new chunk of the store's
+ * arena, the head's room being too small. */
+static __attribute__((noinline)) void *carry__arena_grow(struct carry__store *store, size_t size)
+{
+    struct carry__chunk *head = store->arena;
+    size_t room = head ? head->size * 2 : CARRY__CHUNK_FIRST;
+    if (room > CARRY__CHUNK_MAX)
+        room = CARRY__CHUNK_MAX;
+    if (room < size)
+        room = size;
+    struct carry__chunk *chunk = room == CARRY__CHUNK_FIRST ? carry__pool_take(&carry__first_chunks)
+                                                            : malloc(sizeof *chunk + room);
+    if (chunk == NULL)
+        return NULL;
+    chunk->used = size;
+    chunk->size = room;
+    /* A chunk made for one big value goes behind the head, which keeps its
+     * free room for the small ones. */
+    if (head != NULL && room == size && head->size - head->used >= 64) {
+        chunk->next = head->next;
+        head->next = chunk;
+    } else {
+        chunk->next = head;
+        store->arena = chunk;
+    }
+    return chunk->bytes;
+}
+
+/* Allocates size bytes from the store's arena; call with its lock held.
+ * Inline: most allocations fit in the head chunk. */
+static inline __attribute__((always_inline)) void *carry__arena_alloc(struct carry__store *store,
+                                                                     size_t size)
 {
     size = (size + 7) & ~(size_t)7;
     struct carry__chunk *head = store->arena;
-    if (head == NULL || head->size - head->used < size) {
-        size_t room = head ? head->size * 2 : CARRY__CHUNK_FIRST;
-        if (room > CARRY__CHUNK_MAX)
-            room = CARRY__CHUNK_MAX;
-        if (room < size)
-            room = size;
-        struct carry__chunk *chunk = room == CARRY__CHUNK_FIRST
-                                         ? carry__pool_take(&carry__first_chunks)
-                                         : malloc(sizeof *chunk + room);
-        if (chunk == NULL)
-            return NULL;
-        chunk->used = 0;
-        chunk->size = room;
-        /* A chunk made for one big value goes behind the head, which keeps
-         * its free room for the small ones. */
-        if (head != NULL && room == size && head->size - head->used >= 64) {
-            chunk->next = head->next;
-            head->next = chunk;
-        } else {
-            chunk->next = head;
-            store->arena = chunk;
-        }
-        head = chunk;
-    }
+    if (CARRY__UNLIKELY(head == NULL || head->size - head->used < size))
+        return carry__arena_grow(store, size);
     void *p = head->bytes + head->used;
     head->used += size;
     return p;
@@ -233,9 +241,9 @@ static struct carry__index *carry__index_publish(struct carry__store *store,
 
 /* A new entry for key, with value_len bytes of value (a NUL added) right
  * behind its key: one allocation for both. */
-static struct carry__entry *carry__entry_new(struct carry__store *store, const char *key,
-                                             size_t key_len, const char *value, size_t value_len,
-                                             struct carry__entry *next)
+static inline __attribute__((always_inline)) struct carry__entry *
+carry__entry_new(struct carry__store *store, const char *key, size_t key_len, const char *value,
+                 size_t value_len, struct carry__entry *next)
 {
     struct carry__entry *e = carry__arena_alloc(store, sizeof *e + key_len + 1 + value_len + 1);
     if (e != NULL) {
@@ -249,28 +257,27 @@ static struct carry__entry *carry__entry_new(struct carry__store *store, const c
     return e;
 }
 
-/* Adds an entry for key (key_len bytes) holding value_len bytes of value;
- * call with the store's lock held, key absent.  0, or ENOMEM. */
-static inline __attribute__((always_inline)) int
-carry__store_add(struct carry__store *store, const char *key, size_t key_len, const char *value,
-                 size_t value_len)
+/* The number of entries in a list store (at most CARRY__LIST_MAX). */
+static inline size_t carry__list_count(struct carry__entry *newest)
+{
+    size_t count = 0;
+    for (struct carry__entry *e = newest; e != NULL; e = e->next)
+        count++;
+    return count;
+}
+
+/* carry__store_add for a store that has or gets an index: apart, so that
+ * adding to a short list saves few registers. */
+static __attribute__((noinline)) int carry__store_add_indexed(struct carry__store *store,
+                                                              const char *key, size_t key_len,
+                                                              const char *value, size_t value_len)
 {
     uintptr_t head = (uintptr_t)atomic_load_explicit(&store->entries, memory_order_relaxed);
     struct carry__index *index = (struct carry__index *)(head & ~CARRY__INDEXED);
     if (!(head & CARRY__INDEXED)) {
         struct carry__entry *newest = (struct carry__entry *)head;
-        size_t count = 0;
-        for (struct carry__entry *e = newest; e != NULL; e = e->next)
-            count++;
-        if (count < CARRY__LIST_MAX) {
-            struct carry__entry *e =
-                carry__entry_new(store, key, key_len, value, value_len, newest);
-            if (e == NULL)
-                return ENOMEM;
-            atomic_store_explicit(&store->entries, e, memory_order_release);
-            return 0;
-        }
-        index = carry__index_publish(store, newest, count, CARRY__INDEX_FIRST);
+        index = carry__index_publish(store, newest, carry__list_count(newest),
+                                     CARRY__INDEX_FIRST);
     } else if ((index->count + 1) * 2 > index->mask + 1) {
         index = carry__index_publish(
             store, atomic_load_explicit(&index->newest, memory_order_relaxed), index->count,
@@ -288,6 +295,23 @@ carry__store_add(struct carry__store *store, const char *key, size_t key_len, co
     index->count++;
     atomic_store_explicit(carry__index_slot(index, key), e, memory_order_release);
     atomic_store_explicit(&index->newest, e, memory_order_release);
+    return 0;
+}
+
+/* Adds an entry for key (key_len bytes) holding value_len bytes of value;
+ * call with the store's lock held, key absent.  0, or ENOMEM. */
+static inline __attribute__((always_inline)) int
+carry__store_add(struct carry__store *store, const char *key, size_t key_len, const char *value,
+                 size_t value_len)
+{
+    uintptr_t head = (uintptr_t)atomic_load_explicit(&store->entries, memory_order_relaxed);
+    struct carry__entry *newest = (struct carry__entry *)head;
+    if ((head & CARRY__INDEXED) || carry__list_count(newest) >= CARRY__LIST_MAX)
+        return carry__store_add_indexed(store, key, key_len, value, value_len);
+    struct carry__entry *e = carry__entry_new(store, key, key_len, value, value_len, newest);
+    if (e == NULL)
+        return ENOMEM;
+    atomic_store_explicit(&store->entries, e, memory_order_release);
     return 0;
 }
 
