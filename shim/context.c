@@ -240,11 +240,13 @@ static void carry__ctx_hand_over(carry_ctx *ctx, struct carry__owner *owner)
                                                     memory_order_acq_rel, memory_order_acquire));
 }
 
-bool carry__ctx_put(carry_ctx *ctx, uint64_t unit)
+/* carry__ctx_put where the reference may be the last (refs was old). */
+static __attribute__((noinline)) bool carry__ctx_put_last(carry_ctx *ctx, uint64_t unit,
+                                                          uint64_t old)
 {
     struct carry__owner *owner = atomic_load_explicit(&ctx->owner, memory_order_relaxed);
     bool foreign = owner != NULL && owner != carry__self.owner;
-    uint64_t old = atomic_load_explicit(&ctx->refs, memory_order_relaxed), left;
+    uint64_t left;
     /* The last reference of a foreign context leaves it queued in the same
      * step: the owner settles only a context whose refs are exactly zero,
      * so it cannot kill (and reuse) this one while this thread still
@@ -262,6 +264,18 @@ bool carry__ctx_put(carry_ctx *ctx, uint64_t unit)
         carry__ctx_hand_over(ctx, owner);
     else if (ctx->biased == 0)
         carry__ctx_settle(ctx);
+    return true;
+}
+
+/* Most puts leave references: those need not know the owner. */
+bool carry__ctx_put(carry_ctx *ctx, uint64_t unit)
+{
+    uint64_t old = atomic_load_explicit(&ctx->refs, memory_order_relaxed);
+    do {
+        if (old - unit == 0 || (old & CARRY__REF_COUNTS) < unit)
+            return carry__ctx_put_last(ctx, unit, old);
+    } while (!atomic_compare_exchange_weak_explicit(&ctx->refs, &old, old - unit,
+                                                    memory_order_acq_rel, memory_order_relaxed));
     return true;
 }
 
