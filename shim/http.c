@@ -8,29 +8,24 @@
 
 #include "http.h"
 
-static bool visible(char c)
-{
-    return c >= 0x21 && c <= 0x7e;
-}
-
-/* The bytes of w (eight, little-endian) below 0x21 or above 0x7e, each
+/* The bytes of w (eight, little-endian) outside lo..hi (hi < 0x80), each
  * as its high bit (Bit Twiddling Hacks' hasless and hasmore): exact for
  * the lowest such byte, which is all a caller reads. */
-static uint64_t word_invisible(uint64_t w)
+static inline uint64_t word_outside(uint64_t w, unsigned char lo, unsigned char hi)
 {
     const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
-    return (((w - ones * 0x21) & ~w) | ((w + ones * (127 - 0x7e)) | w)) & highs;
+    return (((w - ones * lo) & ~w) | ((w + ones * (127 - hi)) | w)) & highs;
 }
 
-/* How many visible characters s[0..n) starts with: eight at a time, the
+/* How many characters of lo..hi s[0..n) starts with: eight at a time, the
  * first other one found in its word by its position (little-endian: the
  * lowest flagged byte is the first; elsewhere, byte by byte). */
-static size_t visible_run(const char *s, size_t n)
+static inline size_t run_within(const char *s, size_t n, unsigned char lo, unsigned char hi)
 {
     size_t i = 0;
     for (uint64_t w, bad; i + 8 <= n; i += 8) {
         memcpy(&w, s + i, 8);
-        if ((bad = word_invisible(w)) == 0)
+        if ((bad = word_outside(w, lo, hi)) == 0)
             continue;
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         return i + (size_t)__builtin_ctzll(bad) / 8;
@@ -38,9 +33,15 @@ static size_t visible_run(const char *s, size_t n)
         break;
 #endif
     }
-    while (i < n && visible(s[i]))
+    while (i < n && (unsigned char)s[i] >= lo && (unsigned char)s[i] <= hi)
         i++;
     return i;
+}
+
+/* How many visible characters s[0..n) starts with. */
+static size_t visible_run(const char *s, size_t n)
+{
+    return run_within(s, n, 0x21, 0x7e);
 }
 
 static bool all_visible(const char *s, size_t n)
@@ -86,9 +87,7 @@ bool carry__traceparent_valid(const char *text, size_t len)
  * the line with its ending (method and target in h), or 0. */
 static size_t request_line(const char *b, size_t len, struct carry__http_head *h)
 {
-    size_t i = 0;
-    while (i < len && i < CARRY__HTTP_METHOD_MAX && b[i] >= 'A' && b[i] <= 'Z')
-        i++;
+    size_t i = run_within(b, len < CARRY__HTTP_METHOD_MAX ? len : CARRY__HTTP_METHOD_MAX, 'A', 'Z');
     if (i == 0 || i == len || b[i] != ' ')
         return 0;
     h->method = b;

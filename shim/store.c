@@ -239,6 +239,31 @@ static struct carry__index *carry__index_publish(struct carry__store *store,
     return index;
 }
 
+/* memcpy without a call for the up to 16 bytes most keys and values
+ * have: two moves that overlap when n is not their sum. */
+static inline __attribute__((always_inline)) void carry__copy(char *dst, const char *src, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t head, tail;
+        memcpy(&head, src, 8);
+        memcpy(&tail, src + n - 8, 8);
+        memcpy(dst, &head, 8);
+        memcpy(dst + n - 8, &tail, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t head, tail;
+        memcpy(&head, src, 4);
+        memcpy(&tail, src + n - 4, 4);
+        memcpy(dst, &head, 4);
+        memcpy(dst + n - 4, &tail, 4);
+    } else if (n > 0 && n < 4) {
+        dst[0] = src[0];
+        dst[n / 2] = src[n / 2];
+        dst[n - 1] = src[n - 1];
+    } else if (n > 16) {
+        memcpy(dst, src, n);
+    }
+}
+
 /* A new entry for key, with value_len bytes of value (a NUL added) right
  * behind its key: one allocation for both. */
 static inline __attribute__((always_inline)) struct carry__entry *
@@ -247,9 +272,9 @@ carry__entry_new(struct carry__store *store, const char *key, size_t key_len, co
 {
     struct carry__entry *e = carry__arena_alloc(store, sizeof *e + key_len + 1 + value_len + 1);
     if (e != NULL) {
-        memcpy(e->key, key, key_len + 1);
+        carry__copy(e->key, key, key_len + 1);
         char *copy = e->key + key_len + 1;
-        memcpy(copy, value, value_len);
+        carry__copy(copy, value, value_len);
         copy[value_len] = '\0';
         atomic_init(&e->value, copy);
         e->next = next;

@@ -275,6 +275,37 @@ Test(http, targets_end_at_their_first_invisible_byte)
     }
 }
 
+/* Methods are read eight letters at a time: every length up to the
+ * bound, 'A' to 'Z' in every position, and a byte just outside them at
+ * every position (one lowercase letter, '@', '[', a control, a high byte)
+ * ends the method there, which then is no method. */
+Test(http, methods_are_capital_letters_up_to_their_bound)
+{
+    static const unsigned char bad[] = {'a', 'z', '@', '[', 0x00, 0x09, 0x7f, 0xc1};
+    char head[64];
+    for (size_t n = 1; n <= CARRY__HTTP_METHOD_MAX + 1; n++) {
+        for (size_t k = 0; k < n; k++)
+            head[k] = (char)('A' + (k * 7 + n) % 26);
+        memcpy(head + n, " / HTTP/1.1\r\n\r\n", 15);
+        size_t len = n + 15;
+        struct carry__http_head h;
+        if (n > CARRY__HTTP_METHOD_MAX) {
+            cr_assert_not(carry__http_head_read(head, len, &h), "a %zu-letter method", n);
+            continue;
+        }
+        cr_assert(carry__http_head_read(head, len, &h), "a %zu-letter method", n);
+        cr_assert_eq(h.method_len, n);
+        for (size_t at = 0; at < n; at++)
+            for (size_t b = 0; b < sizeof bad; b++) {
+                char saved = head[at];
+                head[at] = (char)bad[b];
+                cr_assert_not(carry__http_head_read(head, len, &h),
+                              "byte %#x at %zu of a %zu-letter method", bad[b], at, n);
+                head[at] = saved;
+            }
+    }
+}
+
 /* Header lines are told apart by their first byte first: names that
  * share it, in either case, still match only themselves. */
 Test(http, header_names_sharing_a_first_letter)

@@ -98,6 +98,40 @@ Test(store, keys_added_unseen_read_back_and_stay_settable)
     carry__ctx_unref(ctx);
 }
 
+/* Keys and values are copied without a call up to 16 bytes, in moves
+ * that overlap: every length from 0 to 40 round-trips whole, NUL-ended,
+ * and leaves its neighbours in the arena alone. */
+Test(store, every_short_length_is_copied_whole)
+{
+    carry_ctx *ctx = carry__ctx_new();
+    char key[48], value[48];
+    for (size_t len = 0; len <= 40; len++) {
+        for (size_t i = 0; i < len; i++)
+            value[i] = (char)('a' + (i * 5 + len) % 26);
+        value[len] = '\0';
+        size_t key_len = len + 1;
+        for (size_t i = 0; i < key_len; i++)
+            key[i] = (char)('A' + (i * 3 + len) % 26);
+        key[key_len] = '\0';
+        cr_assert_eq(carry__store_add_unseen(&ctx->store, key, key_len, value, len), 0);
+        cr_assert_str_eq(carry__store_get(&ctx->store, key), value, "length %zu", len);
+    }
+    /* Every entry still whole after the later ones were written. */
+    for (size_t len = 0; len <= 40; len++) {
+        for (size_t i = 0; i < len; i++)
+            value[i] = (char)('a' + (i * 5 + len) % 26);
+        value[len] = '\0';
+        for (size_t i = 0; i < len + 1; i++)
+            key[i] = (char)('A' + (i * 3 + len) % 26);
+        key[len + 1] = '\0';
+        const char *got = carry__store_get(&ctx->store, key);
+        cr_assert_not_null(got, "key of %zu bytes", len + 1);
+        cr_assert_eq(strlen(got), len, "value of %zu bytes", len);
+        cr_assert_eq(memcmp(got, value, len + 1), 0, "value of %zu bytes", len);
+    }
+    carry__ctx_unref(ctx);
+}
+
 Test(store, keys_around_eight_bytes)
 {
     static const char *const keys[] = {"a", "request", "request_", "request_i", "request_id",
