@@ -5,7 +5,7 @@
 
 _Atomic uint16_t carry__fork_generation = 1;
 
-void carry__spin_lock(carry__spin *lock)
+void carry__spin_lock_held(carry__spin *lock)
 {
     uint16_t mine = atomic_load_explicit(&carry__fork_generation, memory_order_relaxed);
     for (unsigned spins = 0;; spins++) {

@@ -29,7 +29,24 @@ void __tsan_release(void *addr);
 #define CARRY__TSAN_RELEASE(addr) ((void)(addr))
 #endif
 
-void carry__spin_lock(carry__spin *lock);
+/* Odd, changes in every child after fork (init.c bumps it). */
+extern _Atomic uint16_t carry__fork_generation;
+
+/* carry__spin_lock once the lock was found held. */
+void carry__spin_lock_held(carry__spin *lock);
+
+/* Inline: most locks are taken at the first try. */
+static inline void carry__spin_lock(carry__spin *lock)
+{
+    uint16_t free_ = 0;
+    if (CARRY__UNLIKELY(!atomic_compare_exchange_weak_explicit(
+            lock, &free_, atomic_load_explicit(&carry__fork_generation, memory_order_relaxed),
+            memory_order_acquire, memory_order_relaxed))) {
+        carry__spin_lock_held(lock);
+        return;
+    }
+    CARRY__TSAN_ACQUIRE(lock);
+}
 
 /* One more round of waiting for another thread that holds something for
  * a few instructions: a pause, and after many rounds the CPU given up, in
@@ -41,8 +58,5 @@ static inline void carry__spin_unlock(carry__spin *lock)
     CARRY__TSAN_RELEASE(lock);
     atomic_store_explicit(lock, 0, memory_order_release);
 }
-
-/* Odd, changes in every child after fork (init.c bumps it). */
-extern _Atomic uint16_t carry__fork_generation;
 
 #endif /* CARRY_LOCK_H */
