@@ -24,44 +24,53 @@ CARRY__EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
     return carry__hook_epoll_ctl(epfd, op, fd, event, CARRY__REAL(epoll_ctl));
 }
 
-/* One of the three waits with its own timeout and mask, for the core:
- * one function each, so that a wait costs no dispatch on its kind. */
-struct carry__wait_call {
-    int epfd;
-    int timeout;                  /* epoll_wait, epoll_pwait */
-    const struct timespec *ts;    /* epoll_pwait2 */
-    const sigset_t *sigmask;      /* epoll_pwait, epoll_pwait2 */
+/* epoll_pwait's and epoll_pwait2's arguments beyond epoll_wait's, for
+ * their real calls: the core waits through an epoll_wait-shaped function
+ * (plain epoll_wait's real one needs no trampoline).  Per thread, and put
+ * back after each wait, so that a wait made by a signal handler that
+ * interrupts another leaves it its own. */
+struct carry__pwait_args {
+    const struct timespec *ts;
+    const sigset_t *sigmask;
 };
 
-static int carry__wait_real(void *p, struct epoll_event *events, int maxevents)
+static __thread struct carry__pwait_args carry__pwait_args
+    __attribute__((tls_model("initial-exec")));
+
+static int carry__pwait_real(int epfd, struct epoll_event *events, int maxevents, int timeout)
 {
-    struct carry__wait_call *c = p;
-    return CARRY__REAL(epoll_wait)(c->epfd, events, maxevents, c->timeout);
+    return CARRY__REAL(epoll_pwait)(epfd, events, maxevents, timeout,
+                                    carry__pwait_args.sigmask);
 }
 
-static int carry__pwait_real(void *p, struct epoll_event *events, int maxevents)
+static int carry__pwait2_real(int epfd, struct epoll_event *events, int maxevents, int timeout)
 {
-    struct carry__wait_call *c = p;
-    return CARRY__REAL(epoll_pwait)(c->epfd, events, maxevents, c->timeout, c->sigmask);
-}
-
-static int carry__pwait2_real(void *p, struct epoll_event *events, int maxevents)
-{
-    struct carry__wait_call *c = p;
-    return CARRY__REAL(epoll_pwait2)(c->epfd, events, maxevents, c->ts, c->sigmask);
+    (void)timeout;
+    return CARRY__REAL(epoll_pwait2)(epfd, events, maxevents, carry__pwait_args.ts,
+                                     carry__pwait_args.sigmask);
 }
 
 CARRY__EXPORT int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 {
-    struct carry__wait_call c = {epfd, timeout, NULL, NULL};
-    return carry__hook_epoll_wait(epfd, events, maxevents, carry__wait_real, &c, timeout < 0);
+    return carry__hook_epoll_wait(epfd, events, maxevents, timeout, CARRY__REAL(epoll_wait));
+}
+
+/* A wait through one of the trampolines above, with args. */
+static int carry__pwait(int epfd, struct epoll_event *events, int maxevents, int timeout,
+                        carry__wait_fn *real, struct carry__pwait_args args)
+{
+    struct carry__pwait_args outer = carry__pwait_args;
+    carry__pwait_args = args;
+    int rc = carry__hook_epoll_wait(epfd, events, maxevents, timeout, real);
+    carry__pwait_args = outer;
+    return rc;
 }
 
 CARRY__EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout,
                               const sigset_t *sigmask)
 {
-    struct carry__wait_call c = {epfd, timeout, NULL, sigmask};
-    return carry__hook_epoll_wait(epfd, events, maxevents, carry__pwait_real, &c, timeout < 0);
+    return carry__pwait(epfd, events, maxevents, timeout, carry__pwait_real,
+                        (struct carry__pwait_args){NULL, sigmask});
 }
 
 CARRY__EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
@@ -71,7 +80,6 @@ CARRY__EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int maxeven
         errno = ENOSYS;
         return -1;
     }
-    struct carry__wait_call c = {epfd, 0, timeout, sigmask};
-    return carry__hook_epoll_wait(epfd, events, maxevents, carry__pwait2_real, &c,
-                                  timeout == NULL);
+    return carry__pwait(epfd, events, maxevents, timeout == NULL ? -1 : 0, carry__pwait2_real,
+                        (struct carry__pwait_args){timeout, sigmask});
 }

@@ -35,9 +35,10 @@ typedef ssize_t carry__recv_fn(void *call);
 /* The real epoll_ctl. */
 typedef int carry__ctl_fn(int epfd, int op, int fd, struct epoll_event *event);
 
-/* The real epoll_wait, epoll_pwait or epoll_pwait2, with the caller's
- * timeout and signal mask bound in call. */
-typedef int carry__wait_fn(void *call, struct epoll_event *events, int maxevents);
+/* The real epoll_wait, or a wait of the family with the caller's further
+ * arguments bound by its wrapper (timeout: the caller's, or for
+ * epoll_pwait2 -1 when it has none and 0 otherwise). */
+typedef int carry__wait_fn(int epfd, struct epoll_event *events, int maxevents, int timeout);
 
 /* The real writev, or the program's own call on the same arguments (write
  * or writev). */

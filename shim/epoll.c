@@ -563,9 +563,9 @@ static inline void carry__ep_wait_done(carry_ctx *next, carry_ctx *prev)
  * was stale and the caller waits forever, and ends the wait (rule D).
  */
 static __attribute__((noinline)) int
-carry__ep_wait_rest(struct carry__thread *self, struct carry__ep *ep, struct epoll_event *events,
-                    int maxevents, carry__wait_fn *real, void *call, bool forever, carry_ctx *prev,
-                    uintptr_t depth, bool waited, int n, int err)
+carry__ep_wait_rest(struct carry__thread *self, struct carry__ep *ep, int epfd,
+                    struct epoll_event *events, int maxevents, int timeout, carry__wait_fn *real,
+                    carry_ctx *prev, uintptr_t depth, bool waited, int n, int err)
 {
     carry_ctx *next = NULL;
     for (;; waited = false) {
@@ -577,7 +577,7 @@ carry__ep_wait_rest(struct carry__thread *self, struct carry__ep *ep, struct epo
                 next = carry__ep_context(fd, reg, &prev);
                 break;
             }
-            n = real(call, events, maxevents);
+            n = real(epfd, events, maxevents, timeout);
             err = errno;
         }
         if (ep == NULL || n <= 0)
@@ -608,7 +608,7 @@ carry__ep_wait_rest(struct carry__thread *self, struct carry__ep *ep, struct epo
         }
         /* Every event was stale.  A caller that waits forever waits on; one
          * with a timeout sees an early return, as after a spurious wake-up. */
-        if (n > 0 || !forever)
+        if (n > 0 || timeout >= 0)
             break;
     }
     self->wait_depth = depth;
@@ -623,20 +623,20 @@ carry__ep_wait_rest(struct carry__thread *self, struct carry__ep *ep, struct epo
     return n;
 }
 
-int carry__ep_wait_in_loop(int epfd, struct epoll_event *events, int maxevents,
-                           carry__wait_fn *real, void *call)
+int carry__ep_wait_in_loop(int epfd, struct epoll_event *events, int maxevents, int timeout,
+                           carry__wait_fn *real)
 {
     carry__ctx_drain();
     struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_find(epfd) : NULL;
-    int n = real(call, events, maxevents);
+    int n = real(epfd, events, maxevents, timeout);
     /* Translating tokens makes no system call: errno stays the wait's. */
     if (ep != NULL && n > 0)
         n = carry__ep_resolve_all(ep, events, n);
     return n;
 }
 
-int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, carry__wait_fn *real,
-                       void *call, bool forever)
+int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, int timeout,
+                       carry__wait_fn *real)
 {
     /* Before it may block: contexts this thread owns and others let go of
      * die now, not after the wait. */
@@ -656,7 +656,7 @@ int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, carr
         /* The common wait: nothing queued, nested or batched before it,
          * and most often one event back, which leaves errno as the wait
          * did. */
-        int n = real(call, events, maxevents), fd;
+        int n = real(epfd, events, maxevents, timeout), fd;
         struct carry__reg *reg;
         if (n == 1 && (reg = carry__ep_resolve(ep, events, &fd)) != NULL) {
             self->wait_depth = depth;
@@ -664,7 +664,7 @@ int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, carr
             carry__ep_wait_done(next, prev);
             return 1;
         }
-        return carry__ep_wait_rest(self, ep, events, maxevents, real, call, forever, prev, depth,
+        return carry__ep_wait_rest(self, ep, epfd, events, maxevents, timeout, real, prev, depth,
                                    true, n, errno);
     }
     uint64_t batch = carry__io_batch;
@@ -673,8 +673,8 @@ int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, carr
     carry__ep_nest(self, depth, &prev, batch);
     if (self->queue.count > 0 && self->queue_ep != ep)
         carry__ep_hand_back(self);
-    return carry__ep_wait_rest(self, ep, events, maxevents, real, call, forever, prev, depth, false,
-                               0, err);
+    return carry__ep_wait_rest(self, ep, epfd, events, maxevents, timeout, real, prev, depth,
+                               false, 0, err);
 }
 
 static void carry__reg_reset(int fd, void *entry, void *arg)

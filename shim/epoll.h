@@ -10,22 +10,22 @@
 
 /* A wait inside a library's loop, whose callbacks set the contexts (rule
  * L): the tokens are translated, nothing else. */
-int carry__ep_wait_in_loop(int epfd, struct epoll_event *events, int maxevents,
-                           carry__wait_fn *real, void *call);
+int carry__ep_wait_in_loop(int epfd, struct epoll_event *events, int maxevents, int timeout,
+                           carry__wait_fn *real);
 
 /* Any other wait: rules D and E. */
-int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, carry__wait_fn *real,
-                       void *call, bool forever);
+int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, int timeout,
+                       carry__wait_fn *real);
 
 /* Rules D and E for one epoll_wait-family call.  Inline, and the two
  * kinds of wait apart, so that each saves only the registers it needs. */
 static inline int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents,
-                                 carry__wait_fn *real, void *call, bool forever)
+                                 int timeout, carry__wait_fn *real)
 {
     struct carry__thread *self = &carry__self;
     if (self->in_loop > 0 && self->queue.count == 0)
-        return carry__ep_wait_in_loop(epfd, events, maxevents, real, call);
-    return carry__ep_wait_own(epfd, events, maxevents, real, call, forever);
+        return carry__ep_wait_in_loop(epfd, events, maxevents, timeout, real);
+    return carry__ep_wait_own(epfd, events, maxevents, timeout, real);
 }
 
 /* Rule E for epoll_ctl: binds the registration to the current context and

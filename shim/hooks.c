@@ -457,23 +457,23 @@ int carry__hook_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, c
 
 /* A wait after datagrams, before carry started, or with rule E off. */
 static __attribute__((noinline)) int carry__epoll_wait_rare(int epfd, struct epoll_event *events,
-                                                            int maxevents, carry__wait_fn *real,
-                                                            void *call, bool forever)
+                                                            int maxevents, int timeout,
+                                                            carry__wait_fn *real)
 {
     carry__dgram_end();
     if (!carry__on(CARRY__RULE_EPOLL))
-        return real(call, events, maxevents);
-    return carry__ep_wait(epfd, events, maxevents, real, call, forever);
+        return real(epfd, events, maxevents, timeout);
+    return carry__ep_wait(epfd, events, maxevents, timeout, real);
 }
 
 /* Both ways out are tail calls: the common wait saves no registers here. */
-int carry__hook_epoll_wait(int epfd, struct epoll_event *events, int maxevents,
-                           carry__wait_fn *real, void *call, bool forever)
+int carry__hook_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout,
+                           carry__wait_fn *real)
 {
     if (carry__dgram_pending() ||
         !(atomic_load_explicit(&carry__rules, memory_order_acquire) & CARRY__RULE_EPOLL))
-        return carry__epoll_wait_rare(epfd, events, maxevents, real, call, forever);
-    return carry__ep_wait(epfd, events, maxevents, real, call, forever);
+        return carry__epoll_wait_rare(epfd, events, maxevents, timeout, real);
+    return carry__ep_wait(epfd, events, maxevents, timeout, real);
 }
 
 /* ---- Event-loop libraries ------------------------------------------------ */

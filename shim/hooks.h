@@ -237,9 +237,9 @@ void carry__hook_epoll_create(int epfd);
 
 int carry__hook_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ctl_fn *real);
 
-/* forever tells whether the caller's timeout is infinite. */
-int carry__hook_epoll_wait(int epfd, struct epoll_event *events, int maxevents,
-                           carry__wait_fn *real, void *call, bool forever);
+/* timeout < 0: the caller waits for ever. */
+int carry__hook_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout,
+                           carry__wait_fn *real);
 
 /* ---- Event-loop libraries (rule L) --------------------------------------- */
 
