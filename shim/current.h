@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "context.h"
+#include "log.h"
 #include "self.h"
 
 static inline carry_ctx *carry__current(void)
@@ -78,7 +79,8 @@ static inline void carry__ctx_unref_local(carry_ctx *ctx)
 {
     if (!carry__ctx_owned(ctx))
         carry__ctx_unref(ctx);
-    else if (--ctx->biased == 0 && atomic_load_explicit(&ctx->refs, memory_order_acquire) == 0)
+    else if (CARRY__INVARIANT(ctx->biased != 0, "a thread reference let go of twice"),
+             --ctx->biased == 0 && atomic_load_explicit(&ctx->refs, memory_order_acquire) == 0)
         carry__ctx_settle(ctx);
 }
 

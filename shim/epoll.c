@@ -650,22 +650,34 @@ int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, int 
     carry_ctx *prev = self->current;
     uintptr_t depth = (uintptr_t)__builtin_frame_address(0);
     carry__current_set(self, NULL);
+    int fd;
+    struct carry__reg *reg;
     if (CARRY__LIKELY(ep != NULL && carry__io_batch == 0 && self->nested_in == NULL &&
-                      (prev == NULL || depth >= self->wait_depth) && self->queue.count == 0 &&
-                      atomic_load_explicit(&ep->queued, memory_order_relaxed) == 0)) {
-        /* The common wait: nothing queued, nested or batched before it,
-         * and most often one event back, which leaves errno as the wait
-         * did. */
-        int n = real(epfd, events, maxevents, timeout), fd;
-        struct carry__reg *reg;
-        if (n == 1 && (reg = carry__ep_resolve(ep, events, &fd)) != NULL) {
+                      (prev == NULL || depth >= self->wait_depth))) {
+        if (CARRY__LIKELY(self->queue.count == 0 &&
+                          atomic_load_explicit(&ep->queued, memory_order_relaxed) == 0)) {
+            /* The common wait: nothing queued, nested or batched before
+             * it, and most often one event back, which leaves errno as the
+             * wait did. */
+            int n = real(epfd, events, maxevents, timeout);
+            if (n == 1 && (reg = carry__ep_resolve(ep, events, &fd)) != NULL) {
+                self->wait_depth = depth;
+                carry_ctx *next = carry__ep_context(fd, reg, &prev);
+                carry__ep_wait_done(next, prev);
+                return 1;
+            }
+            return carry__ep_wait_rest(self, ep, epfd, events, maxevents, timeout, real, prev,
+                                       depth, true, n, errno);
+        }
+        /* Split mode's next event of the thread's own batch: no wait, no
+         * system call (errno stays). */
+        if (self->queue_ep == ep && self->queue.count > 0 &&
+            (reg = carry__ring_pop_live(&self->queue, ep, events, &fd)) != NULL) {
             self->wait_depth = depth;
             carry_ctx *next = carry__ep_context(fd, reg, &prev);
             carry__ep_wait_done(next, prev);
             return 1;
         }
-        return carry__ep_wait_rest(self, ep, epfd, events, maxevents, timeout, real, prev, depth,
-                                   true, n, errno);
     }
     uint64_t batch = carry__io_batch;
     carry__io_batch = 0;

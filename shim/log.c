@@ -2,6 +2,7 @@
  * wrapper of carry's and no stdio lock of the host is involved. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "log.h"
 #include "sys.h"
@@ -34,4 +35,10 @@ void carry__warn(const char *fmt, ...)
         return;
     }
     carry__sys(SYS_write, 2, line, len);
+}
+
+void carry__invariant_broken(const char *what, const char *file, int line)
+{
+    carry__warn("internal invariant broken at %s:%d: %s", file, line, what);
+    abort();
 }

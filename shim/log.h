@@ -21,6 +21,18 @@ extern int carry__debug_level;
             carry__warn(__VA_ARGS__); \
     } while (0)
 
+/* carry's own invariants, checked in the sanitizer builds the suite runs
+ * (a broken one is carry's bug, which the tests must see: the process
+ * says which and aborts) and compiled out of the others, so that hot
+ * paths pay nothing for them. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CARRY__INVARIANT(cond, what) \
+    (CARRY__LIKELY(cond) ? (void)0 : carry__invariant_broken(what, __FILE__, __LINE__))
+#else
+#define CARRY__INVARIANT(cond, what) ((void)0)
+#endif
+_Noreturn void carry__invariant_broken(const char *what, const char *file, int line);
+
 /* Tests capture warnings by installing a sink; NULL restores stderr. */
 typedef void carry__warn_sink_fn(const char *line, size_t len);
 void carry__set_warn_sink(carry__warn_sink_fn *sink);
