@@ -40,6 +40,12 @@ void carry__current_arm_exit(void);
 static inline void carry__current_set(struct carry__thread *self, carry_ctx *ctx)
 {
     self->current = ctx;
+    /* Dead is exactly CARRY__REF_DEAD (a request being renewed has the
+     * bit too).  After the store: before it, GCC 12's -fsanitize=null
+     * check of self took the flags of this test's load. */
+    CARRY__INVARIANT(ctx == NULL ||
+                         atomic_load_explicit(&ctx->refs, memory_order_relaxed) != CARRY__REF_DEAD,
+                     "a dead context made current");
     /* The record is complete before it is published; a compiler fence is
      * all a reader that interrupts this thread needs (OTEP 4947). */
     atomic_signal_fence(memory_order_release);
@@ -77,10 +83,12 @@ static inline void carry__ctx_ref_local(carry_ctx *ctx)
 
 static inline void carry__ctx_unref_local(carry_ctx *ctx)
 {
-    if (!carry__ctx_owned(ctx))
+    if (!carry__ctx_owned(ctx)) {
         carry__ctx_unref(ctx);
-    else if (CARRY__INVARIANT(ctx->biased != 0, "a thread reference let go of twice"),
-             --ctx->biased == 0 && atomic_load_explicit(&ctx->refs, memory_order_acquire) == 0)
+        return;
+    }
+    CARRY__INVARIANT(ctx->biased != 0, "a thread reference let go of twice");
+    if (--ctx->biased == 0 && atomic_load_explicit(&ctx->refs, memory_order_acquire) == 0)
         carry__ctx_settle(ctx);
 }
 

@@ -27,9 +27,14 @@ extern int carry__debug_level;
  * paths pay nothing for them. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define CARRY__INVARIANT(cond, what) \
-    (CARRY__LIKELY(cond) ? (void)0 : carry__invariant_broken(what, __FILE__, __LINE__))
+    do { \
+        if (CARRY__UNLIKELY(!(cond))) \
+            carry__invariant_broken(what, __FILE__, __LINE__); \
+    } while (0)
 #else
-#define CARRY__INVARIANT(cond, what) ((void)0)
+#define CARRY__INVARIANT(cond, what) \
+    do { \
+    } while (0)
 #endif
 _Noreturn void carry__invariant_broken(const char *what, const char *file, int line);
 
