@@ -92,11 +92,8 @@ static void carry__owner_unlink(struct carry__owner *owner)
         p = &(*p)->next_all;
     *p = owner->next_all;
     carry__spin_unlock(&carry__owners_lock);
-    /* A context dies on paths that leave the program's errno alone, and
-     * an allocator's free may set it. */
-    int saved_errno = errno;
-    free(owner);
-    errno = saved_errno;
+    /* A context dies on paths that leave the program's errno alone. */
+    carry__free_keep_errno(owner);
 }
 
 /* One context of owner died. */

@@ -429,11 +429,8 @@ void carry__store_free_arena(struct carry__chunk *arena)
         if (c->size == CARRY__CHUNK_FIRST) {
             carry__pool_give(&carry__first_chunks, c);
         } else {
-            /* A context dies on paths that leave the program's errno alone,
-             * and an allocator's free may set it. */
-            int saved_errno = errno;
-            free(c);
-            errno = saved_errno;
+            /* A context dies on paths that leave the program's errno alone. */
+            carry__free_keep_errno(c);
         }
     }
 }
