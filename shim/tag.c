@@ -264,9 +264,13 @@ ssize_t carry__tag_writev(int fd, const struct iovec *src, int cnt, carry__tag_w
         return rc;
     }
 
-    struct carry__tag_texts t = {.id = id};
-    if (id.id != 0)
-        t.tag_len = carry__tag_format(t.tag, id);
+    /* The texts are written before they are read: only the rest is
+     * cleared (the two buffers are most of the struct). */
+    struct carry__tag_texts t;
+    t.id = id;
+    t.pending_who = (carry__tag_who){0};
+    t.tag_len = id.id != 0 ? carry__tag_format(t.tag, id) : 0;
+    t.pending_len = 0;
     size_t written = 0;
     for (;;) {
         struct carry__tag_cursor c = {src, cnt, 0, 0};
