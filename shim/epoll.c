@@ -435,15 +435,24 @@ static __attribute__((flatten)) int carry__ep_hand_out_batch(struct carry__ep *e
         atomic_store_explicit(&reg->batch, batch, memory_order_relaxed);
         events[kept++] = events[i];
     }
-    struct epoll_event *out = events + kept;
-    for (struct epoll_event *ev = events + i; ev < events + n; ev++) {
+    struct epoll_event *ev = events + i, *end = events + n, *out = events + kept;
+    if (out == ev) {
+        /* Nothing dropped yet: the rest resolve in place until one is
+         * stale (most batches have none), which the loop below drops. */
+        for (; ev < end; ev++) {
+            struct carry__reg *reg = carry__ep_resolve(ep, ev, &fd);
+            if (CARRY__UNLIKELY(reg == NULL))
+                break;
+            atomic_store_explicit(&reg->batch, batch, memory_order_relaxed);
+        }
+        out = ev;
+    }
+    for (; ev < end; ev++) {
         struct carry__reg *reg = carry__ep_resolve(ep, ev, &fd);
         if (reg == NULL)
             continue;
         atomic_store_explicit(&reg->batch, batch, memory_order_relaxed);
-        if (out != ev)
-            *out = *ev;
-        out++;
+        *out++ = *ev;
     }
     kept = (int)(out - events);
     if (kept > 1) {
