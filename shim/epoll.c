@@ -366,20 +366,42 @@ static struct carry__reg *carry__ep_next_queued(struct carry__thread *self, stru
     return reg;
 }
 
+/* Resolves events[from..n) in place behind the kept events[0..kept),
+ * dropping stale ones, and with stamp stamps their registrations with
+ * batch; returns how many events are kept in all.  Until one is stale
+ * (most batches have none), nothing moves. */
+static inline __attribute__((always_inline)) int
+carry__ep_resolve_rest(struct carry__ep *ep, struct epoll_event *events, int kept, int from, int n,
+                       bool stamp, uint64_t batch)
+{
+    struct epoll_event *ev = events + from, *end = events + n, *out = events + kept;
+    int fd;
+    if (out == ev) {
+        for (; ev < end; ev++) {
+            struct carry__reg *reg = carry__ep_resolve(ep, ev, &fd);
+            if (CARRY__UNLIKELY(reg == NULL))
+                break;
+            if (stamp)
+                atomic_store_explicit(&reg->batch, batch, memory_order_relaxed);
+        }
+        out = ev;
+    }
+    for (; ev < end; ev++) {
+        struct carry__reg *reg = carry__ep_resolve(ep, ev, &fd);
+        if (reg == NULL)
+            continue;
+        if (stamp)
+            atomic_store_explicit(&reg->batch, batch, memory_order_relaxed);
+        *out++ = *ev;
+    }
+    return (int)(out - events);
+}
+
 /* Resolves events[0..n) in place, dropping stale ones; returns how many
  * are left. */
 static int carry__ep_resolve_all(struct carry__ep *ep, struct epoll_event *events, int n)
 {
-    int kept = 0;
-    for (int i = 0; i < n; i++) {
-        int fd;
-        if (carry__ep_resolve(ep, &events[i], &fd) == NULL)
-            continue;
-        if (kept != i)
-            events[kept] = events[i];
-        kept++;
-    }
-    return kept;
+    return carry__ep_resolve_rest(ep, events, 0, 0, n, false, 0);
 }
 
 /* The context an event of fd runs in: what fd owns now, else what the
@@ -435,26 +457,7 @@ static __attribute__((flatten)) int carry__ep_hand_out_batch(struct carry__ep *e
         atomic_store_explicit(&reg->batch, batch, memory_order_relaxed);
         events[kept++] = events[i];
     }
-    struct epoll_event *ev = events + i, *end = events + n, *out = events + kept;
-    if (out == ev) {
-        /* Nothing dropped yet: the rest resolve in place until one is
-         * stale (most batches have none), which the loop below drops. */
-        for (; ev < end; ev++) {
-            struct carry__reg *reg = carry__ep_resolve(ep, ev, &fd);
-            if (CARRY__UNLIKELY(reg == NULL))
-                break;
-            atomic_store_explicit(&reg->batch, batch, memory_order_relaxed);
-        }
-        out = ev;
-    }
-    for (; ev < end; ev++) {
-        struct carry__reg *reg = carry__ep_resolve(ep, ev, &fd);
-        if (reg == NULL)
-            continue;
-        atomic_store_explicit(&reg->batch, batch, memory_order_relaxed);
-        *out++ = *ev;
-    }
-    kept = (int)(out - events);
+    kept = carry__ep_resolve_rest(ep, events, kept, i, n, true, batch);
     if (kept > 1) {
         carry__io_batch = batch;
         self->batch_ep = ep;
