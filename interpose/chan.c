@@ -1,35 +1,36 @@
 /*
  * Hand-off channels (rule H, shim/chan.c): pipes, eventfds and socketpairs
- * this process makes, and glibc's eventfd_read and eventfd_write, which
- * read and write through glibc's own internal calls (not the PLT).
+ * this process makes (the caller tells the program's from libuv's own),
+ * and glibc's eventfd_read and eventfd_write, which read and write through
+ * glibc's own internal calls (not the PLT).
  */
 #include "real.h"
 
 CARRY__EXPORT int pipe(int fds[2])
 {
     int rc = CARRY__REAL(pipe)(fds);
-    carry__hook_pipe(rc, fds);
+    carry__hook_pipe(rc, fds, __builtin_return_address(0));
     return rc;
 }
 
 CARRY__EXPORT int pipe2(int fds[2], int flags)
 {
     int rc = CARRY__REAL(pipe2)(fds, flags);
-    carry__hook_pipe(rc, fds);
+    carry__hook_pipe(rc, fds, __builtin_return_address(0));
     return rc;
 }
 
 CARRY__EXPORT int eventfd(unsigned count, int flags)
 {
     int rc = CARRY__REAL(eventfd)(count, flags);
-    carry__hook_eventfd(rc, flags);
+    carry__hook_eventfd(rc, flags, __builtin_return_address(0));
     return rc;
 }
 
 CARRY__EXPORT int socketpair(int domain, int type, int protocol, int fds[2])
 {
     int rc = CARRY__REAL(socketpair)(domain, type, protocol, fds);
-    carry__hook_socketpair(rc, domain, type, fds);
+    carry__hook_socketpair(rc, domain, type, fds, __builtin_return_address(0));
     return rc;
 }
 

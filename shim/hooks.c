@@ -295,36 +295,43 @@ void carry__hook_channel_wrote(int fd, uint64_t record, size_t n, ssize_t rc)
 
 /* ---- Channels ------------------------------------------------------------ */
 
-static void carry__channel_made(unsigned kind, const int fds[2])
+/* libuv's own fds are its plumbing, not hand-offs: a thread that wakes a
+ * loop (uv_async_send, the thread pool's completions, a signal) does so for
+ * callbacks whose records carry their contexts (rule L), and libuv's signal
+ * lock is a pipe, read when a signal handle starts or stops and in libuv's
+ * signal handler: its read would make the context of the lock's last
+ * holder current in the middle of the callback (or of whatever code the
+ * signal interrupted, carry's own included). */
+static void carry__channel_made(unsigned kind, const int fds[2], const void *caller)
 {
     if (!carry__on(CARRY__RULE_CHANNELS) || carry__crash_reporting())
         return;
     int saved_errno = errno;
-    if (carry__chan_made(kind, fds))
+    if (!carry__libuv_object(caller) && carry__chan_made(kind, fds))
         atomic_fetch_or_explicit(&carry__io_watch, CARRY__WATCH_CHANNELS, memory_order_relaxed);
     errno = saved_errno;
 }
 
-void carry__hook_pipe(int rc, const int fds[2])
+void carry__hook_pipe(int rc, const int fds[2], const void *caller)
 {
     if (rc == 0)
-        carry__channel_made(CARRY__CHAN_PIPE, fds);
+        carry__channel_made(CARRY__CHAN_PIPE, fds, caller);
 }
 
-void carry__hook_eventfd(int rc, int flags)
+void carry__hook_eventfd(int rc, int flags, const void *caller)
 {
     if (rc >= 0)
         carry__channel_made(CARRY__CHAN_EVENTFD |
                                 (flags & EFD_SEMAPHORE ? CARRY__CHAN_ONE_PER_READ : 0),
-                            (const int[2]){rc, -1});
+                            (const int[2]){rc, -1}, caller);
 }
 
-void carry__hook_socketpair(int rc, int domain, int type, const int fds[2])
+void carry__hook_socketpair(int rc, int domain, int type, const int fds[2], const void *caller)
 {
     if (rc == 0 && domain == AF_UNIX)
         carry__channel_made(CARRY__CHAN_SOCKETPAIR |
                                 ((type & 0xf) != SOCK_STREAM ? CARRY__CHAN_ONE_PER_READ : 0),
-                            fds);
+                            fds, caller);
 }
 
 ssize_t carry__hook_write_tagged(int fd, const struct iovec *src, int cnt,

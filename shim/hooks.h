@@ -162,10 +162,12 @@ static inline size_t carry__hook_iov_bytes(const struct iovec *iov, size_t cnt)
 /* ---- Channels (rule H) --------------------------------------------------- */
 
 /* pipe or pipe2 (flags), eventfd (flags; fds[1] < 0) or socketpair
- * (domain, type) made fds (rc: the call's result). */
-void carry__hook_pipe(int rc, const int fds[2]);
-void carry__hook_eventfd(int rc, int flags);
-void carry__hook_socketpair(int rc, int domain, int type, const int fds[2]);
+ * (domain, type) made fds (rc: the call's result); caller: the wrapper's
+ * return address (__builtin_return_address(0)), which tells libuv's own
+ * fds, which are no channels, from the program's. */
+void carry__hook_pipe(int rc, const int fds[2], const void *caller);
+void carry__hook_eventfd(int rc, int flags, const void *caller);
+void carry__hook_socketpair(int rc, int domain, int type, const int fds[2], const void *caller);
 
 /* The program's write or writev (src, cnt) to fd, tagged; plain is the
  * program's own call. */

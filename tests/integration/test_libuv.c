@@ -144,3 +144,28 @@ Test(libuv, async_sends_merged_from_two_contexts_run_in_none)
     free(line);
     carry_run_free(&r);
 }
+
+/* libuv's signal lock is a pipe, read and written by every start and stop
+ * of a signal handle and by libuv's own signal handler: it is no hand-off
+ * channel (rule H), or the code around it, and whatever code a signal
+ * interrupts (uv_server's callbacks, stopped with SIGTERM), would go on in
+ * the context of the lock's last holder, here none. */
+Test(libuv, signal_handles_and_libuvs_handler_keep_the_callers_context)
+{
+    const char *argv[] = {carry_test_fixture("uv_probe"), "signals", NULL};
+    struct carry_run_result r = carry_run_program(true, NULL, argv);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    char *line = carry_line(r.out, "signals");
+    cr_assert_not_null(line, "%s", r.out);
+    char *want = carry_field(line, "want");
+    cr_assert_str_neq(want, "0000000000000000", "%s", line);
+    const char *names[] = {"start", "raised", "stop", "callback"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char *id = carry_field(line, names[i]);
+        cr_assert_str_eq(id, want, "%s: %s", names[i], line);
+        free(id);
+    }
+    free(want);
+    free(line);
+    carry_run_free(&r);
+}
