@@ -4,6 +4,7 @@
 #include "lock.h"
 
 _Atomic uint16_t carry__fork_generation = 1;
+__thread unsigned carry__locks_held __attribute__((tls_model("initial-exec")));
 
 void carry__spin_lock_held(carry__spin *lock)
 {

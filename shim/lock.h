@@ -32,6 +32,18 @@ void __tsan_release(void *addr);
 /* Odd, changes in every child after fork (init.c bumps it). */
 extern _Atomic uint16_t carry__fork_generation;
 
+/* How many of carry's locks the thread holds.  Not 0 in a wrapper means
+ * the wrapper runs in a signal handler that interrupted carry's own code
+ * (the core calls no wrapper): what may take a lock the interrupted code
+ * holds, or switch the context under it, must then let the call through
+ * untouched (carry__locks_busy). */
+extern __thread unsigned carry__locks_held __attribute__((tls_model("initial-exec")));
+
+static inline bool carry__locks_busy(void)
+{
+    return CARRY__UNLIKELY(carry__locks_held != 0);
+}
+
 /* carry__spin_lock once the lock was found held. */
 void carry__spin_lock_held(carry__spin *lock);
 
@@ -39,6 +51,7 @@ void carry__spin_lock_held(carry__spin *lock);
 static inline void carry__spin_lock(carry__spin *lock)
 {
     uint16_t free_ = 0;
+    carry__locks_held++;
     if (CARRY__UNLIKELY(!atomic_compare_exchange_weak_explicit(
             lock, &free_, atomic_load_explicit(&carry__fork_generation, memory_order_relaxed),
             memory_order_acquire, memory_order_relaxed))) {
@@ -57,6 +70,7 @@ static inline void carry__spin_unlock(carry__spin *lock)
 {
     CARRY__TSAN_RELEASE(lock);
     atomic_store_explicit(lock, 0, memory_order_release);
+    carry__locks_held--;
 }
 
 #endif /* CARRY_LOCK_H */
