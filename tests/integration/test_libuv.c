@@ -10,6 +10,18 @@
 
 #include "run.h"
 
+/* uv_probe CMD under carry (env: NULL or more variables), which must exit
+ * 0: its line that starts with CMD (free it), and *r to free. */
+static char *uv_probe_line(const char *cmd, const char *const *env, struct carry_run_result *r)
+{
+    const char *argv[] = {carry_test_fixture("uv_probe"), cmd, NULL};
+    *r = carry_run_program(true, env, argv);
+    cr_assert_eq(r->status, 0, "%s%s", r->out, r->err);
+    char *line = carry_line(r->out, cmd);
+    cr_assert_not_null(line, "%s", r->out);
+    return line;
+}
+
 Test(libuv, every_step_in_its_connections_context, .timeout = 240)
 {
     carry_assert_clean_in_each_epoll_mode("uv_server", "-");
@@ -97,11 +109,8 @@ Test(libuv, bad_input_behaves_as_without_carry)
 
 Test(libuv, a_loop_nested_in_a_callback_gives_it_its_context_back)
 {
-    const char *argv[] = {carry_test_fixture("uv_probe"), "nested", NULL};
-    struct carry_run_result r = carry_run_program(true, NULL, argv);
-    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
-    char *line = carry_line(r.out, "nested");
-    cr_assert_not_null(line, "%s", r.out);
+    struct carry_run_result r;
+    char *line = uv_probe_line("nested", NULL, &r);
     char *outer = carry_field(line, "outer"), *inner = carry_field(line, "inner"),
          *inner_want = carry_field(line, "inner_want"), *after = carry_field(line, "after");
     cr_assert_str_neq(outer, "0000000000000000", "%s", line);
@@ -123,11 +132,8 @@ Test(libuv, a_loop_nested_in_a_callback_gives_it_its_context_back)
 Test(libuv, async_sends_merged_from_two_contexts_run_in_none)
 {
     const char *env[] = {"CARRY_STATS=stderr", NULL};
-    const char *argv[] = {carry_test_fixture("uv_probe"), "async", NULL};
-    struct carry_run_result r = carry_run_program(true, env, argv);
-    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
-    char *line = carry_line(r.out, "async");
-    cr_assert_not_null(line, "%s", r.out);
+    struct carry_run_result r;
+    char *line = uv_probe_line("async", env, &r);
     char *merged = carry_field(line, "merged"), *same = carry_field(line, "same"),
          *same_want = carry_field(line, "same_want"), *single = carry_field(line, "single"),
          *single_want = carry_field(line, "single_want");
@@ -152,11 +158,8 @@ Test(libuv, async_sends_merged_from_two_contexts_run_in_none)
  * the context of the lock's last holder, here none. */
 Test(libuv, signal_handles_and_libuvs_handler_keep_the_callers_context)
 {
-    const char *argv[] = {carry_test_fixture("uv_probe"), "signals", NULL};
-    struct carry_run_result r = carry_run_program(true, NULL, argv);
-    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
-    char *line = carry_line(r.out, "signals");
-    cr_assert_not_null(line, "%s", r.out);
+    struct carry_run_result r;
+    char *line = uv_probe_line("signals", NULL, &r);
     char *want = carry_field(line, "want");
     cr_assert_str_neq(want, "0000000000000000", "%s", line);
     const char *names[] = {"start", "raised", "stop", "callback"};

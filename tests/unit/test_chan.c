@@ -9,6 +9,7 @@
 #include "chan.h"
 #include "current.h"
 #include "fd.h"
+#include "leaks.h"
 #include "lock.h"
 
 static uint64_t live_before;
@@ -28,13 +29,7 @@ static void teardown(void)
     close(fds[0]);
     close(fds[1]);
     carry__current_adopt(NULL);
-    /* Criterion does not count a failed assertion in a fini: a crash it
-     * does count. */
-    if (carry__ctx_live() != live_before) {
-        cr_log_error("contexts leaked: %llu alive, %llu before the test",
-                     (unsigned long long)carry__ctx_live(), (unsigned long long)live_before);
-        abort();
-    }
+    carry_test_no_leaks(live_before);
 }
 
 TestSuite(chan, .init = setup, .fini = teardown);

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "current.h"
+#include "leaks.h"
 #include "records.h"
 
 static uint64_t live_before;
@@ -19,13 +20,7 @@ static void setup(void)
 static void teardown(void)
 {
     carry__current_adopt(NULL);
-    /* Criterion does not count a failed assertion in a fini: a crash it
-     * does count. */
-    if (carry__ctx_live() != live_before) {
-        cr_log_error("contexts leaked: %llu alive, %llu before the test",
-                     (unsigned long long)carry__ctx_live(), (unsigned long long)live_before);
-        abort();
-    }
+    carry_test_no_leaks(live_before);
 }
 
 TestSuite(loops, .init = setup, .fini = teardown);

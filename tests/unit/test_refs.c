@@ -9,6 +9,7 @@
 
 #include "api.h"
 #include "current.h"
+#include "leaks.h"
 #include "log.h"
 
 static uint64_t live_before;
@@ -30,13 +31,7 @@ static void teardown(void)
 {
     carry__current_adopt(NULL);
     carry__set_warn_sink(NULL);
-    /* Criterion does not count a failed assertion in a fini: a crash it
-     * does count. */
-    if (carry__ctx_live() != live_before) {
-        cr_log_error("contexts leaked: %llu alive, %llu before the test",
-                     (unsigned long long)carry__ctx_live(), (unsigned long long)live_before);
-        abort();
-    }
+    carry_test_no_leaks(live_before);
 }
 
 TestSuite(refs, .init = setup, .fini = teardown);

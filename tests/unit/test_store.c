@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "current.h"
+#include "leaks.h"
 #include "store.h"
 
 static uint64_t live_before;
@@ -19,13 +20,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    /* Criterion does not count a failed assertion in a fini: a crash it
-     * does count. */
-    if (carry__ctx_live() != live_before) {
-        cr_log_error("contexts leaked: %llu alive, %llu before the test",
-                     (unsigned long long)carry__ctx_live(), (unsigned long long)live_before);
-        abort();
-    }
+    carry_test_no_leaks(live_before);
 }
 
 TestSuite(store, .init = setup, .fini = teardown);
