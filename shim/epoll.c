@@ -35,7 +35,6 @@
 #include "stats.h"
 #include "watch.h"
 
-
 struct carry__reg {
     _Atomic uint64_t data;      /* the caller's epoll_data */
     _Atomic(carry_ctx *) ctx;   /* current at the last ADD/MOD; holds a reference */
