@@ -251,7 +251,11 @@ static __attribute__((noinline)) bool carry__ctx_put_last(carry_ctx *ctx, uint64
     do {
         if (unit == CARRY__REF_HANDLE && (old & CARRY__REF_COUNTS) < CARRY__REF_HANDLE)
             return false;
-        CARRY__INVARIANT((old & CARRY__REF_COUNTS) >= unit, "a reference let go of twice");
+        /* A request being renewed counts down from RENEWING the reference
+         * its fd gives back meanwhile (context.h). */
+        CARRY__INVARIANT((old & CARRY__REF_COUNTS) >= unit ||
+                             (old & CARRY__REF_RENEWING) == CARRY__REF_RENEWING,
+                         "a reference let go of twice");
         left = old - unit;
     } while (!atomic_compare_exchange_weak_explicit(
         &ctx->refs, &old, left == 0 && foreign ? CARRY__REF_QUEUED : left, memory_order_acq_rel,

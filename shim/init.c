@@ -30,18 +30,28 @@ _Atomic unsigned carry__rare;
 _Atomic unsigned carry__io_watch = CARRY__WATCH_START;
 static pthread_once_t carry__init_once_control = PTHREAD_ONCE_INIT;
 
+/* How many locks carry__atfork_prepare took: they are not counted in
+ * carry__locks_held meanwhile, since the program's own fork handlers run
+ * while carry holds them, and may write to a channel (no signal handler
+ * interrupted carry there). */
+static __thread unsigned carry__fork_locks __attribute__((tls_model("initial-exec")));
+
 /* Locks whose data must be whole in the child are held across fork, in
  * this order. */
 static void carry__atfork_prepare(void)
 {
+    unsigned before = carry__locks_held;
     carry__chan_atfork_prepare();
     carry__records_atfork_prepare();
     carry__ctx_atfork_prepare();
     carry__pools_atfork_prepare();
+    carry__fork_locks = carry__locks_held - before;
+    carry__locks_held = before;
 }
 
 static void carry__atfork_parent(void)
 {
+    carry__locks_held += carry__fork_locks;
     carry__pools_atfork_release();
     carry__ctx_atfork_parent();
     carry__records_atfork_release();
@@ -52,6 +62,7 @@ static void carry__atfork_parent(void)
  * the child's now); other threads' locks are taken over, see lock.c. */
 static void carry__atfork_child(void)
 {
+    carry__locks_held += carry__fork_locks;
     atomic_fetch_add(&carry__fork_generation, 2);
     carry__pools_atfork_release();
     carry__ctx_atfork_child();

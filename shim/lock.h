@@ -52,6 +52,9 @@ static inline void carry__spin_lock(carry__spin *lock)
 {
     uint16_t free_ = 0;
     carry__locks_held++;
+    /* Counted before it is held, for a handler that interrupts this
+     * thread. */
+    atomic_signal_fence(memory_order_seq_cst);
     if (CARRY__UNLIKELY(!atomic_compare_exchange_weak_explicit(
             lock, &free_, atomic_load_explicit(&carry__fork_generation, memory_order_relaxed),
             memory_order_acquire, memory_order_relaxed))) {
@@ -70,6 +73,7 @@ static inline void carry__spin_unlock(carry__spin *lock)
 {
     CARRY__TSAN_RELEASE(lock);
     atomic_store_explicit(lock, 0, memory_order_release);
+    atomic_signal_fence(memory_order_seq_cst);
     carry__locks_held--;
 }
 

@@ -79,28 +79,20 @@ static struct carry__text carry__texts[CARRY__CB_LIBRARY] = {
     [CARRY__CB_LIBUV] = {.loop = "uv_run"},
 };
 
-/* The loaded segment that holds code, and whether its object's file is
- * named libuv.so... (read in the callback, while dl_iterate_phdr holds the
- * loader's lock, which keeps the name). */
-struct carry__segment_search {
-    uintptr_t code, start, size;
-    bool libuv;
+struct carry__text_search {
+    uintptr_t fn, start, size;
 };
 
-static int carry__find_segment(struct dl_phdr_info *info, size_t size, void *p)
+static int carry__find_text(struct dl_phdr_info *info, size_t size, void *p)
 {
     (void)size;
-    struct carry__segment_search *search = p;
+    struct carry__text_search *search = p;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         uintptr_t start = info->dlpi_addr + ph->p_vaddr;
-        if (ph->p_type == PT_LOAD && search->code - start < ph->p_memsz) {
-            const char *name = info->dlpi_name != NULL ? info->dlpi_name : "";
-            const char *base = strrchr(name, '/');
-            base = base != NULL ? base + 1 : name;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && search->fn - start < ph->p_memsz) {
             search->start = start;
             search->size = ph->p_memsz;
-            search->libuv = strncmp(base, "libuv.so", strlen("libuv.so")) == 0;
             return 1;
         }
     }
@@ -110,9 +102,9 @@ static int carry__find_segment(struct dl_phdr_info *info, size_t size, void *p)
 static __attribute__((noinline)) void carry__text_locate(struct carry__text *text)
 {
     int saved_errno = errno;
-    struct carry__segment_search search = {0};
-    if (text->loop != NULL && (search.code = (uintptr_t)dlsym(RTLD_NEXT, text->loop)) != 0)
-        dl_iterate_phdr(carry__find_segment, &search);
+    struct carry__text_search search = {0};
+    if (text->loop != NULL && (search.fn = (uintptr_t)dlsym(RTLD_NEXT, text->loop)) != 0)
+        dl_iterate_phdr(carry__find_text, &search);
     errno = saved_errno;
     atomic_store_explicit(&text->start, search.start, memory_order_relaxed);
     atomic_store_explicit(&text->size, search.size, memory_order_relaxed);
@@ -128,11 +120,19 @@ bool carry__library_code(unsigned library, const void *code)
            atomic_load_explicit(&text->size, memory_order_relaxed);
 }
 
+/* _dl_find_object takes no lock: dl_iterate_phdr's, which fork does not
+ * reset, would hang a child whose parent forked while another thread
+ * walked the objects; and pipe is async-signal-safe. */
 bool carry__libuv_object(const void *code)
 {
-    struct carry__segment_search search = {.code = (uintptr_t)code};
-    dl_iterate_phdr(carry__find_segment, &search);
-    return search.libuv;
+    struct dl_find_object found;
+    if (_dl_find_object((void *)code, &found) != 0 || found.dlfo_link_map == NULL ||
+        found.dlfo_link_map->l_name == NULL)
+        return false;
+    const char *name = found.dlfo_link_map->l_name;
+    const char *base = strrchr(name, '/');
+    base = base != NULL ? base + 1 : name;
+    return strncmp(base, "libuv.so", strlen("libuv.so")) == 0;
 }
 
 /* obj's record, holding cbs (NULL: the callbacks it has) and what flags

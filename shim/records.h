@@ -77,9 +77,10 @@ struct carry__record *carry__record_once(const struct carry__cb *cbs, int fd, un
 bool carry__library_code(unsigned library, const void *code);
 
 /* Is code in libuv's shared object (a file named libuv.so...)?  Unlike
- * carry__library_code, for calls made in any program: it looks no symbol
- * up (a dlsym that fails leaves its error message for the next dl call to
- * free, maybe in a signal handler: carry's crash report's). */
+ * carry__library_code, for calls made in any program, after fork and in
+ * signal handlers: it looks no symbol up (a dlsym that fails leaves its
+ * error message for the next dl call to free, maybe in carry's crash
+ * report's handler) and takes no lock. */
 bool carry__libuv_object(const void *code);
 
 /* The work was scheduled: the record captures the current context. */

@@ -26,6 +26,16 @@ Test(fork, child_continues_in_the_forking_threads_context)
     carry_run_free(&r);
 }
 
+/* A child forked while another thread walks the loaded objects inherits
+ * the loader's lock held: its pipes and eventfds (hand-off channels, for
+ * which carry asks whose code made them) must not wait for it. */
+Test(fork, a_child_forked_during_an_object_walk_makes_its_pipes)
+{
+    struct carry_run_result r = probe(NULL, "forkpipe", NULL);
+    cr_assert_not_null(strstr(r.out, "forkpipe child=0\n"), "%s%s", r.out, r.err);
+    carry_run_free(&r);
+}
+
 Test(fork, no_deadlock_while_other_threads_hold_carrys_locks, .timeout = 120)
 {
     struct carry_run_result r = probe(NULL, "forkstress", "300");

@@ -380,3 +380,23 @@ Test(refs, a_request_reads_through_to_its_connection_and_holds_it)
     cr_assert(!carry__ctx_alive(req));
     cr_assert(!carry__ctx_alive(conn), "the request's death let go of it");
 }
+
+/* The fd gives its reference back while its request is renewed in place
+ * (another thread closed it): the put counts down from RENEWING, which
+ * the sanitizer builds' reference checks allow; once renewed and let go
+ * of by its thread, the context dies. */
+Test(refs, a_reference_given_back_during_a_renewal)
+{
+    carry_ctx *ctx = carry__ctx_new_local();
+    cr_assert_not_null(ctx);
+    carry__ctx_ref(ctx);
+    struct carry__chunk *arena;
+    cr_assert(carry__ctx_renew_begin(ctx, &arena, false, carry__id_next()));
+    carry__ctx_unref(ctx);
+    carry__ctx_renew_end(ctx, false);
+    carry__store_free_arena(arena);
+    cr_assert_eq(atomic_load(&ctx->refs), 0, "only the thread's reference is left");
+    uint64_t live = carry__ctx_live();
+    carry__ctx_unref_local(ctx);
+    cr_assert_eq(carry__ctx_live(), live - 1, "the context died");
+}
