@@ -184,8 +184,8 @@ static uint64_t carry__chan_amount(const struct carry__chan *c, const void *buf,
 uint64_t carry__chan_write(int fd, const void *buf, size_t n)
 {
     uint8_t end;
-    /* A signal handler's write (a self-pipe) into carry's own code, which
-     * may hold this channel's lock: no record. */
+    /* A write by a signal handler (a self-pipe) that interrupted carry's
+     * own code, which may hold this channel's lock: no record. */
     if (carry__locks_busy())
         return 0;
     struct carry__chan *c = carry__chan_of(fd, &end);
@@ -241,8 +241,8 @@ void carry__chan_read(struct carry__fd *e, ssize_t rc, const void *bytes, size_t
 {
     struct carry__chan *c = atomic_load_explicit(&e->chan, memory_order_acquire);
     uint8_t end = atomic_load_explicit(&e->chan_end, memory_order_relaxed);
-    /* A signal handler's read into carry's own code: no lock taken, no
-     * context switched under it. */
+    /* A read by a signal handler that interrupted carry's own code: no
+     * lock taken, no context switched under it. */
     if (c == NULL || rc <= 0 || !(end & CARRY__END_READER) || carry__locks_busy())
         return;
     struct carry__chan_queue *q = &c->q[CARRY__END_READS(end)];
