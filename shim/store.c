@@ -264,6 +264,14 @@ static inline __attribute__((always_inline)) void carry__copy(char *dst, const c
     }
 }
 
+/* value_len bytes of value at dst, and a NUL after them. */
+static inline __attribute__((always_inline)) void carry__copy_value(char *dst, const char *value,
+                                                                   size_t value_len)
+{
+    carry__copy(dst, value, value_len);
+    dst[value_len] = '\0';
+}
+
 /* A new entry for key, with value_len bytes of value (a NUL added) right
  * behind its key: one allocation for both. */
 static inline __attribute__((always_inline)) struct carry__entry *
@@ -274,8 +282,7 @@ carry__entry_new(struct carry__store *store, const char *key, size_t key_len, co
     if (e != NULL) {
         carry__copy(e->key, key, key_len + 1);
         char *copy = e->key + key_len + 1;
-        carry__copy(copy, value, value_len);
-        copy[value_len] = '\0';
+        carry__copy_value(copy, value, value_len);
         atomic_init(&e->value, copy);
         e->next = next;
     }
@@ -363,8 +370,7 @@ carry__store_write(struct carry__store *store, carry__spin *lock, struct carry__
     } else {
         char *copy = carry__arena_alloc(store, value_len + 1);
         if (copy != NULL) {
-            memcpy(copy, value, value_len);
-            copy[value_len] = '\0';
+            carry__copy_value(copy, value, value_len);
             atomic_store_explicit(&e->value, copy, memory_order_release);
             err = 0;
         }
