@@ -333,42 +333,42 @@ void carry__ctx_release_handle(carry_ctx *ctx)
 
 /* Derived keys are formatted without stdio: a request may read them on
  * every turn of every connection. */
-static void carry__format_decimal(char out[11], uint32_t v)
+static size_t carry__format_decimal(char out[10], uint32_t v)
 {
     char digits[10];
-    int n = 0;
+    size_t n = 0;
     do
         digits[n++] = (char)('0' + v % 10);
     while ((v /= 10) != 0);
-    for (int i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++)
         out[i] = digits[n - 1 - i];
-    out[n] = '\0';
+    return n;
 }
 
 const char *carry__ctx_get_missed(void *arg, const char *key)
 {
     carry_ctx *ctx = arg;
-    char text[33];
+    char text[32];
+    size_t len = 16;
     /* A miss of the program's own key pays two byte compares. */
     if (key[0] == 't' && strcmp(key, "trace_id") == 0) {
         carry__hex16(text, carry__trace_hi(&ctx->trace));
         carry__hex16(text + 16, carry__trace_lo(&ctx->trace));
-        text[32] = '\0';
+        len = 32;
     } else if (key[0] == 's' && strcmp(key, "span_id") == 0) {
         carry__hex16(text, ctx->id);
-        text[16] = '\0';
     } else if (ctx->parent == NULL) {
         return NULL;
     } else if (strcmp(key, "conn") == 0) {
         carry__hex16(text, ctx->parent->id);
-        text[16] = '\0';
     } else if (strcmp(key, "seq") == 0) {
-        carry__format_decimal(text, ctx->seq);
+        len = carry__format_decimal(text, ctx->seq);
     } else {
         return carry__store_get(&ctx->parent->store, key);
     }
-    /* Out of memory, the key reads as absent. */
-    return carry__ctx_set(ctx, key, text) == 0 ? carry__store_get(&ctx->store, key) : NULL;
+    /* Into the store, so that the pointer stays valid; out of memory, the
+     * key reads as absent. */
+    return carry__store_add_missing(&ctx->store, &ctx->lock, key, text, len);
 }
 
 const char *carry__ctx_get_derived(carry_ctx *ctx, const char *key)

@@ -300,9 +300,9 @@ static inline size_t carry__list_count(struct carry__entry *newest)
 
 /* carry__store_add for a store that has or gets an index: apart, so that
  * adding to a short list saves few registers. */
-static __attribute__((noinline)) int carry__store_add_indexed(struct carry__store *store,
-                                                              const char *key, size_t key_len,
-                                                              const char *value, size_t value_len)
+static __attribute__((noinline)) struct carry__entry *
+carry__store_add_indexed(struct carry__store *store, const char *key, size_t key_len,
+                         const char *value, size_t value_len)
 {
     uintptr_t head = (uintptr_t)atomic_load_explicit(&store->entries, memory_order_relaxed);
     struct carry__index *index = (struct carry__index *)(head & ~CARRY__INDEXED);
@@ -316,23 +316,24 @@ static __attribute__((noinline)) int carry__store_add_indexed(struct carry__stor
             (index->mask + 1) * 2);
     }
     if (index == NULL)
-        return ENOMEM;
+        return NULL;
     struct carry__entry *e =
         carry__entry_new(store, key, key_len, value, value_len,
                          atomic_load_explicit(&index->newest, memory_order_relaxed));
     if (e == NULL)
-        return ENOMEM;
+        return NULL;
     /* Counted first: a child forked from here on, which takes the lock
      * over, finds the index at most half full. */
     index->count++;
     atomic_store_explicit(carry__index_slot(index, key), e, memory_order_release);
     atomic_store_explicit(&index->newest, e, memory_order_release);
-    return 0;
+    return e;
 }
 
 /* Adds an entry for key (key_len bytes) holding value_len bytes of value;
- * call with the store's lock held, key absent.  0, or ENOMEM. */
-static inline __attribute__((always_inline)) int
+ * call with the store's lock held, key absent.  The entry, or NULL when
+ * out of memory. */
+static inline __attribute__((always_inline)) struct carry__entry *
 carry__store_add(struct carry__store *store, const char *key, size_t key_len, const char *value,
                  size_t value_len)
 {
@@ -341,16 +342,28 @@ carry__store_add(struct carry__store *store, const char *key, size_t key_len, co
     if ((head & CARRY__INDEXED) || carry__list_count(newest) >= CARRY__LIST_MAX)
         return carry__store_add_indexed(store, key, key_len, value, value_len);
     struct carry__entry *e = carry__entry_new(store, key, key_len, value, value_len, newest);
-    if (e == NULL)
-        return ENOMEM;
-    atomic_store_explicit(&store->entries, e, memory_order_release);
-    return 0;
+    if (e != NULL)
+        atomic_store_explicit(&store->entries, e, memory_order_release);
+    return e;
 }
 
 int carry__store_add_unseen(struct carry__store *store, const char *key, size_t key_len,
                             const char *value, size_t value_len)
 {
-    return carry__store_add(store, key, key_len, value, value_len);
+    return carry__store_add(store, key, key_len, value, value_len) != NULL ? 0 : ENOMEM;
+}
+
+const char *carry__store_add_missing(struct carry__store *store, carry__spin *lock,
+                                     const char *key, const char *value, size_t value_len)
+{
+    carry__spin_lock(lock);
+    /* Another thread may have added key since the caller missed it. */
+    struct carry__entry *e = carry__store_find(store, key);
+    if (e == NULL)
+        e = carry__store_add(store, key, strlen(key), value, value_len);
+    const char *now = e != NULL ? atomic_load_explicit(&e->value, memory_order_relaxed) : NULL;
+    carry__spin_unlock(lock);
+    return now;
 }
 
 /* Writes value_len bytes of value (a NUL added) as key's value, unless
@@ -366,7 +379,8 @@ carry__store_write(struct carry__store *store, carry__spin *lock, struct carry__
     if (e == NULL)
         e = carry__store_find(store, key);
     if (e == NULL) {
-        err = carry__store_add(store, key, strlen(key), value, value_len);
+        if (carry__store_add(store, key, strlen(key), value, value_len) != NULL)
+            err = 0;
     } else {
         char *copy = carry__arena_alloc(store, value_len + 1);
         if (copy != NULL) {

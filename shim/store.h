@@ -39,6 +39,10 @@ int carry__store_setn(struct carry__store *store, carry__spin *lock, const char 
  * made): no lock and no look-up.  0, or ENOMEM. */
 int carry__store_add_unseen(struct carry__store *store, const char *key, size_t key_len,
                             const char *value, size_t value_len);
+/* key's value: the one the store holds (set, or unset: NULL), else
+ * value_len bytes of value added as it (NULL when out of memory). */
+const char *carry__store_add_missing(struct carry__store *store, carry__spin *lock,
+                                     const char *key, const char *value, size_t value_len);
 int carry__store_unset(struct carry__store *store, carry__spin *lock, const char *key);
 /* Empties a store that nothing reads concurrently (no reference is
  * left to its context, or none can be taken), and returns its memory,

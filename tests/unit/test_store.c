@@ -93,6 +93,37 @@ Test(store, keys_added_unseen_read_back_and_stay_settable)
     carry__ctx_unref(ctx);
 }
 
+/* A derived key is added only when the store holds no entry for it: a
+ * value set (or unset) meanwhile stays, and a key added is read back as
+ * the value given, of the length given, in a store past its list (an
+ * index). */
+Test(store, a_missing_key_is_added_once)
+{
+    carry_ctx *ctx = carry__ctx_new();
+    const char *added = carry__store_add_missing(&ctx->store, &ctx->lock, "seq", "42xx", 2);
+    cr_assert_str_eq(added, "42");
+    cr_assert_eq(carry__store_get(&ctx->store, "seq"), added);
+    cr_assert_eq(carry__store_add_missing(&ctx->store, &ctx->lock, "seq", "7", 1), added,
+                 "a key held is not added again");
+    cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, "conn", "mine"), 0);
+    cr_assert_str_eq(carry__store_add_missing(&ctx->store, &ctx->lock, "conn", "derived", 7),
+                     "mine", "a value the program set stays");
+    cr_assert_eq(carry__store_unset(&ctx->store, &ctx->lock, "conn"), 0);
+    cr_assert_null(carry__store_add_missing(&ctx->store, &ctx->lock, "conn", "derived", 7),
+                   "a key the program unset stays unset");
+    char key[16];
+    for (int i = 0; i < 40; i++) {
+        snprintf(key, sizeof key, "key%d", i);
+        cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, key, "v"), 0);
+    }
+    added = carry__store_add_missing(&ctx->store, &ctx->lock, "span_id", "0123456789abcdef", 16);
+    cr_assert_str_eq(added, "0123456789abcdef");
+    cr_assert_eq(carry__store_get(&ctx->store, "span_id"), added);
+    const char *keys[64], *values[64];
+    cr_assert_eq(carry__store_list(&ctx->store, keys, values, 64), 42, "seq, span_id and 40 keys");
+    carry__ctx_unref(ctx);
+}
+
 /* Keys and values are copied without a call up to 16 bytes, in moves
  * that overlap: every length from 0 to 40 round-trips whole, NUL-ended,
  * and leaves its neighbours in the arena alone. */

@@ -1,5 +1,6 @@
 /* Rule W: a context's trace identity, in OTEP 4947's record layout. */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +24,30 @@ Test(trace, record_layout_is_otep_4947s)
     cr_assert_eq(offsetof(struct carry__trace, attrs_size), 26);
     cr_assert_eq(offsetof(struct carry__trace, attrs), 28);
     cr_assert_eq(offsetof(carry_ctx, trace) % 2, 0);
+}
+
+/* Hex digits are lowercase, the most significant first, for every
+ * nibble value in every position (tags, derived keys and traceparents are
+ * made of them). */
+Test(trace, hex16_is_printfs_lowercase_hex)
+{
+    uint64_t v = UINT64_C(0x0123456789abcdef);
+    for (int i = 0; i < 20000; i++) {
+        char ours[17] = {0}, theirs[17];
+        carry__hex16(ours, v);
+        snprintf(theirs, sizeof theirs, "%016" PRIx64, v);
+        cr_assert_str_eq(ours, theirs, "%016" PRIx64, v);
+        /* Rotations walk every nibble value through every position; the
+         * multiply mixes them into other combinations. */
+        v = i % 2 ? (v << 4 | v >> 60) : v * UINT64_C(0x9e3779b97f4a7c15) + 1;
+    }
+    char edges[3][17] = {{0}};
+    carry__hex16(edges[0], 0);
+    carry__hex16(edges[1], UINT64_MAX);
+    carry__hex16(edges[2], UINT64_C(0x9a9a9a9a9a9a9a9a));
+    cr_assert_str_eq(edges[0], "0000000000000000");
+    cr_assert_str_eq(edges[1], "ffffffffffffffff");
+    cr_assert_str_eq(edges[2], "9a9a9a9a9a9a9a9a");
 }
 
 /* A new context starts a trace of its own: a non-zero trace-id that
