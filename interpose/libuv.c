@@ -35,7 +35,7 @@ typedef void (*carry__fn)(void);
     static void carry__uv_on_##name params \
     { \
         struct carry__cb cb; \
-        CARRY__CB_SCOPE(carry__hook_cb_enter_last(carry__hook_cb_find(obj), &cb)); \
+        CARRY__CB_SCOPE(carry__hook_cb_enter_last_obj(obj, &cb)); \
         if (cb.field != NULL) \
             ((type *)cb.field) args; \
     }
@@ -106,7 +106,8 @@ static bool carry__uv_start(void *obj, carry__fn fn, carry__fn alloc, carry__fn 
     CARRY__UV_GIVE(obj, fn, NULL, trampoline, -1, CARRY__CB_PERSIST | (flags))
 
 /* A request, whose callback runs once. */
-#define CARRY__UV_REQUEST(req, fn, trampoline) CARRY__UV_GIVE(req, fn, NULL, trampoline, -1, 0)
+#define CARRY__UV_REQUEST(req, fn, trampoline) \
+    CARRY__UV_GIVE(req, fn, NULL, trampoline, -1, CARRY__CB_REQUEST)
 
 /* The fd a handle watches, for rule C, or -1. */
 static int carry__uv_fd(void *obj)
@@ -295,8 +296,8 @@ CARRY__EXPORT int uv_queue_work(void *loop, void *req, carry__uv_cb *work,
                                 carry__uv_int_cb *after)
 {
     bool ours = carry__uv_start(req, (carry__fn)work, (carry__fn)after,
-                                (carry__fn)carry__uv_on_handle, -1, CARRY__CB_PERSIST,
-                                __builtin_return_address(0));
+                                (carry__fn)carry__uv_on_handle, -1,
+                                CARRY__CB_PERSIST | CARRY__CB_REQUEST, __builtin_return_address(0));
     CARRY__UV_POOL_SCOPE(work != NULL);
     return carry__uv_queued(req, ours,
                             CARRY__REAL(uv_queue_work)(loop, req, ours ? carry__uv_on_handle : work,

@@ -89,7 +89,9 @@ enum {
     CARRY__CB_LIBRARY = 3,       /* the mask of the library */
     CARRY__CB_PERSIST = 1u << 2, /* it may run again after its callback (EV_PERSIST, a
                                   * started watcher or handle, uv_queue_work's work) */
-    CARRY__CB_TIMER = 1u << 3    /* a libuv timer, which libuv re-arms itself */
+    CARRY__CB_TIMER = 1u << 3,   /* a libuv timer, which libuv re-arms itself */
+    CARRY__CB_REQUEST = 1u << 4  /* a libuv request, whose record goes with its last
+                                  * callback: each submission makes one afresh */
 };
 
 #endif /* CARRY_CALLS_H */

@@ -642,6 +642,11 @@ carry__cb_scope carry__hook_cb_enter_last(struct carry__cb *cb, struct carry__cb
     return (carry__cb_scope){carry__record_enter_last(carry__record_from(cb), copy)};
 }
 
+carry__cb_scope carry__hook_cb_enter_last_obj(const void *obj, struct carry__cb *copy)
+{
+    return (carry__cb_scope){carry__record_enter_last_of(obj, copy)};
+}
+
 void carry__hook_cb_leave(carry__cb_scope scope)
 {
     carry__record_leave(&scope.prev);

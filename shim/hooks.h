@@ -364,6 +364,8 @@ carry__cb_scope carry__hook_cb_enter_datagram(const void *obj, struct carry__cb 
  * handle's, a one-shot's): the record goes first, its callbacks copied to
  * *copy, since the callback may free or reuse the object. */
 carry__cb_scope carry__hook_cb_enter_last(struct carry__cb *cb, struct carry__cb *copy);
+/* The same for obj's record, taken out of its table in the same look-up. */
+carry__cb_scope carry__hook_cb_enter_last_obj(const void *obj, struct carry__cb *copy);
 
 void carry__hook_cb_leave(carry__cb_scope scope);
 

@@ -43,9 +43,9 @@ static struct carry__record *carry__record_take(void)
     return r;
 }
 
-struct carry__record *carry__record_of(const void *obj)
+struct carry__record *carry__record_of(const void *obj, bool fresh)
 {
-    struct carry__record *r = carry__record_find(obj);
+    struct carry__record *r = fresh ? NULL : carry__record_find(obj);
     if (r != NULL)
         return r;
     r = carry__record_take();
@@ -145,7 +145,7 @@ carry__record_bind(const void *obj, const struct carry__cb *cbs, int fd, unsigne
     bool uv = carry__library(flags) == CARRY__CB_LIBUV;
     if (cbs != NULL && uv && carry__library_code(CARRY__CB_LIBUV, (const void *)cbs->fn))
         return NULL;
-    struct carry__record *r = carry__record_of(obj);
+    struct carry__record *r = carry__record_of(obj, flags & CARRY__CB_REQUEST);
     if (r == NULL)
         return NULL;
     if (cbs != NULL) {
@@ -219,7 +219,8 @@ bool carry__record_closing(const void *obj, void (*close)(void))
 {
     if (close != NULL && carry__library_code(CARRY__CB_LIBUV, (const void *)close))
         return false;
-    struct carry__record *r = close != NULL ? carry__record_of(obj) : carry__record_find(obj);
+    struct carry__record *r =
+        close != NULL ? carry__record_of(obj, false) : carry__record_find(obj);
     if (r == NULL)
         return false;
     r->cb.close = close;
@@ -234,7 +235,7 @@ bool carry__record_closing(const void *obj, void (*close)(void))
 bool carry__record_finalizing(void *const *objs, int n, void (*finalize)(void))
 {
     for (int i = 0; i < n; i++) {
-        struct carry__record *r = carry__record_of(objs[i]);
+        struct carry__record *r = carry__record_of(objs[i], false);
         if (r == NULL)
             return false;
         r->cb.finalize = finalize;
@@ -327,9 +328,10 @@ void carry__record_release(struct carry__record *r)
         carry__record_free(r);
 }
 
-/* The captured reference passes to the run, unless the fd's owner is the
- * context (then release lets go of it). */
-carry_ctx *carry__record_enter_last(struct carry__record *r, struct carry__cb *copy)
+/* The context the last callback of r runs in, r's callbacks copied to
+ * *copy: the captured reference passes to the run, unless the fd's owner
+ * is the context (then the record's end lets go of it). */
+static inline carry_ctx *carry__record_last(struct carry__record *r, struct carry__cb *copy)
 {
     *copy = r->cb;
     carry__slot *owner = r->fd >= 0 ? carry__fd_slot_or(r->fd, NULL) : NULL;
@@ -337,7 +339,22 @@ carry_ctx *carry__record_enter_last(struct carry__record *r, struct carry__cb *c
                                    : carry__ctx_localize(atomic_exchange_explicit(
                                          &r->ctx, NULL, memory_order_acq_rel));
     carry__count_dispatch(r->boundary, ctx);
+    return ctx;
+}
+
+carry_ctx *carry__record_enter_last(struct carry__record *r, struct carry__cb *copy)
+{
+    carry_ctx *ctx = carry__record_last(r, copy);
     carry__record_release(r);
+    return carry__scope_enter(ctx);
+}
+
+carry_ctx *carry__record_enter_last_of(const void *obj, struct carry__cb *copy)
+{
+    struct carry__record *r =
+        carry__record_entry(carry__cbtable_remove(&carry__records, obj, NULL));
+    carry_ctx *ctx = carry__record_last(r, copy);
+    carry__record_free(r);
     return carry__scope_enter(ctx);
 }
 

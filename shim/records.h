@@ -60,8 +60,10 @@ static inline struct carry__record *carry__record_find(const void *obj)
     return carry__record_entry(carry__cbtable_get(&carry__records, obj));
 }
 
-/* obj's record, made if need be; NULL when out of memory. */
-struct carry__record *carry__record_of(const void *obj);
+/* obj's record, made if need be; NULL when out of memory.  fresh: obj
+ * most likely has none (a libuv request), which the table's insertion
+ * finds out without a look-up before it. */
+struct carry__record *carry__record_of(const void *obj, bool fresh);
 
 /* The entry points of hooks.h of the same names, once rule L is on. */
 struct carry__record *carry__record_assign(const void *obj, const struct carry__cb *cbs, int fd,
@@ -165,6 +167,9 @@ carry_ctx *carry__record_enter_accepted(struct carry__record *r);
 /* The last callback of r runs: its callbacks are copied to *copy and the
  * record goes (carry__record_release) before it runs. */
 carry_ctx *carry__record_enter_last(struct carry__record *r, struct carry__cb *copy);
+
+/* The same for obj's record, which leaves the table in the same look-up. */
+carry_ctx *carry__record_enter_last_of(const void *obj, struct carry__cb *copy);
 
 static inline void carry__record_leave(carry_ctx **prev)
 {

@@ -30,9 +30,10 @@ Test(loops, records_are_found_by_their_key_and_recycled_empty)
     static char objs[3];
     carry_ctx *ctx = carry__ctx_new_local();
     carry__current_adopt(ctx);
-    struct carry__record *a = carry__record_of(&objs[0]);
+    struct carry__record *a = carry__record_of(&objs[0], false);
     cr_assert_not_null(a);
-    cr_assert_eq(carry__record_of(&objs[0]), a, "a second create finds the record");
+    cr_assert_eq(carry__record_of(&objs[0], false), a, "a second create finds the record");
+    cr_assert_eq(carry__record_of(&objs[0], true), a, "so does one told the object is new");
     cr_assert_eq(carry__record_find(&objs[0]), a);
     cr_assert_null(carry__record_find(&objs[1]));
     carry__record_capture(a);
@@ -41,13 +42,41 @@ Test(loops, records_are_found_by_their_key_and_recycled_empty)
     cr_assert_null(carry__record_find(&objs[0]));
 
     /* The pool hands the record out again, with nothing captured. */
-    struct carry__record *b = carry__record_of(&objs[2]);
+    struct carry__record *b = carry__record_of(&objs[2], false);
     cr_assert_eq(b, a);
     cr_assert_eq(b->entry.key, &objs[2]);
     cr_assert_null(atomic_load(&b->ctx));
     cr_assert_null(b->cb.fn);
     cr_assert_eq(b->fd, -1);
     carry__record_forget(&objs[2]);
+}
+
+/* A libuv request's last callback: its record leaves the table in the
+ * look-up that finds it, its callbacks are copied out, and the callback
+ * runs in the context captured, which goes with the run. */
+Test(loops, a_last_callback_takes_its_record_out_of_the_table)
+{
+    static char req;
+    carry_ctx *ctx = carry__ctx_new_local();
+    carry__current_adopt(ctx);
+    struct carry__cb cbs = {.fn = (void (*)(void))carry__ctx_new};
+    struct carry__record *r =
+        carry__record_start(&req, &cbs, -1, CARRY__CB_LIBUV | CARRY__CB_REQUEST, NULL);
+    cr_assert_not_null(r);
+    cr_assert_eq(carry__record_find(&req), r);
+    carry__current_adopt(NULL);
+    uint64_t live = carry__ctx_live();
+
+    struct carry__cb copy;
+    carry_ctx *prev = carry__record_enter_last_of(&req, &copy);
+    cr_assert_null(prev, "the thread was in no context");
+    cr_assert_eq(carry__current(), ctx, "the callback runs in the context captured");
+    cr_assert_eq(copy.fn, cbs.fn);
+    cr_assert_null(carry__record_find(&req), "the record left the table");
+    cr_assert_null(r->entry.key);
+    carry__record_leave(&prev);
+    cr_assert_null(carry__current());
+    cr_assert_eq(carry__ctx_live(), live - 1, "the run took the record's reference, and let go");
 }
 
 /* An object about to be freed while another thread makes one at its
@@ -57,11 +86,11 @@ Test(loops, records_are_found_by_their_key_and_recycled_empty)
 Test(loops, a_detached_record_spares_its_successor)
 {
     static char obj;
-    struct carry__record *first = carry__record_of(&obj);
+    struct carry__record *first = carry__record_of(&obj, false);
     cr_assert_not_null(first);
     carry__record_detach(&obj, first);
     cr_assert_null(carry__record_find(&obj));
-    struct carry__record *second = carry__record_of(&obj);
+    struct carry__record *second = carry__record_of(&obj, false);
     cr_assert(second != NULL && second != first, "the successor has a record of its own");
     carry__record_release(first);
     cr_assert_eq(carry__record_find(&obj), second, "the successor's record stays");
@@ -101,7 +130,7 @@ static void *churn(void *unused)
     (void)unused;
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
         for (int i = 0; i < WRITER_KEYS; i++)
-            cr_assert_not_null(carry__record_of(&writer_keys[i * 8]));
+            cr_assert_not_null(carry__record_of(&writer_keys[i * 8], false));
         for (int i = 0; i < WRITER_KEYS; i++)
             carry__record_forget(&writer_keys[i * 8]);
     }
@@ -120,9 +149,9 @@ Test(loops, a_lookup_of_an_absent_key_never_returns_another_keys_record, .timeou
     /* A table nearly half full, which the writer never grows, so that
      * probe runs are long and many lookups end where the writer adds. */
     for (int i = 0; i < WRITER_KEYS; i++)
-        carry__record_of(&writer_keys[i * 8]);
+        carry__record_of(&writer_keys[i * 8], false);
     for (int i = 0; i < KEPT_KEYS; i++)
-        carry__record_of(&kept_keys[i * 8]);
+        carry__record_of(&kept_keys[i * 8], false);
     for (int i = 0; i < WRITER_KEYS; i++)
         carry__record_forget(&writer_keys[i * 8]);
 
