@@ -247,4 +247,9 @@ void *carry__real_late(void **entry, const char *name);
             : (__typeof__(carry__real.name))carry__real_late((void **)&carry__real.name, #name); \
     })
 
+/* The same, or NULL while the entry is not bound: for the core's common
+ * write (hooks.h), which takes the wrapper's own path, where CARRY__REAL
+ * binds it, when given NULL.  A load, and no call to keep a frame for. */
+#define CARRY__REAL_BOUND(name) __atomic_load_n(&carry__real.name, __ATOMIC_RELAXED)
+
 #endif /* CARRY_REAL_H */

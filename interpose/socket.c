@@ -293,7 +293,9 @@ CARRY__EXPORT int recvmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags,
                 carry__hook_read_done(fd, rc_, NULL, 0));
 }
 
-CARRY__EXPORT ssize_t write(int fd, const void *buf, size_t n)
+/* The write family's own paths, for what the common write leaves
+ * (hooks.h). */
+static ssize_t carry__write_full(int fd, const void *buf, size_t n)
 {
     unsigned how = carry__hook_write(fd, true);
     if (CARRY__UNLIKELY(how & CARRY__WRITE_CHANNEL))
@@ -307,7 +309,7 @@ CARRY__EXPORT ssize_t write(int fd, const void *buf, size_t n)
     return CARRY__REAL(write)(fd, buf, n);
 }
 
-CARRY__EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
+static ssize_t carry__writev_full(int fd, const struct iovec *iov, int n)
 {
     unsigned how = carry__hook_write(fd, true);
     /* Bad arguments get the kernel's answer, untouched. */
@@ -322,7 +324,7 @@ CARRY__EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
     return CARRY__REAL(writev)(fd, iov, n);
 }
 
-CARRY__EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+static ssize_t carry__send_full(int fd, const void *buf, size_t n, int flags)
 {
     CARRY__SEND(fd, buf, n, ssize_t, (void)0,
                 CARRY__SEND_INJECT(fd, (&(struct iovec){(void *)buf, n}), 1, flags,
@@ -339,7 +341,7 @@ CARRY__EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
                 CARRY__REAL(sendto)(fd, buf, n, flags, addr, len));
 }
 
-CARRY__EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+static ssize_t carry__sendmsg_full(int fd, const struct msghdr *msg, int flags)
 {
     CARRY__SEND(fd, NULL, msg ? carry__hook_iov_bytes(msg->msg_iov, msg->msg_iovlen) : 0, ssize_t,
                 carry__hook_send_msg(fd, msg),
@@ -349,6 +351,26 @@ CARRY__EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
                     ? CARRY__SEND_INJECT(fd, msg->msg_iov, (int)msg->msg_iovlen, flags, msg)
                     : CARRY__REAL(sendmsg)(fd, msg, flags),
                 CARRY__REAL(sendmsg)(fd, msg, flags));
+}
+
+CARRY__EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+    return carry__hook_write_call(fd, buf, n, CARRY__REAL_BOUND(write), carry__write_full);
+}
+
+CARRY__EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
+{
+    return carry__hook_writev_call(fd, iov, n, CARRY__REAL_BOUND(writev), carry__writev_full);
+}
+
+CARRY__EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+    return carry__hook_send_call(fd, buf, n, flags, CARRY__REAL_BOUND(send), carry__send_full);
+}
+
+CARRY__EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    return carry__hook_sendmsg_call(fd, msg, flags, CARRY__REAL_BOUND(sendmsg), carry__sendmsg_full);
 }
 
 CARRY__EXPORT int sendmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags)

@@ -44,6 +44,12 @@ typedef int carry__wait_fn(int epfd, struct epoll_event *events, int maxevents, 
  * or writev). */
 typedef ssize_t carry__writev_fn(int fd, const struct iovec *iov, int cnt);
 
+/* The real write, send and sendmsg, or the wrapper's own path for the
+ * same call (hooks.h: the common write). */
+typedef ssize_t carry__write_fn(int fd, const void *buf, size_t n);
+typedef ssize_t carry__send_fn(int fd, const void *buf, size_t n, int flags);
+typedef ssize_t carry__sendmsg_fn(int fd, const struct msghdr *msg, int flags);
+
 /* The real writev or sendmsg, writing iov to fd as the program's write or
  * send would (its flags, destination and ancillary data bound in call). */
 typedef ssize_t carry__sendv_fn(const void *call, int fd, const struct iovec *iov, int cnt);

@@ -278,6 +278,50 @@ unsigned carry__hook_write_slow(int fd, bool taggable, unsigned watch)
     return carry__write_turn(fd, watch);
 }
 
+/* Is a write on fd a common one (hooks.h)?  Then its turn is recorded.
+ * quiet: the watch bits that leave it common (DATAGRAMS for the calls
+ * that name no destination).  Inline, with no call, so that the entry
+ * points below keep their arguments where they came in. */
+static inline __attribute__((always_inline)) bool carry__write_common(int fd, unsigned quiet)
+{
+    unsigned watch = atomic_load_explicit(&carry__io_watch, memory_order_relaxed);
+    if (CARRY__UNLIKELY(carry__io_batch != 0) ||
+        (watch & ~(quiet | CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS)) != 0)
+        return false;
+    struct carry__fd *e;
+    if (!(watch & (CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS)) ||
+        (e = carry__fd_peek(fd)) == NULL)
+        return true;
+    if (carry__chan_end(e))
+        return false;
+    return !(watch & CARRY__WATCH_REQUESTS) || carry__request_wrote_plain(e);
+}
+
+#define CARRY__WRITE_ENTRY(name, quiet, params, args) \
+    ssize_t carry__hook_##name##_call params \
+    { \
+        if (CARRY__LIKELY(real != NULL && carry__write_common(fd, quiet))) \
+            return real args; \
+        return full args; \
+    }
+
+CARRY__WRITE_ENTRY(write, CARRY__WATCH_DATAGRAMS,
+                   (int fd, const void *buf, size_t n, carry__write_fn *real,
+                    carry__write_fn *full),
+                   (fd, buf, n))
+CARRY__WRITE_ENTRY(writev, CARRY__WATCH_DATAGRAMS,
+                   (int fd, const struct iovec *iov, int cnt, carry__writev_fn *real,
+                    carry__writev_fn *full),
+                   (fd, iov, cnt))
+CARRY__WRITE_ENTRY(send, CARRY__WATCH_DATAGRAMS,
+                   (int fd, const void *buf, size_t n, int flags, carry__send_fn *real,
+                    carry__send_fn *full),
+                   (fd, buf, n, flags))
+CARRY__WRITE_ENTRY(sendmsg, 0,
+                   (int fd, const struct msghdr *msg, int flags, carry__sendmsg_fn *real,
+                    carry__sendmsg_fn *full),
+                   (fd, msg, flags))
+
 uint64_t carry__hook_channel_write(int fd, const void *buf, size_t n)
 {
     int saved_errno = errno;

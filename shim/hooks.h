@@ -80,6 +80,26 @@ void carry__hook_syscall(long number, long a, long b, long c);
 
 /* ---- Reads and writes ---------------------------------------------------- */
 
+/*
+ * The common write: most writes need no more than their turn (rule R)
+ * recorded, so write, writev, send and sendmsg hand their call to an
+ * entry point of their own shape, which records it and makes the real
+ * call (real) as its last act: neither the wrapper nor the entry point
+ * keeps a frame.  Any other write (carry starting, CARRY_STATS, a
+ * borrowed or injected fd, tags, a hand-off channel, an epoll batch's
+ * switch, a span to end, a datagram's destination for sendmsg), and any
+ * write before the real function is bound (real NULL), is made by full
+ * instead: the wrapper's own path, on the same arguments.
+ */
+ssize_t carry__hook_write_call(int fd, const void *buf, size_t n, carry__write_fn *real,
+                               carry__write_fn *full);
+ssize_t carry__hook_writev_call(int fd, const struct iovec *iov, int cnt, carry__writev_fn *real,
+                                carry__writev_fn *full);
+ssize_t carry__hook_send_call(int fd, const void *buf, size_t n, int flags, carry__send_fn *real,
+                              carry__send_fn *full);
+ssize_t carry__hook_sendmsg_call(int fd, const struct msghdr *msg, int flags,
+                                 carry__sendmsg_fn *real, carry__sendmsg_fn *full);
+
 /* Every read and write on an fd passes here first; the fast path is the
  * two loads of watch.h. */
 void carry__hook_batch_io(int fd, bool write);

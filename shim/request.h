@@ -27,15 +27,32 @@ static inline void carry__request_arm(struct carry__fd *e)
  * accepted connection, its next read that returns data begins a request.
  * The flag is stored only when it changes, so that a stream of writes
  * does not keep taking its cache line. */
+static inline void carry__request_turn_over(struct carry__fd *e)
+{
+    if (!atomic_load_explicit(&e->turn, memory_order_relaxed))
+        atomic_store_explicit(&e->turn, 1, memory_order_relaxed);
+}
+
 static inline void carry__request_wrote(struct carry__fd *e, carry_ctx *current)
 {
     if (atomic_load_explicit(&e->kind, memory_order_relaxed) != CARRY__FD_ACCEPTED)
         return;
-    if (!atomic_load_explicit(&e->turn, memory_order_relaxed))
-        atomic_store_explicit(&e->turn, 1, memory_order_relaxed);
+    carry__request_turn_over(e);
     /* Rule O: a request's span ends at its last write. */
     if (current != NULL)
         carry__span_wrote(&current->trace);
+}
+
+/* The same where no span can end (export is off): false, with nothing
+ * done, when one may (export is on and e is an accepted connection). */
+static inline bool carry__request_wrote_plain(struct carry__fd *e)
+{
+    if (atomic_load_explicit(&e->kind, memory_order_relaxed) != CARRY__FD_ACCEPTED)
+        return true;
+    if (carry__export_on())
+        return false;
+    carry__request_turn_over(e);
+    return true;
 }
 
 /* A read on fd, an accepted connection (e), returned rc (> 0: data; errno
