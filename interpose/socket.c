@@ -142,10 +142,18 @@ CARRY__EXPORT int fcntl64(int fd, int cmd, ...)
         return rc_; \
     } while (0)
 
-/* A receive that names no peer, into bytes first (a buffer of cap). */
+/* A receive that names no peer, into bytes first (a buffer of cap),
+ * which may name the call's result rc_ (the buffers of a failed call may
+ * be bad pointers). */
 #define CARRY__READ(fd, flags, call, bytes, cap) \
-    CARRY__RECV(fd, ssize_t, carry__hook_recv_done(fd, flags, call, bytes, cap), call, \
-                carry__hook_read_done(fd, rc_, bytes, cap))
+    do { \
+        carry__hook_read(fd); \
+        ssize_t rc_ = call; \
+        if (carry__hook_datagrams()) \
+            return carry__hook_recv_done(fd, flags, rc_, bytes, cap); \
+        carry__hook_read_done(fd, rc_, bytes, cap); \
+        return rc_; \
+    } while (0)
 
 /* A write of n bytes (buf: the first) on a hand-off channel's end (rule
  * H): recorded before it is made, corrected after. */
@@ -248,20 +256,37 @@ static ssize_t carry__write_plain(int fd, const struct iovec *iov, int cnt)
     return CARRY__REAL(write)(fd, iov->iov_base, iov->iov_len);
 }
 
-CARRY__EXPORT ssize_t read(int fd, void *buf, size_t n)
+/* The read family's own paths, for what the common read leaves
+ * (hooks.h). */
+static ssize_t carry__read_full(int fd, void *buf, size_t n)
 {
     CARRY__READ(fd, 0, CARRY__REAL(read)(fd, buf, n), buf, n);
 }
 
+static ssize_t carry__readv_full(int fd, const struct iovec *iov, int n)
+{
+    CARRY__READ(fd, 0, CARRY__REAL(readv)(fd, iov, n), rc_ > 0 ? iov->iov_base : NULL,
+                rc_ > 0 ? iov->iov_len : 0);
+}
+
+static ssize_t carry__recv_full(int fd, void *buf, size_t n, int flags)
+{
+    CARRY__READ(fd, flags, CARRY__REAL(recv)(fd, buf, n, flags), buf, n);
+}
+
+CARRY__EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+    return carry__hook_read_call(fd, buf, n, CARRY__REAL_BOUND(read), carry__read_full);
+}
+
 CARRY__EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
 {
-    CARRY__READ(fd, 0, CARRY__REAL(readv)(fd, iov, n), n > 0 ? iov->iov_base : NULL,
-                n > 0 ? iov->iov_len : 0);
+    return carry__hook_readv_call(fd, iov, n, CARRY__REAL_BOUND(readv), carry__readv_full);
 }
 
 CARRY__EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-    CARRY__READ(fd, flags, CARRY__REAL(recv)(fd, buf, n, flags), buf, n);
+    return carry__hook_recv_call(fd, buf, n, flags, CARRY__REAL_BOUND(recv), carry__recv_full);
 }
 
 CARRY__EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
@@ -280,7 +305,8 @@ CARRY__EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
                 carry__hook_recvmsg(fd, msg, flags, carry__recvmsg_real,
                                     &(struct carry__recvmsg_call){fd, flags, msg}),
                 CARRY__REAL(recvmsg)(fd, msg, flags),
-                carry__hook_readv_done(fd, rc_, msg->msg_iov, msg->msg_iovlen));
+                carry__hook_readv_done(fd, rc_, rc_ > 0 ? msg->msg_iov : NULL,
+                                       rc_ > 0 ? msg->msg_iovlen : 0));
 }
 
 CARRY__EXPORT int recvmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags,

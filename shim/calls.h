@@ -50,6 +50,12 @@ typedef ssize_t carry__write_fn(int fd, const void *buf, size_t n);
 typedef ssize_t carry__send_fn(int fd, const void *buf, size_t n, int flags);
 typedef ssize_t carry__sendmsg_fn(int fd, const struct msghdr *msg, int flags);
 
+/* The real read, readv and recv, or the wrapper's own path for the same
+ * call (hooks.h: the common read). */
+typedef ssize_t carry__read_fn(int fd, void *buf, size_t n);
+typedef ssize_t carry__readv_fn(int fd, const struct iovec *iov, int cnt);
+typedef ssize_t carry__recv_into_fn(int fd, void *buf, size_t n, int flags);
+
 /* The real writev or sendmsg, writing iov to fd as the program's write or
  * send would (its flags, destination and ancillary data bound in call). */
 typedef ssize_t carry__sendv_fn(const void *call, int fd, const struct iovec *iov, int cnt);

@@ -218,11 +218,11 @@ void carry__hook_read_slow(int fd)
     carry__fd_check_io(fd);
 }
 
-void carry__hook_read_done_slow(int fd, ssize_t rc, const void *bytes, size_t cap)
+/* A read on fd (its entry e) returned rc into bytes first (a buffer of
+ * cap bytes). */
+static inline __attribute__((always_inline)) void
+carry__read_done(struct carry__fd *e, int fd, ssize_t rc, const void *bytes, size_t cap)
 {
-    struct carry__fd *e = carry__fd_peek(fd);
-    if (e == NULL)
-        return;
     unsigned kind = atomic_load_explicit(&e->kind, memory_order_relaxed);
     if (kind == CARRY__FD_ACCEPTED)
         carry__request_read(e, fd, rc, bytes, cap);
@@ -231,6 +231,60 @@ void carry__hook_read_done_slow(int fd, ssize_t rc, const void *bytes, size_t ca
     else if (rc > 0 && carry__chan_end(e))
         carry__chan_read(e, rc, bytes, cap);
 }
+
+void carry__hook_read_done_slow(int fd, ssize_t rc, const void *bytes, size_t cap)
+{
+    struct carry__fd *e = carry__fd_peek(fd);
+    if (e != NULL)
+        carry__read_done(e, fd, rc, bytes, cap);
+}
+
+/* A common read's fd entry, when its result matters to the core (the fd
+ * is a connection or a channel end), else NULL; false: not a common read.
+ * Inline, with no call, so that a read on any other fd keeps no frame. */
+static inline __attribute__((always_inline)) bool carry__read_common(int fd,
+                                                                     struct carry__fd **e)
+{
+    unsigned watch = atomic_load_explicit(&carry__io_watch, memory_order_relaxed);
+    *e = NULL;
+    if (CARRY__UNLIKELY(carry__io_batch != 0) ||
+        (watch & (CARRY__WATCH_STATS | CARRY__WATCH_DATAGRAMS)) != 0)
+        return false;
+    struct carry__fd *entry;
+    if ((watch & (CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS | CARRY__WATCH_INJECT)) &&
+        (entry = carry__fd_peek(fd)) != NULL &&
+        (atomic_load_explicit(&entry->kind, memory_order_relaxed) != CARRY__FD_NONE ||
+         carry__chan_end(entry)))
+        *e = entry;
+    return true;
+}
+
+/* bytes and cap: the buffer a read of rc filled first (only evaluated for
+ * rc > 0, when the kernel has taken the program's buffers). */
+#define CARRY__READ_ENTRY(name, params, args, bytes, cap) \
+    ssize_t carry__hook_##name##_call params \
+    { \
+        struct carry__fd *e; \
+        if (CARRY__UNLIKELY(real == NULL || !carry__read_common(fd, &e))) \
+            return full args; \
+        if (e == NULL) \
+            return real args; \
+        ssize_t rc = real args; \
+        carry__read_done(e, fd, rc, rc > 0 ? (bytes) : NULL, rc > 0 ? (cap) : 0); \
+        return rc; \
+    }
+
+CARRY__READ_ENTRY(read,
+                  (int fd, void *buf, size_t n, carry__read_fn *real, carry__read_fn *full),
+                  (fd, buf, n), buf, n)
+CARRY__READ_ENTRY(readv,
+                  (int fd, const struct iovec *iov, int cnt, carry__readv_fn *real,
+                   carry__readv_fn *full),
+                  (fd, iov, cnt), iov->iov_base, iov->iov_len)
+CARRY__READ_ENTRY(recv,
+                  (int fd, void *buf, size_t n, int flags, carry__recv_into_fn *real,
+                   carry__recv_into_fn *full),
+                  (fd, buf, n, flags), buf, n)
 
 /* A write's turn (rule R) and hand-off (rule H): one look-up of fd. */
 static inline unsigned carry__write_turn(int fd, unsigned watch)

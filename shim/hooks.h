@@ -100,8 +100,25 @@ ssize_t carry__hook_send_call(int fd, const void *buf, size_t n, int flags, carr
 ssize_t carry__hook_sendmsg_call(int fd, const struct msghdr *msg, int flags,
                                  carry__sendmsg_fn *real, carry__sendmsg_fn *full);
 
-/* Every read and write on an fd passes here first; the fast path is the
- * two loads of watch.h. */
+/*
+ * The common read: read, readv and recv hand their call to an entry point
+ * of their own shape, which makes the real call (real) and gives the core
+ * its result (rule R's turn, a hand-off channel's record, the end of an
+ * injected response) in one frame; on an fd none of those concern, the
+ * real call is its last act.  Any other read (CARRY_STATS, a datagram
+ * socket made, an epoll batch's or a hand-off's switch, the real function
+ * not bound yet: real NULL) is made by full, the wrapper's own path, on
+ * the same arguments.
+ */
+ssize_t carry__hook_read_call(int fd, void *buf, size_t n, carry__read_fn *real,
+                              carry__read_fn *full);
+ssize_t carry__hook_readv_call(int fd, const struct iovec *iov, int cnt, carry__readv_fn *real,
+                               carry__readv_fn *full);
+ssize_t carry__hook_recv_call(int fd, void *buf, size_t n, int flags, carry__recv_into_fn *real,
+                              carry__recv_into_fn *full);
+
+/* Every other read and write on an fd passes here first; the fast path is
+ * the two loads of watch.h. */
 void carry__hook_batch_io(int fd, bool write);
 void carry__hook_read_slow(int fd);
 void carry__hook_read_done_slow(int fd, ssize_t rc, const void *bytes, size_t cap);
@@ -140,7 +157,9 @@ static inline void carry__hook_read_done(int fd, ssize_t rc, const void *bytes, 
 /* The same for a read into cnt buffers. */
 static inline void carry__hook_readv_done(int fd, ssize_t rc, const struct iovec *iov, size_t cnt)
 {
-    carry__hook_read_done(fd, rc, cnt > 0 ? iov[0].iov_base : NULL, cnt > 0 ? iov[0].iov_len : 0);
+    /* The buffers of a failed read may be bad pointers. */
+    bool filled = rc > 0 && cnt > 0;
+    carry__hook_read_done(fd, rc, filled ? iov[0].iov_base : NULL, filled ? iov[0].iov_len : 0);
 }
 
 /* What a write needs beyond the real call: its lines tagged (only asked

@@ -291,3 +291,27 @@ Test(requests, a_context_begun_in_a_request_is_an_internal_span)
     carry_run_free(&r);
     free(text);
 }
+
+/* Reads and writes the kernel refuses (NULL or unmapped buffers, too many
+ * buffers) on every kind of fd carry watches, an accepted and a connected
+ * stream, a hand-off pipe and a datagram socket, get the kernel's answer
+ * and leave the data waiting: the same lines with and without libcarry,
+ * in either epoll mode. */
+Test(requests, bad_buffers_get_the_kernels_answer_on_every_fd_carry_watches)
+{
+    const char *argv[] = {carry_test_probe(), "badio", NULL};
+    struct carry_run_result plain = carry_run_program(false, NULL, argv);
+    cr_assert_eq(plain.status, 0, "%s", plain.err);
+    cr_assert_eq(carry_count(plain.out, "\n"), 82, "%s", plain.out);
+    cr_assert_neq(strstr(plain.out, "accepted-readv-null rc=-1 errno=Bad address\n"), NULL);
+    cr_assert_neq(strstr(plain.out, "accepted-read-after rc=5 errno=0\n"), NULL);
+    const char *split[] = {"CARRY_EPOLL=split", NULL};
+    const char *const *envs[] = {NULL, split};
+    for (int i = 0; i < 2; i++) {
+        struct carry_run_result r = carry_run_program(true, envs[i], argv);
+        cr_assert_eq(r.status, 0, "%s", r.err);
+        cr_assert_str_eq(r.out, plain.out);
+        carry_run_free(&r);
+    }
+    carry_run_free(&plain);
+}
