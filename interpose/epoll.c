@@ -19,10 +19,8 @@ CARRY__EXPORT int epoll_create1(int flags)
     return fd;
 }
 
-CARRY__EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
-{
-    return carry__hook_epoll_ctl(epfd, op, fd, event, CARRY__REAL(epoll_ctl));
-}
+CARRY__REAL_THROUGH(int, epoll_ctl, (int epfd, int op, int fd, struct epoll_event *event),
+                    (epfd, op, fd, event), carry__hook_epoll_ctl)
 
 /* epoll_pwait's and epoll_pwait2's arguments beyond epoll_wait's, for
  * their real calls: the core waits through an epoll_wait-shaped function
@@ -50,10 +48,9 @@ static int carry__pwait2_real(int epfd, struct epoll_event *events, int maxevent
                                      carry__pwait_args.sigmask);
 }
 
-CARRY__EXPORT int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
-{
-    return carry__hook_epoll_wait(epfd, events, maxevents, timeout, CARRY__REAL(epoll_wait));
-}
+CARRY__REAL_THROUGH(int, epoll_wait,
+                    (int epfd, struct epoll_event *events, int maxevents, int timeout),
+                    (epfd, events, maxevents, timeout), carry__hook_epoll_wait)
 
 /* A wait through one of the trampolines above, with args. */
 static int carry__pwait(int epfd, struct epoll_event *events, int maxevents, int timeout,

@@ -247,6 +247,24 @@ void *carry__real_late(void **entry, const char *name);
             : (__typeof__(carry__real.name))carry__real_late((void **)&carry__real.name, #name); \
     })
 
+/* A wrapper that is one tail call of the core's entry point with the real
+ * function last, entry(args..., real): the bound function goes straight
+ * through, so the wrapper keeps no frame (CARRY__REAL's binding is a call
+ * it would keep one for); until the entry is bound, a cold twin binds it. */
+#define CARRY__REAL_THROUGH(type, name, params, args, entry) \
+    static __attribute__((noinline, cold)) type carry__unbound_##name params \
+    { \
+        return entry(CARRY__ARGS args, CARRY__REAL(name)); \
+    } \
+    CARRY__EXPORT type name params \
+    { \
+        __typeof__(carry__real.name) carry__bound_ = CARRY__REAL_BOUND(name); \
+        if (CARRY__UNLIKELY(carry__bound_ == NULL)) \
+            return carry__unbound_##name args; \
+        return entry(CARRY__ARGS args, carry__bound_); \
+    }
+#define CARRY__ARGS(...) __VA_ARGS__
+
 /* The same, or NULL while the entry is not bound: for the core's common
  * write (hooks.h), which takes the wrapper's own path, where CARRY__REAL
  * binds it, when given NULL.  A load, and no call to keep a frame for. */
