@@ -332,49 +332,76 @@ unsigned carry__hook_write_slow(int fd, bool taggable, unsigned watch)
     return carry__write_turn(fd, watch);
 }
 
-/* Is a write on fd a common one (hooks.h)?  Then its turn is recorded.
- * quiet: the watch bits that leave it common (DATAGRAMS for the calls
- * that name no destination).  Inline, with no call, so that the entry
- * points below keep their arguments where they came in. */
-static inline __attribute__((always_inline)) bool carry__write_common(int fd, unsigned quiet)
+/* How a write goes (hooks.h's common write). */
+enum { CARRY__WRITE_FULL, CARRY__WRITE_PLAIN, CARRY__WRITE_ON_CHANNEL };
+
+/* How a write on fd goes; its turn is recorded when PLAIN.  quiet: the
+ * watch bits that leave it common (DATAGRAMS for the calls that name no
+ * destination).  Inline, with no call, so that the entry points below
+ * keep their arguments where they came in. */
+static inline __attribute__((always_inline)) unsigned carry__write_way(int fd, unsigned quiet)
 {
+    const unsigned fd_bits = CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS |
+                             CARRY__WATCH_BORROWED | CARRY__WATCH_INJECT;
     unsigned watch = atomic_load_explicit(&carry__io_watch, memory_order_relaxed);
-    if (CARRY__UNLIKELY(carry__io_batch != 0) ||
-        (watch & ~(quiet | CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS)) != 0)
-        return false;
+    if (CARRY__UNLIKELY(carry__io_batch != 0) || (watch & ~(quiet | fd_bits)) != 0)
+        return CARRY__WRITE_FULL;
     struct carry__fd *e;
-    if (!(watch & (CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS)) ||
-        (e = carry__fd_peek(fd)) == NULL)
-        return true;
+    if (!(watch & fd_bits) || (e = carry__fd_peek(fd)) == NULL)
+        return CARRY__WRITE_PLAIN;
     if (carry__chan_end(e))
-        return false;
-    return !(watch & CARRY__WATCH_REQUESTS) || carry__request_wrote_plain(e);
+        return CARRY__WRITE_ON_CHANNEL;
+    /* A connected fd changes hands at each write (rule C) and may take a
+     * traceparent (rule W): the wrapper's path. */
+    unsigned kind = atomic_load_explicit(&e->kind, memory_order_relaxed);
+    if (kind == CARRY__FD_CONNECTED)
+        return CARRY__WRITE_FULL;
+    return kind != CARRY__FD_ACCEPTED || !(watch & CARRY__WATCH_REQUESTS) ||
+                   carry__request_wrote_plain(e)
+               ? CARRY__WRITE_PLAIN
+               : CARRY__WRITE_FULL;
 }
 
-#define CARRY__WRITE_ENTRY(name, quiet, params, args) \
+/* A write of n bytes from buf on a hand-off channel's end (rule H):
+ * recorded before it is made, corrected after. */
+static __attribute__((noinline)) ssize_t carry__write_on_channel(int fd, const void *buf, size_t n,
+                                                                 carry__write_fn *real)
+{
+    uint64_t record = carry__hook_channel_write(fd, buf, n);
+    ssize_t rc = real(fd, buf, n);
+    carry__hook_channel_wrote(fd, record, n, rc);
+    return rc;
+}
+
+/* on_channel: the call for a channel's end (write's own; the full path
+ * for the others, which are rare there). */
+#define CARRY__WRITE_ENTRY(name, quiet, params, args, on_channel) \
     ssize_t carry__hook_##name##_call params \
     { \
-        if (CARRY__LIKELY(real != NULL && carry__write_common(fd, quiet))) \
+        unsigned way = real != NULL ? carry__write_way(fd, quiet) : CARRY__WRITE_FULL; \
+        if (CARRY__LIKELY(way == CARRY__WRITE_PLAIN)) \
             return real args; \
+        if (way == CARRY__WRITE_ON_CHANNEL) \
+            return on_channel; \
         return full args; \
     }
 
 CARRY__WRITE_ENTRY(write, CARRY__WATCH_DATAGRAMS,
                    (int fd, const void *buf, size_t n, carry__write_fn *real,
                     carry__write_fn *full),
-                   (fd, buf, n))
+                   (fd, buf, n), carry__write_on_channel(fd, buf, n, real))
 CARRY__WRITE_ENTRY(writev, CARRY__WATCH_DATAGRAMS,
                    (int fd, const struct iovec *iov, int cnt, carry__writev_fn *real,
                     carry__writev_fn *full),
-                   (fd, iov, cnt))
+                   (fd, iov, cnt), full(fd, iov, cnt))
 CARRY__WRITE_ENTRY(send, CARRY__WATCH_DATAGRAMS,
                    (int fd, const void *buf, size_t n, int flags, carry__send_fn *real,
                     carry__send_fn *full),
-                   (fd, buf, n, flags))
+                   (fd, buf, n, flags), full(fd, buf, n, flags))
 CARRY__WRITE_ENTRY(sendmsg, 0,
                    (int fd, const struct msghdr *msg, int flags, carry__sendmsg_fn *real,
                     carry__sendmsg_fn *full),
-                   (fd, msg, flags))
+                   (fd, msg, flags), full(fd, msg, flags))
 
 uint64_t carry__hook_channel_write(int fd, const void *buf, size_t n)
 {

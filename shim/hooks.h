@@ -85,8 +85,9 @@ void carry__hook_syscall(long number, long a, long b, long c);
  * recorded, so write, writev, send and sendmsg hand their call to an
  * entry point of their own shape, which records it and makes the real
  * call (real) as its last act: neither the wrapper nor the entry point
- * keeps a frame.  Any other write (carry starting, CARRY_STATS, a
- * borrowed or injected fd, tags, a hand-off channel, an epoll batch's
+ * keeps a frame (write on a hand-off channel's end keeps the channel's
+ * record there too).  Any other write (carry starting, CARRY_STATS, a
+ * connected fd, tags, the other calls on a channel, an epoll batch's
  * switch, a span to end, a datagram's destination for sendmsg), and any
  * write before the real function is bound (real NULL), is made by full
  * instead: the wrapper's own path, on the same arguments.

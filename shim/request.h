@@ -43,12 +43,10 @@ static inline void carry__request_wrote(struct carry__fd *e, carry_ctx *current)
         carry__span_wrote(&current->trace);
 }
 
-/* The same where no span can end (export is off): false, with nothing
- * done, when one may (export is on and e is an accepted connection). */
+/* The same for e, an accepted connection, where no span can end (export
+ * is off): false, with nothing done, when one may. */
 static inline bool carry__request_wrote_plain(struct carry__fd *e)
 {
-    if (atomic_load_explicit(&e->kind, memory_order_relaxed) != CARRY__FD_ACCEPTED)
-        return true;
     if (carry__export_on())
         return false;
     carry__request_turn_over(e);
