@@ -218,6 +218,12 @@ void carry__hook_read_slow(int fd)
     carry__fd_check_io(fd);
 }
 
+/* The watch bits (watch.h) that concern some fds only: with no other
+ * set, a read or write is common unless its fd is one of those. */
+#define CARRY__WATCH_FDS \
+    (CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS | CARRY__WATCH_BORROWED | \
+     CARRY__WATCH_INJECT | CARRY__WATCH_DATAGRAMS)
+
 /* A read on fd (its entry e) returned rc into bytes first (a buffer of
  * cap bytes). */
 static inline __attribute__((always_inline)) void
@@ -247,14 +253,16 @@ static inline __attribute__((always_inline)) bool carry__read_common(int fd,
 {
     unsigned watch = atomic_load_explicit(&carry__io_watch, memory_order_relaxed);
     *e = NULL;
-    if (CARRY__UNLIKELY(carry__io_batch != 0) ||
-        (watch & (CARRY__WATCH_STATS | CARRY__WATCH_DATAGRAMS)) != 0)
+    if (CARRY__UNLIKELY(carry__io_batch != 0) || (watch & CARRY__WATCH_STATS) != 0)
         return false;
     struct carry__fd *entry;
-    if ((watch & (CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS | CARRY__WATCH_INJECT)) &&
-        (entry = carry__fd_peek(fd)) != NULL &&
-        (atomic_load_explicit(&entry->kind, memory_order_relaxed) != CARRY__FD_NONE ||
-         carry__chan_end(entry)))
+    if ((watch & CARRY__WATCH_FDS) == 0 || (entry = carry__fd_peek(fd)) == NULL)
+        return true;
+    /* A datagram begins a request of its own (rule R): the wrapper's path. */
+    unsigned kind = atomic_load_explicit(&entry->kind, memory_order_relaxed);
+    if (kind == CARRY__FD_DATAGRAM)
+        return false;
+    if (kind != CARRY__FD_NONE || carry__chan_end(entry))
         *e = entry;
     return true;
 }
@@ -335,26 +343,24 @@ unsigned carry__hook_write_slow(int fd, bool taggable, unsigned watch)
 /* How a write goes (hooks.h's common write). */
 enum { CARRY__WRITE_FULL, CARRY__WRITE_PLAIN, CARRY__WRITE_ON_CHANNEL };
 
-/* How a write on fd goes; its turn is recorded when PLAIN.  quiet: the
- * watch bits that leave it common (DATAGRAMS for the calls that name no
- * destination).  Inline, with no call, so that the entry points below
- * keep their arguments where they came in. */
-static inline __attribute__((always_inline)) unsigned carry__write_way(int fd, unsigned quiet)
+/* How a write on fd goes; its turn is recorded when PLAIN.  Inline, with
+ * no call, so that the entry points below keep their arguments where they
+ * came in. */
+static inline __attribute__((always_inline)) unsigned carry__write_way(int fd)
 {
-    const unsigned fd_bits = CARRY__WATCH_REQUESTS | CARRY__WATCH_CHANNELS |
-                             CARRY__WATCH_BORROWED | CARRY__WATCH_INJECT;
     unsigned watch = atomic_load_explicit(&carry__io_watch, memory_order_relaxed);
-    if (CARRY__UNLIKELY(carry__io_batch != 0) || (watch & ~(quiet | fd_bits)) != 0)
+    if (CARRY__UNLIKELY(carry__io_batch != 0) || (watch & ~CARRY__WATCH_FDS) != 0)
         return CARRY__WRITE_FULL;
     struct carry__fd *e;
-    if (!(watch & fd_bits) || (e = carry__fd_peek(fd)) == NULL)
+    if (watch == 0 || (e = carry__fd_peek(fd)) == NULL)
         return CARRY__WRITE_PLAIN;
     if (carry__chan_end(e))
         return CARRY__WRITE_ON_CHANNEL;
     /* A connected fd changes hands at each write (rule C) and may take a
-     * traceparent (rule W): the wrapper's path. */
+     * traceparent (rule W); a datagram socket's reply may switch to its
+     * datagram's context (rule R): the wrapper's path. */
     unsigned kind = atomic_load_explicit(&e->kind, memory_order_relaxed);
-    if (kind == CARRY__FD_CONNECTED)
+    if (kind == CARRY__FD_CONNECTED || kind == CARRY__FD_DATAGRAM)
         return CARRY__WRITE_FULL;
     return kind != CARRY__FD_ACCEPTED || !(watch & CARRY__WATCH_REQUESTS) ||
                    carry__request_wrote_plain(e)
@@ -375,10 +381,10 @@ static __attribute__((noinline)) ssize_t carry__write_on_channel(int fd, const v
 
 /* on_channel: the call for a channel's end (write's own; the full path
  * for the others, which are rare there). */
-#define CARRY__WRITE_ENTRY(name, quiet, params, args, on_channel) \
+#define CARRY__WRITE_ENTRY(name, params, args, on_channel) \
     ssize_t carry__hook_##name##_call params \
     { \
-        unsigned way = real != NULL ? carry__write_way(fd, quiet) : CARRY__WRITE_FULL; \
+        unsigned way = real != NULL ? carry__write_way(fd) : CARRY__WRITE_FULL; \
         if (CARRY__LIKELY(way == CARRY__WRITE_PLAIN)) \
             return real args; \
         if (way == CARRY__WRITE_ON_CHANNEL) \
@@ -386,19 +392,19 @@ static __attribute__((noinline)) ssize_t carry__write_on_channel(int fd, const v
         return full args; \
     }
 
-CARRY__WRITE_ENTRY(write, CARRY__WATCH_DATAGRAMS,
+CARRY__WRITE_ENTRY(write,
                    (int fd, const void *buf, size_t n, carry__write_fn *real,
                     carry__write_fn *full),
                    (fd, buf, n), carry__write_on_channel(fd, buf, n, real))
-CARRY__WRITE_ENTRY(writev, CARRY__WATCH_DATAGRAMS,
+CARRY__WRITE_ENTRY(writev,
                    (int fd, const struct iovec *iov, int cnt, carry__writev_fn *real,
                     carry__writev_fn *full),
                    (fd, iov, cnt), full(fd, iov, cnt))
-CARRY__WRITE_ENTRY(send, CARRY__WATCH_DATAGRAMS,
+CARRY__WRITE_ENTRY(send,
                    (int fd, const void *buf, size_t n, int flags, carry__send_fn *real,
                     carry__send_fn *full),
                    (fd, buf, n, flags), full(fd, buf, n, flags))
-CARRY__WRITE_ENTRY(sendmsg, 0,
+CARRY__WRITE_ENTRY(sendmsg,
                    (int fd, const struct msghdr *msg, int flags, carry__sendmsg_fn *real,
                     carry__sendmsg_fn *full),
                    (fd, msg, flags), full(fd, msg, flags))

@@ -87,8 +87,8 @@ void carry__hook_syscall(long number, long a, long b, long c);
  * call (real) as its last act: neither the wrapper nor the entry point
  * keeps a frame (write on a hand-off channel's end keeps the channel's
  * record there too).  Any other write (carry starting, CARRY_STATS, a
- * connected fd, tags, the other calls on a channel, an epoll batch's
- * switch, a span to end, a datagram's destination for sendmsg), and any
+ * connected fd, a datagram socket, tags, the other calls on a channel,
+ * an epoll batch's switch, a span to end), and any
  * write before the real function is bound (real NULL), is made by full
  * instead: the wrapper's own path, on the same arguments.
  */
@@ -107,7 +107,7 @@ ssize_t carry__hook_sendmsg_call(int fd, const struct msghdr *msg, int flags,
  * its result (rule R's turn, a hand-off channel's record, the end of an
  * injected response) in one frame; on an fd none of those concern, the
  * real call is its last act.  Any other read (CARRY_STATS, a datagram
- * socket made, an epoll batch's or a hand-off's switch, the real function
+ * socket's, an epoll batch's or a hand-off's switch, the real function
  * not bound yet: real NULL) is made by full, the wrapper's own path, on
  * the same arguments.
  */
