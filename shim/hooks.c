@@ -247,14 +247,16 @@ void carry__hook_read_done_slow(int fd, ssize_t rc, const void *bytes, size_t ca
 
 /* A common read's fd entry, when its result matters to the core (the fd
  * is a connection or a channel end), else NULL; false: not a common read.
- * Inline, with no call, so that a read on any other fd keeps no frame. */
+ * In an epoll batch, the read switches first. */
 static inline __attribute__((always_inline)) bool carry__read_common(int fd,
                                                                      struct carry__fd **e)
 {
     unsigned watch = atomic_load_explicit(&carry__io_watch, memory_order_relaxed);
     *e = NULL;
-    if (CARRY__UNLIKELY(carry__io_batch != 0) || (watch & CARRY__WATCH_STATS) != 0)
+    if (watch & CARRY__WATCH_STATS)
         return false;
+    if (CARRY__UNLIKELY(carry__io_batch != 0))
+        carry__hook_batch_io(fd, false);
     struct carry__fd *entry;
     if ((watch & CARRY__WATCH_FDS) == 0 || (entry = carry__fd_peek(fd)) == NULL)
         return true;
@@ -341,15 +343,18 @@ unsigned carry__hook_write_slow(int fd, bool taggable, unsigned watch)
 }
 
 /* How a write goes (hooks.h's common write). */
-enum { CARRY__WRITE_FULL, CARRY__WRITE_PLAIN, CARRY__WRITE_ON_CHANNEL };
+enum { CARRY__WRITE_FULL, CARRY__WRITE_PLAIN, CARRY__WRITE_ON_CHANNEL, CARRY__WRITE_IN_BATCH };
 
-/* How a write on fd goes; its turn is recorded when PLAIN.  Inline, with
- * no call, so that the entry points below keep their arguments where they
- * came in. */
-static inline __attribute__((always_inline)) unsigned carry__write_way(int fd)
+/* How a write on fd goes; its turn is recorded when PLAIN.  switched: the
+ * write's epoll batch switch is made (else IN_BATCH asks for it).  Inline,
+ * with no call, so that the entry points below keep their arguments where
+ * they came in. */
+static inline __attribute__((always_inline)) unsigned carry__write_way(int fd, bool switched)
 {
     unsigned watch = atomic_load_explicit(&carry__io_watch, memory_order_relaxed);
-    if (CARRY__UNLIKELY(carry__io_batch != 0) || (watch & ~CARRY__WATCH_FDS) != 0)
+    if (!switched && CARRY__UNLIKELY(carry__io_batch != 0))
+        return CARRY__WRITE_IN_BATCH;
+    if ((watch & ~CARRY__WATCH_FDS) != 0)
         return CARRY__WRITE_FULL;
     struct carry__fd *e;
     if (watch == 0 || (e = carry__fd_peek(fd)) == NULL)
@@ -379,35 +384,51 @@ static __attribute__((noinline)) ssize_t carry__write_on_channel(int fd, const v
     return rc;
 }
 
-/* on_channel: the call for a channel's end (write's own; the full path
- * for the others, which are rare there). */
-#define CARRY__WRITE_ENTRY(name, params, args, on_channel) \
-    ssize_t carry__hook_##name##_call params \
-    { \
-        unsigned way = real != NULL ? carry__write_way(fd) : CARRY__WRITE_FULL; \
-        if (CARRY__LIKELY(way == CARRY__WRITE_PLAIN)) \
+/* The end of an entry point below, once the write's way is known. */
+#define CARRY__WRITE_GO(way, args, on_channel) \
+    do { \
+        if (CARRY__LIKELY((way) == CARRY__WRITE_PLAIN)) \
             return real args; \
-        if (way == CARRY__WRITE_ON_CHANNEL) \
+        if ((way) == CARRY__WRITE_ON_CHANNEL) \
             return on_channel; \
         return full args; \
+    } while (0)
+
+/* on_channel: the call for a channel's end (write's own; the full path
+ * for the others, which are rare there).  A write in an epoll batch
+ * switches first, in a function of its own that keeps the frame. */
+#define CARRY__WRITE_ENTRY(name, params, args, all, on_channel) \
+    static __attribute__((noinline)) ssize_t carry__##name##_in_batch params \
+    { \
+        carry__hook_batch_io(fd, true); \
+        CARRY__WRITE_GO(carry__write_way(fd, true), args, on_channel); \
+    } \
+    ssize_t carry__hook_##name##_call params \
+    { \
+        unsigned way = real != NULL ? carry__write_way(fd, false) : CARRY__WRITE_FULL; \
+        if (CARRY__UNLIKELY(way == CARRY__WRITE_IN_BATCH)) \
+            return carry__##name##_in_batch all; \
+        CARRY__WRITE_GO(way, args, on_channel); \
     }
 
 CARRY__WRITE_ENTRY(write,
                    (int fd, const void *buf, size_t n, carry__write_fn *real,
                     carry__write_fn *full),
-                   (fd, buf, n), carry__write_on_channel(fd, buf, n, real))
+                   (fd, buf, n), (fd, buf, n, real, full),
+                   carry__write_on_channel(fd, buf, n, real))
 CARRY__WRITE_ENTRY(writev,
                    (int fd, const struct iovec *iov, int cnt, carry__writev_fn *real,
                     carry__writev_fn *full),
-                   (fd, iov, cnt), full(fd, iov, cnt))
+                   (fd, iov, cnt), (fd, iov, cnt, real, full), full(fd, iov, cnt))
 CARRY__WRITE_ENTRY(send,
                    (int fd, const void *buf, size_t n, int flags, carry__send_fn *real,
                     carry__send_fn *full),
-                   (fd, buf, n, flags), full(fd, buf, n, flags))
+                   (fd, buf, n, flags), (fd, buf, n, flags, real, full),
+                   full(fd, buf, n, flags))
 CARRY__WRITE_ENTRY(sendmsg,
                    (int fd, const struct msghdr *msg, int flags, carry__sendmsg_fn *real,
                     carry__sendmsg_fn *full),
-                   (fd, msg, flags), full(fd, msg, flags))
+                   (fd, msg, flags), (fd, msg, flags, real, full), full(fd, msg, flags))
 
 uint64_t carry__hook_channel_write(int fd, const void *buf, size_t n)
 {

@@ -86,9 +86,10 @@ void carry__hook_syscall(long number, long a, long b, long c);
  * entry point of their own shape, which records it and makes the real
  * call (real) as its last act: neither the wrapper nor the entry point
  * keeps a frame (write on a hand-off channel's end keeps the channel's
- * record there too).  Any other write (carry starting, CARRY_STATS, a
- * connected fd, a datagram socket, tags, the other calls on a channel,
- * an epoll batch's switch, a span to end), and any
+ * record there too; a write in an epoll batch makes its switch first).
+ * Any other write (carry starting, CARRY_STATS, a connected fd, a
+ * datagram socket, tags, the other calls on a channel, a span to end),
+ * and any
  * write before the real function is bound (real NULL), is made by full
  * instead: the wrapper's own path, on the same arguments.
  */
@@ -106,10 +107,11 @@ ssize_t carry__hook_sendmsg_call(int fd, const struct msghdr *msg, int flags,
  * of their own shape, which makes the real call (real) and gives the core
  * its result (rule R's turn, a hand-off channel's record, the end of an
  * injected response) in one frame; on an fd none of those concern, the
- * real call is its last act.  Any other read (CARRY_STATS, a datagram
- * socket's, an epoll batch's or a hand-off's switch, the real function
- * not bound yet: real NULL) is made by full, the wrapper's own path, on
- * the same arguments.
+ * real call is its last act (a read in an epoll batch, or after a
+ * hand-off of several contexts, makes its switch first).  Any other read
+ * (CARRY_STATS, a datagram socket's, the real function not bound yet:
+ * real NULL) is made by full, the wrapper's own path, on the same
+ * arguments.
  */
 ssize_t carry__hook_read_call(int fd, void *buf, size_t n, carry__read_fn *real,
                               carry__read_fn *full);
