@@ -8,6 +8,7 @@
 
 #include "current.h"
 #include "leaks.h"
+#include "hooks.h"
 #include "records.h"
 
 static uint64_t live_before;
@@ -74,7 +75,9 @@ Test(loops, a_last_callback_takes_its_record_out_of_the_table)
     cr_assert_eq(copy.fn, cbs.fn);
     cr_assert_null(carry__record_find(&req), "the record left the table");
     cr_assert_null(r->entry.key);
-    carry__record_leave(&prev);
+    /* Through the entry point trampolines call (inlined here, GCC 12's
+     * -fsanitize=null tests the wrong flags for &carry__self). */
+    carry__hook_cb_leave((carry__cb_scope){prev});
     cr_assert_null(carry__current());
     cr_assert_eq(carry__ctx_live(), live - 1, "the run took the record's reference, and let go");
 }
