@@ -1,7 +1,8 @@
 /*
  * libev 4: rule L.  libev calls a watcher's callback straight from the
- * watcher, so starting a watcher swaps its cb for a trampoline, which
- * finds the application's callback in the watcher's record.  The swap is
+ * watcher, so starting a watcher swaps its cb for the core's trampoline
+ * (carry__hook_ev_run), which finds the application's callback in the
+ * watcher's record.  The swap is
  * never undone: a watcher may be started again.  Starting a watcher,
  * ev_timer_again and ev_async_send schedule (ev_feed_event is not
  * wrapped: libev feeds its own events from the loop, where capturing
@@ -11,13 +12,6 @@
  */
 #include "real.h"
 
-static void carry__ev_run(struct ev_loop *loop, void *w, int revents)
-{
-    struct carry__cb *cb;
-    CARRY__CB_SCOPE(carry__hook_cb_enter_obj(w, &cb));
-    ((carry__ev_cb *)cb->fn)(loop, w, revents);
-}
-
 /* w is started by a call returning to caller: its callback goes to the
  * record (once).  When carry leaves w alone, w keeps its own callback and
  * runs with no context change. */
@@ -26,11 +20,11 @@ static void carry__ev_start(void *w, bool io, const void *caller)
     struct carry__ev_watcher *watcher = w;
     if (w == NULL)
         return;
-    bool taken = watcher->cb == carry__ev_run;
+    bool taken = watcher->cb == carry__hook_ev_run;
     struct carry__cb given = {.fn = (void (*)(void))watcher->cb};
     if (carry__hook_cb_start(w, taken ? NULL : &given, io ? watcher->fd : -1,
                              CARRY__CB_LIBEV | CARRY__CB_PERSIST, caller) != NULL)
-        watcher->cb = carry__ev_run;
+        watcher->cb = carry__hook_ev_run;
 }
 
 #define CARRY__EV_START(kind) \

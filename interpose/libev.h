@@ -9,7 +9,6 @@
 #define CARRY_LIBEV_H
 
 struct ev_loop;
-typedef void carry__ev_cb(struct ev_loop *loop, void *watcher, int revents);
 typedef void carry__ev_once_cb(int revents, void *arg);
 
 struct carry__ev_watcher {

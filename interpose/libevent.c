@@ -1,22 +1,14 @@
 /*
  * libevent 2.1: rule L.  event_assign (which event_new, event_set and
- * libevent's own bufferevents call through the PLT) hands libevent a
- * trampoline, with carry's record as its argument; event_add and
+ * libevent's own bufferevents call through the PLT) hands libevent the
+ * core's trampoline (carry__hook_levent_run), with carry's record as its
+ * argument; event_add and
  * event_active schedule; the getters hand the application its own callback
  * and argument back.  What is captured when is the core's (shim/records.c).
  */
 #include <sys/time.h>
 
 #include "real.h"
-
-static void carry__levent_run(int fd, short what, void *p)
-{
-    struct carry__cb *cb = p;
-    carry__levent_cb *fn = (carry__levent_cb *)cb->fn;
-    void *arg = cb->arg; /* read first: the callback may free its event */
-    CARRY__CB_SCOPE(carry__hook_cb_enter(cb));
-    fn(fd, what, arg);
-}
 
 /* The record of an event carry assigned, or NULL.  Read from the event
  * itself rather than through the getters, which in EVENT_DEBUG_MODE abort
@@ -25,7 +17,7 @@ static void carry__levent_run(int fd, short what, void *p)
 static struct carry__cb *carry__levent_cb_of(const struct event *ev)
 {
     const struct carry__levent_head *head = (const void *)ev;
-    if (ev == NULL || head->callback != carry__levent_run)
+    if (ev == NULL || head->callback != carry__hook_levent_run)
         return NULL;
     return head->arg;
 }
@@ -49,7 +41,7 @@ CARRY__EXPORT int event_assign(struct event *ev, struct event_base *base, int fd
     struct carry__cb *cb = carry__hook_cb_assign(ev, &given, carry__levent_fd(fd, events), flags);
     if (cb == NULL)
         return CARRY__REAL(event_assign)(ev, base, fd, events, fn, arg);
-    int rc = CARRY__REAL(event_assign)(ev, base, fd, events, carry__levent_run, cb);
+    int rc = CARRY__REAL(event_assign)(ev, base, fd, events, carry__hook_levent_run, cb);
     if (rc != 0)
         carry__hook_cb_forget(ev);
     return rc;

@@ -10,7 +10,6 @@
 
 struct event;
 struct event_base;
-typedef void carry__levent_cb(int fd, short what, void *arg);
 /* Finalizers and deferred callbacks take the event (or libevent's internal
  * event_callback, whose address is the event's) and an argument. */
 typedef void carry__levent_finalize_cb(void *evcb, void *arg);

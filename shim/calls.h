@@ -70,6 +70,12 @@ typedef void carry__vsyslog_fn(int pri, int flag, const char *fmt, va_list ap);
  * where it leaves its result. */
 typedef void carry__put_fn(void *call);
 
+/* The application's callbacks the core runs itself (hooks.h): a libevent
+ * event's and a libev watcher's. */
+struct ev_loop;
+typedef void carry__levent_cb(int fd, short what, void *arg);
+typedef void carry__ev_cb(struct ev_loop *loop, void *watcher, int revents);
+
 /* A signal handler as signal() takes it (what __sighandler_t points to),
  * and the real signal, bsd_signal, sysv_signal or __sysv_signal. */
 typedef void carry__sighandler(int sig);

@@ -804,6 +804,23 @@ void carry__hook_cb_leave(carry__cb_scope scope)
     carry__record_leave(&scope.prev);
 }
 
+void carry__hook_levent_run(int fd, short what, void *p)
+{
+    struct carry__cb *cb = p;
+    carry__levent_cb *fn = (carry__levent_cb *)cb->fn;
+    void *arg = cb->arg; /* read first: the callback may free its event */
+    carry_ctx *prev __attribute__((cleanup(carry__record_leave))) =
+        carry__record_enter(carry__record_from(cb));
+    fn(fd, what, arg);
+}
+
+void carry__hook_ev_run(struct ev_loop *loop, void *watcher, int revents)
+{
+    struct carry__record *r = carry__record_find(watcher);
+    carry_ctx *prev __attribute__((cleanup(carry__record_leave))) = carry__record_enter(r);
+    ((carry__ev_cb *)r->cb.fn)(loop, watcher, revents);
+}
+
 /* Thread-pool work is queued with no context current, so that the pool's
  * threads, which libuv starts from the first such call, do not inherit
  * the caller's context (rule T) and run libuv's own work in it.  The work

@@ -411,6 +411,12 @@ carry__cb_scope carry__hook_cb_enter_last_obj(const void *obj, struct carry__cb 
 
 void carry__hook_cb_leave(carry__cb_scope scope);
 
+/* The trampolines of a libevent event (its argument: the record's cb) and
+ * of a libev watcher: the library calls these in the application's place,
+ * and they run its callback in the record's scope, all in one frame. */
+void carry__hook_levent_run(int fd, short what, void *cb);
+void carry__hook_ev_run(struct ev_loop *loop, void *watcher, int revents);
+
 static inline void carry__cb_scope_end(carry__cb_scope *scope)
 {
     carry__hook_cb_leave(*scope);
