@@ -245,56 +245,78 @@ void carry__hook_read_done_slow(int fd, ssize_t rc, const void *bytes, size_t ca
         carry__read_done(e, fd, rc, bytes, cap);
 }
 
-/* A common read's fd entry, when its result matters to the core (the fd
- * is a connection or a channel end), else NULL; false: not a common read.
- * In an epoll batch, the read switches first. */
-static inline __attribute__((always_inline)) bool carry__read_common(int fd,
-                                                                     struct carry__fd **e)
+/* How a read goes (hooks.h's common read): the real call alone, or with
+ * its result given to the core (SEEN), or the wrapper's path. */
+enum { CARRY__READ_FULL, CARRY__READ_PLAIN, CARRY__READ_SEEN, CARRY__READ_IN_BATCH };
+
+/* How a read on fd goes; SEEN sets *e to fd's entry, a connection or a
+ * channel end.  switched: the read's epoll batch switch is made (else
+ * IN_BATCH asks for it). */
+static inline __attribute__((always_inline)) unsigned carry__read_way(int fd, bool switched,
+                                                                      struct carry__fd **e)
 {
     unsigned watch = atomic_load_explicit(&carry__io_watch, memory_order_relaxed);
     *e = NULL;
+    if (!switched && CARRY__UNLIKELY(carry__io_batch != 0))
+        return CARRY__READ_IN_BATCH;
     if (watch & CARRY__WATCH_STATS)
-        return false;
-    if (CARRY__UNLIKELY(carry__io_batch != 0))
-        carry__hook_batch_io(fd, false);
+        return CARRY__READ_FULL;
     struct carry__fd *entry;
     if ((watch & CARRY__WATCH_FDS) == 0 || (entry = carry__fd_peek(fd)) == NULL)
-        return true;
+        return CARRY__READ_PLAIN;
     /* A datagram begins a request of its own (rule R): the wrapper's path. */
     unsigned kind = atomic_load_explicit(&entry->kind, memory_order_relaxed);
     if (kind == CARRY__FD_DATAGRAM)
-        return false;
-    if (kind != CARRY__FD_NONE || carry__chan_end(entry))
-        *e = entry;
-    return true;
+        return CARRY__READ_FULL;
+    if (kind == CARRY__FD_NONE && !carry__chan_end(entry))
+        return CARRY__READ_PLAIN;
+    *e = entry;
+    return CARRY__READ_SEEN;
 }
 
-/* bytes and cap: the buffer a read of rc filled first (only evaluated for
- * rc > 0, when the kernel has taken the program's buffers). */
-#define CARRY__READ_ENTRY(name, params, args, bytes, cap) \
-    ssize_t carry__hook_##name##_call params \
-    { \
-        struct carry__fd *e; \
-        if (CARRY__UNLIKELY(real == NULL || !carry__read_common(fd, &e))) \
-            return full args; \
-        if (e == NULL) \
+/* The end of an entry point below, once the read's way is known: bytes
+ * and cap, the buffer a read of rc filled first, are only evaluated for
+ * rc > 0, when the kernel has taken the program's buffers. */
+#define CARRY__READ_GO(way, e, args, bytes, cap) \
+    do { \
+        if ((way) == CARRY__READ_PLAIN) \
             return real args; \
+        if ((way) == CARRY__READ_FULL) \
+            return full args; \
         ssize_t rc = real args; \
         carry__read_done(e, fd, rc, rc > 0 ? (bytes) : NULL, rc > 0 ? (cap) : 0); \
         return rc; \
+    } while (0)
+
+/* A read in an epoll batch switches first, in a function of its own. */
+#define CARRY__READ_ENTRY(name, params, args, all, bytes, cap) \
+    static __attribute__((noinline)) ssize_t carry__##name##_in_batch params \
+    { \
+        struct carry__fd *e; \
+        carry__hook_batch_io(fd, false); \
+        unsigned way = carry__read_way(fd, true, &e); \
+        CARRY__READ_GO(way, e, args, bytes, cap); \
+    } \
+    ssize_t carry__hook_##name##_call params \
+    { \
+        struct carry__fd *e = NULL; \
+        unsigned way = real != NULL ? carry__read_way(fd, false, &e) : CARRY__READ_FULL; \
+        if (CARRY__UNLIKELY(way == CARRY__READ_IN_BATCH)) \
+            return carry__##name##_in_batch all; \
+        CARRY__READ_GO(way, e, args, bytes, cap); \
     }
 
 CARRY__READ_ENTRY(read,
                   (int fd, void *buf, size_t n, carry__read_fn *real, carry__read_fn *full),
-                  (fd, buf, n), buf, n)
+                  (fd, buf, n), (fd, buf, n, real, full), buf, n)
 CARRY__READ_ENTRY(readv,
                   (int fd, const struct iovec *iov, int cnt, carry__readv_fn *real,
                    carry__readv_fn *full),
-                  (fd, iov, cnt), iov->iov_base, iov->iov_len)
+                  (fd, iov, cnt), (fd, iov, cnt, real, full), iov->iov_base, iov->iov_len)
 CARRY__READ_ENTRY(recv,
                   (int fd, void *buf, size_t n, int flags, carry__recv_into_fn *real,
                    carry__recv_into_fn *full),
-                  (fd, buf, n, flags), buf, n)
+                  (fd, buf, n, flags), (fd, buf, n, flags, real, full), buf, n)
 
 /* A write's turn (rule R) and hand-off (rule H): one look-up of fd. */
 static inline unsigned carry__write_turn(int fd, unsigned watch)
