@@ -396,7 +396,8 @@ CARRY__EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 
 CARRY__EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    return carry__hook_sendmsg_call(fd, msg, flags, CARRY__REAL_BOUND(sendmsg), carry__sendmsg_full);
+    return carry__hook_sendmsg_call(fd, msg, flags, CARRY__REAL_BOUND(sendmsg),
+                                    carry__sendmsg_full);
 }
 
 CARRY__EXPORT int sendmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags)
