@@ -89,9 +89,8 @@ void carry__hook_syscall(long number, long a, long b, long c);
  * record there too; a write in an epoll batch makes its switch first).
  * Any other write (carry starting, CARRY_STATS, a connected fd, a
  * datagram socket, tags, the other calls on a channel, a span to end),
- * and any
- * write before the real function is bound (real NULL), is made by full
- * instead: the wrapper's own path, on the same arguments.
+ * and any write before the real function is bound (real NULL), is made by
+ * full instead: the wrapper's own path, on the same arguments.
  */
 ssize_t carry__hook_write_call(int fd, const void *buf, size_t n, carry__write_fn *real,
                                carry__write_fn *full);

@@ -23,16 +23,17 @@ static inline void carry__request_arm(struct carry__fd *e)
     atomic_store_explicit(&e->turn, 1, memory_order_relaxed);
 }
 
-/* The server writes to e's fd in current (or none): when it is an
- * accepted connection, its next read that returns data begins a request.
- * The flag is stored only when it changes, so that a stream of writes
- * does not keep taking its cache line. */
+/* The server wrote to e's connection: its next read that returns data
+ * begins a request.  The flag is stored only when it changes, so that a
+ * stream of writes does not keep taking its cache line. */
 static inline void carry__request_turn_over(struct carry__fd *e)
 {
     if (!atomic_load_explicit(&e->turn, memory_order_relaxed))
         atomic_store_explicit(&e->turn, 1, memory_order_relaxed);
 }
 
+/* The server writes to e's fd in current (or none): the turn is over
+ * when it is an accepted connection. */
 static inline void carry__request_wrote(struct carry__fd *e, carry_ctx *current)
 {
     if (atomic_load_explicit(&e->kind, memory_order_relaxed) != CARRY__FD_ACCEPTED)
