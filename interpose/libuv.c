@@ -15,69 +15,6 @@
 
 typedef void (*carry__fn)(void);
 
-/* A callback whose record stays, run in the scope enter opens. */
-#define CARRY__UV_TRAMPOLINE(name, enter, type, field, params, args) \
-    static void carry__uv_on_##name params \
-    { \
-        struct carry__cb *cb; \
-        CARRY__CB_SCOPE(enter(obj, &cb)); \
-        ((type *)cb->field) args; \
-    }
-
-/* A handle's callbacks, and uv_queue_work's work (the after-work callback
- * follows). */
-#define CARRY__UV_KEPT(name, type, field, params, args) \
-    CARRY__UV_TRAMPOLINE(name, carry__hook_cb_enter_obj, type, field, params, args)
-
-/* The last callback of a record: a request's, uv_queue_work's after-work
- * callback, uv_close's.  The last two may be NULL. */
-#define CARRY__UV_LAST(name, type, field, params, args) \
-    static void carry__uv_on_##name params \
-    { \
-        struct carry__cb cb; \
-        CARRY__CB_SCOPE(carry__hook_cb_enter_last_obj(obj, &cb)); \
-        if (cb.field != NULL) \
-            ((type *)cb.field) args; \
-    }
-
-CARRY__UV_KEPT(handle, carry__uv_cb, fn, (void *obj), (obj))
-CARRY__UV_KEPT(int, carry__uv_int_cb, fn, (void *obj, int status), (obj, status))
-CARRY__UV_TRAMPOLINE(connection, carry__hook_cb_enter_accepted, carry__uv_int_cb, fn,
-                     (void *obj, int status), (obj, status))
-CARRY__UV_KEPT(poll, carry__uv_poll_cb, fn, (void *obj, int status, int events),
-               (obj, status, events))
-CARRY__UV_KEPT(alloc, carry__uv_alloc_cb, alloc, (void *obj, size_t suggested, void *buf),
-               (obj, suggested, buf))
-CARRY__UV_KEPT(read, carry__uv_read_cb, fn, (void *obj, ssize_t nread, const void *buf),
-               (obj, nread, buf))
-CARRY__UV_KEPT(fs_event, carry__uv_fs_event_cb, fn,
-               (void *obj, const char *filename, int events, int status),
-               (obj, filename, events, status))
-CARRY__UV_KEPT(fs_poll, carry__uv_fs_poll_cb, fn,
-               (void *obj, int status, const void *prev, const void *curr),
-               (obj, status, prev, curr))
-
-/* A udp handle's receive callback: a datagram's runs in its own context. */
-static void carry__uv_on_udp_recv(void *obj, ssize_t nread, const void *buf,
-                                  const struct sockaddr *addr, unsigned flags)
-{
-    struct carry__cb *cb;
-    CARRY__CB_SCOPE(carry__hook_cb_enter_datagram(obj, &cb, nread, addr));
-    ((carry__uv_udp_recv_cb *)cb->fn)(obj, nread, buf, addr, flags);
-}
-
-CARRY__UV_LAST(request, carry__uv_cb, fn, (void *obj), (obj))
-CARRY__UV_LAST(status, carry__uv_int_cb, fn, (void *obj, int status), (obj, status))
-CARRY__UV_LAST(after_work, carry__uv_int_cb, after_work, (void *obj, int status), (obj, status))
-CARRY__UV_LAST(closed, carry__uv_cb, close, (void *obj), (obj))
-CARRY__UV_LAST(addrinfo, carry__uv_addrinfo_cb, fn, (void *obj, int status, struct addrinfo *res),
-               (obj, status, res))
-CARRY__UV_LAST(nameinfo, carry__uv_nameinfo_cb, fn,
-               (void *obj, int status, const char *host, const char *service),
-               (obj, status, host, service))
-CARRY__UV_LAST(random, carry__uv_random_cb, fn, (void *obj, int status, void *buf, size_t len),
-               (obj, status, buf, len))
-
 /* ---- Scheduling ------------------------------------------------------- */
 
 /* Whether obj's record now holds fn (and alloc, or after_work: cbs's
@@ -129,7 +66,7 @@ static int carry__uv_queued(void *req, bool ours, int rc)
 CARRY__EXPORT int uv_timer_start(void *timer, carry__uv_cb *fn, uint64_t timeout,
                                  uint64_t repeat)
 {
-    carry__uv_cb *given = CARRY__UV_HANDLE(timer, fn, carry__uv_on_handle, CARRY__CB_TIMER);
+    carry__uv_cb *given = CARRY__UV_HANDLE(timer, fn, carry__hook_uv_on_handle, CARRY__CB_TIMER);
     return CARRY__REAL(uv_timer_start)(timer, given, timeout, repeat);
 }
 
@@ -142,7 +79,7 @@ CARRY__EXPORT int uv_timer_again(void *timer)
 #define CARRY__UV_SIMPLE_START(kind) \
     CARRY__EXPORT int uv_##kind##_start(void *handle, carry__uv_cb *fn) \
     { \
-        carry__uv_cb *given = CARRY__UV_HANDLE(handle, fn, carry__uv_on_handle, 0); \
+        carry__uv_cb *given = CARRY__UV_HANDLE(handle, fn, carry__hook_uv_on_handle, 0); \
         return CARRY__REAL(uv_##kind##_start)(handle, given); \
     }
 CARRY__UV_SIMPLE_START(idle)
@@ -152,27 +89,27 @@ CARRY__UV_SIMPLE_START(prepare)
 
 CARRY__EXPORT int uv_signal_start(void *handle, carry__uv_int_cb *fn, int signum)
 {
-    carry__uv_int_cb *given = CARRY__UV_HANDLE(handle, fn, carry__uv_on_int, 0);
+    carry__uv_int_cb *given = CARRY__UV_HANDLE(handle, fn, carry__hook_uv_on_int, 0);
     return CARRY__REAL(uv_signal_start)(handle, given, signum);
 }
 
 CARRY__EXPORT int uv_signal_start_oneshot(void *handle, carry__uv_int_cb *fn, int signum)
 {
-    carry__uv_int_cb *given = CARRY__UV_HANDLE(handle, fn, carry__uv_on_int, 0);
+    carry__uv_int_cb *given = CARRY__UV_HANDLE(handle, fn, carry__hook_uv_on_int, 0);
     return CARRY__REAL(uv_signal_start_oneshot)(handle, given, signum);
 }
 
 CARRY__EXPORT int uv_fs_event_start(void *handle, carry__uv_fs_event_cb *fn, const char *path,
                                     unsigned flags)
 {
-    carry__uv_fs_event_cb *given = CARRY__UV_HANDLE(handle, fn, carry__uv_on_fs_event, 0);
+    carry__uv_fs_event_cb *given = CARRY__UV_HANDLE(handle, fn, carry__hook_uv_on_fs_event, 0);
     return CARRY__REAL(uv_fs_event_start)(handle, given, path, flags);
 }
 
 CARRY__EXPORT int uv_fs_poll_start(void *handle, carry__uv_fs_poll_cb *fn, const char *path,
                                    unsigned interval)
 {
-    carry__uv_fs_poll_cb *given = CARRY__UV_HANDLE(handle, fn, carry__uv_on_fs_poll, 0);
+    carry__uv_fs_poll_cb *given = CARRY__UV_HANDLE(handle, fn, carry__hook_uv_on_fs_poll, 0);
     return CARRY__REAL(uv_fs_poll_start)(handle, given, path, interval);
 }
 
@@ -184,7 +121,7 @@ CARRY__EXPORT int uv_async_init(void *loop, void *async, carry__uv_cb *fn)
     struct carry__cb given = {.fn = (carry__fn)fn};
     bool ours =
         carry__hook_cb_assign(async, &given, -1, CARRY__CB_LIBUV | CARRY__CB_PERSIST) != NULL;
-    return CARRY__REAL(uv_async_init)(loop, async, ours ? carry__uv_on_handle : fn);
+    return CARRY__REAL(uv_async_init)(loop, async, ours ? carry__hook_uv_on_handle : fn);
 }
 
 CARRY__EXPORT int uv_async_send(void *async)
@@ -195,14 +132,14 @@ CARRY__EXPORT int uv_async_send(void *async)
 
 CARRY__EXPORT int uv_poll_start(void *handle, int events, carry__uv_poll_cb *fn)
 {
-    carry__uv_poll_cb *given = CARRY__UV_GIVE(handle, fn, NULL, carry__uv_on_poll,
+    carry__uv_poll_cb *given = CARRY__UV_GIVE(handle, fn, NULL, carry__hook_uv_on_poll,
                                               carry__uv_fd(handle), CARRY__CB_PERSIST);
     return CARRY__REAL(uv_poll_start)(handle, events, given);
 }
 
 CARRY__EXPORT int uv_listen(void *stream, int backlog, carry__uv_int_cb *fn)
 {
-    carry__uv_int_cb *given = CARRY__UV_HANDLE(stream, fn, carry__uv_on_connection, 0);
+    carry__uv_int_cb *given = CARRY__UV_HANDLE(stream, fn, carry__hook_uv_on_connection, 0);
     return CARRY__REAL(uv_listen)(stream, backlog, given);
 }
 
@@ -210,19 +147,19 @@ CARRY__EXPORT int uv_listen(void *stream, int backlog, carry__uv_int_cb *fn)
 CARRY__EXPORT int uv_read_start(void *stream, carry__uv_alloc_cb *alloc, carry__uv_read_cb *fn)
 {
     carry__uv_read_cb *given =
-        alloc != NULL ? CARRY__UV_GIVE(stream, fn, alloc, carry__uv_on_read, carry__uv_fd(stream),
+        alloc != NULL ? CARRY__UV_GIVE(stream, fn, alloc, carry__hook_uv_on_read, carry__uv_fd(stream),
                                        CARRY__CB_PERSIST)
                       : fn;
-    return CARRY__REAL(uv_read_start)(stream, given != fn ? carry__uv_on_alloc : alloc, given);
+    return CARRY__REAL(uv_read_start)(stream, given != fn ? carry__hook_uv_on_alloc : alloc, given);
 }
 
 CARRY__EXPORT int uv_udp_recv_start(void *udp, carry__uv_alloc_cb *alloc,
                                     carry__uv_udp_recv_cb *fn)
 {
     carry__uv_udp_recv_cb *given =
-        alloc != NULL ? CARRY__UV_GIVE(udp, fn, alloc, carry__uv_on_udp_recv, -1, CARRY__CB_PERSIST)
+        alloc != NULL ? CARRY__UV_GIVE(udp, fn, alloc, carry__hook_uv_on_udp_recv, -1, CARRY__CB_PERSIST)
                       : fn;
-    return CARRY__REAL(uv_udp_recv_start)(udp, given != fn ? carry__uv_on_alloc : alloc, given);
+    return CARRY__REAL(uv_udp_recv_start)(udp, given != fn ? carry__hook_uv_on_alloc : alloc, given);
 }
 
 /* A stopped handle's callbacks run no more until it is started again:
@@ -241,7 +178,7 @@ CARRY__UV_STOPS(CARRY__UV_STOP, unused)
 CARRY__EXPORT void uv_close(void *handle, carry__uv_cb *fn)
 {
     bool ours = carry__hook_cb_closing(handle, (carry__fn)fn);
-    CARRY__REAL(uv_close)(handle, ours ? carry__uv_on_closed : fn);
+    CARRY__REAL(uv_close)(handle, ours ? carry__hook_uv_on_closed : fn);
 }
 
 /* ---- Requests --------------------------------------------------------- */
@@ -249,7 +186,7 @@ CARRY__EXPORT void uv_close(void *handle, carry__uv_cb *fn)
 CARRY__EXPORT int uv_write(void *req, void *stream, const void *bufs, unsigned nbufs,
                            carry__uv_int_cb *fn)
 {
-    carry__uv_int_cb *given = CARRY__UV_REQUEST(req, fn, carry__uv_on_status);
+    carry__uv_int_cb *given = CARRY__UV_REQUEST(req, fn, carry__hook_uv_on_status);
     return carry__uv_queued(req, given != fn,
                             CARRY__REAL(uv_write)(req, stream, bufs, nbufs, given));
 }
@@ -257,34 +194,34 @@ CARRY__EXPORT int uv_write(void *req, void *stream, const void *bufs, unsigned n
 CARRY__EXPORT int uv_write2(void *req, void *stream, const void *bufs, unsigned nbufs,
                             void *send_handle, carry__uv_int_cb *fn)
 {
-    carry__uv_int_cb *given = CARRY__UV_REQUEST(req, fn, carry__uv_on_status);
+    carry__uv_int_cb *given = CARRY__UV_REQUEST(req, fn, carry__hook_uv_on_status);
     return carry__uv_queued(
         req, given != fn, CARRY__REAL(uv_write2)(req, stream, bufs, nbufs, send_handle, given));
 }
 
 CARRY__EXPORT int uv_shutdown(void *req, void *stream, carry__uv_int_cb *fn)
 {
-    carry__uv_int_cb *given = CARRY__UV_REQUEST(req, fn, carry__uv_on_status);
+    carry__uv_int_cb *given = CARRY__UV_REQUEST(req, fn, carry__hook_uv_on_status);
     return carry__uv_queued(req, given != fn, CARRY__REAL(uv_shutdown)(req, stream, given));
 }
 
 CARRY__EXPORT int uv_tcp_connect(void *req, void *tcp, const struct sockaddr *addr,
                                  carry__uv_int_cb *fn)
 {
-    carry__uv_int_cb *given = CARRY__UV_REQUEST(req, fn, carry__uv_on_status);
+    carry__uv_int_cb *given = CARRY__UV_REQUEST(req, fn, carry__hook_uv_on_status);
     return carry__uv_queued(req, given != fn, CARRY__REAL(uv_tcp_connect)(req, tcp, addr, given));
 }
 
 /* uv_pipe_connect reports every error through its callback. */
 CARRY__EXPORT void uv_pipe_connect(void *req, void *pipe, const char *name, carry__uv_int_cb *fn)
 {
-    CARRY__REAL(uv_pipe_connect)(req, pipe, name, CARRY__UV_REQUEST(req, fn, carry__uv_on_status));
+    CARRY__REAL(uv_pipe_connect)(req, pipe, name, CARRY__UV_REQUEST(req, fn, carry__hook_uv_on_status));
 }
 
 CARRY__EXPORT int uv_udp_send(void *req, void *udp, const void *bufs, unsigned nbufs,
                               const struct sockaddr *addr, carry__uv_int_cb *fn)
 {
-    carry__uv_int_cb *given = CARRY__UV_REQUEST(req, fn, carry__uv_on_status);
+    carry__uv_int_cb *given = CARRY__UV_REQUEST(req, fn, carry__hook_uv_on_status);
     return carry__uv_queued(req, given != fn,
                             CARRY__REAL(uv_udp_send)(req, udp, bufs, nbufs, addr, given));
 }
@@ -296,19 +233,19 @@ CARRY__EXPORT int uv_queue_work(void *loop, void *req, carry__uv_cb *work,
                                 carry__uv_int_cb *after)
 {
     bool ours = carry__uv_start(req, (carry__fn)work, (carry__fn)after,
-                                (carry__fn)carry__uv_on_handle, -1,
+                                (carry__fn)carry__hook_uv_on_handle, -1,
                                 CARRY__CB_PERSIST | CARRY__CB_REQUEST, __builtin_return_address(0));
     CARRY__UV_POOL_SCOPE(work != NULL);
     return carry__uv_queued(req, ours,
-                            CARRY__REAL(uv_queue_work)(loop, req, ours ? carry__uv_on_handle : work,
-                                                       ours ? carry__uv_on_after_work : after));
+                            CARRY__REAL(uv_queue_work)(loop, req, ours ? carry__hook_uv_on_handle : work,
+                                                       ours ? carry__hook_uv_on_after_work : after));
 }
 
 CARRY__EXPORT int uv_getaddrinfo(void *loop, void *req, carry__uv_addrinfo_cb *fn,
                                  const char *node, const char *service,
                                  const struct addrinfo *hints)
 {
-    carry__uv_addrinfo_cb *given = CARRY__UV_REQUEST(req, fn, carry__uv_on_addrinfo);
+    carry__uv_addrinfo_cb *given = CARRY__UV_REQUEST(req, fn, carry__hook_uv_on_addrinfo);
     CARRY__UV_POOL_SCOPE(fn != NULL);
     return carry__uv_queued(
         req, given != fn, CARRY__REAL(uv_getaddrinfo)(loop, req, given, node, service, hints));
@@ -317,7 +254,7 @@ CARRY__EXPORT int uv_getaddrinfo(void *loop, void *req, carry__uv_addrinfo_cb *f
 CARRY__EXPORT int uv_getnameinfo(void *loop, void *req, carry__uv_nameinfo_cb *fn,
                                  const struct sockaddr *addr, int flags)
 {
-    carry__uv_nameinfo_cb *given = CARRY__UV_REQUEST(req, fn, carry__uv_on_nameinfo);
+    carry__uv_nameinfo_cb *given = CARRY__UV_REQUEST(req, fn, carry__hook_uv_on_nameinfo);
     CARRY__UV_POOL_SCOPE(fn != NULL);
     return carry__uv_queued(req, given != fn,
                             CARRY__REAL(uv_getnameinfo)(loop, req, given, addr, flags));
@@ -326,7 +263,7 @@ CARRY__EXPORT int uv_getnameinfo(void *loop, void *req, carry__uv_nameinfo_cb *f
 CARRY__EXPORT int uv_random(void *loop, void *req, void *buf, size_t len, unsigned flags,
                             carry__uv_random_cb *fn)
 {
-    carry__uv_random_cb *given = CARRY__UV_REQUEST(req, fn, carry__uv_on_random);
+    carry__uv_random_cb *given = CARRY__UV_REQUEST(req, fn, carry__hook_uv_on_random);
     CARRY__UV_POOL_SCOPE(fn != NULL);
     return carry__uv_queued(req, given != fn,
                             CARRY__REAL(uv_random)(loop, req, buf, len, flags, given));
@@ -335,7 +272,7 @@ CARRY__EXPORT int uv_random(void *loop, void *req, void *buf, size_t len, unsign
 #define CARRY__UV_FS_WRAPPER(X, name, params, args) \
     CARRY__EXPORT int uv_fs_##name(void *loop, void *req, CARRY__UNPAREN params, carry__uv_cb *fn) \
     { \
-        carry__uv_cb *given = CARRY__UV_REQUEST(req, fn, carry__uv_on_request); \
+        carry__uv_cb *given = CARRY__UV_REQUEST(req, fn, carry__hook_uv_on_request); \
         CARRY__UV_POOL_SCOPE(fn != NULL); \
         return carry__uv_queued( \
             req, given != fn, \

@@ -12,21 +12,6 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-/* The callback types, by what follows that first argument: */
-struct addrinfo;
-typedef void carry__uv_cb(void *obj);
-typedef void carry__uv_int_cb(void *obj, int status);
-typedef void carry__uv_poll_cb(void *obj, int status, int events);
-typedef void carry__uv_alloc_cb(void *obj, size_t suggested, void *buf);
-typedef void carry__uv_read_cb(void *obj, ssize_t nread, const void *buf);
-typedef void carry__uv_udp_recv_cb(void *obj, ssize_t nread, const void *buf,
-                                   const struct sockaddr *addr, unsigned flags);
-typedef void carry__uv_addrinfo_cb(void *obj, int status, struct addrinfo *res);
-typedef void carry__uv_nameinfo_cb(void *obj, int status, const char *host, const char *service);
-typedef void carry__uv_random_cb(void *obj, int status, void *buf, size_t len);
-typedef void carry__uv_fs_event_cb(void *obj, const char *filename, int events, int status);
-typedef void carry__uv_fs_poll_cb(void *obj, int status, const void *prev, const void *curr);
-
 /* The uv_fs_* calls: F(X, name, parameters between the request and the
  * callback, their names).  Each takes (loop, req, ..., cb). */
 #define CARRY__UV_FS_CALLS(F, X) \

@@ -71,10 +71,24 @@ typedef void carry__vsyslog_fn(int pri, int flag, const char *fmt, va_list ap);
 typedef void carry__put_fn(void *call);
 
 /* The application's callbacks the core runs itself (hooks.h): a libevent
- * event's and a libev watcher's. */
+ * event's, a libev watcher's, and libuv's, by what follows the handle or
+ * request libuv hands each first. */
 struct ev_loop;
+struct addrinfo;
 typedef void carry__levent_cb(int fd, short what, void *arg);
 typedef void carry__ev_cb(struct ev_loop *loop, void *watcher, int revents);
+typedef void carry__uv_cb(void *obj);
+typedef void carry__uv_int_cb(void *obj, int status);
+typedef void carry__uv_poll_cb(void *obj, int status, int events);
+typedef void carry__uv_alloc_cb(void *obj, size_t suggested, void *buf);
+typedef void carry__uv_read_cb(void *obj, ssize_t nread, const void *buf);
+typedef void carry__uv_udp_recv_cb(void *obj, ssize_t nread, const void *buf,
+                                   const struct sockaddr *addr, unsigned flags);
+typedef void carry__uv_addrinfo_cb(void *obj, int status, struct addrinfo *res);
+typedef void carry__uv_nameinfo_cb(void *obj, int status, const char *host, const char *service);
+typedef void carry__uv_random_cb(void *obj, int status, void *buf, size_t len);
+typedef void carry__uv_fs_event_cb(void *obj, const char *filename, int events, int status);
+typedef void carry__uv_fs_poll_cb(void *obj, int status, const void *prev, const void *curr);
 
 /* A signal handler as signal() takes it (what __sighandler_t points to),
  * and the real signal, bsd_signal, sysv_signal or __sysv_signal. */

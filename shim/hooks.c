@@ -788,37 +788,9 @@ carry__cb_scope carry__hook_cb_enter(struct carry__cb *cb)
     return (carry__cb_scope){carry__record_enter(carry__record_from(cb))};
 }
 
-carry__cb_scope carry__hook_cb_enter_obj(const void *obj, struct carry__cb **cb)
-{
-    struct carry__record *r = carry__record_find(obj);
-    *cb = &r->cb;
-    return (carry__cb_scope){carry__record_enter(r)};
-}
-
-carry__cb_scope carry__hook_cb_enter_accepted(const void *obj, struct carry__cb **cb)
-{
-    struct carry__record *r = carry__record_find(obj);
-    *cb = &r->cb;
-    return (carry__cb_scope){carry__record_enter_accepted(r)};
-}
-
-carry__cb_scope carry__hook_cb_enter_datagram(const void *obj, struct carry__cb **cb,
-                                              ssize_t nread, const struct sockaddr *peer)
-{
-    struct carry__record *r = carry__record_find(obj);
-    *cb = &r->cb;
-    carry_ctx *ctx = nread >= 0 && peer != NULL ? carry__dgram_next(peer) : NULL;
-    return (carry__cb_scope){ctx != NULL ? carry__record_enter_in(r, ctx) : carry__record_enter(r)};
-}
-
 carry__cb_scope carry__hook_cb_enter_last(struct carry__cb *cb, struct carry__cb *copy)
 {
     return (carry__cb_scope){carry__record_enter_last(carry__record_from(cb), copy)};
-}
-
-carry__cb_scope carry__hook_cb_enter_last_obj(const void *obj, struct carry__cb *copy)
-{
-    return (carry__cb_scope){carry__record_enter_last_of(obj, copy)};
 }
 
 void carry__hook_cb_leave(carry__cb_scope scope)
@@ -831,7 +803,7 @@ void carry__hook_levent_run(int fd, short what, void *p)
     struct carry__cb *cb = p;
     carry__levent_cb *fn = (carry__levent_cb *)cb->fn;
     void *arg = cb->arg; /* read first: the callback may free its event */
-    carry_ctx *prev __attribute__((cleanup(carry__record_leave))) =
+    carry_ctx *scope_ __attribute__((cleanup(carry__record_leave))) =
         carry__record_enter(carry__record_from(cb));
     fn(fd, what, arg);
 }
@@ -839,9 +811,75 @@ void carry__hook_levent_run(int fd, short what, void *p)
 void carry__hook_ev_run(struct ev_loop *loop, void *watcher, int revents)
 {
     struct carry__record *r = carry__record_find(watcher);
-    carry_ctx *prev __attribute__((cleanup(carry__record_leave))) = carry__record_enter(r);
+    carry_ctx *scope_ __attribute__((cleanup(carry__record_leave))) = carry__record_enter(r);
     ((carry__ev_cb *)r->cb.fn)(loop, watcher, revents);
 }
+
+/* libuv's trampolines of a record that stays: scope_, the scope enter
+ * opens for r, obj's record (scope_: a name no callback parameter has). */
+#define CARRY__UV_ON(name, enter, type, field, params, args) \
+    void carry__hook_uv_on_##name params \
+    { \
+        struct carry__record *r = carry__record_find(obj); \
+        carry_ctx *scope_ __attribute__((cleanup(carry__record_leave))) = enter; \
+        ((type *)r->cb.field) args; \
+    }
+
+#define CARRY__UV_KEPT(name, type, field, params, args) \
+    CARRY__UV_ON(name, carry__record_enter(r), type, field, params, args)
+
+CARRY__UV_KEPT(handle, carry__uv_cb, fn, (void *obj), (obj))
+CARRY__UV_KEPT(int, carry__uv_int_cb, fn, (void *obj, int status), (obj, status))
+CARRY__UV_KEPT(poll, carry__uv_poll_cb, fn, (void *obj, int status, int events),
+               (obj, status, events))
+CARRY__UV_KEPT(alloc, carry__uv_alloc_cb, alloc, (void *obj, size_t suggested, void *buf),
+               (obj, suggested, buf))
+CARRY__UV_KEPT(read, carry__uv_read_cb, fn, (void *obj, ssize_t nread, const void *buf),
+               (obj, nread, buf))
+CARRY__UV_KEPT(fs_event, carry__uv_fs_event_cb, fn,
+               (void *obj, const char *filename, int events, int status),
+               (obj, filename, events, status))
+CARRY__UV_KEPT(fs_poll, carry__uv_fs_poll_cb, fn,
+               (void *obj, int status, const void *prev, const void *curr),
+               (obj, status, prev, curr))
+CARRY__UV_ON(connection, carry__record_enter_accepted(r), carry__uv_int_cb, fn,
+             (void *obj, int status), (obj, status))
+
+/* A datagram's context, when libuv received the one it calls back for. */
+static carry_ctx *carry__uv_udp_enter(struct carry__record *r, ssize_t nread,
+                                      const struct sockaddr *peer)
+{
+    carry_ctx *ctx = nread >= 0 && peer != NULL ? carry__dgram_next(peer) : NULL;
+    return ctx != NULL ? carry__record_enter_in(r, ctx) : carry__record_enter(r);
+}
+
+CARRY__UV_ON(udp_recv, carry__uv_udp_enter(r, nread, addr), carry__uv_udp_recv_cb, fn,
+             (void *obj, ssize_t nread, const void *buf, const struct sockaddr *addr,
+              unsigned flags),
+             (obj, nread, buf, addr, flags))
+
+/* libuv's trampolines of a record's last callback. */
+#define CARRY__UV_LAST(name, type, field, params, args) \
+    void carry__hook_uv_on_##name params \
+    { \
+        struct carry__cb cb; \
+        carry_ctx *scope_ __attribute__((cleanup(carry__record_leave))) = \
+            carry__record_enter_last_of(obj, &cb); \
+        if (cb.field != NULL) \
+            ((type *)cb.field) args; \
+    }
+
+CARRY__UV_LAST(request, carry__uv_cb, fn, (void *obj), (obj))
+CARRY__UV_LAST(status, carry__uv_int_cb, fn, (void *obj, int status), (obj, status))
+CARRY__UV_LAST(after_work, carry__uv_int_cb, after_work, (void *obj, int status), (obj, status))
+CARRY__UV_LAST(closed, carry__uv_cb, close, (void *obj), (obj))
+CARRY__UV_LAST(addrinfo, carry__uv_addrinfo_cb, fn, (void *obj, int status, struct addrinfo *res),
+               (obj, status, res))
+CARRY__UV_LAST(nameinfo, carry__uv_nameinfo_cb, fn,
+               (void *obj, int status, const char *host, const char *service),
+               (obj, status, host, service))
+CARRY__UV_LAST(random, carry__uv_random_cb, fn, (void *obj, int status, void *buf, size_t len),
+               (obj, status, buf, len))
 
 /* Thread-pool work is queued with no context current, so that the pool's
  * threads, which libuv starts from the first such call, do not inherit

@@ -385,36 +385,48 @@ typedef struct carry__cb_scope {
     carry_ctx *prev; /* the core's */
 } carry__cb_scope;
 
-/* A callback of cb's object runs now; its record stays.  _obj: finds
- * obj's record, and sets *cb to it. */
+/* A callback of cb's object runs now; its record stays. */
 carry__cb_scope carry__hook_cb_enter(struct carry__cb *cb);
-carry__cb_scope carry__hook_cb_enter_obj(const void *obj, struct carry__cb **cb);
 
-/* The same for a libuv listener's callback, which libuv calls just after
- * it accepted a connection. */
-carry__cb_scope carry__hook_cb_enter_accepted(const void *obj, struct carry__cb **cb);
-
-/* A libuv udp handle's receive callback runs now, for nread bytes from
- * peer: a datagram's callback runs in that datagram's context (libuv
- * received it just before, through recvmsg or recvmmsg), anything else
- * as carry__hook_cb_enter_obj. */
-carry__cb_scope carry__hook_cb_enter_datagram(const void *obj, struct carry__cb **cb,
-                                              ssize_t nread, const struct sockaddr *peer);
-
-/* The last callback of cb's record runs now (a libuv request's, a closed
- * handle's, a one-shot's): the record goes first, its callbacks copied to
- * *copy, since the callback may free or reuse the object. */
+/* The last callback of cb's record runs now (a one-shot's): the record
+ * goes first, its callbacks copied to *copy. */
 carry__cb_scope carry__hook_cb_enter_last(struct carry__cb *cb, struct carry__cb *copy);
-/* The same for obj's record, taken out of its table in the same look-up. */
-carry__cb_scope carry__hook_cb_enter_last_obj(const void *obj, struct carry__cb *copy);
 
 void carry__hook_cb_leave(carry__cb_scope scope);
 
-/* The trampolines of a libevent event (its argument: the record's cb) and
- * of a libev watcher: the library calls these in the application's place,
- * and they run its callback in the record's scope, all in one frame. */
+/*
+ * The trampolines: a library calls these in the application's place, and
+ * they run its callback in the scope of its record, all in one frame.  A
+ * libevent event's (its argument: the record's cb) and a libev watcher's;
+ * libuv's, one per callback type, found by the handle or request libuv
+ * hands them first: a handle's callbacks and uv_queue_work's work (the
+ * record stays: _handle, _int, _poll, _alloc, _read, _fs_event,
+ * _fs_poll), a listener's (_connection: libuv has just accepted, and the
+ * new connection's context is current), a udp handle's receive callback
+ * (_udp_recv: a datagram's callback runs in that datagram's context), and
+ * the last callback of a record (a request's, uv_queue_work's after-work
+ * callback, uv_close's: the record goes first, since the callback may
+ * free or reuse its object; the last two may be NULL).
+ */
 void carry__hook_levent_run(int fd, short what, void *cb);
 void carry__hook_ev_run(struct ev_loop *loop, void *watcher, int revents);
+void carry__hook_uv_on_handle(void *obj);
+void carry__hook_uv_on_int(void *obj, int status);
+void carry__hook_uv_on_poll(void *obj, int status, int events);
+void carry__hook_uv_on_alloc(void *obj, size_t suggested, void *buf);
+void carry__hook_uv_on_read(void *obj, ssize_t nread, const void *buf);
+void carry__hook_uv_on_fs_event(void *obj, const char *filename, int events, int status);
+void carry__hook_uv_on_fs_poll(void *obj, int status, const void *prev, const void *curr);
+void carry__hook_uv_on_connection(void *obj, int status);
+void carry__hook_uv_on_udp_recv(void *obj, ssize_t nread, const void *buf,
+                                const struct sockaddr *addr, unsigned flags);
+void carry__hook_uv_on_request(void *obj);
+void carry__hook_uv_on_status(void *obj, int status);
+void carry__hook_uv_on_after_work(void *obj, int status);
+void carry__hook_uv_on_closed(void *obj);
+void carry__hook_uv_on_addrinfo(void *obj, int status, struct addrinfo *res);
+void carry__hook_uv_on_nameinfo(void *obj, int status, const char *host, const char *service);
+void carry__hook_uv_on_random(void *obj, int status, void *buf, size_t len);
 
 static inline void carry__cb_scope_end(carry__cb_scope *scope)
 {
