@@ -288,13 +288,15 @@ static inline __attribute__((always_inline)) unsigned carry__read_way(int fd, bo
         return rc; \
     } while (0)
 
-/* A read in an epoll batch switches first, in a function of its own. */
+/* A read in an epoll batch switches first, in a function of its own
+ * (the wrapper's path makes its switch itself). */
 #define CARRY__READ_ENTRY(name, params, args, all, bytes, cap) \
     static __attribute__((noinline)) ssize_t carry__##name##_in_batch params \
     { \
         struct carry__fd *e; \
-        carry__hook_batch_io(fd, false); \
         unsigned way = carry__read_way(fd, true, &e); \
+        if (way != CARRY__READ_FULL) \
+            carry__hook_batch_io(fd, false); \
         CARRY__READ_GO(way, e, args, bytes, cap); \
     } \
     ssize_t carry__hook_##name##_call params \
@@ -418,12 +420,15 @@ static __attribute__((noinline)) ssize_t carry__write_on_channel(int fd, const v
 
 /* on_channel: the call for a channel's end (write's own; the full path
  * for the others, which are rare there).  A write in an epoll batch
- * switches first, in a function of its own that keeps the frame. */
+ * switches first, in a function of its own that keeps the frame (the
+ * wrapper's path makes its switch itself). */
 #define CARRY__WRITE_ENTRY(name, params, args, all, on_channel) \
     static __attribute__((noinline)) ssize_t carry__##name##_in_batch params \
     { \
-        carry__hook_batch_io(fd, true); \
-        CARRY__WRITE_GO(carry__write_way(fd, true), args, on_channel); \
+        unsigned way = carry__write_way(fd, true); \
+        if (way != CARRY__WRITE_FULL) \
+            carry__hook_batch_io(fd, true); \
+        CARRY__WRITE_GO(way, args, on_channel); \
     } \
     ssize_t carry__hook_##name##_call params \
     { \
