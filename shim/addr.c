@@ -89,6 +89,17 @@ size_t carry__addr_format(const struct sockaddr *sa, socklen_t len, char *buf)
     return (size_t)(p - buf);
 }
 
+size_t carry__addrs_format(const char *addrs, bool local, char *buf)
+{
+    size_t p = (unsigned char)addrs[0], len = (unsigned char)addrs[local ? 1 : 0];
+    buf[0] = '\0';
+    if (len == 0)
+        return 0;
+    /* Packed addresses are unaligned: formatted from an aligned copy. */
+    struct sockaddr_storage ss;
+    memcpy(&ss, addrs + 2 + (local ? p : 0), len);
+    return carry__addr_format((struct sockaddr *)&ss, (socklen_t)len, buf);
+}
 
 bool carry__addr_wildcard(const struct sockaddr *sa)
 {

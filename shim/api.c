@@ -21,7 +21,8 @@ static uint64_t carry__api_id(void)
 static const char *carry__api_get(const char *key)
 {
     carry_ctx *ctx = carry__current();
-    if (ctx == NULL || key == NULL)
+    /* No key is empty (the store's hidden entry has the empty key). */
+    if (ctx == NULL || key == NULL || key[0] == '\0')
         return NULL;
     return carry__ctx_get(ctx, key);
 }

@@ -19,6 +19,38 @@
 #define CARRY__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define CARRY__COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+/* memcpy without a call for the up to 32 bytes that most keys, values
+ * and socket addresses have: two moves that overlap when n is not their
+ * sum. */
+static inline __attribute__((always_inline)) void carry__copy(char *dst, const char *src, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t head, tail;
+        __builtin_memcpy(&head, src, 8);
+        __builtin_memcpy(&tail, src + n - 8, 8);
+        __builtin_memcpy(dst, &head, 8);
+        __builtin_memcpy(dst + n - 8, &tail, 8);
+    } else if (n > 16 && n <= 32) {
+        struct { char b[16]; } head, tail;
+        __builtin_memcpy(&head, src, 16);
+        __builtin_memcpy(&tail, src + n - 16, 16);
+        __builtin_memcpy(dst, &head, 16);
+        __builtin_memcpy(dst + n - 16, &tail, 16);
+    } else if (n >= 4 && n < 8) {
+        uint32_t head, tail;
+        __builtin_memcpy(&head, src, 4);
+        __builtin_memcpy(&tail, src + n - 4, 4);
+        __builtin_memcpy(dst, &head, 4);
+        __builtin_memcpy(dst + n - 4, &tail, 4);
+    } else if (n > 0 && n < 4) {
+        dst[0] = src[0];
+        dst[n / 2] = src[n / 2];
+        dst[n - 1] = src[n - 1];
+    } else if (n > 32) {
+        __builtin_memcpy(dst, src, n);
+    }
+}
+
 /* free for paths that leave the program's errno alone: an allocator's
  * free may set it. */
 static inline void carry__free_keep_errno(void *p)

@@ -186,9 +186,18 @@ carry_ctx *carry__ctx_make(struct carry__owner *owner, bool thread_ref)
 void carry__ctx_span_end(carry_ctx *ctx)
 {
     uint64_t start = __atomic_exchange_n(&ctx->trace.start_ns, 0, __ATOMIC_RELAXED);
-    if (start != 0)
-        carry__span_end(&ctx->trace, start, ctx->id, &ctx->store,
-                        ctx->parent != NULL ? &ctx->parent->store : NULL);
+    if (start == 0)
+        return;
+    /* A request's addresses are its connection's, written into the
+     * connection's store once for all its requests; a datagram's are
+     * formatted, its context ending. */
+    carry_ctx *conn = ctx->parent;
+    char peer[CARRY__ADDR_MAX], local[CARRY__ADDR_MAX];
+    carry__span_end(&ctx->trace, start, ctx->id, &ctx->store, conn != NULL ? &conn->store : NULL,
+                    conn != NULL ? carry__ctx_get(conn, "peer")
+                                 : carry__ctx_address(ctx, "peer", peer),
+                    conn != NULL ? carry__ctx_get(conn, "local")
+                                 : carry__ctx_address(ctx, "local", local));
 }
 
 void carry__ctx_each(void (*fn)(void *ctx, void *arg), void *arg)
@@ -345,26 +354,68 @@ static size_t carry__format_decimal(char out[10], uint32_t v)
     return n;
 }
 
+void carry__ctx_keep_addresses(carry_ctx *ctx, const struct sockaddr *peer, socklen_t peer_len,
+                               const struct carry__sockaddr *local)
+{
+    socklen_t local_len = local != NULL ? local->len : 0;
+    char *addrs = carry__store_add_hidden(&ctx->store, carry__addrs_size(peer_len, local_len));
+    if (addrs != NULL)
+        carry__addrs_pack(addrs, peer, peer_len,
+                          local != NULL ? (const struct sockaddr *)&local->ss : NULL, local_len);
+}
+
+/* The text of ctx's peer or local address in buf (CARRY__ADDR_MAX
+ * bytes); 0 when it has none. */
+static size_t carry__ctx_format_address(carry_ctx *ctx, bool local, char *buf)
+{
+    const char *addrs = carry__store_hidden(&ctx->store);
+    return addrs != NULL ? carry__addrs_format(addrs, local, buf) : 0;
+}
+
+static const char *carry__ctx_address_missed(void *arg, const char *key)
+{
+    struct {
+        carry_ctx *ctx;
+        char *buf;
+    } *at = arg;
+    return carry__ctx_format_address(at->ctx, key[0] == 'l', at->buf) > 0 ? at->buf : NULL;
+}
+
+const char *carry__ctx_address(carry_ctx *ctx, const char *key, char *buf)
+{
+    struct {
+        carry_ctx *ctx;
+        char *buf;
+    } at = {ctx, buf};
+    return carry__store_get_else(&ctx->store, key, carry__ctx_address_missed, &at);
+}
+
 const char *carry__ctx_get_missed(void *arg, const char *key)
 {
     carry_ctx *ctx = arg;
-    char text[32];
+    char text[CARRY__ADDR_MAX];
     size_t len = 16;
-    /* A miss of the program's own key pays two byte compares. */
+    /* A miss of the program's own key pays a byte compare per derived key
+     * of its context. */
     if (key[0] == 't' && strcmp(key, "trace_id") == 0) {
         carry__hex16(text, carry__trace_hi(&ctx->trace));
         carry__hex16(text + 16, carry__trace_lo(&ctx->trace));
         len = 32;
     } else if (key[0] == 's' && strcmp(key, "span_id") == 0) {
         carry__hex16(text, ctx->id);
-    } else if (ctx->parent == NULL) {
-        return NULL;
-    } else if (strcmp(key, "conn") == 0) {
-        carry__hex16(text, ctx->parent->id);
-    } else if (strcmp(key, "seq") == 0) {
-        len = carry__format_decimal(text, ctx->seq);
+    } else if (ctx->parent != NULL) {
+        if (strcmp(key, "conn") == 0)
+            carry__hex16(text, ctx->parent->id);
+        else if (strcmp(key, "seq") == 0)
+            len = carry__format_decimal(text, ctx->seq);
+        else
+            return carry__ctx_get(ctx->parent, key);
+    } else if ((key[0] == 'p' && strcmp(key, "peer") == 0) ||
+               (key[0] == 'l' && strcmp(key, "local") == 0)) {
+        if ((len = carry__ctx_format_address(ctx, key[0] == 'l', text)) == 0)
+            return NULL;
     } else {
-        return carry__store_get(&ctx->parent->store, key);
+        return NULL;
     }
     /* Into the store, so that the pointer stays valid; out of memory, the
      * key reads as absent. */
@@ -374,6 +425,13 @@ const char *carry__ctx_get_missed(void *arg, const char *key)
 const char *carry__ctx_get_derived(carry_ctx *ctx, const char *key)
 {
     return carry__store_get_else(&ctx->store, key, carry__ctx_get_missed, ctx);
+}
+
+int carry__ctx_unset(carry_ctx *ctx, const char *key)
+{
+    /* Written first, so that the entry unset is the one reads find. */
+    carry__ctx_get(ctx, key);
+    return carry__store_unset(&ctx->store, &ctx->lock, key);
 }
 
 uint64_t carry__ctx_live(void)

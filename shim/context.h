@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "addr.h"
 #include "common.h"
 #include "self.h"
 #include "span.h"
@@ -80,9 +81,9 @@ static inline bool carry__ctx_alive(carry_ctx *ctx)
  * store does not hold (its derived keys; else NULL).
  *
  * key's value in ctx: its own, then its derived keys (trace_id and
- * span_id; a request's conn and seq), written into its store the first
- * time they are read so that the pointer stays valid, then a request's
- * connection's.  NULL if none. */
+ * span_id; a connection's or datagram's peer and local; a request's conn
+ * and seq), written into its store the first time they are read so that
+ * the pointer stays valid, then a request's connection's.  NULL if none. */
 const char *carry__ctx_get_derived(carry_ctx *ctx, const char *key);
 
 /* key's value in ctx, or NULL. */
@@ -117,10 +118,21 @@ static inline int carry__ctx_add_unseen(carry_ctx *ctx, const char *key, const c
     return carry__store_add_unseen(&ctx->store, key, strlen(key), value, value_len);
 }
 
-static inline int carry__ctx_unset(carry_ctx *ctx, const char *key)
-{
-    return carry__store_unset(&ctx->store, &ctx->lock, key);
-}
+/* 0, or an errno value (store.h).  A derived key not read yet is unset
+ * as any other. */
+int carry__ctx_unset(carry_ctx *ctx, const char *key);
+
+/* Keeps the addresses of a connection or datagram in ctx, a context
+ * being made, for its keys peer and local (addr.h); out of memory, it has
+ * neither. */
+void carry__ctx_keep_addresses(carry_ctx *ctx, const struct sockaddr *peer, socklen_t peer_len,
+                               const struct carry__sockaddr *local);
+
+/* key, "peer" or "local", in ctx: the value its store holds (NULL if
+ * unset), else its address formatted in buf, of CARRY__ADDR_MAX bytes
+ * (returning buf); NULL when it has neither.  Writes nothing, takes no
+ * lock: safe in a signal handler. */
+const char *carry__ctx_address(carry_ctx *ctx, const char *key, char *buf);
 
 /* A new context with a fresh id, or NULL with errno ENOMEM.  owner (the
  * calling thread's, or NULL) owns it; with thread_ref its one reference

@@ -137,18 +137,29 @@ static void carry__report_signal(struct carry__out *o, int sig, const siginfo_t 
     carry__out_end(o);
 }
 
-/* A store's keys, oldest first (at most CARRY__KEYS of the newest). */
-static void carry__report_keys(struct carry__out *o, struct carry__store *store)
+static void carry__report_key(struct carry__out *o, const char *key, const char *value)
 {
-    const char *keys[CARRY__KEYS], *values[CARRY__KEYS];
-    size_t n = carry__store_list(store, keys, values, CARRY__KEYS);
-    for (size_t i = n < CARRY__KEYS ? n : CARRY__KEYS; i-- > 0;) {
-        carry__out(o, "carry:   ");
-        carry__out_text(o, keys[i]);
-        carry__out(o, "=");
-        carry__out_text(o, values[i]);
-        carry__out_end(o);
+    carry__out(o, "carry:   ");
+    carry__out_text(o, key);
+    carry__out(o, "=");
+    carry__out_text(o, value);
+    carry__out_end(o);
+}
+
+/* A context's keys, oldest first: its addresses, unless read (then in
+ * its store), then its store's (at most CARRY__KEYS of the newest). */
+static void carry__report_keys(struct carry__out *o, carry_ctx *ctx)
+{
+    static const char *const addresses[] = {"peer", "local"};
+    for (size_t i = 0; i < sizeof addresses / sizeof addresses[0]; i++) {
+        char buf[CARRY__ADDR_MAX];
+        if (carry__ctx_address(ctx, addresses[i], buf) == buf)
+            carry__report_key(o, addresses[i], buf);
     }
+    const char *keys[CARRY__KEYS], *values[CARRY__KEYS];
+    size_t n = carry__store_list(&ctx->store, keys, values, CARRY__KEYS);
+    for (size_t i = n < CARRY__KEYS ? n : CARRY__KEYS; i-- > 0;)
+        carry__report_key(o, keys[i], values[i]);
     if (n > CARRY__KEYS) {
         carry__out(o, "carry:   (");
         carry__out_dec(o, (int64_t)(n - CARRY__KEYS));
@@ -178,14 +189,14 @@ static void carry__report_context(struct carry__out *o)
     }
     carry__out_hex(o, ctx->id, 16);
     carry__out_end(o);
-    carry__report_keys(o, &ctx->store);
+    carry__report_keys(o, ctx);
     if (ctx->parent != NULL) {
         carry__out(o, "carry: request ");
         carry__out_dec(o, ctx->seq);
         carry__out(o, " of connection ");
         carry__out_hex(o, ctx->parent->id, 16);
         carry__out_end(o);
-        carry__report_keys(o, &ctx->parent->store);
+        carry__report_keys(o, ctx->parent);
     }
 }
 

@@ -71,36 +71,25 @@ static struct carry__dgram_batch *carry__batch_for(int fd)
  * bound by then) and cached: a socket bound to a wildcard address names
  * the wildcard, since each datagram's own destination costs a system
  * call to learn. */
-static const char *carry__dgram_local(struct carry__fd *e, int fd)
+static const struct carry__sockaddr *carry__dgram_local(struct carry__fd *e, int fd)
 {
     if (!atomic_exchange_explicit(&e->probed, 1, memory_order_acq_rel)) {
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-        if (carry__addr_local(fd, &ss, &len)) {
-            char buf[CARRY__ADDR_MAX];
-            carry__addr_format((struct sockaddr *)&ss, len, buf);
-            if (buf[0] != '\0')
-                carry__fd_cache_local(e, buf);
-        }
+        struct carry__sockaddr local;
+        local.len = sizeof local.ss;
+        if (carry__addr_local(fd, &local.ss, &local.len))
+            carry__fd_cache_local(e, &local);
     }
     return atomic_load_explicit(&e->local, memory_order_acquire);
 }
 
 /* A datagram's context, as a thread reference, or NULL (out of memory). */
-static carry_ctx *carry__dgram_context(const char *local, const struct sockaddr *peer,
-                                       socklen_t len)
+static carry_ctx *carry__dgram_context(const struct carry__sockaddr *local,
+                                       const struct sockaddr *peer, socklen_t len)
 {
     carry_ctx *ctx = carry__ctx_new_local();
     if (ctx == NULL)
         return NULL;
-    if (peer != NULL && len >= (socklen_t)sizeof(sa_family_t)) {
-        char buf[CARRY__ADDR_MAX];
-        size_t n = carry__addr_format(peer, len, buf);
-        if (n > 0)
-            carry__ctx_add_unseen(ctx, "peer", buf, n);
-    }
-    if (local != NULL)
-        carry__ctx_add_unseen(ctx, "local", local, strlen(local));
+    carry__ctx_keep_addresses(ctx, peer, peer != NULL ? len : 0, local);
     carry__span_begin(&ctx->trace);
     carry__count(&carry__stats.datagrams);
     return ctx;
@@ -125,7 +114,7 @@ static void carry__batch_add(struct carry__dgram_batch *b, carry_ctx *ctx,
 static void carry__dgram_begin(struct carry__fd *e, int fd, const struct msghdr *first,
                                size_t stride, unsigned got, const socklen_t *room)
 {
-    const char *local = carry__dgram_local(e, fd);
+    const struct carry__sockaddr *local = carry__dgram_local(e, fd);
     struct carry__dgram_batch *b = carry__batch_for(fd);
     unsigned n = got < CARRY__DGRAM_BATCH ? got : CARRY__DGRAM_BATCH;
     if (b == NULL && n > 1)

@@ -1,6 +1,4 @@
 /* Rule C: file descriptors that own a context (fd.h). */
-#include <string.h>
-
 #include "addr.h"
 #include "current.h"
 #include "fd.h"
@@ -13,20 +11,20 @@ struct carry__fdmap carry__fds = {.entry_size = sizeof(struct carry__fd)};
  * carry keeps per fd: a listener costs no malloc either. */
 union carry__local {
     union carry__local *next;
-    char text[CARRY__ADDR_MAX];
+    struct carry__sockaddr addr;
 };
 
 static struct carry__pool carry__locals =
     CARRY__POOL_INIT(union carry__local, next, 16, NULL, false, "listener addresses");
 
-void carry__fd_cache_local(struct carry__fd *e, const char *text)
+void carry__fd_cache_local(struct carry__fd *e, const struct carry__sockaddr *addr)
 {
     union carry__local *l = carry__pool_take(&carry__locals);
     if (l == NULL)
         return;
-    strcpy(l->text, text);
-    char *expected = NULL;
-    if (!atomic_compare_exchange_strong(&e->local, &expected, l->text))
+    l->addr = *addr;
+    struct carry__sockaddr *expected = NULL;
+    if (!atomic_compare_exchange_strong(&e->local, &expected, &l->addr))
         carry__pool_give(&carry__locals, l);
 }
 
@@ -67,9 +65,10 @@ void carry__fd_closed(int fd)
         carry__slot_store(&e->owner, NULL);
     if (atomic_load_explicit(&e->conn, memory_order_relaxed) != NULL)
         carry__slot_store(&e->conn, NULL);
-    char *local = atomic_load_explicit(&e->local, memory_order_relaxed) != NULL
-                      ? atomic_exchange_explicit(&e->local, NULL, memory_order_acq_rel)
-                      : NULL;
+    struct carry__sockaddr *local =
+        atomic_load_explicit(&e->local, memory_order_relaxed) != NULL
+            ? atomic_exchange_explicit(&e->local, NULL, memory_order_acq_rel)
+            : NULL;
     if (local != NULL)
         carry__pool_give(&carry__locals, (union carry__local *)local);
     atomic_store_explicit(&e->probed, 0, memory_order_relaxed);

@@ -19,13 +19,15 @@ enum {
 };
 
 struct carry__chan;
+struct carry__sockaddr;
 
 struct carry__fd {
     /* What the fd delivers (holds a reference): a connection's current
      * request (rule R), else its own context; a borrower's. */
     carry__slot owner;
     carry__slot conn;      /* an accepted fd's connection context (holds a reference) */
-    _Atomic(char *) local; /* a listener's or datagram socket's local address, cached, pooled */
+    /* A listener's or datagram socket's local address, cached, pooled. */
+    _Atomic(struct carry__sockaddr *) local;
     _Atomic uint32_t seq;  /* the requests begun on the connection (request.c) */
     _Atomic uint8_t kind;
     _Atomic uint8_t probed; /* a listener's or datagram socket's address was looked at */
@@ -101,9 +103,9 @@ static inline void carry__fd_wrote(int fd, carry_ctx *current)
         carry__fd_wrote_slow(e, current);
 }
 
-/* Caches text, a listener's local address (at most CARRY__ADDR_MAX
- * bytes), in e, unless it has one; without memory, e caches none. */
-void carry__fd_cache_local(struct carry__fd *e, const char *text);
+/* Caches addr, a listener's or datagram socket's local address, in e,
+ * unless it has one; without memory, e caches none. */
+void carry__fd_cache_local(struct carry__fd *e, const struct carry__sockaddr *addr);
 
 /* CARRY_STATS: I/O on fd counts as a mismatch when it is a connection
  * whose context is not current. */

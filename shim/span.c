@@ -56,7 +56,8 @@ static void carry__span_keys_of(struct carry__span *span, struct carry__store *s
 }
 
 void carry__span_end(const struct carry__trace *t, uint64_t start, uint64_t id,
-                     struct carry__store *own, struct carry__store *conn)
+                     struct carry__store *own, struct carry__store *conn, const char *peer,
+                     const char *local)
 {
     struct carry__span *span = carry__export_claim();
     if (span == NULL)
@@ -75,9 +76,6 @@ void carry__span_end(const struct carry__trace *t, uint64_t start, uint64_t id,
 
     /* client.address and .port, server.address and .port: split by the
      * exporter's thread. */
-    struct carry__store *addresses = conn != NULL ? conn : own;
-    const char *peer = carry__store_get(addresses, "peer"),
-               *local = carry__store_get(addresses, "local");
     if (peer != NULL)
         carry__span_attr_address(span, "client", peer);
     if (local != NULL)

@@ -55,8 +55,9 @@ static inline void carry__span_wrote(struct carry__trace *t)
 
 /* The span of t, begun at start, ends: queue it for export, with the keys
  * of its context's own store and, for a request, of its connection's
- * (conn, else NULL). */
+ * (conn, else NULL), and the peer and local addresses (NULL: none). */
 void carry__span_end(const struct carry__trace *t, uint64_t start, uint64_t id,
-                     struct carry__store *own, struct carry__store *conn);
+                     struct carry__store *own, struct carry__store *conn, const char *peer,
+                     const char *local);
 
 #endif /* CARRY_SPAN_H */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "pool.h"
 #include "store.h"
 
@@ -204,7 +205,7 @@ size_t carry__store_list(struct carry__store *store, const char **keys, const ch
     size_t n = 0;
     for (struct carry__entry *e = carry__store_newest(store); e != NULL; e = e->next) {
         const char *value = atomic_load_explicit(&e->value, memory_order_acquire);
-        if (value == NULL)
+        if (value == NULL || e->key[0] == '\0')
             continue;
         if (n < max) {
             keys[n] = e->key;
@@ -237,31 +238,6 @@ static struct carry__index *carry__index_publish(struct carry__store *store,
     atomic_store_explicit(&store->entries, (void *)((uintptr_t)index | CARRY__INDEXED),
                           memory_order_release);
     return index;
-}
-
-/* memcpy without a call for the up to 16 bytes most keys and values
- * have: two moves that overlap when n is not their sum. */
-static inline __attribute__((always_inline)) void carry__copy(char *dst, const char *src, size_t n)
-{
-    if (n >= 8 && n <= 16) {
-        uint64_t head, tail;
-        memcpy(&head, src, 8);
-        memcpy(&tail, src + n - 8, 8);
-        memcpy(dst, &head, 8);
-        memcpy(dst + n - 8, &tail, 8);
-    } else if (n >= 4 && n < 8) {
-        uint32_t head, tail;
-        memcpy(&head, src, 4);
-        memcpy(&tail, src + n - 4, 4);
-        memcpy(dst, &head, 4);
-        memcpy(dst + n - 4, &tail, 4);
-    } else if (n > 0 && n < 4) {
-        dst[0] = src[0];
-        dst[n / 2] = src[n / 2];
-        dst[n - 1] = src[n - 1];
-    } else if (n > 16) {
-        memcpy(dst, src, n);
-    }
 }
 
 /* value_len bytes of value at dst, and a NUL after them. */
@@ -351,6 +327,30 @@ int carry__store_add_unseen(struct carry__store *store, const char *key, size_t 
                             const char *value, size_t value_len)
 {
     return carry__store_add(store, key, key_len, value, value_len) != NULL ? 0 : ENOMEM;
+}
+
+char *carry__store_add_hidden(struct carry__store *store, size_t size)
+{
+    CARRY__INVARIANT(atomic_load_explicit(&store->entries, memory_order_relaxed) == NULL,
+                     "a hidden entry added to a store that has entries");
+    struct carry__entry *e = carry__arena_alloc(store, sizeof *e + 1 + size);
+    if (e == NULL)
+        return NULL;
+    e->next = NULL;
+    e->key[0] = '\0';
+    atomic_init(&e->value, e->key + 1);
+    atomic_store_explicit(&store->entries, e, memory_order_relaxed);
+    return e->key + 1;
+}
+
+const char *carry__store_hidden(struct carry__store *store)
+{
+    /* Added to an empty store, it is the oldest entry: the list's last. */
+    struct carry__entry *e = carry__store_newest(store);
+    while (e != NULL && e->next != NULL)
+        e = e->next;
+    return e != NULL && e->key[0] == '\0' ? atomic_load_explicit(&e->value, memory_order_relaxed)
+                                           : NULL;
 }
 
 const char *carry__store_add_missing(struct carry__store *store, carry__spin *lock,

@@ -39,6 +39,14 @@ int carry__store_setn(struct carry__store *store, carry__spin *lock, const char 
  * made): no lock and no look-up.  0, or ENOMEM. */
 int carry__store_add_unseen(struct carry__store *store, const char *key, size_t key_len,
                             const char *value, size_t value_len);
+/* Adds the hidden entry of a store that is empty and that no other
+ * thread can see yet: size bytes for carry's own use (addr.h's
+ * addresses), which no key names (its key is the empty one, which no key
+ * of a program can be) and lists leave out.  Returns them, for the caller
+ * to fill in before the store is shared; NULL when out of memory. */
+char *carry__store_add_hidden(struct carry__store *store, size_t size);
+/* The hidden entry's bytes, or NULL when the store has none. */
+const char *carry__store_hidden(struct carry__store *store);
 /* key's value: the one the store holds (set, or unset: NULL), else
  * value_len bytes of value added as it (NULL when out of memory). */
 const char *carry__store_add_missing(struct carry__store *store, carry__spin *lock,
@@ -57,19 +65,20 @@ static inline struct carry__chunk *carry__store_detach(struct carry__store *stor
 
 void carry__store_free_arena(struct carry__chunk *arena);
 
-/* The same as carry__store_detach, but a store whose memory is one small
- * chunk keeps it, emptied, for the keys of its next life (a renewed
- * request's HTTP keys): NULL then. */
-struct carry__chunk *carry__store_recycle(struct carry__store *store);
-
 static inline void carry__store_free(struct carry__store *store)
 {
     carry__store_free_arena(carry__store_detach(store));
 }
 
+/* The same as carry__store_detach, but a store whose memory is one small
+ * chunk keeps it, emptied, for the keys of its next life (a renewed
+ * request's HTTP keys): NULL then. */
+struct carry__chunk *carry__store_recycle(struct carry__store *store);
+
 /* Fills keys and values (room for max each) with the keys that have a
- * value, newest first, and returns how many there are in all.  Allocates
- * nothing and takes no lock: safe in a signal handler. */
+ * value (the hidden entry aside), newest first, and returns how many
+ * there are in all.  Allocates nothing and takes no lock: safe in a
+ * signal handler. */
 size_t carry__store_list(struct carry__store *store, const char **keys, const char **values, size_t max);
 
 /* Validates a key: 0, or an errno value. */

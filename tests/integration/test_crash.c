@@ -297,6 +297,32 @@ Test(crash, thread_without_context)
     carry_run_free(&carried);
 }
 
+/* In a request, the report names the request, then its connection with
+ * the connection's addresses, which carry formats in the handler (the
+ * program never read them). */
+Test(crash, request_names_its_connection_and_addresses)
+{
+    struct carry_run_result r = crash(true, NULL, "segv", "request", NULL);
+    cr_assert_eq(r.status, 128 + SIGSEGV, "%s", r.err);
+    uint64_t id = carry_line_id(r.out, "context");
+    cr_assert_neq(id, 0, "%s", r.out);
+    char *line = carry_line(r.out, "addresses");
+    cr_assert_not_null(line, "%s", r.out);
+    char *peer = carry_field(line, "peer"), *local = carry_field(line, "local");
+    char want[256];
+    snprintf(want, sizeof want,
+             "carry: context %016" PRIx64 "\ncarry:   user=alice\ncarry: request 1 of connection ",
+             id);
+    cr_assert_not_null(strstr(r.err, want), "no '%s' in:\n%s", want, r.err);
+    snprintf(want, sizeof want, "\ncarry:   peer=%s\ncarry:   local=%s\ncarry: backtrace:", peer,
+             local);
+    cr_assert_not_null(strstr(r.err, want), "no '%s' in:\n%s", want, r.err);
+    free(peer);
+    free(local);
+    free(line);
+    carry_run_free(&r);
+}
+
 /* A child that crashes reports in its own right, and so does its parent. */
 Test(crash, forked_child)
 {

@@ -72,3 +72,40 @@ Test(addr, a_short_or_unknown_address_is_empty)
     carry__addr_format(&sa, sizeof sa, got);
     cr_assert_str_eq(got, "");
 }
+
+/* Packed addresses (a connection's, kept raw until read) format as the
+ * addresses themselves do, each on its own; one too short to hold a
+ * family packs as none, and one longer than any address is cut to a
+ * sockaddr_storage. */
+Test(addr, packed_addresses_format_as_the_addresses_do)
+{
+    struct sockaddr_in6 peer = {.sin6_family = AF_INET6, .sin6_port = htons(443)};
+    inet_pton(AF_INET6, "2001:db8::1", &peer.sin6_addr);
+    struct sockaddr_un local = {.sun_family = AF_UNIX};
+    strcpy(local.sun_path, "/run/app.sock");
+    socklen_t local_len = offsetof(struct sockaddr_un, sun_path) + 14;
+    size_t size = carry__addrs_size(sizeof peer, local_len);
+    cr_assert_eq(size, 2 + sizeof peer + local_len);
+    char packed[CARRY__ADDRS_MAX], got[CARRY__ADDR_MAX], want[CARRY__ADDR_MAX];
+    memset(packed, 0x5a, sizeof packed);
+    carry__addrs_pack(packed, (struct sockaddr *)&peer, sizeof peer, (struct sockaddr *)&local,
+                      local_len);
+    cr_assert_eq((unsigned char)packed[size], 0x5a, "nothing written past its size");
+    size_t len = carry__addr_format((struct sockaddr *)&peer, sizeof peer, want);
+    cr_assert_eq(carry__addrs_format(packed, false, got), len);
+    cr_assert_str_eq(got, want);
+    cr_assert_str_eq(want, "[2001:db8::1]:443");
+    cr_assert_eq(carry__addrs_format(packed, true, got), 13);
+    cr_assert_str_eq(got, "/run/app.sock");
+
+    /* A peer too short for a family, a local address longer than any. */
+    cr_assert_eq(carry__addrs_size(1, 1000), 2 + sizeof(struct sockaddr_storage));
+    struct sockaddr_storage big = {.ss_family = AF_INET};
+    ((struct sockaddr_in *)&big)->sin_port = htons(80);
+    carry__addrs_pack(packed, (struct sockaddr *)&peer, 1, (struct sockaddr *)&big, 1000);
+    strcpy(got, "x");
+    cr_assert_eq(carry__addrs_format(packed, false, got), 0);
+    cr_assert_str_eq(got, "");
+    cr_assert_eq(carry__addrs_format(packed, true, got), 10);
+    cr_assert_str_eq(got, "0.0.0.0:80");
+}

@@ -1,6 +1,7 @@
 /* References: internal ones, API handles, the thread's current context,
  * and what carry_run, thread exit and cancellation do to them. */
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <pthread.h>
@@ -379,6 +380,60 @@ Test(refs, a_request_reads_through_to_its_connection_and_holds_it)
     carry__ctx_unref(req);
     cr_assert(!carry__ctx_alive(req));
     cr_assert(!carry__ctx_alive(conn), "the request's death let go of it");
+}
+
+/* A connection's addresses are kept as the kernel gave them and become
+ * its keys peer and local at their first read, through the connection or
+ * any of its requests: the same text and pointer ever after, then set and
+ * unset as any key.  A derived key unset before it was ever read stays
+ * unset. */
+Test(refs, addresses_become_keys_at_their_first_read)
+{
+    carry_ctx *conn = carry__ctx_new();
+    struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = htons(5000),
+                               .sin_addr.s_addr = htonl(0x0a000001)};
+    struct carry__sockaddr local = {.len = sizeof(struct sockaddr_in)};
+    struct sockaddr_in *in = (struct sockaddr_in *)&local.ss;
+    in->sin_family = AF_INET;
+    in->sin_port = htons(80);
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    carry__ctx_keep_addresses(conn, (struct sockaddr *)&peer, sizeof peer, &local);
+    carry_ctx *req = carry__ctx_new();
+    carry__ctx_ref(conn);
+    req->parent = conn;
+    req->seq = 7;
+
+    char buf[CARRY__ADDR_MAX];
+    cr_assert_eq(carry__ctx_address(conn, "peer", buf), buf, "not read yet: formatted aside");
+    cr_assert_str_eq(buf, "10.0.0.1:5000");
+    const char *keys[4], *values[4];
+    cr_assert_eq(carry__store_list(&conn->store, keys, values, 4), 0, "no key before a read");
+    const char *p = carry__ctx_get(req, "peer");
+    cr_assert_str_eq(p, "10.0.0.1:5000");
+    cr_assert_eq(carry__ctx_get(conn, "peer"), p, "written once, in the connection's store");
+    cr_assert_eq(carry__ctx_address(conn, "peer", buf), p, "read: the store's own");
+    cr_assert_str_eq(carry__ctx_get(conn, "local"), "127.0.0.1:80");
+    cr_assert_eq(carry__store_list(&conn->store, keys, values, 4), 2);
+    cr_assert_null(carry__ctx_get(req, "absent"));
+
+    cr_assert_eq(carry__ctx_unset(req, "peer"), ENOENT, "the request's store has no peer");
+    cr_assert_eq(carry__ctx_get(req, "peer"), p);
+    cr_assert_eq(carry__ctx_unset(conn, "local"), 0);
+    cr_assert_null(carry__ctx_get(req, "local"));
+    cr_assert_null(carry__ctx_address(conn, "local", buf), "unset stays unset");
+    cr_assert_eq(carry__ctx_set(conn, "peer", "elsewhere"), 0);
+    cr_assert_str_eq(carry__ctx_get(req, "peer"), "elsewhere");
+    cr_assert_str_eq(p, "10.0.0.1:5000", "the value replaced stays valid");
+
+    cr_assert_eq(carry__ctx_unset(req, "seq"), 0, "a derived key unset before its first read");
+    cr_assert_null(carry__ctx_get(req, "seq"));
+    carry_ctx *none = carry__ctx_new();
+    cr_assert_null(carry__ctx_get(none, "peer"), "a context with no addresses");
+    cr_assert_null(carry__ctx_address(none, "local", buf));
+    carry__ctx_unref(none);
+    carry__ctx_unref(conn);
+    carry__ctx_unref(req);
+    cr_assert(!carry__ctx_alive(conn));
 }
 
 /* The fd gives its reference back while its request is renewed in place

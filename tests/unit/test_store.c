@@ -93,6 +93,32 @@ Test(store, keys_added_unseen_read_back_and_stay_settable)
     carry__ctx_unref(ctx);
 }
 
+/* The hidden entry keeps its bytes in a store whose keys go on past its
+ * list into an index: no key reads them (not even the key they spell),
+ * and lists leave them out. */
+Test(store, the_hidden_entry_is_no_key_and_lists_leave_it_out)
+{
+    carry_ctx *ctx = carry__ctx_new();
+    cr_assert_null(carry__store_hidden(&ctx->store), "a store has none until added");
+    char *bytes = carry__store_add_hidden(&ctx->store, 5);
+    cr_assert_not_null(bytes);
+    memcpy(bytes, "peer", 5);
+    enum { KEYS = 40 };
+    for (int i = 0; i < KEYS; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "key%d", i);
+        cr_assert_eq(carry__store_set(&ctx->store, &ctx->lock, key, "v"), 0);
+    }
+    cr_assert_eq(carry__store_hidden(&ctx->store), bytes);
+    cr_assert_str_eq(carry__store_hidden(&ctx->store), "peer");
+    cr_assert_null(carry__store_get(&ctx->store, "peer"));
+    const char *keys[KEYS + 1], *values[KEYS + 1];
+    cr_assert_eq(carry__store_list(&ctx->store, keys, values, KEYS + 1), KEYS);
+    for (int i = 0; i < KEYS; i++)
+        cr_assert_neq(keys[i][0], '\0', "the hidden entry listed");
+    carry__ctx_unref(ctx);
+}
+
 /* A derived key is added only when the store holds no entry for it: a
  * value set (or unset) meanwhile stays, and a key added is read back as
  * the value given, of the length given, in a store past its list (an
