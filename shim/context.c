@@ -171,8 +171,9 @@ carry_ctx *carry__ctx_make(struct carry__owner *owner, bool thread_ref)
     atomic_store_explicit(&ctx->owner, owner, memory_order_relaxed);
     ctx->id = carry__id_next();
     carry__trace_start(&ctx->trace, ctx->id);
+    /* Empty: a dead context's store keeps at most its one small chunk,
+     * emptied (carry__ctx_die). */
     atomic_init(&ctx->store.entries, NULL);
-    ctx->store.arena = NULL;
     atomic_init(&ctx->lock, 0);
     ctx->parent = NULL;
     ctx->seq = 0;
@@ -209,7 +210,9 @@ static void carry__ctx_die(carry_ctx *ctx)
 {
     if (carry__export_on() && carry__span_started(&ctx->trace) != 0)
         carry__ctx_span_end(ctx);
-    carry__store_free(&ctx->store);
+    /* The one small chunk most stores have stays with the context, for the
+     * keys of its next life (a connection's addresses). */
+    carry__store_free_arena(carry__store_recycle(&ctx->store));
     if (ctx->parent != NULL)
         carry__ctx_unref(ctx->parent);
     struct carry__owner *owner = atomic_load_explicit(&ctx->owner, memory_order_relaxed);

@@ -65,14 +65,9 @@ static inline struct carry__chunk *carry__store_detach(struct carry__store *stor
 
 void carry__store_free_arena(struct carry__chunk *arena);
 
-static inline void carry__store_free(struct carry__store *store)
-{
-    carry__store_free_arena(carry__store_detach(store));
-}
-
 /* The same as carry__store_detach, but a store whose memory is one small
  * chunk keeps it, emptied, for the keys of its next life (a renewed
- * request's HTTP keys): NULL then. */
+ * request's HTTP keys, a reused context's addresses): NULL then. */
 struct carry__chunk *carry__store_recycle(struct carry__store *store);
 
 /* Fills keys and values (room for max each) with the keys that have a
