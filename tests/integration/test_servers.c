@@ -1685,6 +1685,7 @@ Test(export, memcached_one_span_per_command_and_its_log_lines_name_it)
     free(run_client("memcached", port, args));
     cr_assert(server_wait(&s, "connection closed", EXPORT_MC_CONNS), "memcached stopped:\n%s",
               s.log.s);
+    carry_otlp_wait_spans(&rec, EXPORT_MC_COMMANDS);
     server_stop(&s, SIGTERM);
     char *text = carry_otlp_stop(&rec);
 
@@ -1753,6 +1754,7 @@ Test(export, redis_one_span_per_command)
     const char *args[] = {"--connections", "3", "--requests", "2", "--peers", NULL};
     char *out = run_client("redis", port, args);
     cr_assert(server_wait(&s, "Client closed connection", 3), "redis stopped:\n%s", s.log.s);
+    carry_otlp_wait_spans(&rec, 36);
     server_stop(&s, SIGTERM);
     char *text = carry_otlp_stop(&rec);
 

@@ -1,5 +1,7 @@
 /* The stand-in collector (otlp.h). */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +61,24 @@ void carry_otlp_start(struct carry_otlp *r, const char *const *extra)
     }
     snprintf(r->endpoint, sizeof r->endpoint,
              "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", r->server.port);
+}
+
+bool carry_otlp_wait_spans(struct carry_otlp *r, unsigned long n)
+{
+    struct pollfd p = {.fd = r->server.out, .events = POLLIN};
+    for (;;) {
+        int rc = poll(&p, 1, 60 * 1000);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        char *line = rc > 0 ? carry_server_line(&r->server) : NULL;
+        if (line == NULL)
+            return false;
+        unsigned long taken = 0;
+        bool enough = sscanf(line, "spans=%lu", &taken) == 1 && taken >= n;
+        free(line);
+        if (enough)
+            return true;
+    }
 }
 
 char *carry_otlp_stop(struct carry_otlp *r)

@@ -9,6 +9,7 @@
 #ifndef CARRY_TEST_OTLP_H
 #define CARRY_TEST_OTLP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "run.h"
@@ -22,6 +23,13 @@ struct carry_otlp {
 /* Starts the receiver with extra options (NULL-terminated, may be NULL:
  * --fail N, --delay MS, ...). */
 void carry_otlp_start(struct carry_otlp *r, const char *const *extra);
+
+/* Waits until the receiver has written at least n spans in all: true; false
+ * when it ends, or says nothing for a minute (the caller's assertions on
+ * what it wrote then say what is missing).  A test that counts spans
+ * waits for them before it stops the server, rather than leave them to the
+ * exporter's flush at exit, which has a deadline. */
+bool carry_otlp_wait_spans(struct carry_otlp *r, unsigned long n);
 
 /* Stops it and returns what it wrote (malloc'd): one JSON object per line,
  * a span's (with "trace_id") or a request's (with "request"). */

@@ -39,7 +39,7 @@ if (!opts.out) {
   process.exit(2);
 }
 
-let requests = 0;
+let requests = 0, taken = 0;
 
 function record(obj) {
   fs.appendFileSync(opts.out, JSON.stringify(obj) + '\n');
@@ -73,6 +73,8 @@ const server = http.createServer((req, res) => {
         headers[k] = v;
     record({ request: n, status, spans: count, method: req.method, url: req.url,
       content_type: req.headers['content-type'] || null, headers, error });
+    taken += count;
+    process.stdout.write(`spans=${taken}\n`);
     const answer = () => {
       const reply = status === 200 ? Buffer.alloc(0) : Buffer.from('no');
       const h = { 'Content-Type': 'application/x-protobuf', 'Content-Length': reply.length };
