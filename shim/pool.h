@@ -3,7 +3,8 @@
  * request, thread or registration (contexts, store chunks, thread starts,
  * callback records, epoll states) comes from one, and goes back to it.
  *
- * Memory is taken from malloc in slabs and never given back, so a stale
+ * Memory is taken in slabs from carry's own mappings (never the program's
+ * heap: see pool.c) and never given back, so a stale
  * pointer still points at an object of its pool's type, never at freed
  * memory (contexts rely on this: see context.c), and a process's memory
  * does not grow with churn beyond its peak.  A free object links to the
@@ -24,7 +25,9 @@
 
 struct carry__pool {
     const char *name;          /* for the out-of-memory warning */
-    size_t size, align;        /* of one object; size is a multiple of align */
+    /* Of one object: a multiple of its alignment, which its slab's
+     * mapping, page-aligned, gives every object. */
+    size_t size;
     size_t link;               /* offset of the free-list link */
     size_t slab;               /* objects per slab */
     void (*init)(void *obj);   /* once per object, on a new zeroed slab; or NULL */
@@ -42,7 +45,7 @@ struct carry__pool {
 
 #define CARRY__POOL_INIT(type, link_field, per_slab, init_fn, keep, label) \
     { \
-        .name = (label), .size = sizeof(type), .align = _Alignof(type), \
+        .name = (label), .size = sizeof(type), \
         .link = offsetof(type, link_field), .slab = (per_slab), .init = (init_fn), \
         .kept = (keep), \
     }
