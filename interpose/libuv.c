@@ -46,11 +46,13 @@ static bool carry__uv_start(void *obj, carry__fn fn, carry__fn alloc, carry__fn 
 #define CARRY__UV_REQUEST(req, fn, trampoline) \
     CARRY__UV_GIVE(req, fn, NULL, trampoline, -1, CARRY__CB_REQUEST)
 
-/* The fd a handle watches, for rule C, or -1. */
+/* The fd a handle watches, for rule C, or -1.  A NULL handle is the
+ * program's bad call, which libuv answers itself (uv_read_start:
+ * UV_EINVAL) and uv_fileno would not survive. */
 static int carry__uv_fd(void *obj)
 {
     int fd;
-    return CARRY__REAL(uv_fileno)(obj, &fd) == 0 ? fd : -1;
+    return obj != NULL && CARRY__REAL(uv_fileno)(obj, &fd) == 0 ? fd : -1;
 }
 
 /* libuv refused the request before queueing it: its callback never runs. */

@@ -102,6 +102,8 @@ Test(libuv, bad_input_behaves_as_without_carry)
     cr_assert_eq(with.status, 0, "%s%s", with.out, with.err);
     cr_assert_str_eq(with.out, without.out);
     cr_assert_not_null(strstr(with.out, "timer_null rc=-22\n"), "%s", with.out);
+    cr_assert_not_null(strstr(with.out, "read_null_stream rc=-22\nread_null_cb rc=-22\n"), "%s",
+                       with.out);
     cr_assert_not_null(strstr(with.out, "data_kept=1\n"), "%s", with.out);
     carry_run_free(&with);
     carry_run_free(&without);
