@@ -375,22 +375,22 @@ static size_t carry__ctx_format_address(carry_ctx *ctx, bool local, char *buf)
     return addrs != NULL ? carry__addrs_format(addrs, local, buf) : 0;
 }
 
+/* Where carry__ctx_address formats an address its store misses. */
+struct carry__address_into {
+    carry_ctx *ctx;
+    char *buf;
+};
+
 static const char *carry__ctx_address_missed(void *arg, const char *key)
 {
-    struct {
-        carry_ctx *ctx;
-        char *buf;
-    } *at = arg;
-    return carry__ctx_format_address(at->ctx, key[0] == 'l', at->buf) > 0 ? at->buf : NULL;
+    struct carry__address_into *into = arg;
+    return carry__ctx_format_address(into->ctx, key[0] == 'l', into->buf) > 0 ? into->buf : NULL;
 }
 
 const char *carry__ctx_address(carry_ctx *ctx, const char *key, char *buf)
 {
-    struct {
-        carry_ctx *ctx;
-        char *buf;
-    } at = {ctx, buf};
-    return carry__store_get_else(&ctx->store, key, carry__ctx_address_missed, &at);
+    struct carry__address_into into = {ctx, buf};
+    return carry__store_get_else(&ctx->store, key, carry__ctx_address_missed, &into);
 }
 
 const char *carry__ctx_get_missed(void *arg, const char *key)
