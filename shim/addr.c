@@ -41,27 +41,78 @@ static char *carry__put_decimal(char *p, unsigned n)
     return p + 4;
 }
 
-/* Written by hand rather than with inet_ntop and snprintf: every accept
- * formats its peer, and stdio would be most of what carry adds to it. */
+/* An IPv4 address, dotted, at p; returns the end. */
+static char *carry__put_ipv4(char *p, const unsigned char *ip)
+{
+    for (int i = 0; i < 4; i++) {
+        if (i > 0)
+            *p++ = '.';
+        p = carry__put_decimal(p, ip[i]);
+    }
+    return p;
+}
+
+/* A group of an IPv6 address in lowercase hex, no leading zeros. */
+static char *carry__put_group(char *p, unsigned g)
+{
+    int shift = 12;
+    while (shift > 0 && (g >> shift) == 0)
+        shift -= 4;
+    for (; shift >= 0; shift -= 4)
+        *p++ = "0123456789abcdef"[(g >> shift) & 0xf];
+    return p;
+}
+
+/* An IPv6 address as inet_ntop writes it: the longest run of two or more
+ * zero groups (the first of equals) as "::", and the last 32 bits of an
+ * IPv4-mapped (::ffff:a.b.c.d) or -compatible (::a.b.c.d) address
+ * dotted. */
+static char *carry__put_ipv6(char *p, const unsigned char *a)
+{
+    unsigned groups[8];
+    int run = -1, run_len = 1;
+    for (int i = 0; i < 8; i++)
+        groups[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+    for (int i = 0, j; i < 8; i = j + 1) {
+        for (j = i; j < 8 && groups[j] == 0; j++)
+            continue;
+        if (j - i > run_len) {
+            run = i;
+            run_len = j - i;
+        }
+    }
+    for (int i = 0; i < 8; i++) {
+        if (run >= 0 && i >= run && i < run + run_len) {
+            if (i == run)
+                *p++ = ':';
+            continue;
+        }
+        if (i > 0)
+            *p++ = ':';
+        if (i == 6 && run == 0 && (run_len == 6 || (run_len == 5 && groups[5] == 0xffff)))
+            return carry__put_ipv4(p, a + 12);
+        p = carry__put_group(p, groups[i]);
+    }
+    if (run >= 0 && run + run_len == 8)
+        *p++ = ':';
+    return p;
+}
+
+/* Written by hand rather than with inet_ntop and snprintf: stdio would be
+ * most of what formatting costs, and a crash report formats addresses in
+ * a signal handler. */
 size_t carry__addr_format(const struct sockaddr *sa, socklen_t len, char *buf)
 {
     char *p = buf;
     if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        const unsigned char *ip = (const unsigned char *)&in->sin_addr;
-        for (int i = 0; i < 4; i++) {
-            p = carry__put_decimal(p, ip[i]);
-            *p++ = i < 3 ? '.' : ':';
-        }
+        p = carry__put_ipv4(p, (const unsigned char *)&in->sin_addr);
+        *p++ = ':';
         p = carry__put_decimal(p, ntohs(in->sin_port));
     } else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
         *p++ = '[';
-        if (inet_ntop(AF_INET6, &in6->sin6_addr, p, INET6_ADDRSTRLEN) == NULL) {
-            buf[0] = '\0';
-            return 0;
-        }
-        p += strlen(p);
+        p = carry__put_ipv6(p, in6->sin6_addr.s6_addr);
         *p++ = ']';
         *p++ = ':';
         p = carry__put_decimal(p, ntohs(in6->sin6_port));

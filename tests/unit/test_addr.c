@@ -48,6 +48,43 @@ Test(addr, ipv6_in_brackets)
     cr_assert_str_eq(got, "[2001:db8::1]:8080");
 }
 
+static void expect_ipv6(const unsigned char bytes[16], uint16_t port)
+{
+    struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+    memcpy(&in6.sin6_addr, bytes, 16);
+    char got[CARRY__ADDR_MAX], want[CARRY__ADDR_MAX], text[INET6_ADDRSTRLEN];
+    size_t len = carry__addr_format((struct sockaddr *)&in6, sizeof in6, got);
+    inet_ntop(AF_INET6, &in6.sin6_addr, text, sizeof text);
+    snprintf(want, sizeof want, "[%s]:%u", text, (unsigned)port);
+    cr_assert_str_eq(got, want);
+    cr_assert_eq(len, strlen(want), "the length returned is the text's");
+}
+
+/* Every shape inet_ntop gives an IPv6 address: runs of zero groups of
+ * every length at every place (the longest, the first of equals, only
+ * from two groups up, as "::"), groups of every width, and the IPv4
+ * addresses it writes dotted (mapped, ::ffff:a.b.c.d, and compatible,
+ * ::a.b.c.d, but not ::1 or ::). */
+Test(addr, ipv6_as_inet_ntop_writes_it)
+{
+    static const uint16_t groups[] = {0x1, 0xf, 0x10, 0xab, 0x100, 0xfff, 0x1000, 0xffff, 0x2001};
+    unsigned char bytes[16];
+    for (unsigned mask = 0; mask < 256; mask++) {
+        for (int i = 0; i < 8; i++) {
+            uint16_t g = mask & (1u << i) ? 0 : groups[(mask + (unsigned)i * 5) % 9];
+            bytes[2 * i] = (unsigned char)(g >> 8);
+            bytes[2 * i + 1] = (unsigned char)g;
+        }
+        expect_ipv6(bytes, (uint16_t)(mask * 251));
+        /* The same with the last 32 bits as an IPv4 address's, and the
+         * sixth group 0xffff (mapped). */
+        memcpy(bytes + 12, "\x0a\x00\x00\x01", 4);
+        expect_ipv6(bytes, 80);
+        bytes[10] = bytes[11] = 0xff;
+        expect_ipv6(bytes, 443);
+    }
+}
+
 Test(addr, unix_paths_abstract_and_unnamed)
 {
     struct sockaddr_un un = {.sun_family = AF_UNIX};
