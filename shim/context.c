@@ -393,36 +393,79 @@ const char *carry__ctx_address(carry_ctx *ctx, const char *key, char *buf)
     return carry__store_get_else(&ctx->store, key, carry__ctx_address_missed, &into);
 }
 
-const char *carry__ctx_get_missed(void *arg, const char *key)
+/* ctx's derived keys: its trace identity's; a request's place on its
+ * connection; a connection's or datagram's addresses. */
+enum carry__derived {
+    CARRY__NOT_DERIVED,
+    CARRY__TRACE_ID,
+    CARRY__SPAN_ID,
+    CARRY__CONN,
+    CARRY__SEQ,
+    CARRY__PEER,
+    CARRY__LOCAL,
+};
+
+/* Which of ctx's derived keys key is.  A switch on the first byte: a miss
+ * of the program's own key costs one or two compares. */
+static inline enum carry__derived carry__derived_key(const carry_ctx *ctx, const char *key)
 {
-    carry_ctx *ctx = arg;
+    bool request = ctx->parent != NULL;
+    switch (key[0]) {
+    case 't':
+        return strcmp(key, "trace_id") == 0 ? CARRY__TRACE_ID : CARRY__NOT_DERIVED;
+    case 's':
+        if (strcmp(key, "span_id") == 0)
+            return CARRY__SPAN_ID;
+        return request && strcmp(key, "seq") == 0 ? CARRY__SEQ : CARRY__NOT_DERIVED;
+    case 'c':
+        return request && strcmp(key, "conn") == 0 ? CARRY__CONN : CARRY__NOT_DERIVED;
+    case 'p':
+        return !request && strcmp(key, "peer") == 0 ? CARRY__PEER : CARRY__NOT_DERIVED;
+    case 'l':
+        return !request && strcmp(key, "local") == 0 ? CARRY__LOCAL : CARRY__NOT_DERIVED;
+    default:
+        return CARRY__NOT_DERIVED;
+    }
+}
+
+/* Writes derived key into ctx's store, so that the pointer stays valid;
+ * its value, or NULL (no address, or out of memory: the key reads as
+ * absent).  Apart, with its buffer: a miss needs neither. */
+static __attribute__((noinline)) const char *
+carry__ctx_derive(carry_ctx *ctx, const char *key, enum carry__derived which)
+{
     char text[CARRY__ADDR_MAX];
     size_t len = 16;
-    /* A miss of the program's own key pays a byte compare per derived key
-     * of its context. */
-    if (key[0] == 't' && strcmp(key, "trace_id") == 0) {
+    switch (which) {
+    case CARRY__TRACE_ID:
         carry__hex16(text, carry__trace_hi(&ctx->trace));
         carry__hex16(text + 16, carry__trace_lo(&ctx->trace));
         len = 32;
-    } else if (key[0] == 's' && strcmp(key, "span_id") == 0) {
+        break;
+    case CARRY__SPAN_ID:
         carry__hex16(text, ctx->id);
-    } else if (ctx->parent != NULL) {
-        if (strcmp(key, "conn") == 0)
-            carry__hex16(text, ctx->parent->id);
-        else if (strcmp(key, "seq") == 0)
-            len = carry__format_decimal(text, ctx->seq);
-        else
-            return carry__ctx_get(ctx->parent, key);
-    } else if ((key[0] == 'p' && strcmp(key, "peer") == 0) ||
-               (key[0] == 'l' && strcmp(key, "local") == 0)) {
-        if ((len = carry__ctx_format_address(ctx, key[0] == 'l', text)) == 0)
+        break;
+    case CARRY__CONN:
+        carry__hex16(text, ctx->parent->id);
+        break;
+    case CARRY__SEQ:
+        len = carry__format_decimal(text, ctx->seq);
+        break;
+    default:
+        if ((len = carry__ctx_format_address(ctx, which == CARRY__LOCAL, text)) == 0)
             return NULL;
-    } else {
-        return NULL;
+        break;
     }
-    /* Into the store, so that the pointer stays valid; out of memory, the
-     * key reads as absent. */
     return carry__store_add_missing(&ctx->store, &ctx->lock, key, text, len);
+}
+
+const char *carry__ctx_get_missed(void *arg, const char *key)
+{
+    carry_ctx *ctx = arg;
+    enum carry__derived which = carry__derived_key(ctx, key);
+    if (which != CARRY__NOT_DERIVED)
+        return carry__ctx_derive(ctx, key, which);
+    return ctx->parent != NULL ? carry__ctx_get(ctx->parent, key) : NULL;
 }
 
 const char *carry__ctx_get_derived(carry_ctx *ctx, const char *key)
