@@ -8,16 +8,27 @@
 
 #include "addr.h"
 
+/* carry's text of sa (len bytes, family's address at ip) against libc's:
+ * inet_ntop's, in brackets for IPv6, a colon and the port. */
+static void expect_as_libc(const void *sa, socklen_t len, int family, const void *ip,
+                           uint16_t port)
+{
+    char got[CARRY__ADDR_MAX], want[CARRY__ADDR_MAX], text[INET6_ADDRSTRLEN];
+    size_t n = carry__addr_format(sa, len, got);
+    inet_ntop(family, ip, text, sizeof text);
+    if (family == AF_INET6)
+        snprintf(want, sizeof want, "[%s]:%u", text, (unsigned)port);
+    else
+        snprintf(want, sizeof want, "%s:%u", text, (unsigned)port);
+    cr_assert_str_eq(got, want);
+    cr_assert_eq(n, strlen(want), "the length returned is the text's");
+}
+
 static void expect_ipv4(uint32_t ip, uint16_t port)
 {
     struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(port)};
     in.sin_addr.s_addr = htonl(ip);
-    char got[CARRY__ADDR_MAX], want[CARRY__ADDR_MAX], text[INET_ADDRSTRLEN];
-    size_t len = carry__addr_format((struct sockaddr *)&in, sizeof in, got);
-    inet_ntop(AF_INET, &in.sin_addr, text, sizeof text);
-    snprintf(want, sizeof want, "%s:%u", text, (unsigned)port);
-    cr_assert_str_eq(got, want);
-    cr_assert_eq(len, strlen(want), "the length returned is the text's");
+    expect_as_libc(&in, sizeof in, AF_INET, &in.sin_addr, port);
 }
 
 Test(addr, ipv4_every_octet_and_port_width)
@@ -52,12 +63,7 @@ static void expect_ipv6(const unsigned char bytes[16], uint16_t port)
 {
     struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
     memcpy(&in6.sin6_addr, bytes, 16);
-    char got[CARRY__ADDR_MAX], want[CARRY__ADDR_MAX], text[INET6_ADDRSTRLEN];
-    size_t len = carry__addr_format((struct sockaddr *)&in6, sizeof in6, got);
-    inet_ntop(AF_INET6, &in6.sin6_addr, text, sizeof text);
-    snprintf(want, sizeof want, "[%s]:%u", text, (unsigned)port);
-    cr_assert_str_eq(got, want);
-    cr_assert_eq(len, strlen(want), "the length returned is the text's");
+    expect_as_libc(&in6, sizeof in6, AF_INET6, &in6.sin6_addr, port);
 }
 
 /* Every shape inet_ntop gives an IPv6 address: runs of zero groups of
