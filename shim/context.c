@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "context.h"
+#include "http.h"
 #include "log.h"
 #include "pool.h"
 #include "self.h"
@@ -189,16 +190,18 @@ void carry__ctx_span_end(carry_ctx *ctx)
     uint64_t start = __atomic_exchange_n(&ctx->trace.start_ns, 0, __ATOMIC_RELAXED);
     if (start == 0)
         return;
-    /* A request's addresses are its connection's, written into the
-     * connection's store once for all its requests; a datagram's are
-     * formatted, its context ending. */
+    /* The keys a span shows become keys now if they were not read: a
+     * request's HTTP keys in its own store, its addresses in its
+     * connection's, once for all its requests. */
     carry_ctx *conn = ctx->parent;
-    char peer[CARRY__ADDR_MAX], local[CARRY__ADDR_MAX];
+    if (conn != NULL) {
+        carry__ctx_get(ctx, "http.method");
+        carry__ctx_get(ctx, "http.target");
+        carry__ctx_get(ctx, "request_id");
+    }
+    carry_ctx *addressed = conn != NULL ? conn : ctx;
     carry__span_end(&ctx->trace, start, ctx->id, &ctx->store, conn != NULL ? &conn->store : NULL,
-                    conn != NULL ? carry__ctx_get(conn, "peer")
-                                 : carry__ctx_address(ctx, "peer", peer),
-                    conn != NULL ? carry__ctx_get(conn, "local")
-                                 : carry__ctx_address(ctx, "local", local));
+                    carry__ctx_get(addressed, "peer"), carry__ctx_get(addressed, "local"));
 }
 
 void carry__ctx_each(void (*fn)(void *ctx, void *arg), void *arg)
@@ -367,34 +370,37 @@ void carry__ctx_keep_addresses(carry_ctx *ctx, const struct sockaddr *peer, sock
                           local != NULL ? (const struct sockaddr *)&local->ss : NULL, local_len);
 }
 
+void carry__ctx_keep_http(carry_ctx *req, const struct carry__http_head *h)
+{
+    char *kept = carry__store_add_hidden(&req->store, carry__http_kept_size(h));
+    if (kept != NULL)
+        carry__http_keep(kept, h);
+}
+
+/*
+ * A store's hidden entry is what a context keeps raw for its derived keys:
+ * a connection's or datagram's addresses (addr.h), a request's HTTP keys
+ * (http.h).  A request is the context with a link.
+ */
+
 /* The text of ctx's peer or local address in buf (CARRY__ADDR_MAX
  * bytes); 0 when it has none. */
 static size_t carry__ctx_format_address(carry_ctx *ctx, bool local, char *buf)
 {
-    const char *addrs = carry__store_hidden(&ctx->store);
+    const char *addrs = ctx->parent == NULL ? carry__store_hidden(&ctx->store) : NULL;
     return addrs != NULL ? carry__addrs_format(addrs, local, buf) : 0;
 }
 
-/* Where carry__ctx_address formats an address its store misses. */
-struct carry__address_into {
-    carry_ctx *ctx;
-    char *buf;
-};
-
-static const char *carry__ctx_address_missed(void *arg, const char *key)
+/* A request's HTTP key as its head gave it, or NULL. */
+static const char *carry__ctx_http(carry_ctx *ctx, enum carry__http_key key)
 {
-    struct carry__address_into *into = arg;
-    return carry__ctx_format_address(into->ctx, key[0] == 'l', into->buf) > 0 ? into->buf : NULL;
-}
-
-const char *carry__ctx_address(carry_ctx *ctx, const char *key, char *buf)
-{
-    struct carry__address_into into = {ctx, buf};
-    return carry__store_get_else(&ctx->store, key, carry__ctx_address_missed, &into);
+    const char *kept = ctx->parent != NULL ? carry__store_hidden(&ctx->store) : NULL;
+    return kept != NULL ? carry__http_kept(kept, key) : NULL;
 }
 
 /* ctx's derived keys: its trace identity's; a request's place on its
- * connection; a connection's or datagram's addresses. */
+ * connection; a connection's or datagram's addresses; a request's HTTP
+ * keys, in the order of carry__http_key. */
 enum carry__derived {
     CARRY__NOT_DERIVED,
     CARRY__TRACE_ID,
@@ -403,6 +409,10 @@ enum carry__derived {
     CARRY__SEQ,
     CARRY__PEER,
     CARRY__LOCAL,
+    CARRY__HTTP_METHOD,
+    CARRY__HTTP_TARGET,
+    CARRY__REQUEST_ID,
+    CARRY__TRACEPARENT,
 };
 
 /* Which of ctx's derived keys key is.  A switch on the first byte: a miss
@@ -412,7 +422,17 @@ static inline enum carry__derived carry__derived_key(const carry_ctx *ctx, const
     bool request = ctx->parent != NULL;
     switch (key[0]) {
     case 't':
-        return strcmp(key, "trace_id") == 0 ? CARRY__TRACE_ID : CARRY__NOT_DERIVED;
+        if (strcmp(key, "trace_id") == 0)
+            return CARRY__TRACE_ID;
+        return request && strcmp(key, "traceparent") == 0 ? CARRY__TRACEPARENT : CARRY__NOT_DERIVED;
+    case 'h':
+        if (!request || strncmp(key, "http.", 5) != 0)
+            return CARRY__NOT_DERIVED;
+        if (strcmp(key + 5, "method") == 0)
+            return CARRY__HTTP_METHOD;
+        return strcmp(key + 5, "target") == 0 ? CARRY__HTTP_TARGET : CARRY__NOT_DERIVED;
+    case 'r':
+        return request && strcmp(key, "request_id") == 0 ? CARRY__REQUEST_ID : CARRY__NOT_DERIVED;
     case 's':
         if (strcmp(key, "span_id") == 0)
             return CARRY__SPAN_ID;
@@ -451,10 +471,15 @@ carry__ctx_derive(carry_ctx *ctx, const char *key, enum carry__derived which)
     case CARRY__SEQ:
         len = carry__format_decimal(text, ctx->seq);
         break;
-    default:
+    case CARRY__PEER:
+    case CARRY__LOCAL:
         if ((len = carry__ctx_format_address(ctx, which == CARRY__LOCAL, text)) == 0)
             return NULL;
         break;
+    default: {
+        const char *kept = carry__ctx_http(ctx, (enum carry__http_key)(which - CARRY__HTTP_METHOD));
+        return carry__store_add_missing(&ctx->store, &ctx->lock, key, kept, strlen(kept));
+    }
     }
     return carry__store_add_missing(&ctx->store, &ctx->lock, key, text, len);
 }
@@ -463,9 +488,39 @@ const char *carry__ctx_get_missed(void *arg, const char *key)
 {
     carry_ctx *ctx = arg;
     enum carry__derived which = carry__derived_key(ctx, key);
+    /* A request whose head had no such key reads its connection's. */
+    if (which >= CARRY__HTTP_METHOD &&
+        carry__ctx_http(ctx, (enum carry__http_key)(which - CARRY__HTTP_METHOD)) == NULL)
+        which = CARRY__NOT_DERIVED;
     if (which != CARRY__NOT_DERIVED)
         return carry__ctx_derive(ctx, key, which);
     return ctx->parent != NULL ? carry__ctx_get(ctx->parent, key) : NULL;
+}
+
+/* Where carry__ctx_unread finds a key its store misses. */
+struct carry__unread {
+    carry_ctx *ctx;
+    char *buf;
+    const char *value;
+};
+
+static const char *carry__ctx_unread_missed(void *arg, const char *key)
+{
+    struct carry__unread *u = arg;
+    enum carry__derived which = carry__derived_key(u->ctx, key);
+    if (which == CARRY__PEER || which == CARRY__LOCAL)
+        u->value = carry__ctx_format_address(u->ctx, which == CARRY__LOCAL, u->buf) > 0 ? u->buf
+                                                                                          : NULL;
+    else if (which >= CARRY__HTTP_METHOD)
+        u->value = carry__ctx_http(u->ctx, (enum carry__http_key)(which - CARRY__HTTP_METHOD));
+    return NULL;
+}
+
+const char *carry__ctx_unread(carry_ctx *ctx, const char *key, char *buf)
+{
+    struct carry__unread u = {ctx, buf, NULL};
+    carry__store_get_else(&ctx->store, key, carry__ctx_unread_missed, &u);
+    return u.value;
 }
 
 const char *carry__ctx_get_derived(carry_ctx *ctx, const char *key)

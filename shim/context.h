@@ -109,15 +109,6 @@ static inline int carry__ctx_setn(carry_ctx *ctx, const char *key, const char *v
     return carry__store_setn(&ctx->store, &ctx->lock, key, value, value_len);
 }
 
-/* The same for a key ctx does not hold, while no other thread can see
- * ctx (it is being made).  Inline, so that a literal key's length is a
- * constant. */
-static inline int carry__ctx_add_unseen(carry_ctx *ctx, const char *key, const char *value,
-                                        size_t value_len)
-{
-    return carry__store_add_unseen(&ctx->store, key, strlen(key), value, value_len);
-}
-
 /* 0, or an errno value (store.h).  A derived key not read yet is unset
  * as any other. */
 int carry__ctx_unset(carry_ctx *ctx, const char *key);
@@ -128,11 +119,19 @@ int carry__ctx_unset(carry_ctx *ctx, const char *key);
 void carry__ctx_keep_addresses(carry_ctx *ctx, const struct sockaddr *peer, socklen_t peer_len,
                                const struct carry__sockaddr *local);
 
-/* key, "peer" or "local", in ctx: the value its store holds (NULL if
- * unset), else its address formatted in buf, of CARRY__ADDR_MAX bytes
- * (returning buf); NULL when it has neither.  Writes nothing, takes no
- * lock: safe in a signal handler. */
-const char *carry__ctx_address(carry_ctx *ctx, const char *key, char *buf);
+struct carry__http_head;
+
+/* Keeps the keys of req's HTTP head (http.method, http.target,
+ * request_id, traceparent) in req, a request being made, raw until they
+ * are read; out of memory, it has none. */
+void carry__ctx_keep_http(carry_ctx *req, const struct carry__http_head *h);
+
+/* key, a derived key that ctx keeps raw (a connection's or datagram's
+ * peer and local, a request's HTTP keys), while it was never read, set or
+ * unset: its value (an address formatted in buf, of CARRY__ADDR_MAX
+ * bytes); else NULL.  Writes nothing, takes no lock: safe in a signal
+ * handler. */
+const char *carry__ctx_unread(carry_ctx *ctx, const char *key, char *buf);
 
 /* A new context with a fresh id, or NULL with errno ENOMEM.  owner (the
  * calling thread's, or NULL) owns it; with thread_ref its one reference

@@ -146,15 +146,18 @@ static void carry__report_key(struct carry__out *o, const char *key, const char 
     carry__out_end(o);
 }
 
-/* A context's keys, oldest first: its addresses, unless read (then in
- * its store), then its store's (at most CARRY__KEYS of the newest). */
+/* A context's keys, oldest first: those it keeps raw (its addresses, a
+ * request's HTTP keys), unless read (then in its store), then its store's
+ * (at most CARRY__KEYS of the newest). */
 static void carry__report_keys(struct carry__out *o, carry_ctx *ctx)
 {
-    static const char *const addresses[] = {"peer", "local"};
-    for (size_t i = 0; i < sizeof addresses / sizeof addresses[0]; i++) {
+    static const char *const kept[] = {"peer", "local", "http.method", "http.target",
+                                       "request_id", "traceparent"};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
         char buf[CARRY__ADDR_MAX];
-        if (carry__ctx_address(ctx, addresses[i], buf) == buf)
-            carry__report_key(o, addresses[i], buf);
+        const char *value = carry__ctx_unread(ctx, kept[i], buf);
+        if (value != NULL)
+            carry__report_key(o, kept[i], value);
     }
     const char *keys[CARRY__KEYS], *values[CARRY__KEYS];
     size_t n = carry__store_list(&ctx->store, keys, values, CARRY__KEYS);

@@ -83,6 +83,17 @@ bool carry__traceparent_valid(const char *text, size_t len)
            lchex(t + 36, 16, true) && lchex(t + 53, 2, false);
 }
 
+/* "HTTP/1.0" or "HTTP/1.1" at s, which has eight bytes: the two differ
+ * in the last bit of their last byte, set before one compare. */
+static inline bool http_1x(const char *s)
+{
+    uint64_t v, last_bit, want;
+    memcpy(&v, s, 8);
+    memcpy(&last_bit, "\0\0\0\0\0\0\0\1", 8);
+    memcpy(&want, "HTTP/1.1", 8);
+    return (v | last_bit) == want;
+}
+
 /* METHOD SP target SP HTTP/1.0|1 CRLF|LF at the start of b: the length of
  * the line with its ending (method and target in h), or 0. */
 static size_t request_line(const char *b, size_t len, struct carry__http_head *h)
@@ -101,7 +112,7 @@ static size_t request_line(const char *b, size_t len, struct carry__http_head *h
     h->target_len = i - target;
     i++;
     /* "HTTP/1.x" and at least the LF after it. */
-    if (len - i < 9 || memcmp(b + i, "HTTP/1.", 7) != 0 || (b[i + 7] != '0' && b[i + 7] != '1'))
+    if (len - i < 9 || !http_1x(b + i))
         return 0;
     i += 8;
     if (b[i] == '\r')
@@ -155,13 +166,17 @@ static void header_line(const char *line, size_t n, struct carry__http_head *h)
     }
 }
 
-bool carry__http_head_read(const char *bytes, size_t len, struct carry__http_head *out)
+bool carry__http_head_read(const char *bytes, size_t len, struct carry__http_head *h)
 {
-    struct carry__http_head h = {0};
-    size_t at = request_line(bytes, len, &h);
+    size_t at = request_line(bytes, len, h);
     if (!at)
         return false;
-    h.line_len = at;
+    h->line_len = at;
+    h->traceparent = NULL;
+    h->request_id = NULL;
+    h->request_id_len = 0;
+    h->traceparent_rejected = false;
+    h->head_len = 0;
     size_t end = len < CARRY__HTTP_HEAD_MAX ? len : CARRY__HTTP_HEAD_MAX;
     for (unsigned lines = 0; lines < CARRY__HTTP_HEADERS_MAX && at < end; lines++) {
         const char *lf = memchr(bytes + at, '\n', end - at);
@@ -172,12 +187,41 @@ bool carry__http_head_read(const char *bytes, size_t len, struct carry__http_hea
             n--;
         if (n == 0) {
             /* The empty line: what follows is not the head's. */
-            h.head_len = (size_t)(lf - bytes) + 1;
+            h->head_len = (size_t)(lf - bytes) + 1;
             break;
         }
-        header_line(bytes + at, n, &h);
+        header_line(bytes + at, n, h);
         at += (size_t)(lf - (bytes + at)) + 1;
     }
-    *out = h;
     return true;
+}
+
+/* A value and its NUL at out, unless absent (NULL): the NUL alone.  The
+ * place after them. */
+static inline __attribute__((always_inline)) char *keep_one(char *out, const char *value,
+                                                            size_t len)
+{
+    if (value != NULL) {
+        carry__copy(out, value, len);
+        out += len;
+    }
+    *out = '\0';
+    return out + 1;
+}
+
+void carry__http_keep(char *out, const struct carry__http_head *h)
+{
+    /* The method, its space and the target are the request line's first
+     * bytes: one copy, the space made the method's NUL. */
+    out = keep_one(out, h->method, h->method_len + 1 + h->target_len);
+    out[-(ptrdiff_t)h->target_len - 2] = '\0';
+    out = keep_one(out, h->request_id, h->request_id_len);
+    keep_one(out, h->traceparent, CARRY__TRACEPARENT_LEN);
+}
+
+const char *carry__http_kept(const char *kept, enum carry__http_key key)
+{
+    for (unsigned i = 0; i < (unsigned)key; i++)
+        kept += strlen(kept) + 1;
+    return kept[0] != '\0' ? kept : NULL;
 }

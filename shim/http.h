@@ -43,9 +43,9 @@ struct carry__http_head {
  * continuation lines (obs-fold) are ignored; the empty line that ends the head
  * gives head_len.  An x-request-id is taken when
  * it is 1 to 255 bytes of visible ASCII (the first such one); a second
- * traceparent header rejects the traceparent.  *out is written only when
- * it returns true. */
-bool carry__http_head_read(const char *bytes, size_t len, struct carry__http_head *out);
+ * traceparent header rejects the traceparent.  *h means something only
+ * when it returns true. */
+bool carry__http_head_read(const char *bytes, size_t len, struct carry__http_head *h);
 
 /* Whether bytes could start a head (a method's first letter): the test
  * every other protocol fails, inline so that their requests pay no call. */
@@ -53,6 +53,32 @@ static inline bool carry__http_maybe(const char *bytes, size_t len)
 {
     return len > 0 && bytes[0] >= 'A' && bytes[0] <= 'Z';
 }
+
+/* The keys a head gives its request, in the order a request keeps them
+ * (carry__http_keep). */
+enum carry__http_key {
+    CARRY__HTTP_KEY_METHOD,      /* http.method */
+    CARRY__HTTP_KEY_TARGET,      /* http.target */
+    CARRY__HTTP_KEY_REQUEST_ID,  /* request_id, from x-request-id */
+    CARRY__HTTP_KEY_TRACEPARENT, /* traceparent */
+    CARRY__HTTP_KEYS
+};
+
+/* Bytes h's keys take kept: each value and a NUL. */
+static inline size_t carry__http_kept_size(const struct carry__http_head *h)
+{
+    return h->method_len + h->target_len + (h->request_id ? h->request_id_len : 0) +
+           (h->traceparent ? CARRY__TRACEPARENT_LEN : 0) + CARRY__HTTP_KEYS;
+}
+
+/* Copies h's keys to out (carry__http_kept_size bytes), one string each
+ * in the order of carry__http_key, an absent one empty: a request keeps
+ * them so and makes them keys only when they are read. */
+void carry__http_keep(char *out, const struct carry__http_head *h);
+
+/* key's value in what carry__http_keep wrote, or NULL when the head had
+ * none. */
+const char *carry__http_kept(const char *kept, enum carry__http_key key);
 
 /* True when text[0..len) is a valid W3C traceparent that carry adopts. */
 bool carry__traceparent_valid(const char *text, size_t len);

@@ -8,8 +8,9 @@
 #include "stats.h"
 
 /* An HTTP/1.x head at the start of the request's first bytes gives it
- * keys; the context is not shared yet, so nothing reads them half-made.
- * Out of memory, a key is missing.  Called when carry__http_maybe. */
+ * keys, kept raw until they are read; the context is not shared yet, so
+ * nothing reads them half-made.  Out of memory, they are missing.  Called
+ * when carry__http_maybe. */
 static __attribute__((noinline)) void carry__request_http(carry_ctx *req, const char *bytes,
                                                           size_t len)
 {
@@ -17,13 +18,8 @@ static __attribute__((noinline)) void carry__request_http(carry_ctx *req, const 
     if (!carry__http_head_read(bytes, len, &h))
         return;
     int saved_errno = errno; /* the keys may allocate */
-    carry__ctx_add_unseen(req, "http.method", h.method, h.method_len);
-    carry__ctx_add_unseen(req, "http.target", h.target, h.target_len);
+    carry__ctx_keep_http(req, &h);
     carry__trace_set_method(&req->trace, h.method, h.method_len);
-    if (h.request_id != NULL)
-        carry__ctx_add_unseen(req, "request_id", h.request_id, h.request_id_len);
-    if (h.traceparent != NULL)
-        carry__ctx_add_unseen(req, "traceparent", h.traceparent, CARRY__TRACEPARENT_LEN);
     bool adopt = h.traceparent != NULL && carry__config.trace != CARRY__TRACE_OFF;
     if (adopt) {
         carry__trace_adopt(&req->trace, h.traceparent);

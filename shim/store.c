@@ -323,12 +323,6 @@ carry__store_add(struct carry__store *store, const char *key, size_t key_len, co
     return e;
 }
 
-int carry__store_add_unseen(struct carry__store *store, const char *key, size_t key_len,
-                            const char *value, size_t value_len)
-{
-    return carry__store_add(store, key, key_len, value, value_len) != NULL ? 0 : ENOMEM;
-}
-
 char *carry__store_add_hidden(struct carry__store *store, size_t size)
 {
     CARRY__INVARIANT(atomic_load_explicit(&store->entries, memory_order_relaxed) == NULL,

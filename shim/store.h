@@ -34,11 +34,6 @@ int carry__store_set(struct carry__store *store, carry__spin *lock, const char *
  * (the store adds one). */
 int carry__store_setn(struct carry__store *store, carry__spin *lock, const char *key,
                       const char *value, size_t value_len);
-/* Adds key (key_len bytes), which the store does not hold, with value_len
- * bytes of value, to a store no other thread can see yet (a context being
- * made): no lock and no look-up.  0, or ENOMEM. */
-int carry__store_add_unseen(struct carry__store *store, const char *key, size_t key_len,
-                            const char *value, size_t value_len);
 /* Adds the hidden entry of a store that is empty and that no other
  * thread can see yet: size bytes for carry's own use (addr.h's
  * addresses), which no key names (its key is the empty one, which no key

@@ -81,7 +81,7 @@ void carry__trace_set_method(struct carry__trace *t, const char *method, size_t 
         len = CARRY__TRACE_METHOD_MAX;
     t->attrs[0] = CARRY__TRACE_ATTR_METHOD;
     t->attrs[1] = (uint8_t)len;
-    memcpy(t->attrs + 2, method, len);
+    carry__copy((char *)t->attrs + 2, method, len);
     t->attrs_size = (uint16_t)(2 + len);
 }
 

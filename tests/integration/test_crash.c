@@ -297,9 +297,10 @@ Test(crash, thread_without_context)
     carry_run_free(&carried);
 }
 
-/* In a request, the report names the request, then its connection with
- * the connection's addresses, which carry formats in the handler (the
- * program never read them). */
+/* In a request, the report names the request with the keys of its HTTP
+ * head, then its connection with the connection's addresses: keys the
+ * program never read, which carry writes in the handler from what it
+ * kept. */
 Test(crash, request_names_its_connection_and_addresses)
 {
     struct carry_run_result r = crash(true, NULL, "segv", "request", NULL);
@@ -311,7 +312,8 @@ Test(crash, request_names_its_connection_and_addresses)
     char *peer = carry_field(line, "peer"), *local = carry_field(line, "local");
     char want[256];
     snprintf(want, sizeof want,
-             "carry: context %016" PRIx64 "\ncarry:   user=alice\ncarry: request 1 of connection ",
+             "carry: context %016" PRIx64 "\ncarry:   http.method=GET\ncarry:   http.target=/crash\n"
+             "carry:   request_id=r-1\ncarry:   user=alice\ncarry: request 1 of connection ",
              id);
     cr_assert_not_null(strstr(r.err, want), "no '%s' in:\n%s", want, r.err);
     snprintf(want, sizeof want, "\ncarry:   peer=%s\ncarry:   local=%s\ncarry: backtrace:", peer,

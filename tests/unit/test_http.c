@@ -180,11 +180,8 @@ Test(http, other_protocols_and_malformed_request_lines_are_not_heads)
     };
     for (size_t i = 0; i < CARRY__COUNT(cases); i++) {
         struct carry__http_head h;
-        memset(&h, 0xa5, sizeof h);
-        struct carry__http_head before = h;
         cr_assert_not(carry__http_head_read(cases[i].s, cases[i].len, &h), "case %zu: %.*s", i,
                       (int)cases[i].len, cases[i].s);
-        cr_assert_eq(memcmp(&h, &before, sizeof h), 0, "case %zu: *out written", i);
     }
 }
 

@@ -10,6 +10,7 @@
 
 #include "api.h"
 #include "current.h"
+#include "http.h"
 #include "leaks.h"
 #include "log.h"
 
@@ -404,14 +405,14 @@ Test(refs, addresses_become_keys_at_their_first_read)
     req->seq = 7;
 
     char buf[CARRY__ADDR_MAX];
-    cr_assert_eq(carry__ctx_address(conn, "peer", buf), buf, "not read yet: formatted aside");
+    cr_assert_eq(carry__ctx_unread(conn, "peer", buf), buf, "not read yet: formatted aside");
     cr_assert_str_eq(buf, "10.0.0.1:5000");
     const char *keys[4], *values[4];
     cr_assert_eq(carry__store_list(&conn->store, keys, values, 4), 0, "no key before a read");
     const char *p = carry__ctx_get(req, "peer");
     cr_assert_str_eq(p, "10.0.0.1:5000");
     cr_assert_eq(carry__ctx_get(conn, "peer"), p, "written once, in the connection's store");
-    cr_assert_eq(carry__ctx_address(conn, "peer", buf), p, "read: the store's own");
+    cr_assert_null(carry__ctx_unread(conn, "peer", buf), "read: the store's own");
     cr_assert_str_eq(carry__ctx_get(conn, "local"), "127.0.0.1:80");
     cr_assert_eq(carry__store_list(&conn->store, keys, values, 4), 2);
     cr_assert_null(carry__ctx_get(req, "absent"));
@@ -420,7 +421,7 @@ Test(refs, addresses_become_keys_at_their_first_read)
     cr_assert_eq(carry__ctx_get(req, "peer"), p);
     cr_assert_eq(carry__ctx_unset(conn, "local"), 0);
     cr_assert_null(carry__ctx_get(req, "local"));
-    cr_assert_null(carry__ctx_address(conn, "local", buf), "unset stays unset");
+    cr_assert_null(carry__ctx_unread(conn, "local", buf), "unset: no longer unread");
     cr_assert_eq(carry__ctx_set(conn, "peer", "elsewhere"), 0);
     cr_assert_str_eq(carry__ctx_get(req, "peer"), "elsewhere");
     cr_assert_str_eq(p, "10.0.0.1:5000", "the value replaced stays valid");
@@ -429,8 +430,58 @@ Test(refs, addresses_become_keys_at_their_first_read)
     cr_assert_null(carry__ctx_get(req, "seq"));
     carry_ctx *none = carry__ctx_new();
     cr_assert_null(carry__ctx_get(none, "peer"), "a context with no addresses");
-    cr_assert_null(carry__ctx_address(none, "local", buf));
+    cr_assert_null(carry__ctx_unread(none, "local", buf));
     carry__ctx_unref(none);
+    carry__ctx_unref(conn);
+    carry__ctx_unref(req);
+    cr_assert(!carry__ctx_alive(conn));
+}
+
+/* A request's HTTP keys are kept as its head gave them and become keys
+ * at their first read: the same pointer ever after, then set and unset as
+ * any key.  A key its head did not have is its connection's, and the raw
+ * head is never taken for addresses (nor a connection's addresses for a
+ * head). */
+Test(refs, http_keys_become_keys_at_their_first_read)
+{
+    carry_ctx *conn = carry__ctx_new();
+    cr_assert_eq(carry__ctx_set(conn, "request_id", "the connection's"), 0);
+    carry_ctx *req = carry__ctx_new();
+    carry__ctx_ref(conn);
+    req->parent = conn;
+    req->seq = 1;
+    static const char head[] =
+        "POST /items?id=7 HTTP/1.1\r\n"
+        "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
+    struct carry__http_head h;
+    cr_assert(carry__http_head_read(head, sizeof head - 1, &h));
+    carry__ctx_keep_http(req, &h);
+
+    char buf[CARRY__ADDR_MAX];
+    cr_assert_str_eq(carry__ctx_unread(req, "http.method", buf), "POST", "kept, not read yet");
+    cr_assert_null(carry__ctx_unread(req, "request_id", buf), "the head had none");
+    cr_assert_null(carry__ctx_unread(req, "peer", buf), "a head is no address");
+    const char *keys[4], *values[4];
+    cr_assert_eq(carry__store_list(&req->store, keys, values, 4), 0, "no key before a read");
+
+    const char *method = carry__ctx_get(req, "http.method");
+    cr_assert_str_eq(method, "POST");
+    cr_assert_eq(carry__ctx_get(req, "http.method"), method, "written once");
+    cr_assert_null(carry__ctx_unread(req, "http.method", buf), "read: the store's own");
+    cr_assert_str_eq(carry__ctx_get(req, "traceparent"),
+                     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    cr_assert_str_eq(carry__ctx_get(req, "request_id"), "the connection's");
+    cr_assert_eq(carry__store_list(&req->store, keys, values, 4), 2);
+
+    cr_assert_eq(carry__ctx_unset(req, "http.target"), 0, "unset before its first read");
+    cr_assert_null(carry__ctx_get(req, "http.target"));
+    cr_assert_null(carry__ctx_unread(req, "http.target", buf));
+    cr_assert_eq(carry__ctx_set(req, "http.method", "GET"), 0);
+    cr_assert_str_eq(carry__ctx_get(req, "http.method"), "GET");
+    cr_assert_str_eq(method, "POST", "the value replaced stays valid");
+    cr_assert_null(carry__ctx_get(conn, "http.method"), "a connection has no head");
+    cr_assert_null(carry__ctx_unread(conn, "http.method", buf));
+
     carry__ctx_unref(conn);
     carry__ctx_unref(req);
     cr_assert(!carry__ctx_alive(conn));

@@ -57,7 +57,7 @@ Test(store, a_small_store_is_recycled_empty)
     cr_assert_null(carry__store_recycle(&ctx->store), "one small chunk is kept");
     cr_assert_null(carry__store_get(&ctx->store, "http.method"), "and emptied");
     cr_assert_null(carry__store_get(&ctx->store, "http.target"));
-    cr_assert_eq(carry__store_add_unseen(&ctx->store, "http.method", 11, "POST", 4), 0);
+    cr_assert_eq(carry__store_setn(&ctx->store, &ctx->lock, "http.method", "POST", 4), 0);
     cr_assert_str_eq(carry__store_get(&ctx->store, "http.method"), "POST");
     const char *keys[4], *values[4];
     cr_assert_eq(carry__store_list(&ctx->store, keys, values, 4), 1);
@@ -74,14 +74,14 @@ Test(store, a_small_store_is_recycled_empty)
     carry__ctx_unref(ctx);
 }
 
-/* A context being made gets its first keys without a look-up: they read
- * back exactly (lengths given, not NULs), and behave as any other key. */
-Test(store, keys_added_unseen_read_back_and_stay_settable)
+/* Values given by their length read back exactly (lengths given, not
+ * NULs), and behave as any other key. */
+Test(store, values_given_by_length_read_back_and_stay_settable)
 {
     carry_ctx *ctx = carry__ctx_new();
     const char peer[] = "127.0.0.1:5432/extra";
-    cr_assert_eq(carry__store_add_unseen(&ctx->store, "peer", 4, peer, 14), 0);
-    cr_assert_eq(carry__store_add_unseen(&ctx->store, "local", 5, "", 0), 0);
+    cr_assert_eq(carry__store_setn(&ctx->store, &ctx->lock, "peer", peer, 14), 0);
+    cr_assert_eq(carry__store_setn(&ctx->store, &ctx->lock, "local", "", 0), 0);
     cr_assert_str_eq(carry__store_get(&ctx->store, "peer"), "127.0.0.1:5432");
     cr_assert_str_eq(carry__store_get(&ctx->store, "local"), "");
     const char *old = carry__store_get(&ctx->store, "peer");
@@ -165,7 +165,7 @@ Test(store, every_short_length_is_copied_whole)
         for (size_t i = 0; i < key_len; i++)
             key[i] = (char)('A' + (i * 3 + len) % 26);
         key[key_len] = '\0';
-        cr_assert_eq(carry__store_add_unseen(&ctx->store, key, key_len, value, len), 0);
+        cr_assert_eq(carry__store_setn(&ctx->store, &ctx->lock, key, value, len), 0);
         cr_assert_str_eq(carry__store_get(&ctx->store, key), value, "length %zu", len);
     }
     /* Every entry still whole after the later ones were written. */
