@@ -55,15 +55,7 @@ struct carry__ep {
     struct carry__ring queue;   /* events threads handed back (see below) */
 };
 
-/* What epoll knows of every fd: its epoll state when it is an epoll fd,
- * and how many registrations it has (so that closing an fd that has none
- * walks nothing). */
-struct carry__ep_fd {
-    _Atomic(struct carry__ep *) ep;
-    _Atomic uint32_t regs;
-};
-
-static struct carry__fdmap carry__ep_fds = {.entry_size = sizeof(struct carry__ep_fd)};
+struct carry__fdmap carry__ep_fds = {.entry_size = sizeof(struct carry__ep_fd)};
 
 __thread uint64_t carry__io_batch __attribute__((tls_model("initial-exec")));
 

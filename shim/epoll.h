@@ -6,6 +6,7 @@
 
 #include "calls.h"
 #include "common.h"
+#include "fdmap.h"
 #include "self.h"
 
 /* A wait inside a library's loop, whose callbacks set the contexts (rule
@@ -34,6 +35,26 @@ int carry__ep_ctl(int epfd, int op, int fd, struct epoll_event *event, carry__ct
 
 /* epfd is a new epoll fd: any state left under its number is stale. */
 void carry__ep_created(int epfd);
+
+/* What epoll knows of every fd: its epoll state when it is an epoll fd,
+ * and how many registrations it has (so that closing an fd that has none
+ * walks nothing). */
+struct carry__ep;
+struct carry__ep_fd {
+    _Atomic(struct carry__ep *) ep;
+    _Atomic uint32_t regs;
+};
+
+extern struct carry__fdmap carry__ep_fds;
+
+/* Has fd neither a registration nor epoll state of its own?  Inline: it
+ * is so for most fds a program closes. */
+static inline bool carry__ep_fd_blank(int fd)
+{
+    struct carry__ep_fd *e = carry__fdmap_peek(&carry__ep_fds, fd, sizeof *e);
+    return e == NULL || (atomic_load_explicit(&e->regs, memory_order_acquire) == 0 &&
+                         atomic_load_explicit(&e->ep, memory_order_relaxed) == NULL);
+}
 
 /* fd is being closed: its registrations end, and its epoll state if it is
  * an epoll fd. */

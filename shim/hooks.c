@@ -154,6 +154,11 @@ static void carry__fd_end(int fd)
 
 void carry__hook_close(int fd)
 {
+    /* Most fds a program closes are files carry never tracked: nothing
+     * ends, and errno is not even read. */
+    struct carry__fd *e = carry__fd_peek(fd);
+    if ((e == NULL || carry__fd_blank(e)) && carry__ep_fd_blank(fd))
+        return;
     int saved_errno = errno;
     carry__fd_end(fd);
     errno = saved_errno;
