@@ -2,7 +2,7 @@
  * libuv 1.x: rule L.  libuv calls each callback with its handle or request
  * first, so a wrapper that schedules work hands libuv a trampoline of the
  * callback's type, and the core keeps the application's callbacks in a
- * record keyed by that handle or request; the trampoline finds them there.
+ * record found by that handle or request; the trampoline finds them there.
  *
  * A handle's record lives until uv_close's callback; a request's goes
  * before its callback runs, since the callback may free or reuse the
@@ -59,7 +59,7 @@ static int carry__uv_fd(void *obj)
 static int carry__uv_queued(void *req, bool ours, int rc)
 {
     if (ours && rc != 0)
-        carry__hook_cb_forget(req);
+        carry__hook_uv_refused(req);
     return rc;
 }
 
@@ -235,11 +235,11 @@ CARRY__EXPORT int uv_queue_work(void *loop, void *req, carry__uv_cb *work,
                                 carry__uv_int_cb *after)
 {
     bool ours = carry__uv_start(req, (carry__fn)work, (carry__fn)after,
-                                (carry__fn)carry__hook_uv_on_handle, -1,
+                                (carry__fn)carry__hook_uv_on_work, -1,
                                 CARRY__CB_PERSIST | CARRY__CB_REQUEST, __builtin_return_address(0));
     CARRY__UV_POOL_SCOPE(work != NULL);
     return carry__uv_queued(req, ours,
-                            CARRY__REAL(uv_queue_work)(loop, req, ours ? carry__hook_uv_on_handle : work,
+                            CARRY__REAL(uv_queue_work)(loop, req, ours ? carry__hook_uv_on_work : work,
                                                        ours ? carry__hook_uv_on_after_work : after));
 }
 

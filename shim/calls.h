@@ -126,4 +126,12 @@ enum {
                                   * callback: each submission makes one afresh */
 };
 
+/* The head of every libuv request on Unix (uv.h's UV_REQ_FIELDS): the
+ * core keeps a request's record in its last reserved word (records.c). */
+struct carry__uv_req_head {
+    void *data;
+    int type;
+    void *reserved[6];
+};
+
 #endif /* CARRY_CALLS_H */

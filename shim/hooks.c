@@ -751,6 +751,11 @@ void carry__hook_cb_forget(const void *obj)
     carry__record_forget(obj);
 }
 
+void carry__hook_uv_refused(const void *req)
+{
+    carry__record_forget_request(req);
+}
+
 void carry__hook_cb_detach(const void *obj, struct carry__cb *cb)
 {
     carry__record_detach(obj, carry__record_from(cb));
@@ -826,19 +831,25 @@ void carry__hook_ev_run(struct ev_loop *loop, void *watcher, int revents)
 }
 
 /* libuv's trampolines of a record that stays: scope_, the scope enter
- * opens for r, obj's record (scope_: a name no callback parameter has). */
-#define CARRY__UV_ON(name, enter, type, field, params, args) \
+ * opens for r, obj's record as find finds it (scope_: a name no callback
+ * parameter has). */
+#define CARRY__UV_FOUND(name, find, enter, type, field, params, args) \
     void carry__hook_uv_on_##name params \
     { \
-        struct carry__record *r = carry__record_find(obj); \
+        struct carry__record *r = find(obj); \
         carry_ctx *scope_ __attribute__((cleanup(carry__record_leave))) = enter; \
         ((type *)r->cb.field) args; \
     }
+
+#define CARRY__UV_ON(name, enter, type, field, params, args) \
+    CARRY__UV_FOUND(name, carry__record_find, enter, type, field, params, args)
 
 #define CARRY__UV_KEPT(name, type, field, params, args) \
     CARRY__UV_ON(name, carry__record_enter(r), type, field, params, args)
 
 CARRY__UV_KEPT(handle, carry__uv_cb, fn, (void *obj), (obj))
+CARRY__UV_FOUND(work, carry__record_of_request, carry__record_enter(r), carry__uv_cb, fn,
+                (void *obj), (obj))
 CARRY__UV_KEPT(int, carry__uv_int_cb, fn, (void *obj, int status), (obj, status))
 CARRY__UV_KEPT(poll, carry__uv_poll_cb, fn, (void *obj, int status, int events),
                (obj, status, events))
@@ -868,27 +879,30 @@ CARRY__UV_ON(udp_recv, carry__uv_udp_enter(r, nread, addr), carry__uv_udp_recv_c
               unsigned flags),
              (obj, nread, buf, addr, flags))
 
-/* libuv's trampolines of a record's last callback. */
-#define CARRY__UV_LAST(name, type, field, params, args) \
+/* libuv's trampolines of a record's last callback: a handle's close
+ * callback (its record is in the table), a request's. */
+#define CARRY__UV_LAST(name, last, type, field, params, args) \
     void carry__hook_uv_on_##name params \
     { \
         struct carry__cb cb; \
-        carry_ctx *scope_ __attribute__((cleanup(carry__record_leave))) = \
-            carry__record_enter_last_of(obj, &cb); \
+        carry_ctx *scope_ __attribute__((cleanup(carry__record_leave))) = last(obj, &cb); \
         if (cb.field != NULL) \
             ((type *)cb.field) args; \
     }
 
-CARRY__UV_LAST(request, carry__uv_cb, fn, (void *obj), (obj))
-CARRY__UV_LAST(status, carry__uv_int_cb, fn, (void *obj, int status), (obj, status))
-CARRY__UV_LAST(after_work, carry__uv_int_cb, after_work, (void *obj, int status), (obj, status))
-CARRY__UV_LAST(closed, carry__uv_cb, close, (void *obj), (obj))
-CARRY__UV_LAST(addrinfo, carry__uv_addrinfo_cb, fn, (void *obj, int status, struct addrinfo *res),
+#define CARRY__UV_DONE(name, type, field, params, args) \
+    CARRY__UV_LAST(name, carry__record_enter_last_request, type, field, params, args)
+
+CARRY__UV_LAST(closed, carry__record_enter_last_of, carry__uv_cb, close, (void *obj), (obj))
+CARRY__UV_DONE(request, carry__uv_cb, fn, (void *obj), (obj))
+CARRY__UV_DONE(status, carry__uv_int_cb, fn, (void *obj, int status), (obj, status))
+CARRY__UV_DONE(after_work, carry__uv_int_cb, after_work, (void *obj, int status), (obj, status))
+CARRY__UV_DONE(addrinfo, carry__uv_addrinfo_cb, fn, (void *obj, int status, struct addrinfo *res),
                (obj, status, res))
-CARRY__UV_LAST(nameinfo, carry__uv_nameinfo_cb, fn,
+CARRY__UV_DONE(nameinfo, carry__uv_nameinfo_cb, fn,
                (void *obj, int status, const char *host, const char *service),
                (obj, status, host, service))
-CARRY__UV_LAST(random, carry__uv_random_cb, fn, (void *obj, int status, void *buf, size_t len),
+CARRY__UV_DONE(random, carry__uv_random_cb, fn, (void *obj, int status, void *buf, size_t len),
                (obj, status, buf, len))
 
 /* Thread-pool work is queued with no context current, so that the pool's

@@ -354,6 +354,10 @@ void carry__hook_cb_stop(const void *obj, unsigned library, const void *caller);
  * failed): its record goes. */
 void carry__hook_cb_forget(const void *obj);
 
+/* The same for a libuv request that libuv refused: its callback never
+ * runs. */
+void carry__hook_uv_refused(const void *req);
+
 /* obj, whose record is cb, is about to be freed: cb leaves the table
  * first, so that an object another thread makes at obj's address once it
  * is freed gets a record of its own, and stays for obj's callbacks until
@@ -401,7 +405,7 @@ void carry__hook_cb_leave(carry__cb_scope scope);
  * libuv's, one per callback type, found by the handle or request libuv
  * hands them first: a handle's callbacks and uv_queue_work's work (the
  * record stays: _handle, _int, _poll, _alloc, _read, _fs_event,
- * _fs_poll), a listener's (_connection: libuv has just accepted, and the
+ * _fs_poll; _work), a listener's (_connection: libuv has just accepted, and the
  * new connection's context is current), a udp handle's receive callback
  * (_udp_recv: a datagram's callback runs in that datagram's context), and
  * the last callback of a record (a request's, uv_queue_work's after-work
@@ -411,6 +415,7 @@ void carry__hook_cb_leave(carry__cb_scope scope);
 void carry__hook_levent_run(int fd, short what, void *cb);
 void carry__hook_ev_run(struct ev_loop *loop, void *watcher, int revents);
 void carry__hook_uv_on_handle(void *obj);
+void carry__hook_uv_on_work(void *obj);
 void carry__hook_uv_on_int(void *obj, int status);
 void carry__hook_uv_on_poll(void *obj, int status, int events);
 void carry__hook_uv_on_alloc(void *obj, size_t suggested, void *buf);

@@ -43,6 +43,57 @@ static struct carry__record *carry__record_take(void)
     return r;
 }
 
+/*
+ * A libuv request's record, where libuv leaves room for it, is kept in the
+ * request itself, in the last word of its reserved[6]: libuv 1.x on Unix
+ * never touches those (read through 1.52; a later version, or another
+ * major, keeps its requests' records in the table as the other objects
+ * do).  A request has no record before it is submitted (libuv runs one
+ * submission of a request at a time), so none is looked for: the record
+ * is made, its address written there, read back by the request's
+ * callbacks, and cleared at its last, before the program has the request
+ * back.  It is in no table.
+ */
+#define CARRY__UV_SLOTS_MINOR_MAX 52
+
+enum { CARRY__UV_SLOTS_UNKNOWN, CARRY__UV_SLOTS_YES, CARRY__UV_SLOTS_NO };
+static _Atomic int carry__uv_slots;
+
+/* Decided at the first request's submission, before any request's
+ * callback can ask; threads that race decide alike. */
+static __attribute__((noinline)) bool carry__uv_slots_decide(void)
+{
+    int saved_errno = errno;
+    unsigned (*version)(void) = (unsigned (*)(void))dlsym(RTLD_NEXT, "uv_version");
+    unsigned v = version != NULL ? version() : 0;
+    errno = saved_errno;
+    bool yes = v >> 16 == 1 && (v >> 8 & 0xff) <= CARRY__UV_SLOTS_MINOR_MAX;
+    atomic_store_explicit(&carry__uv_slots, yes ? CARRY__UV_SLOTS_YES : CARRY__UV_SLOTS_NO,
+                          memory_order_release);
+    return yes;
+}
+
+static inline bool carry__uv_slots_on(void)
+{
+    int slots = atomic_load_explicit(&carry__uv_slots, memory_order_acquire);
+    return CARRY__LIKELY(slots != CARRY__UV_SLOTS_UNKNOWN) ? slots == CARRY__UV_SLOTS_YES
+                                                           : carry__uv_slots_decide();
+}
+
+/* Where req keeps its record (libuv hands a request from the loop to a
+ * pool thread and back under its own locks). */
+static inline void **carry__uv_slot(const void *req)
+{
+    return &((struct carry__uv_req_head *)req)->reserved[5];
+}
+
+static inline struct carry__record *carry__uv_slot_take(const void *req)
+{
+    struct carry__record *r = __atomic_load_n(carry__uv_slot(req), __ATOMIC_RELAXED);
+    __atomic_store_n(carry__uv_slot(req), NULL, __ATOMIC_RELAXED);
+    return r;
+}
+
 struct carry__record *carry__record_of(const void *obj, bool fresh)
 {
     struct carry__record *r = fresh ? NULL : carry__record_find(obj);
@@ -145,7 +196,18 @@ carry__record_bind(const void *obj, const struct carry__cb *cbs, int fd, unsigne
     bool uv = carry__library(flags) == CARRY__CB_LIBUV;
     if (cbs != NULL && uv && carry__library_code(CARRY__CB_LIBUV, (const void *)cbs->fn))
         return NULL;
-    struct carry__record *r = carry__record_of(obj, flags & CARRY__CB_REQUEST);
+    struct carry__record *r;
+    if ((flags & CARRY__CB_REQUEST) && carry__uv_slots_on()) {
+        /* No callbacks: libuv submits the request through its own API (its
+         * uv_write calls uv_write2 through the PLT) within the program's
+         * call, which made the record. */
+        if (cbs == NULL)
+            r = __atomic_load_n(carry__uv_slot(obj), __ATOMIC_RELAXED);
+        else if ((r = carry__record_take()) != NULL)
+            __atomic_store_n(carry__uv_slot(obj), r, __ATOMIC_RELAXED);
+    } else {
+        r = carry__record_of(obj, flags & CARRY__CB_REQUEST);
+    }
     if (r == NULL)
         return NULL;
     if (cbs != NULL) {
@@ -314,6 +376,23 @@ void carry__record_forget(const void *obj)
         carry__record_free(r);
 }
 
+struct carry__record *carry__record_of_request(const void *req)
+{
+    return carry__uv_slots_on() ? __atomic_load_n(carry__uv_slot(req), __ATOMIC_RELAXED)
+                                : carry__record_find(req);
+}
+
+void carry__record_forget_request(const void *req)
+{
+    if (!carry__uv_slots_on()) {
+        carry__record_forget(req);
+        return;
+    }
+    struct carry__record *r = carry__uv_slot_take(req);
+    if (r != NULL)
+        carry__record_free(r);
+}
+
 void carry__record_detach(const void *obj, struct carry__record *r)
 {
     carry__cbtable_remove(&carry__records, obj, &r->entry);
@@ -353,6 +432,16 @@ carry_ctx *carry__record_enter_last_of(const void *obj, struct carry__cb *copy)
 {
     struct carry__record *r =
         carry__record_entry(carry__cbtable_remove(&carry__records, obj, NULL));
+    carry_ctx *ctx = carry__record_last(r, copy);
+    carry__record_free(r);
+    return carry__scope_enter(ctx);
+}
+
+carry_ctx *carry__record_enter_last_request(const void *req, struct carry__cb *copy)
+{
+    if (!carry__uv_slots_on())
+        return carry__record_enter_last_of(req, copy);
+    struct carry__record *r = carry__uv_slot_take(req);
     carry_ctx *ctx = carry__record_last(r, copy);
     carry__record_free(r);
     return carry__scope_enter(ctx);

@@ -12,8 +12,10 @@
  * without telling the library leaves at most one record behind, which the
  * next object at that address takes over: memory does not grow with
  * connection churn.  A one-shot callback that belongs to no object the
- * application sees (event_base_once, ev_once) has a record in no table.
- * Records come from a pool (pool.h).
+ * application sees (event_base_once, ev_once) has a record in no table,
+ * and so has a libuv request where the request has room for it (records.c:
+ * one submission at a time, its record in the request while libuv holds
+ * it).  Records come from a pool (pool.h).
  */
 #ifndef CARRY_RECORDS_H
 #define CARRY_RECORDS_H
@@ -122,6 +124,12 @@ void carry__record_stop(const void *obj, unsigned library, const void *caller);
 /* obj is gone: its record goes. */
 void carry__record_forget(const void *obj);
 
+/* A libuv request's record (see records.c: in the request itself where
+ * libuv leaves room), while libuv holds the request; and the same as
+ * carry__record_forget for a request libuv refused. */
+struct carry__record *carry__record_of_request(const void *req);
+void carry__record_forget_request(const void *req);
+
 /* r, obj's record, leaves its table but stays, for obj's callbacks that
  * may still run (carry__record_release lets go of it then): an object
  * made at obj's address from now on gets a record of its own. */
@@ -170,6 +178,9 @@ carry_ctx *carry__record_enter_last(struct carry__record *r, struct carry__cb *c
 
 /* The same for obj's record, which leaves the table in the same look-up. */
 carry_ctx *carry__record_enter_last_of(const void *obj, struct carry__cb *copy);
+
+/* The same for a libuv request's. */
+carry_ctx *carry__record_enter_last_request(const void *req, struct carry__cb *copy);
 
 static inline void carry__record_leave(carry_ctx **prev)
 {

@@ -61,6 +61,8 @@ static int probe_steps(bool preload, const char *mode, int *wrong, const char *e
     cr_assert_not_null(strstr(r.out, "done rc=0 id=0000000000000000\n"), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "fs_sync rc=0\n"), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "getaddrinfo status=0\n"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "write status=0\n"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "shutdown status=0\n"), "%s", r.out);
     int steps = 0;
     *wrong = *named = 0;
     for (const char *p = strstr(r.out, "step "); p; p = strstr(p + 1, "\nstep ")) {
@@ -81,11 +83,12 @@ Test(libuv, every_kind_of_callback_in_its_context)
 {
     /* Three repeats of a timer libuv re-arms itself, a one-shot timer, two
      * pool jobs (one without after-work), an fs chain of three, a lookup,
-     * an async send from another thread, idle, check, prepare, and a poll
-     * on an accepted fd started from another context, with its close. */
+     * a write on a pipe and its shutdown, an async send from another
+     * thread, idle, check, prepare, and a poll on an accepted fd started
+     * from another context, with its close. */
     int wrong, repeats;
     int steps = probe_steps(true, NULL, &wrong, "timer_repeat", &repeats);
-    cr_assert_eq(steps, 17);
+    cr_assert_eq(steps, 19);
     cr_assert_eq(repeats, 3);
     cr_assert_eq(wrong, 0);
     int native = probe_steps(false, NULL, &wrong, "timer_repeat", &repeats);
