@@ -87,10 +87,21 @@ static inline void **carry__uv_slot(const void *req)
     return &((struct carry__uv_req_head *)req)->reserved[5];
 }
 
+static inline void carry__uv_slot_put(const void *req, struct carry__record *r)
+{
+    __atomic_store_n(carry__uv_slot(req), r, __ATOMIC_RELAXED);
+    if (carry__counting())
+        carry__stats_raise(&carry__stats.uv_requests_max,
+                           atomic_fetch_add_explicit(&carry__stats.uv_requests, 1,
+                                                     memory_order_relaxed) + 1);
+}
+
 static inline struct carry__record *carry__uv_slot_take(const void *req)
 {
     struct carry__record *r = __atomic_load_n(carry__uv_slot(req), __ATOMIC_RELAXED);
     __atomic_store_n(carry__uv_slot(req), NULL, __ATOMIC_RELAXED);
+    if (carry__counting() && r != NULL)
+        atomic_fetch_sub_explicit(&carry__stats.uv_requests, 1, memory_order_relaxed);
     return r;
 }
 
@@ -204,7 +215,7 @@ carry__record_bind(const void *obj, const struct carry__cb *cbs, int fd, unsigne
         if (cbs == NULL)
             r = __atomic_load_n(carry__uv_slot(obj), __ATOMIC_RELAXED);
         else if ((r = carry__record_take()) != NULL)
-            __atomic_store_n(carry__uv_slot(obj), r, __ATOMIC_RELAXED);
+            carry__uv_slot_put(obj, r);
     } else {
         r = carry__record_of(obj, flags & CARRY__CB_REQUEST);
     }

@@ -101,7 +101,7 @@ size_t carry__report_format(char *buf, size_t size)
     clock_gettime(CLOCK_MONOTONIC, &now);
     double seconds = (double)(now.tv_sec - carry__stats_start.tv_sec) +
                      (double)(now.tv_nsec - carry__stats_start.tv_nsec) / 1e9;
-    char a[32], b[32], c[32];
+    char a[32], b[32], c[32], d[32];
     size_t len = 0;
 #define CARRY__PUT(...) \
     do { \
@@ -153,7 +153,6 @@ size_t carry__report_format(char *buf, size_t size)
         uint64_t none = carry__stat(&carry__stats.flow[i][CARRY__WITHOUT]);
         if (cap + res + none == 0)
             continue;
-        char d[32];
         CARRY__PUT("  %-10s %14s %14s %14s\n", carry__boundary_names[i],
                    carry__stats_num(cap, a, sizeof a), carry__stats_num(res, b, sizeof b),
                    carry__stats_num(none, d, sizeof d));
@@ -161,12 +160,14 @@ size_t carry__report_format(char *buf, size_t size)
     size_t alive, peak;
     carry__records_counts(&alive, &peak);
     CARRY__PUT("  library records: %s alive at exit, %s at peak (an event, watcher, handle or "
-               "request each)\n",
-               carry__stats_num(alive, a, sizeof a), carry__stats_num(peak, b, sizeof b));
+               "request each); libuv requests holding theirs: %s in flight at exit, %s at "
+               "peak\n",
+               carry__stats_num(alive, a, sizeof a), carry__stats_num(peak, b, sizeof b),
+               carry__stats_num(carry__stat(&carry__stats.uv_requests), c, sizeof c),
+               carry__stats_num(carry__stat(&carry__stats.uv_requests_max), d, sizeof d));
     CARRY__PUT("  mismatches: %s (I/O on a connection's fd while another context was current)\n",
                carry__stats_num(carry__stat(&carry__stats.mismatches), a, sizeof a));
     if (carry__export_on()) {
-        char d[32];
         CARRY__PUT("  spans: %s exported, %s dropped (queue full), %s failed sends, %s truncated "
                    "attributes\n",
                    carry__stats_num(carry__stat(&carry__stats.spans_exported), a, sizeof a),

@@ -43,6 +43,9 @@ struct carry__stats {
     /* Work that ran with no context because carry could not allocate its
      * bookkeeping (a pool, an fd map, an epoll fd carry cannot track). */
     _Atomic uint64_t lost_to_memory;
+    /* Rule L: libuv requests in flight whose records live in the request
+     * itself (records.c), and the most at once. */
+    _Atomic uint64_t uv_requests, uv_requests_max;
     /* Rule O: spans the collector took; spans not queued (the queue was
      * full); spans whose sends failed (dropped after the retries); and
      * attributes left out of a span for want of room. */
