@@ -830,6 +830,19 @@ void carry__hook_ev_run(struct ev_loop *loop, void *watcher, int revents)
     ((carry__ev_cb *)r->cb.fn)(loop, watcher, revents);
 }
 
+/* libuv calls a callback from its loop (or from a pool thread), never
+ * from inside another: what was current before it is what libuv's own I/O
+ * left there (its read that began a request, an accept), which the thread
+ * lets go of, prev.  The callback ends in no context, as at a dispatch
+ * point, so that libuv's own work before its next callback (its reads of
+ * other connections, writes it flushes) runs in none. */
+static inline carry_ctx *carry__uv_dispatched(carry_ctx *prev)
+{
+    if (prev != NULL)
+        carry__ctx_unref_local(prev);
+    return NULL;
+}
+
 /* libuv's trampolines of a record that stays: scope_, the scope enter
  * opens for r, obj's record as find finds it (scope_: a name no callback
  * parameter has). */
@@ -837,7 +850,8 @@ void carry__hook_ev_run(struct ev_loop *loop, void *watcher, int revents)
     void carry__hook_uv_on_##name params \
     { \
         struct carry__record *r = find(obj); \
-        carry_ctx *scope_ __attribute__((cleanup(carry__record_leave))) = enter; \
+        carry_ctx *scope_ __attribute__((cleanup(carry__record_leave))) = \
+            carry__uv_dispatched(enter); \
         ((type *)r->cb.field) args; \
     }
 
@@ -885,7 +899,8 @@ CARRY__UV_ON(udp_recv, carry__uv_udp_enter(r, nread, addr), carry__uv_udp_recv_c
     void carry__hook_uv_on_##name params \
     { \
         struct carry__cb cb; \
-        carry_ctx *scope_ __attribute__((cleanup(carry__record_leave))) = last(obj, &cb); \
+        carry_ctx *scope_ __attribute__((cleanup(carry__record_leave))) = \
+            carry__uv_dispatched(last(obj, &cb)); \
         if (cb.field != NULL) \
             ((type *)cb.field) args; \
     }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "run.h"
 
@@ -25,6 +26,29 @@ static char *uv_probe_line(const char *cmd, const char *const *env, struct carry
 Test(libuv, every_step_in_its_connections_context, .timeout = 240)
 {
     carry_assert_clean_in_each_epoll_mode("uv_server", "-");
+}
+
+/* libuv reads a connection itself, between callbacks, and that read begins
+ * the request its read callback runs in.  Each callback ends in no
+ * context, so that libuv's own reads of the other connections that follow
+ * in the same loop run in none: CARRY_STATS counts no I/O on a connection
+ * in another connection's context (it counted about one per request). */
+Test(libuv, libuvs_own_reads_run_in_no_request, .timeout = 120)
+{
+    char stats[] = "/tmp/carry_uv_stats_XXXXXX", stats_env[64];
+    int fd = mkstemp(stats);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    snprintf(stats_env, sizeof stats_env, "CARRY_STATS=%s", stats);
+    const char *env[] = {stats_env, NULL};
+    char *line = carry_drive(true, env, "uv_server", "-", "50", 5000, NULL);
+    carry_assert_clean_run(line, 5000, 50, "50 connections");
+    char *report = carry_read_file(stats);
+    unlink(stats);
+    cr_assert_eq(carry_number_after(report, "requests:"), 5000 / carry_test_scale(), "%s", report);
+    cr_assert_eq(carry_number_after(report, "mismatches:"), 0, "%s", report);
+    free(report);
+    free(line);
 }
 
 /* Rule R's limit: requests read together are one request. */
