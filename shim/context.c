@@ -417,7 +417,8 @@ enum carry__derived {
 
 /* Which of ctx's derived keys key is.  A switch on the first byte: a miss
  * of the program's own key costs one or two compares. */
-static inline enum carry__derived carry__derived_key(const carry_ctx *ctx, const char *key)
+static inline __attribute__((always_inline)) enum carry__derived
+carry__derived_key(const carry_ctx *ctx, const char *key)
 {
     bool request = ctx->parent != NULL;
     switch (key[0]) {
@@ -450,7 +451,8 @@ static inline enum carry__derived carry__derived_key(const carry_ctx *ctx, const
 
 /* Writes derived key into ctx's store, so that the pointer stays valid;
  * its value, or NULL (no address, or out of memory: the key reads as
- * absent).  Apart, with its buffer: a miss needs neither. */
+ * absent).  An HTTP key the request's head did not have is its
+ * connection's.  Apart, with its buffer: a miss needs neither. */
 static __attribute__((noinline)) const char *
 carry__ctx_derive(carry_ctx *ctx, const char *key, enum carry__derived which)
 {
@@ -478,22 +480,40 @@ carry__ctx_derive(carry_ctx *ctx, const char *key, enum carry__derived which)
         break;
     default: {
         const char *kept = carry__ctx_http(ctx, (enum carry__http_key)(which - CARRY__HTTP_METHOD));
-        return carry__store_add_missing(&ctx->store, &ctx->lock, key, kept, strlen(kept));
+        return kept != NULL
+                   ? carry__store_add_missing(&ctx->store, &ctx->lock, key, kept, strlen(kept))
+                   : carry__ctx_get(ctx->parent, key);
     }
     }
     return carry__store_add_missing(&ctx->store, &ctx->lock, key, text, len);
 }
 
+/* May a key that starts with c be derived (the first bytes of the names
+ * carry__derived_key knows)?  A program's own key rarely: its miss makes
+ * no frame. */
+static inline bool carry__derivable(char c)
+{
+    const uint32_t initials = 1u << ('c' - 'c') | 1u << ('h' - 'c') | 1u << ('l' - 'c') |
+                              1u << ('p' - 'c') | 1u << ('r' - 'c') | 1u << ('s' - 'c') |
+                              1u << ('t' - 'c');
+    unsigned i = (unsigned char)c - 'c';
+    return i < 32 && (initials >> i & 1);
+}
+
+static __attribute__((noinline)) const char *carry__ctx_get_derivable(carry_ctx *ctx,
+                                                                      const char *key)
+{
+    enum carry__derived which = carry__derived_key(ctx, key);
+    if (which != CARRY__NOT_DERIVED)
+        return carry__ctx_derive(ctx, key, which);
+    return ctx->parent != NULL ? carry__ctx_get(ctx->parent, key) : NULL;
+}
+
 const char *carry__ctx_get_missed(void *arg, const char *key)
 {
     carry_ctx *ctx = arg;
-    enum carry__derived which = carry__derived_key(ctx, key);
-    /* A request whose head had no such key reads its connection's. */
-    if (which >= CARRY__HTTP_METHOD &&
-        carry__ctx_http(ctx, (enum carry__http_key)(which - CARRY__HTTP_METHOD)) == NULL)
-        which = CARRY__NOT_DERIVED;
-    if (which != CARRY__NOT_DERIVED)
-        return carry__ctx_derive(ctx, key, which);
+    if (carry__derivable(key[0]))
+        return carry__ctx_get_derivable(ctx, key);
     return ctx->parent != NULL ? carry__ctx_get(ctx->parent, key) : NULL;
 }
 
