@@ -138,13 +138,19 @@ void carry__hook_connect(int fd, int rc)
     errno = saved_errno;
 }
 
-/* fd's state ends: its ownership, its channel, its outgoing requests'
- * state (all in its entry, which a file carry never tracked has blank),
- * its registrations, its epoll state. */
-static void carry__fd_end(int fd)
+/* Does fd's entry hold anything (its ownership, its channel, its outgoing
+ * requests' state)?  A file carry never tracked has a blank one. */
+static inline bool carry__fd_tracked(int fd)
 {
     struct carry__fd *e = carry__fd_peek(fd);
-    if (e != NULL && !carry__fd_blank(e)) {
+    return e != NULL && !carry__fd_blank(e);
+}
+
+/* fd's state ends: what its entry holds when tracked, its registrations,
+ * its epoll state. */
+static void carry__fd_end(int fd, bool tracked)
+{
+    if (tracked) {
         carry__fd_closed(fd);
         carry__chan_closed(fd);
         carry__inject_closed(fd);
@@ -156,11 +162,11 @@ void carry__hook_close(int fd)
 {
     /* Most fds a program closes are files carry never tracked: nothing
      * ends, and errno is not even read. */
-    struct carry__fd *e = carry__fd_peek(fd);
-    if ((e == NULL || carry__fd_blank(e)) && carry__ep_fd_blank(fd))
+    bool tracked = carry__fd_tracked(fd);
+    if (!tracked && carry__ep_fd_blank(fd))
         return;
     int saved_errno = errno;
-    carry__fd_end(fd);
+    carry__fd_end(fd, tracked);
     errno = saved_errno;
 }
 
@@ -186,7 +192,7 @@ void carry__hook_dup(int oldfd, int rc)
     if (rc < 0 || rc == oldfd)
         return;
     int saved_errno = errno;
-    carry__fd_end(rc);
+    carry__fd_end(rc, carry__fd_tracked(rc));
     carry__fd_dup(oldfd, rc);
     carry__chan_dup(oldfd, rc);
     errno = saved_errno;

@@ -105,6 +105,21 @@ static inline struct carry__record *carry__uv_slot_take(const void *req)
     return r;
 }
 
+/* req's record at its submission: a new one in its word, but with no
+ * callbacks (cbs NULL), where libuv submits the request through its own
+ * API (its uv_write calls uv_write2 through the PLT) within the program's
+ * call, which made the record.  Apart: handles' starts need none of it. */
+static __attribute__((noinline)) struct carry__record *
+carry__uv_request_record(const void *req, const struct carry__cb *cbs)
+{
+    if (cbs == NULL)
+        return __atomic_load_n(carry__uv_slot(req), __ATOMIC_RELAXED);
+    struct carry__record *r = carry__record_take();
+    if (r != NULL)
+        carry__uv_slot_put(req, r);
+    return r;
+}
+
 struct carry__record *carry__record_of(const void *obj, bool fresh)
 {
     struct carry__record *r = fresh ? NULL : carry__record_find(obj);
@@ -198,27 +213,19 @@ bool carry__libuv_object(const void *code)
 }
 
 /* obj's record, holding cbs (NULL: the callbacks it has) and what flags
- * say, or NULL when carry leaves obj alone.  A record keeps the callbacks
+ * say, or NULL when carry leaves obj alone; in_request: obj is a libuv
+ * request that keeps its record in itself.  A record keeps the callbacks
  * other calls gave it: libevent's finalizer (carry__record_finalizing) and
  * uv_close's callback (carry__record_closing). */
 __attribute__((always_inline)) static inline struct carry__record *
-carry__record_bind(const void *obj, const struct carry__cb *cbs, int fd, unsigned flags)
+carry__record_bind(const void *obj, const struct carry__cb *cbs, int fd, unsigned flags,
+                   bool in_request)
 {
     bool uv = carry__library(flags) == CARRY__CB_LIBUV;
     if (cbs != NULL && uv && carry__library_code(CARRY__CB_LIBUV, (const void *)cbs->fn))
         return NULL;
-    struct carry__record *r;
-    if ((flags & CARRY__CB_REQUEST) && carry__uv_slots_on()) {
-        /* No callbacks: libuv submits the request through its own API (its
-         * uv_write calls uv_write2 through the PLT) within the program's
-         * call, which made the record. */
-        if (cbs == NULL)
-            r = __atomic_load_n(carry__uv_slot(obj), __ATOMIC_RELAXED);
-        else if ((r = carry__record_take()) != NULL)
-            carry__uv_slot_put(obj, r);
-    } else {
-        r = carry__record_of(obj, flags & CARRY__CB_REQUEST);
-    }
+    struct carry__record *r = in_request ? carry__uv_request_record(obj, cbs)
+                                         : carry__record_of(obj, flags & CARRY__CB_REQUEST);
     if (r == NULL)
         return NULL;
     if (cbs != NULL) {
@@ -241,7 +248,7 @@ carry__record_bind(const void *obj, const struct carry__cb *cbs, int fd, unsigne
 struct carry__record *carry__record_assign(const void *obj, const struct carry__cb *cbs, int fd,
                                            unsigned flags)
 {
-    struct carry__record *r = carry__record_bind(obj, cbs, fd, flags);
+    struct carry__record *r = carry__record_bind(obj, cbs, fd, flags, false);
     if (r != NULL)
         carry__record_drop(r);
     return r;
@@ -253,10 +260,18 @@ struct carry__record *carry__record_assign(const void *obj, const struct carry__
  * record goes when it does), uv_queue_work's twice (the work, then the
  * after-work callback).
  */
+static __attribute__((noinline)) struct carry__record *
+carry__record_bind_request(const void *req, const struct carry__cb *cbs, int fd, unsigned flags)
+{
+    return carry__record_bind(req, cbs, fd, flags, true);
+}
+
 struct carry__record *carry__record_start(const void *obj, const struct carry__cb *cbs, int fd,
                                           unsigned flags, const void *caller)
 {
-    struct carry__record *r = carry__record_bind(obj, cbs, fd, flags);
+    struct carry__record *r = (flags & CARRY__CB_REQUEST) && carry__uv_slots_on()
+                                  ? carry__record_bind_request(obj, cbs, fd, flags)
+                                  : carry__record_bind(obj, cbs, fd, flags, false);
     if (r != NULL)
         carry__record_schedule(r, caller);
     return r;
