@@ -449,16 +449,20 @@ carry__derived_key(const carry_ctx *ctx, const char *key)
     }
 }
 
-/* Writes derived key into ctx's store, so that the pointer stays valid;
- * its value, or NULL (no address, or out of memory: the key reads as
- * absent).  An HTTP key the request's head did not have is its
- * connection's.  Apart, with its buffer: a miss needs neither. */
-static __attribute__((noinline)) const char *
-carry__ctx_derive(carry_ctx *ctx, const char *key, enum carry__derived which)
+/* key, which ctx's store misses and which may be one of its derived keys:
+ * a derived key is written into the store, so that the pointer stays
+ * valid, and its value returned, or NULL (no address, or out of memory:
+ * the key reads as absent); an HTTP key the request's head did not have,
+ * and any other key, is the connection's.  Apart, with its buffer: a
+ * miss of a program's key needs neither. */
+static __attribute__((noinline)) const char *carry__ctx_derive(carry_ctx *ctx, const char *key)
 {
     char text[CARRY__ADDR_MAX];
     size_t len = 16;
+    enum carry__derived which = carry__derived_key(ctx, key);
     switch (which) {
+    case CARRY__NOT_DERIVED:
+        return ctx->parent != NULL ? carry__ctx_get(ctx->parent, key) : NULL;
     case CARRY__TRACE_ID:
         carry__hex16(text, carry__trace_hi(&ctx->trace));
         carry__hex16(text + 16, carry__trace_lo(&ctx->trace));
@@ -500,20 +504,11 @@ static inline bool carry__derivable(char c)
     return i < 32 && (initials >> i & 1);
 }
 
-static __attribute__((noinline)) const char *carry__ctx_get_derivable(carry_ctx *ctx,
-                                                                      const char *key)
-{
-    enum carry__derived which = carry__derived_key(ctx, key);
-    if (which != CARRY__NOT_DERIVED)
-        return carry__ctx_derive(ctx, key, which);
-    return ctx->parent != NULL ? carry__ctx_get(ctx->parent, key) : NULL;
-}
-
 const char *carry__ctx_get_missed(void *arg, const char *key)
 {
     carry_ctx *ctx = arg;
     if (carry__derivable(key[0]))
-        return carry__ctx_get_derivable(ctx, key);
+        return carry__ctx_derive(ctx, key);
     return ctx->parent != NULL ? carry__ctx_get(ctx->parent, key) : NULL;
 }
 
