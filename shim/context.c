@@ -383,21 +383,6 @@ void carry__ctx_keep_http(carry_ctx *req, const struct carry__http_head *h)
  * (http.h).  A request is the context with a link.
  */
 
-/* The text of ctx's peer or local address in buf (CARRY__ADDR_MAX
- * bytes); 0 when it has none. */
-static size_t carry__ctx_format_address(carry_ctx *ctx, bool local, char *buf)
-{
-    const char *addrs = ctx->parent == NULL ? carry__store_hidden(&ctx->store) : NULL;
-    return addrs != NULL ? carry__addrs_format(addrs, local, buf) : 0;
-}
-
-/* A request's HTTP key as its head gave it, or NULL. */
-static const char *carry__ctx_http(carry_ctx *ctx, enum carry__http_key key)
-{
-    const char *kept = ctx->parent != NULL ? carry__store_hidden(&ctx->store) : NULL;
-    return kept != NULL ? carry__http_kept(kept, key) : NULL;
-}
-
 /* ctx's derived keys: its trace identity's; a request's place on its
  * connection; a connection's or datagram's addresses; a request's HTTP
  * keys, in the order of carry__http_key. */
@@ -449,6 +434,29 @@ carry__derived_key(const carry_ctx *ctx, const char *key)
     }
 }
 
+/* The value of which, a derived key ctx keeps raw (a connection's or
+ * datagram's address, formatted in buf, of CARRY__ADDR_MAX bytes; a
+ * request's HTTP key as its head gave it), and its length in *len; NULL
+ * when ctx has none, or which is no such key. */
+static const char *carry__ctx_kept(carry_ctx *ctx, enum carry__derived which, char *buf,
+                                   size_t *len)
+{
+    const char *hidden = carry__store_hidden(&ctx->store);
+    if (hidden == NULL)
+        return NULL;
+    if ((which == CARRY__PEER || which == CARRY__LOCAL) && ctx->parent == NULL) {
+        *len = carry__addrs_format(hidden, which == CARRY__LOCAL, buf);
+        return *len > 0 ? buf : NULL;
+    }
+    if (which < CARRY__HTTP_METHOD || ctx->parent == NULL)
+        return NULL;
+    const char *value =
+        carry__http_kept(hidden, (enum carry__http_key)(which - CARRY__HTTP_METHOD));
+    if (value != NULL)
+        *len = strlen(value);
+    return value;
+}
+
 /* key, which ctx's store misses and which may be one of its derived keys:
  * a derived key is written into the store, so that the pointer stays
  * valid, and its value returned, or NULL (no address, or out of memory:
@@ -477,16 +485,11 @@ static __attribute__((noinline)) const char *carry__ctx_derive(carry_ctx *ctx, c
     case CARRY__SEQ:
         len = carry__format_decimal(text, ctx->seq);
         break;
-    case CARRY__PEER:
-    case CARRY__LOCAL:
-        if ((len = carry__ctx_format_address(ctx, which == CARRY__LOCAL, text)) == 0)
-            return NULL;
-        break;
     default: {
-        const char *kept = carry__ctx_http(ctx, (enum carry__http_key)(which - CARRY__HTTP_METHOD));
-        return kept != NULL
-                   ? carry__store_add_missing(&ctx->store, &ctx->lock, key, kept, strlen(kept))
-                   : carry__ctx_get(ctx->parent, key);
+        const char *kept = carry__ctx_kept(ctx, which, text, &len);
+        if (kept == NULL)
+            return which >= CARRY__HTTP_METHOD ? carry__ctx_get(ctx->parent, key) : NULL;
+        return carry__store_add_missing(&ctx->store, &ctx->lock, key, kept, len);
     }
     }
     return carry__store_add_missing(&ctx->store, &ctx->lock, key, text, len);
@@ -522,12 +525,8 @@ struct carry__unread {
 static const char *carry__ctx_unread_missed(void *arg, const char *key)
 {
     struct carry__unread *u = arg;
-    enum carry__derived which = carry__derived_key(u->ctx, key);
-    if (which == CARRY__PEER || which == CARRY__LOCAL)
-        u->value = carry__ctx_format_address(u->ctx, which == CARRY__LOCAL, u->buf) > 0 ? u->buf
-                                                                                          : NULL;
-    else if (which >= CARRY__HTTP_METHOD)
-        u->value = carry__ctx_http(u->ctx, (enum carry__http_key)(which - CARRY__HTTP_METHOD));
+    size_t len;
+    u->value = carry__ctx_kept(u->ctx, carry__derived_key(u->ctx, key), u->buf, &len);
     return NULL;
 }
 
