@@ -467,10 +467,8 @@ carry_ctx *carry__record_enter_last_request(const void *req, struct carry__cb *c
 {
     if (!carry__uv_slots_on())
         return carry__record_enter_last_of(req, copy);
-    struct carry__record *r = carry__uv_slot_take(req);
-    carry_ctx *ctx = carry__record_last(r, copy);
-    carry__record_free(r);
-    return carry__scope_enter(ctx);
+    /* In no table: its release frees it. */
+    return carry__record_enter_last(carry__uv_slot_take(req), copy);
 }
 
 /* libuv accepted the connection just before, so its new context is
