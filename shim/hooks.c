@@ -652,14 +652,21 @@ int carry__hook_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, c
     return carry__ep_ctl(epfd, op, fd, event, real);
 }
 
-/* A wait after datagrams, before carry started, or with rule E off. */
+/* A wait after datagrams, before carry started, or with rule E off.
+ * Without E the wait is still a dispatch point (rule D): a context the
+ * thread inherited (rule T) or entered ends there, though the wait
+ * delivers none. */
 static __attribute__((noinline)) int carry__epoll_wait_rare(int epfd, struct epoll_event *events,
                                                             int maxevents, int timeout,
                                                             carry__wait_fn *real)
 {
     carry__dgram_end();
-    if (!carry__on(CARRY__RULE_EPOLL))
+    if (!carry__on(CARRY__RULE_EPOLL)) {
+        int saved_errno = errno;
+        carry__dispatch();
+        errno = saved_errno;
         return real(epfd, events, maxevents, timeout);
+    }
     return carry__ep_wait(epfd, events, maxevents, timeout, real);
 }
 

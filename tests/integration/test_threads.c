@@ -67,6 +67,28 @@ Test(threads, mode_list_with_threads_propagates)
     carry_run_free(&r);
 }
 
+/* Rule D in every mode: a context a thread inherited (rule T) or entered
+ * with carry_enter ends at the thread's next epoll_wait, whether or not
+ * epoll delivers contexts (rule E). */
+Test(threads, contexts_end_at_the_next_wait_in_every_mode)
+{
+    const char *modes[] = {NULL, "CARRY_MODE=threads", "CARRY_MODE=threads,loops", "CARRY_MODE=off"};
+    for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
+        const char *env[] = {modes[i], NULL};
+        const char *mode = modes[i] != NULL ? modes[i] : "the default mode";
+        struct carry_run_result r = probe(true, env, "dispatch");
+        uint64_t entered = carry_line_id(r.out, "entered");
+        cr_assert_neq(entered, 0, "%s:\n%s", mode, r.out);
+        cr_assert_eq(carry_line_id(r.out, "entered-after-wait"), 0, "%s:\n%s", mode, r.out);
+        bool inherits = strstr(mode, "CARRY_MODE=off") == NULL;
+        cr_assert_eq(carry_line_id(r.out, "inherited"), inherits ? entered : 0, "%s:\n%s", mode,
+                     r.out);
+        cr_assert_eq(carry_line_id(r.out, "inherited-after-wait"), 0, "%s:\n%s", mode, r.out);
+        cr_assert_str_empty(r.err, "%s", mode);
+        carry_run_free(&r);
+    }
+}
+
 /* A worker made before the request gets its job through a pipe: the
  * thread does not inherit the request (rule T), the pipe hands it over
  * (rule H, channels); carry_capture + carry_run carry it explicitly too
