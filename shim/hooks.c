@@ -661,13 +661,11 @@ static __attribute__((noinline)) int carry__epoll_wait_rare(int epfd, struct epo
                                                             carry__wait_fn *real)
 {
     carry__dgram_end();
-    if (!carry__on(CARRY__RULE_EPOLL)) {
-        int saved_errno = errno;
-        carry__dispatch();
-        errno = saved_errno;
-        return real(epfd, events, maxevents, timeout);
-    }
-    return carry__ep_wait(epfd, events, maxevents, timeout, real);
+    carry__ensure_init();
+    if (atomic_load_explicit(&carry__rules, memory_order_acquire) & CARRY__RULE_EPOLL)
+        return carry__ep_wait(epfd, events, maxevents, timeout, real);
+    carry__dispatch();
+    return real(epfd, events, maxevents, timeout);
 }
 
 /* Both ways out are tail calls: the common wait saves no registers here. */
