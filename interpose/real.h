@@ -66,6 +66,10 @@
     X(connect, int, (int, const struct sockaddr *, socklen_t), NULL, true) \
     X(close, int, (int), NULL, true) \
     X(close_range, int, (unsigned, unsigned, int), NULL, false) \
+    X(closefrom, void, (int), NULL, false) \
+    X(fclose, int, (FILE *), NULL, true) \
+    X(freopen, FILE *, (const char *, const char *, FILE *), NULL, true) \
+    X(freopen64, FILE *, (const char *, const char *, FILE *), NULL, true) \
     X(dup, int, (int), NULL, true) \
     X(dup2, int, (int, int), NULL, true) \
     X(dup3, int, (int, int, int), NULL, true) \

@@ -85,6 +85,36 @@ CARRY__EXPORT int close_range(unsigned first, unsigned last, int flags)
     return CARRY__REAL(close_range)(first, last, flags);
 }
 
+/* glibc's closefrom closes through its own close_range, unseen. */
+CARRY__EXPORT void closefrom(int first)
+{
+    carry__hook_close_range(first > 0 ? (unsigned)first : 0, UINT_MAX, 0);
+    if (CARRY__REAL(closefrom) != NULL)
+        CARRY__REAL(closefrom)(first);
+}
+
+/* A stream's fd closes inside libc: a connection a server wrapped in a
+ * stream with fdopen ends at its fclose, as at a close. */
+CARRY__EXPORT int fclose(FILE *fp)
+{
+    carry__hook_stream_close(fp);
+    return CARRY__REAL(fclose)(fp);
+}
+
+/* freopen closes the stream's fd, whatever it opens in its place (often
+ * under the same number). */
+CARRY__EXPORT FILE *freopen(const char *path, const char *mode, FILE *fp)
+{
+    carry__hook_stream_close(fp);
+    return CARRY__REAL(freopen)(path, mode, fp);
+}
+
+CARRY__EXPORT FILE *freopen64(const char *path, const char *mode, FILE *fp)
+{
+    carry__hook_stream_close(fp);
+    return CARRY__REAL(freopen64)(path, mode, fp);
+}
+
 CARRY__EXPORT int dup(int oldfd)
 {
     int fd = CARRY__REAL(dup)(oldfd);

@@ -187,6 +187,18 @@ void carry__hook_close_range(unsigned first, unsigned last, int flags)
     }
 }
 
+void carry__hook_stream_close(FILE *fp)
+{
+    if (fp == NULL)
+        return;
+    /* A stream with no fd (fmemopen, fopencookie) sets errno here. */
+    int saved_errno = errno;
+    int fd = fileno(fp);
+    errno = saved_errno;
+    if (fd >= 0)
+        carry__hook_close(fd);
+}
+
 void carry__hook_dup(int oldfd, int rc)
 {
     if (rc < 0 || rc == oldfd)

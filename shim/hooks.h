@@ -67,6 +67,10 @@ void carry__hook_connect(int fd, int rc);
 void carry__hook_close(int fd);
 void carry__hook_close_range(unsigned first, unsigned last, int flags);
 
+/* fp's fd is about to be closed inside libc (fclose, freopen), whose own
+ * close carry does not see. */
+void carry__hook_stream_close(FILE *fp);
+
 /* A dup of oldfd (dup, dup2, dup3) returned rc: the state rc had ends
  * (dup2 and dup3 replace an open newfd; only once they have succeeded,
  * since a failed one leaves newfd as it was), and rc takes oldfd's.

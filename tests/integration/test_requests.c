@@ -315,3 +315,28 @@ Test(requests, bad_buffers_get_the_kernels_answer_on_every_fd_carry_watches)
     }
     carry_run_free(&plain);
 }
+
+/* A connection closed inside libc, where carry sees no close (fclose of
+ * the stream a server made of it, freopen, closefrom), after a request and
+ * its reply: the file that then takes its number is only a file, whose
+ * read keeps the program's own context instead of beginning a request of
+ * the dead connection. */
+Test(requests, a_connection_closed_inside_libc_leaves_its_number_free)
+{
+    const char *ways[] = {"fclose", "freopen", "closefrom"};
+    for (size_t i = 0; i < sizeof ways / sizeof *ways; i++) {
+        const char *argv[] = {carry_test_probe(), "streamclose", ways[i], NULL};
+        struct carry_run_result r = carry_run_program(true, NULL, argv);
+        cr_assert_eq(r.status, 0, "%s: %s%s", ways[i], r.out, r.err);
+        char *conn_fd = carry_field(carry_line(r.out, "accepted"), "fd");
+        char *file_fd = carry_field(carry_line(r.out, "mine"), "fd");
+        cr_assert_str_eq(conn_fd, file_fd, "%s: the file reuses the number:\n%s", ways[i], r.out);
+        uint64_t mine = carry_line_id(r.out, "mine");
+        cr_assert(mine != 0 && mine != carry_line_id(r.out, "accepted"), "%s", r.out);
+        cr_assert_eq(carry_line_id(r.out, "file-read"), mine, "%s:\n%s", ways[i], r.out);
+        cr_assert_str_empty(r.err, "%s", ways[i]);
+        free(conn_fd);
+        free(file_fd);
+        carry_run_free(&r);
+    }
+}
