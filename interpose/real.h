@@ -6,6 +6,7 @@
 #ifndef CARRY_REAL_H
 #define CARRY_REAL_H
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -88,6 +90,9 @@
       (int, const void *, size_t, int, const struct sockaddr *, socklen_t), NULL, true) \
     X(sendmsg, ssize_t, (int, const struct msghdr *, int), NULL, true) \
     X(sendmmsg, int, (int, struct mmsghdr *, unsigned, int), NULL, true) \
+    X(sendfile, ssize_t, (int, int, off_t *, size_t), NULL, true) \
+    X(sendfile64, ssize_t, (int, int, off64_t *, size_t), NULL, true) \
+    X(splice, ssize_t, (int, loff_t *, int, loff_t *, size_t, unsigned), NULL, true) \
     X(vfprintf, int, (FILE *, const char *, va_list), NULL, true) \
     X(__vfprintf_chk, int, (FILE *, int, const char *, va_list), NULL, true) \
     X(vdprintf, int, (int, const char *, va_list), NULL, true) \

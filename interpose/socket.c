@@ -430,6 +430,41 @@ CARRY__EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
                                     carry__sendmsg_full);
 }
 
+/* The kernel's copies between fds (sendfile, splice): their bytes never
+ * pass through the program's memory, so a copy is a write that carry
+ * cannot see to out (its turn and hand-over, rules R and C; no tag, no
+ * traceparent) and, for splice, such a read from in (a request's turn,
+ * with no HTTP head to look at).  A copy into a hand-off channel makes
+ * no record (0 bytes, as sendmmsg's): the pipe a proxy splices through is
+ * its own buffer, and its bytes belong to the request the copy's read
+ * side begins, after the record would be made. */
+CARRY__EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t n)
+{
+    CARRY__SEND(out, NULL, 0, ssize_t, carry__hook_send_msg(out, NULL),
+                CARRY__REAL(sendfile)(out, in, offset, n), CARRY__REAL(sendfile)(out, in, offset, n));
+}
+
+CARRY__EXPORT ssize_t sendfile64(int out, int in, off64_t *offset, size_t n)
+{
+    CARRY__SEND(out, NULL, 0, ssize_t, carry__hook_send_msg(out, NULL),
+                CARRY__REAL(sendfile64)(out, in, offset, n),
+                CARRY__REAL(sendfile64)(out, in, offset, n));
+}
+
+static ssize_t carry__splice_out(int in, loff_t *in_offset, int out, loff_t *out_offset, size_t n,
+                                 unsigned flags)
+{
+    CARRY__SEND(out, NULL, 0, ssize_t, carry__hook_send_msg(out, NULL),
+                CARRY__REAL(splice)(in, in_offset, out, out_offset, n, flags),
+                CARRY__REAL(splice)(in, in_offset, out, out_offset, n, flags));
+}
+
+CARRY__EXPORT ssize_t splice(int in, loff_t *in_offset, int out, loff_t *out_offset, size_t n,
+                             unsigned flags)
+{
+    CARRY__READ(in, 0, carry__splice_out(in, in_offset, out, out_offset, n, flags), NULL, 0);
+}
+
 CARRY__EXPORT int sendmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags)
 {
     /* Not recorded on a channel (0 bytes: no record), nor given a

@@ -340,3 +340,29 @@ Test(requests, a_connection_closed_inside_libc_leaves_its_number_free)
         carry_run_free(&r);
     }
 }
+
+/* Requests answered with sendfile or splice, or read with splice, turn as
+ * with write and read: the kernel's copies between fds are a connection's
+ * I/O too, though carry sees none of their bytes. */
+Test(requests, the_kernels_copies_between_fds_take_turns)
+{
+    const char *argv[] = {carry_test_probe(), "kernelcopy", NULL};
+    struct carry_run_result r = carry_run_program(true, NULL, argv);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    const char *names[] = {"sendfile", "splice", "read"};
+    uint64_t ids[3];
+    char *conn = carry_field(carry_line(r.out, "sendfile"), "conn");
+    cr_assert_eq(strlen(conn), 16, "a request of the connection:\n%s", r.out);
+    for (int i = 0; i < 3; i++) {
+        ids[i] = carry_line_id(r.out, names[i]);
+        char *parent = carry_field(carry_line(r.out, names[i]), "conn");
+        cr_assert_str_eq(parent, conn, "%s", r.out);
+        free(parent);
+        for (int j = 0; j < i; j++)
+            cr_assert_neq(ids[i], ids[j], "%s and %s are one request:\n%s", names[j], names[i],
+                          r.out);
+    }
+    cr_assert_str_empty(r.err);
+    free(conn);
+    carry_run_free(&r);
+}
