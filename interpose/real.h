@@ -83,6 +83,10 @@
     X(recvfrom, ssize_t, (int, void *, size_t, int, struct sockaddr *, socklen_t *), NULL, true) \
     X(recvmsg, ssize_t, (int, struct msghdr *, int), NULL, true) \
     X(recvmmsg, int, (int, struct mmsghdr *, unsigned, int, struct timespec *), NULL, true) \
+    X(__read_chk, ssize_t, (int, void *, size_t, size_t), NULL, true) \
+    X(__recv_chk, ssize_t, (int, void *, size_t, size_t, int), NULL, true) \
+    X(__recvfrom_chk, ssize_t, \
+      (int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *), NULL, true) \
     X(write, ssize_t, (int, const void *, size_t), NULL, true) \
     X(writev, ssize_t, (int, const struct iovec *, int), NULL, true) \
     X(send, ssize_t, (int, const void *, size_t, int), NULL, true) \

@@ -6,8 +6,10 @@
  * between contexts, close and the dup family end and copy ownership.
  */
 /* This file defines both fcntl and fcntl64: with 64-bit offsets requested,
- * glibc's headers would rename the first into the second. */
+ * glibc's headers would rename the first into the second.  It defines the
+ * fortified reads too, which the fortified headers would declare inline. */
 #undef _FILE_OFFSET_BITS
+#undef _FORTIFY_SOURCE
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -319,14 +321,46 @@ CARRY__EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
     return carry__hook_recv_call(fd, buf, n, flags, CARRY__REAL_BOUND(recv), carry__recv_full);
 }
 
-CARRY__EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
-                               socklen_t *len)
+static inline ssize_t carry__recvfrom(int fd, void *buf, size_t n, int flags,
+                                      struct sockaddr *addr, socklen_t *len)
 {
     CARRY__RECV(fd, ssize_t,
                 carry__hook_recvfrom(fd, flags, addr, len, carry__recvfrom_real,
                                      &(struct carry__recvfrom_call){fd, flags, buf, n}, buf, n),
                 CARRY__REAL(recvfrom)(fd, buf, n, flags, addr, len),
                 carry__hook_read_done(fd, rc_, buf, n));
+}
+
+CARRY__EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+                               socklen_t *len)
+{
+    return carry__recvfrom(fd, buf, n, flags, addr, len);
+}
+
+/* The fortified reads, which _FORTIFY_SOURCE makes of a read into a buffer
+ * of known size: glibc's read through its own read, unseen.  A read that
+ * fits its buffer goes the plain one's way; any other is glibc's to refuse
+ * (it aborts, saying why). */
+CARRY__EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t size)
+{
+    if (n > size)
+        return CARRY__REAL(__read_chk)(fd, buf, n, size);
+    return carry__hook_read_call(fd, buf, n, CARRY__REAL_BOUND(read), carry__read_full);
+}
+
+CARRY__EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t size, int flags)
+{
+    if (n > size)
+        return CARRY__REAL(__recv_chk)(fd, buf, n, size, flags);
+    return carry__hook_recv_call(fd, buf, n, flags, CARRY__REAL_BOUND(recv), carry__recv_full);
+}
+
+CARRY__EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t size, int flags,
+                                     struct sockaddr *addr, socklen_t *len)
+{
+    if (n > size)
+        return CARRY__REAL(__recvfrom_chk)(fd, buf, n, size, flags, addr, len);
+    return carry__recvfrom(fd, buf, n, flags, addr, len);
 }
 
 CARRY__EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)

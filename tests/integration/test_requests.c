@@ -366,3 +366,33 @@ Test(requests, the_kernels_copies_between_fds_take_turns)
     free(conn);
     carry_run_free(&r);
 }
+
+/* The reads _FORTIFY_SOURCE makes (__read_chk, __recv_chk, __recvfrom_chk:
+ * Debian builds its packages fortified) take turns as read and recv do;
+ * one larger than its buffer is glibc's to refuse, as without carry. */
+Test(requests, fortified_reads_take_turns)
+{
+    const char *argv[] = {carry_test_probe(), "fortified", NULL};
+    struct carry_run_result r = carry_run_program(true, NULL, argv);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    uint64_t ids[3];
+    for (int i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "read%d", i);
+        ids[i] = carry_line_id(r.out, name);
+        cr_assert_neq(ids[i], 0, "%s", r.out);
+        for (int j = 0; j < i; j++)
+            cr_assert_neq(ids[i], ids[j], "one request for two turns:\n%s", r.out);
+    }
+    carry_run_free(&r);
+
+    const char *overflow[] = {carry_test_probe(), "fortified", "overflow", NULL};
+    const char *no_report[] = {"CARRY_CRASH=0", NULL};
+    struct carry_run_result plain = carry_run_program(false, NULL, overflow);
+    struct carry_run_result under = carry_run_program(true, no_report, overflow);
+    cr_assert_eq(under.status, plain.status, "%d vs %d", under.status, plain.status);
+    cr_assert_not_null(strstr(plain.err, "buffer overflow detected"), "%s", plain.err);
+    cr_assert_str_eq(under.err, plain.err);
+    carry_run_free(&plain);
+    carry_run_free(&under);
+}
