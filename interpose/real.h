@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <threads.h>
 #include <time.h>
 
 #include "../shim/hooks.h"
@@ -32,6 +33,7 @@
 #define CARRY__REAL_SYMBOLS(X) \
     X(pthread_create, int, \
       (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *), NULL, true) \
+    X(thrd_create, int, (thrd_t *, thrd_start_t, void *), NULL, false) \
     X(pthread_cond_signal, int, (pthread_cond_t *), NULL, true) \
     X(pthread_cond_broadcast, int, (pthread_cond_t *), NULL, true) \
     X(pthread_cond_wait, int, (pthread_cond_t *, pthread_mutex_t *), NULL, true) \

@@ -89,6 +89,23 @@ Test(threads, contexts_end_at_the_next_wait_in_every_mode)
     }
 }
 
+/* C11's thrd_create starts its thread in its creator's context as
+ * pthread_create does, and the thread's int result reaches thrd_join. */
+Test(threads, c11_threads_inherit)
+{
+    const char *runtime = getenv("CARRY_TEST_SANITIZER_RUNTIME");
+    if (runtime != NULL && strstr(runtime, "libtsan") != NULL)
+        cr_skip_test("ThreadSanitizer does not know C11's thrd_create (no interceptor in GCC 12)");
+    struct carry_run_result r = probe(true, NULL, "c11threads");
+    uint64_t main_id = carry_line_id(r.out, "c11-main");
+    cr_assert_neq(main_id, 0);
+    cr_assert_eq(carry_line_id(r.out, "c11"), main_id, "%s", r.out);
+    assert_user(r.out, "c11", "dave");
+    cr_assert_not_null(strstr(r.out, "c11-joined res=-7\n"), "%s", r.out);
+    cr_assert_str_empty(r.err);
+    carry_run_free(&r);
+}
+
 /* A worker made before the request gets its job through a pipe: the
  * thread does not inherit the request (rule T), the pipe hands it over
  * (rule H, channels); carry_capture + carry_run carry it explicitly too
