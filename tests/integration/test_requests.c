@@ -341,6 +341,25 @@ Test(requests, a_connection_closed_inside_libc_leaves_its_number_free)
     }
 }
 
+/* The probe's lines names[0..3) each name a request of its own (id=), all
+ * requests of one connection (conn=). */
+static void expect_three_requests(const char *out, const char *const names[3])
+{
+    char *conn = carry_field(carry_line(out, names[0]), "conn");
+    cr_assert_eq(strlen(conn), 16, "a request of the connection:\n%s", out);
+    uint64_t ids[3];
+    for (int i = 0; i < 3; i++) {
+        ids[i] = carry_line_id(out, names[i]);
+        char *parent = carry_field(carry_line(out, names[i]), "conn");
+        cr_assert_str_eq(parent, conn, "%s", out);
+        free(parent);
+        for (int j = 0; j < i; j++)
+            cr_assert_neq(ids[i], ids[j], "%s and %s are one request:\n%s", names[j], names[i],
+                          out);
+    }
+    free(conn);
+}
+
 /* Requests answered with sendfile or splice, or read with splice, turn as
  * with write and read: the kernel's copies between fds are a connection's
  * I/O too, though carry sees none of their bytes. */
@@ -349,21 +368,8 @@ Test(requests, the_kernels_copies_between_fds_take_turns)
     const char *argv[] = {carry_test_probe(), "kernelcopy", NULL};
     struct carry_run_result r = carry_run_program(true, NULL, argv);
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
-    const char *names[] = {"sendfile", "splice", "read"};
-    uint64_t ids[3];
-    char *conn = carry_field(carry_line(r.out, "sendfile"), "conn");
-    cr_assert_eq(strlen(conn), 16, "a request of the connection:\n%s", r.out);
-    for (int i = 0; i < 3; i++) {
-        ids[i] = carry_line_id(r.out, names[i]);
-        char *parent = carry_field(carry_line(r.out, names[i]), "conn");
-        cr_assert_str_eq(parent, conn, "%s", r.out);
-        free(parent);
-        for (int j = 0; j < i; j++)
-            cr_assert_neq(ids[i], ids[j], "%s and %s are one request:\n%s", names[j], names[i],
-                          r.out);
-    }
+    expect_three_requests(r.out, (const char *const[]){"sendfile", "splice", "read"});
     cr_assert_str_empty(r.err);
-    free(conn);
     carry_run_free(&r);
 }
 
@@ -375,15 +381,7 @@ Test(requests, fortified_reads_take_turns)
     const char *argv[] = {carry_test_probe(), "fortified", NULL};
     struct carry_run_result r = carry_run_program(true, NULL, argv);
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
-    uint64_t ids[3];
-    for (int i = 0; i < 3; i++) {
-        char name[8];
-        snprintf(name, sizeof name, "read%d", i);
-        ids[i] = carry_line_id(r.out, name);
-        cr_assert_neq(ids[i], 0, "%s", r.out);
-        for (int j = 0; j < i; j++)
-            cr_assert_neq(ids[i], ids[j], "one request for two turns:\n%s", r.out);
-    }
+    expect_three_requests(r.out, (const char *const[]){"read_chk", "recv_chk", "recvfrom_chk"});
     carry_run_free(&r);
 
     const char *overflow[] = {carry_test_probe(), "fortified", "overflow", NULL};
