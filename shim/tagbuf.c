@@ -146,6 +146,17 @@ static size_t carry__tag_put_pieces(FILE *fp, const char *data, size_t n, bool s
     return done;
 }
 
+/* Does fp's next byte start a line?  Under fp's lock.  Bytes the stream
+ * holds end with the line's last byte, also when carry did not write them
+ * (the _unlocked functions' inline forms fill the buffer unseen); with
+ * none held, what carry noted of fd's last write tells. */
+static bool carry__tag_stream_line_start(FILE *fp, int fd)
+{
+    if (fp->_IO_write_ptr > fp->_IO_write_base)
+        return fp->_IO_write_ptr[-1] == '\n';
+    return carry__tag_line_start(fd);
+}
+
 size_t carry__tag_put(FILE *fp, int fd, struct carry__tag_buf *b, carry__tag_who id)
 {
     size_t n = b->len;
@@ -153,7 +164,7 @@ size_t carry__tag_put(FILE *fp, int fd, struct carry__tag_buf *b, carry__tag_who
         return 0;
     FILE *locked __attribute__((cleanup(carry__tag_unlock))) = fp;
     flockfile(fp);
-    bool start = id.id != 0 && carry__tag_line_start(fd);
+    bool start = id.id != 0 && carry__tag_stream_line_start(fp, fd);
     char *data = b->data + CARRY__TAG_MAX;
     char last = data[n - 1];
     size_t k = id.id != 0 ? carry__tag_count(data, n, start) : 0, done;
@@ -204,7 +215,7 @@ size_t carry__tag_put_copy(FILE *fp, int fd, const struct iovec *src, int cnt, c
     char tag[CARRY__TAG_MAX];
     size_t tl = carry__tag_format(tag, id);
     size_t done = 0;
-    bool start = id.id != 0 && carry__tag_line_start(fd);
+    bool start = id.id != 0 && carry__tag_stream_line_start(fp, fd);
     for (int i = 0; i < cnt; i++) {
         size_t len = src[i].iov_len;
         if (len == 0)

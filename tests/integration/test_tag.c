@@ -415,3 +415,20 @@ Test(tag, a_connection_on_fd_1_is_never_tagged)
     assert_text(r.err, want, "stderr");
     carry_run_free(&r);
 }
+
+/* A line that the _unlocked functions (which carry does not see) begin or
+ * end on a buffered stream: carry reads where the line stands from the
+ * stream's own buffer, so a tag never lands in the middle of a line; a
+ * line carry did not begin stays untagged, one it begins after an unseen
+ * line end is tagged. */
+Test(tag, lines_begun_or_ended_unseen_are_never_cut)
+{
+    const char *argv[] = {carry_test_fixture("tagprobe"), "unlocked", NULL};
+    const char *env[] = {"CARRY_TAG=stdout", NULL};
+    struct carry_run_result r = run(true, env, argv);
+    char want[256], tag[32];
+    tag_text(tag, id_of(r.err, "A"));
+    snprintf(want, sizeof want, "abcdef\n%sghijkl\n%smno\npqr\nstuv\n", tag, tag);
+    assert_text(r.out, want, "stdout");
+    carry_run_free(&r);
+}
