@@ -475,7 +475,8 @@ CARRY__EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 CARRY__EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t n)
 {
     CARRY__SEND(out, NULL, 0, ssize_t, carry__hook_send_msg(out, NULL),
-                CARRY__REAL(sendfile)(out, in, offset, n), CARRY__REAL(sendfile)(out, in, offset, n));
+                CARRY__REAL(sendfile)(out, in, offset, n),
+                CARRY__REAL(sendfile)(out, in, offset, n));
 }
 
 CARRY__EXPORT ssize_t sendfile64(int out, int in, off64_t *offset, size_t n)

@@ -72,7 +72,8 @@ Test(threads, mode_list_with_threads_propagates)
  * epoll delivers contexts (rule E). */
 Test(threads, contexts_end_at_the_next_wait_in_every_mode)
 {
-    const char *modes[] = {NULL, "CARRY_MODE=threads", "CARRY_MODE=threads,loops", "CARRY_MODE=off"};
+    const char *modes[] = {NULL, "CARRY_MODE=threads", "CARRY_MODE=threads,loops",
+                           "CARRY_MODE=off"};
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
         const char *env[] = {modes[i], NULL};
         const char *mode = modes[i] != NULL ? modes[i] : "the default mode";
