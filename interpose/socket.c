@@ -298,7 +298,7 @@ static ssize_t carry__read_full(int fd, void *buf, size_t n)
 static ssize_t carry__readv_full(int fd, const struct iovec *iov, int n)
 {
     CARRY__READ(fd, 0, CARRY__REAL(readv)(fd, iov, n), rc_ > 0 ? iov->iov_base : NULL,
-                rc_ > 0 ? iov->iov_len : 0);
+                rc_ > 0 ? iov->iov_len : rc_ == 0 ? carry__hook_iov_bytes(iov, (size_t)n) : 0);
 }
 
 static ssize_t carry__recv_full(int fd, void *buf, size_t n, int flags)
@@ -369,8 +369,8 @@ CARRY__EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
                 carry__hook_recvmsg(fd, msg, flags, carry__recvmsg_real,
                                     &(struct carry__recvmsg_call){fd, flags, msg}),
                 CARRY__REAL(recvmsg)(fd, msg, flags),
-                carry__hook_readv_done(fd, rc_, rc_ > 0 ? msg->msg_iov : NULL,
-                                       rc_ > 0 ? msg->msg_iovlen : 0));
+                carry__hook_readv_done(fd, rc_, rc_ >= 0 ? msg->msg_iov : NULL,
+                                       rc_ >= 0 ? msg->msg_iovlen : 0));
 }
 
 CARRY__EXPORT int recvmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags,
@@ -497,7 +497,8 @@ static ssize_t carry__splice_out(int in, loff_t *in_offset, int out, loff_t *out
 CARRY__EXPORT ssize_t splice(int in, loff_t *in_offset, int out, loff_t *out_offset, size_t n,
                              unsigned flags)
 {
-    CARRY__READ(in, 0, carry__splice_out(in, in_offset, out, out_offset, n, flags), NULL, 0);
+    CARRY__READ(in, 0, carry__splice_out(in, in_offset, out, out_offset, n, flags), NULL,
+                rc_ == 0 ? n : 0);
 }
 
 CARRY__EXPORT int sendmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags)

@@ -299,28 +299,30 @@ static inline __attribute__((always_inline)) unsigned carry__read_way(int fd, bo
 
 /* The end of an entry point below, once the read's way is known: bytes
  * and cap, the buffer a read of rc filled first, are only evaluated for
- * rc > 0, when the kernel has taken the program's buffers. */
-#define CARRY__READ_GO(way, e, args, bytes, cap) \
+ * rc > 0, when the kernel has taken the program's buffers; asked, for
+ * rc <= 0, is how many bytes the read asked for (which matters for rc 0
+ * only, when the kernel has read the program's buffers too). */
+#define CARRY__READ_GO(way, e, args, bytes, cap, asked) \
     do { \
         if ((way) == CARRY__READ_PLAIN) \
             return real args; \
         if ((way) == CARRY__READ_FULL) \
             return full args; \
         ssize_t rc = real args; \
-        carry__read_done(e, fd, rc, rc > 0 ? (bytes) : NULL, rc > 0 ? (cap) : 0); \
+        carry__read_done(e, fd, rc, rc > 0 ? (bytes) : NULL, rc > 0 ? (cap) : (asked)); \
         return rc; \
     } while (0)
 
 /* A read in an epoll batch switches first, in a function of its own
  * (the wrapper's path makes its switch itself). */
-#define CARRY__READ_ENTRY(name, params, args, all, bytes, cap) \
+#define CARRY__READ_ENTRY(name, params, args, all, bytes, cap, asked) \
     static __attribute__((noinline)) ssize_t carry__##name##_in_batch params \
     { \
         struct carry__fd *e; \
         unsigned way = carry__read_way(fd, true, &e); \
         if (way != CARRY__READ_FULL) \
             carry__hook_batch_io(fd, false); \
-        CARRY__READ_GO(way, e, args, bytes, cap); \
+        CARRY__READ_GO(way, e, args, bytes, cap, asked); \
     } \
     ssize_t carry__hook_##name##_call params \
     { \
@@ -328,20 +330,21 @@ static inline __attribute__((always_inline)) unsigned carry__read_way(int fd, bo
         unsigned way = real != NULL ? carry__read_way(fd, false, &e) : CARRY__READ_FULL; \
         if (CARRY__UNLIKELY(way == CARRY__READ_IN_BATCH)) \
             return carry__##name##_in_batch all; \
-        CARRY__READ_GO(way, e, args, bytes, cap); \
+        CARRY__READ_GO(way, e, args, bytes, cap, asked); \
     }
 
 CARRY__READ_ENTRY(read,
                   (int fd, void *buf, size_t n, carry__read_fn *real, carry__read_fn *full),
-                  (fd, buf, n), (fd, buf, n, real, full), buf, n)
+                  (fd, buf, n), (fd, buf, n, real, full), buf, n, n)
 CARRY__READ_ENTRY(readv,
                   (int fd, const struct iovec *iov, int cnt, carry__readv_fn *real,
                    carry__readv_fn *full),
-                  (fd, iov, cnt), (fd, iov, cnt, real, full), iov->iov_base, iov->iov_len)
+                  (fd, iov, cnt), (fd, iov, cnt, real, full), iov->iov_base, iov->iov_len,
+                  rc == 0 ? carry__hook_iov_bytes(iov, (size_t)cnt) : 0)
 CARRY__READ_ENTRY(recv,
                   (int fd, void *buf, size_t n, int flags, carry__recv_into_fn *real,
                    carry__recv_into_fn *full),
-                  (fd, buf, n, flags), (fd, buf, n, flags, real, full), buf, n)
+                  (fd, buf, n, flags), (fd, buf, n, flags, real, full), buf, n, n)
 
 /* A write's turn (rule R) and hand-off (rule H): one look-up of fd. */
 static inline unsigned carry__write_turn(int fd, unsigned watch)

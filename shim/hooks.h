@@ -152,7 +152,9 @@ static inline void carry__hook_read(int fd)
  * buffer of cap bytes (NULL if none): once a connection was accepted, it
  * may begin a request (rule R), whose HTTP head is looked for there; once
  * a stream was connected with CARRY_TRACE=inject, it may end a response
- * (rule W); one load until then. */
+ * (rule W); one load until then.  With rc 0, cap is how many bytes the
+ * read asked for: only a read that asked for some and got none saw the
+ * end of the stream. */
 static inline void carry__hook_read_done(int fd, ssize_t rc, const void *bytes, size_t cap)
 {
     if (CARRY__UNLIKELY(atomic_load_explicit(&carry__io_watch, memory_order_relaxed) &
@@ -160,12 +162,24 @@ static inline void carry__hook_read_done(int fd, ssize_t rc, const void *bytes, 
         carry__hook_read_done_slow(fd, rc, bytes, cap);
 }
 
+/* The bytes of cnt buffers (a write's size before it is made, what a
+ * read asked for). */
+static inline size_t carry__hook_iov_bytes(const struct iovec *iov, size_t cnt)
+{
+    size_t n = 0;
+    for (size_t i = 0; iov != NULL && i < cnt; i++)
+        n += iov[i].iov_len;
+    return n;
+}
+
 /* The same for a read into cnt buffers. */
 static inline void carry__hook_readv_done(int fd, ssize_t rc, const struct iovec *iov, size_t cnt)
 {
-    /* The buffers of a failed read may be bad pointers. */
+    /* The buffers of a failed read may be bad pointers; those of a read
+     * that returned 0 were read by the kernel. */
     bool filled = rc > 0 && cnt > 0;
-    carry__hook_read_done(fd, rc, filled ? iov[0].iov_base : NULL, filled ? iov[0].iov_len : 0);
+    size_t cap = filled ? iov[0].iov_len : rc == 0 ? carry__hook_iov_bytes(iov, cnt) : 0;
+    carry__hook_read_done(fd, rc, filled ? iov[0].iov_base : NULL, cap);
 }
 
 /* What a write needs beyond the real call: its lines tagged (only asked
@@ -194,15 +208,6 @@ static inline unsigned carry__hook_write(int fd, bool taggable)
  * what the write returned. */
 uint64_t carry__hook_channel_write(int fd, const void *buf, size_t n);
 void carry__hook_channel_wrote(int fd, uint64_t record, size_t n, ssize_t rc);
-
-/* The bytes of cnt buffers (a write's size before it is made). */
-static inline size_t carry__hook_iov_bytes(const struct iovec *iov, size_t cnt)
-{
-    size_t n = 0;
-    for (size_t i = 0; iov != NULL && i < cnt; i++)
-        n += iov[i].iov_len;
-    return n;
-}
 
 /* ---- Channels (rule H) --------------------------------------------------- */
 

@@ -117,12 +117,13 @@ static __attribute__((noinline)) void carry__request_begin_new(struct carry__fd 
     errno = saved_errno;
 }
 
-/* A read returned rc, end-of-file or an error (errno): unless it only
- * found no data yet, the connection's own context is current again, and
- * what fd delivers. */
-static __attribute__((noinline)) void carry__request_end(struct carry__fd *e, ssize_t rc)
+/* A read that asked for asked bytes returned rc, end-of-file or an error
+ * (errno): unless it only found no data yet, or asked for none, the
+ * connection's own context is current again, and what fd delivers. */
+static __attribute__((noinline)) void carry__request_end(struct carry__fd *e, ssize_t rc,
+                                                         size_t asked)
 {
-    if (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    if (rc < 0 ? errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR : asked == 0)
         return;
     carry_ctx *conn = carry__slot_take_local(&e->conn);
     if (conn == NULL)
@@ -164,6 +165,6 @@ void carry__request_read(struct carry__fd *e, int fd, ssize_t rc, const void *by
                  !carry__request_renew(e, fd, last, bytes, len, false, id))
             carry__request_begin_new(e, fd, bytes, len);
     } else {
-        carry__request_end(e, rc);
+        carry__request_end(e, rc, cap);
     }
 }

@@ -57,7 +57,8 @@ static inline bool carry__request_wrote_plain(struct carry__fd *e)
 /* A read on fd, an accepted connection (e), returned rc (> 0: data; errno
  * is the read's otherwise); bytes is the buffer it filled first, of cap
  * bytes (NULL: unknown), where a request's HTTP/1.x head is looked for.
- * Leaves errno alone. */
+ * With rc 0, cap is how many bytes the read asked for: 0 is a read of
+ * nothing, no end of file.  Leaves errno alone. */
 void carry__request_read(struct carry__fd *e, int fd, ssize_t rc, const void *bytes, size_t cap);
 
 #endif /* CARRY_REQUEST_H */

@@ -394,3 +394,20 @@ Test(requests, fortified_reads_take_turns)
     carry_run_free(&plain);
     carry_run_free(&under);
 }
+
+/* A read of no bytes returns 0 as an end of file does: in the middle of
+ * a request (read, recv, readv, recvmsg of empty buffers) it keeps the
+ * request; the real end of the file then makes the connection current. */
+Test(requests, a_read_of_nothing_is_no_end_of_file)
+{
+    const char *argv[] = {carry_test_probe(), "zeroread", NULL};
+    struct carry_run_result r = carry_run_program(true, NULL, argv);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    uint64_t request = carry_line_id(r.out, "request");
+    cr_assert_neq(request, 0, "%s", r.out);
+    cr_assert_eq(carry_line_id(r.out, "after-empty-reads"), request, "%s", r.out);
+    uint64_t conn = carry_line_id(r.out, "after-eof");
+    cr_assert(conn != 0 && conn != request, "the connection's own context:\n%s", r.out);
+    cr_assert_str_empty(r.err);
+    carry_run_free(&r);
+}
