@@ -298,7 +298,7 @@ static ssize_t carry__read_full(int fd, void *buf, size_t n)
 static ssize_t carry__readv_full(int fd, const struct iovec *iov, int n)
 {
     CARRY__READ(fd, 0, CARRY__REAL(readv)(fd, iov, n), rc_ > 0 ? iov->iov_base : NULL,
-                rc_ > 0 ? iov->iov_len : rc_ == 0 ? carry__hook_iov_bytes(iov, (size_t)n) : 0);
+                carry__hook_readv_cap(rc_, iov, (size_t)n));
 }
 
 static ssize_t carry__recv_full(int fd, void *buf, size_t n, int flags)

@@ -340,7 +340,7 @@ CARRY__READ_ENTRY(readv,
                   (int fd, const struct iovec *iov, int cnt, carry__readv_fn *real,
                    carry__readv_fn *full),
                   (fd, iov, cnt), (fd, iov, cnt, real, full), iov->iov_base, iov->iov_len,
-                  rc == 0 ? carry__hook_iov_bytes(iov, (size_t)cnt) : 0)
+                  carry__hook_readv_cap(rc, iov, (size_t)cnt))
 CARRY__READ_ENTRY(recv,
                   (int fd, void *buf, size_t n, int flags, carry__recv_into_fn *real,
                    carry__recv_into_fn *full),

@@ -172,14 +172,20 @@ static inline size_t carry__hook_iov_bytes(const struct iovec *iov, size_t cnt)
     return n;
 }
 
+/* The cap carry__hook_read_done takes for a read into cnt buffers that
+ * returned rc: the first buffer's size when it read bytes, what they all
+ * asked for when it returned 0.  The buffers of a failed read may be bad
+ * pointers; those of a read that returned 0 were read by the kernel. */
+static inline size_t carry__hook_readv_cap(ssize_t rc, const struct iovec *iov, size_t cnt)
+{
+    return rc > 0 && cnt > 0 ? iov[0].iov_len : rc == 0 ? carry__hook_iov_bytes(iov, cnt) : 0;
+}
+
 /* The same for a read into cnt buffers. */
 static inline void carry__hook_readv_done(int fd, ssize_t rc, const struct iovec *iov, size_t cnt)
 {
-    /* The buffers of a failed read may be bad pointers; those of a read
-     * that returned 0 were read by the kernel. */
-    bool filled = rc > 0 && cnt > 0;
-    size_t cap = filled ? iov[0].iov_len : rc == 0 ? carry__hook_iov_bytes(iov, cnt) : 0;
-    carry__hook_read_done(fd, rc, filled ? iov[0].iov_base : NULL, cap);
+    carry__hook_read_done(fd, rc, rc > 0 && cnt > 0 ? iov[0].iov_base : NULL,
+                          carry__hook_readv_cap(rc, iov, cnt));
 }
 
 /* What a write needs beyond the real call: its lines tagged (only asked
