@@ -179,6 +179,13 @@ static inline void carry__dispatch(void)
     carry__ctx_drain();
 }
 
+/* Would carry__dispatch do nothing: no context to end, none to reclaim? */
+static inline bool carry__dispatch_idle(void)
+{
+    struct carry__owner *mine = carry__self.owner;
+    return carry__self.current == NULL && (mine == NULL || !carry__owner_queued(mine));
+}
+
 /* Runs fn when each thread that armed the hook ends, before the thread's
  * context is released (epoll hands its queued events back this way, dgram
  * lets go of its batch).  Registering fn again changes nothing. */

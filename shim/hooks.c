@@ -297,32 +297,40 @@ static inline __attribute__((always_inline)) unsigned carry__read_way(int fd, bo
     return CARRY__READ_SEEN;
 }
 
-/* The end of an entry point below, once the read's way is known: bytes
- * and cap, the buffer a read of rc filled first, are only evaluated for
- * rc > 0, when the kernel has taken the program's buffers; asked, for
- * rc <= 0, is how many bytes the read asked for (which matters for rc 0
- * only, when the kernel has read the program's buffers too). */
-#define CARRY__READ_GO(way, e, args, bytes, cap, asked) \
+/* The end of an entry point below, once the read's way is known.  Only
+ * a SEEN read needs a frame (its result goes to the core), so it is made
+ * by a function of its own, seen(e), and the others leave the entry point
+ * as tail calls that save no registers. */
+#define CARRY__READ_GO(way, e, args, seen) \
     do { \
         if ((way) == CARRY__READ_PLAIN) \
             return real args; \
         if ((way) == CARRY__READ_FULL) \
             return full args; \
+        return seen; \
+    } while (0)
+
+/* The read of a SEEN way, given fd's entry e: bytes and cap, the buffer
+ * a read of rc filled first, are only evaluated for rc > 0, when the
+ * kernel has taken the program's buffers; asked, for rc <= 0, is how many
+ * bytes the read asked for (which matters for rc 0 only, when the kernel
+ * has read the program's buffers too).  A read in an epoll batch switches
+ * first, in a function of its own (the wrapper's path makes its switch
+ * itself). */
+#define CARRY__READ_ENTRY(name, params, seen_params, args, all, seen_args, bytes, cap, asked) \
+    static __attribute__((noinline)) ssize_t carry__##name##_seen seen_params \
+    { \
         ssize_t rc = real args; \
         carry__read_done(e, fd, rc, rc > 0 ? (bytes) : NULL, rc > 0 ? (cap) : (asked)); \
         return rc; \
-    } while (0)
-
-/* A read in an epoll batch switches first, in a function of its own
- * (the wrapper's path makes its switch itself). */
-#define CARRY__READ_ENTRY(name, params, args, all, bytes, cap, asked) \
+    } \
     static __attribute__((noinline)) ssize_t carry__##name##_in_batch params \
     { \
         struct carry__fd *e; \
         unsigned way = carry__read_way(fd, true, &e); \
         if (way != CARRY__READ_FULL) \
             carry__hook_batch_io(fd, false); \
-        CARRY__READ_GO(way, e, args, bytes, cap, asked); \
+        CARRY__READ_GO(way, e, args, carry__##name##_seen seen_args); \
     } \
     ssize_t carry__hook_##name##_call params \
     { \
@@ -330,21 +338,27 @@ static inline __attribute__((always_inline)) unsigned carry__read_way(int fd, bo
         unsigned way = real != NULL ? carry__read_way(fd, false, &e) : CARRY__READ_FULL; \
         if (CARRY__UNLIKELY(way == CARRY__READ_IN_BATCH)) \
             return carry__##name##_in_batch all; \
-        CARRY__READ_GO(way, e, args, bytes, cap, asked); \
+        CARRY__READ_GO(way, e, args, carry__##name##_seen seen_args); \
     }
 
 CARRY__READ_ENTRY(read,
                   (int fd, void *buf, size_t n, carry__read_fn *real, carry__read_fn *full),
-                  (fd, buf, n), (fd, buf, n, real, full), buf, n, n)
+                  (int fd, void *buf, size_t n, carry__read_fn *real, struct carry__fd *e),
+                  (fd, buf, n), (fd, buf, n, real, full), (fd, buf, n, real, e), buf, n, n)
 CARRY__READ_ENTRY(readv,
                   (int fd, const struct iovec *iov, int cnt, carry__readv_fn *real,
                    carry__readv_fn *full),
-                  (fd, iov, cnt), (fd, iov, cnt, real, full), iov->iov_base, iov->iov_len,
-                  carry__hook_readv_cap(rc, iov, (size_t)cnt))
+                  (int fd, const struct iovec *iov, int cnt, carry__readv_fn *real,
+                   struct carry__fd *e),
+                  (fd, iov, cnt), (fd, iov, cnt, real, full), (fd, iov, cnt, real, e),
+                  iov->iov_base, iov->iov_len, carry__hook_readv_cap(rc, iov, (size_t)cnt))
 CARRY__READ_ENTRY(recv,
                   (int fd, void *buf, size_t n, int flags, carry__recv_into_fn *real,
                    carry__recv_into_fn *full),
-                  (fd, buf, n, flags), (fd, buf, n, flags, real, full), buf, n, n)
+                  (int fd, void *buf, size_t n, int flags, carry__recv_into_fn *real,
+                   struct carry__fd *e),
+                  (fd, buf, n, flags), (fd, buf, n, flags, real, full),
+                  (fd, buf, n, flags, real, e), buf, n, n)
 
 /* A write's turn (rule R) and hand-off (rule H): one look-up of fd. */
 static inline unsigned carry__write_turn(int fd, unsigned watch)
@@ -667,10 +681,10 @@ int carry__hook_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, c
     return carry__ep_ctl(epfd, op, fd, event, real);
 }
 
-/* A wait after datagrams, before carry started, or with rule E off.
- * Without E the wait is still a dispatch point (rule D): a context the
- * thread inherited (rule T) or entered ends there, though the wait
- * delivers none. */
+/* A wait after datagrams, before carry started, in a passive program, or
+ * with rule E off and a context to end.  Without E the wait is still a
+ * dispatch point (rule D): a context the thread inherited (rule T) or
+ * entered ends there, though the wait delivers none. */
 static __attribute__((noinline)) int carry__epoll_wait_rare(int epfd, struct epoll_event *events,
                                                             int maxevents, int timeout,
                                                             carry__wait_fn *real)
@@ -685,14 +699,20 @@ static __attribute__((noinline)) int carry__epoll_wait_rare(int epfd, struct epo
     return real(epfd, events, maxevents, timeout);
 }
 
-/* Both ways out are tail calls: the common wait saves no registers here. */
+/* Every way out is a tail call: the common wait saves no registers here.
+ * Rules are only ever set once carry has started, so a set without E
+ * means that a wait with nothing for rule D to do is the real one. */
 int carry__hook_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout,
                            carry__wait_fn *real)
 {
-    if (carry__dgram_pending() ||
-        !(atomic_load_explicit(&carry__rules, memory_order_acquire) & CARRY__RULE_EPOLL))
-        return carry__epoll_wait_rare(epfd, events, maxevents, timeout, real);
-    return carry__ep_wait(epfd, events, maxevents, timeout, real);
+    if (CARRY__LIKELY(!carry__dgram_pending())) {
+        unsigned rules = atomic_load_explicit(&carry__rules, memory_order_acquire);
+        if (rules & CARRY__RULE_EPOLL)
+            return carry__ep_wait(epfd, events, maxevents, timeout, real);
+        if (rules != 0 && carry__dispatch_idle())
+            return real(epfd, events, maxevents, timeout);
+    }
+    return carry__epoll_wait_rare(epfd, events, maxevents, timeout, real);
 }
 
 /* ---- Event-loop libraries ------------------------------------------------ */
