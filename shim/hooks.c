@@ -691,7 +691,7 @@ static __attribute__((noinline)) int carry__epoll_wait_rare(int epfd, struct epo
 {
     carry__dgram_end();
     /* Not carry__on, which calls out whenever the rule is off: here, at
-     * every wait. */
+     * every wait of a passive program. */
     carry__ensure_init();
     if (atomic_load_explicit(&carry__rules, memory_order_acquire) & CARRY__RULE_EPOLL)
         return carry__ep_wait(epfd, events, maxevents, timeout, real);
