@@ -287,12 +287,15 @@ static inline __attribute__((always_inline)) unsigned carry__read_way(int fd, bo
     struct carry__fd *entry;
     if ((watch & CARRY__WATCH_FDS) == 0 || (entry = carry__fd_peek(fd)) == NULL)
         return CARRY__READ_PLAIN;
-    /* A datagram begins a request of its own (rule R): the wrapper's path. */
+    /* An accepted connection first, the common read of a server: its
+     * result only matters to rule R (it is never a channel's end).  A
+     * datagram begins a request of its own (rule R): the wrapper's path. */
     unsigned kind = atomic_load_explicit(&entry->kind, memory_order_relaxed);
+    if (kind == CARRY__FD_ACCEPTED ? !(watch & CARRY__WATCH_REQUESTS)
+                                   : kind == CARRY__FD_NONE && !carry__chan_end(entry))
+        return CARRY__READ_PLAIN;
     if (kind == CARRY__FD_DATAGRAM)
         return CARRY__READ_FULL;
-    if (kind == CARRY__FD_NONE && !carry__chan_end(entry))
-        return CARRY__READ_PLAIN;
     *e = entry;
     return CARRY__READ_SEEN;
 }
@@ -423,18 +426,21 @@ static inline __attribute__((always_inline)) unsigned carry__write_way(int fd, b
     struct carry__fd *e;
     if (watch == 0 || (e = carry__fd_peek(fd)) == NULL)
         return CARRY__WRITE_PLAIN;
+    /* An accepted connection first, the common write of a server: it is
+     * never a channel's end (those are the program's pipes, eventfds and
+     * socketpairs). */
+    unsigned kind = atomic_load_explicit(&e->kind, memory_order_relaxed);
+    if (kind == CARRY__FD_ACCEPTED)
+        return !(watch & CARRY__WATCH_REQUESTS) || carry__request_wrote_plain(e)
+                   ? CARRY__WRITE_PLAIN
+                   : CARRY__WRITE_FULL;
     if (carry__chan_end(e))
         return CARRY__WRITE_ON_CHANNEL;
     /* A connected fd changes hands at each write (rule C) and may take a
      * traceparent (rule W); a datagram socket's reply may switch to its
      * datagram's context (rule R): the wrapper's path. */
-    unsigned kind = atomic_load_explicit(&e->kind, memory_order_relaxed);
-    if (kind == CARRY__FD_CONNECTED || kind == CARRY__FD_DATAGRAM)
-        return CARRY__WRITE_FULL;
-    return kind != CARRY__FD_ACCEPTED || !(watch & CARRY__WATCH_REQUESTS) ||
-                   carry__request_wrote_plain(e)
-               ? CARRY__WRITE_PLAIN
-               : CARRY__WRITE_FULL;
+    return kind == CARRY__FD_CONNECTED || kind == CARRY__FD_DATAGRAM ? CARRY__WRITE_FULL
+                                                                       : CARRY__WRITE_PLAIN;
 }
 
 /* A write of n bytes from buf on a hand-off channel's end (rule H):
