@@ -183,7 +183,7 @@ CARRY__EXPORT int fcntl64(int fd, int cmd, ...)
         ssize_t rc_ = call; \
         if (carry__hook_datagrams()) \
             return carry__hook_recv_done(fd, flags, rc_, bytes, cap); \
-        carry__hook_read_done(fd, rc_, bytes, cap); \
+        carry__hook_recv_read_done(fd, flags, rc_, bytes, cap); \
         return rc_; \
     } while (0)
 
@@ -328,7 +328,7 @@ static inline ssize_t carry__recvfrom(int fd, void *buf, size_t n, int flags,
                 carry__hook_recvfrom(fd, flags, addr, len, carry__recvfrom_real,
                                      &(struct carry__recvfrom_call){fd, flags, buf, n}, buf, n),
                 CARRY__REAL(recvfrom)(fd, buf, n, flags, addr, len),
-                carry__hook_read_done(fd, rc_, buf, n));
+                carry__hook_recv_read_done(fd, flags, rc_, buf, n));
 }
 
 CARRY__EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
@@ -369,8 +369,7 @@ CARRY__EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
                 carry__hook_recvmsg(fd, msg, flags, carry__recvmsg_real,
                                     &(struct carry__recvmsg_call){fd, flags, msg}),
                 CARRY__REAL(recvmsg)(fd, msg, flags),
-                carry__hook_readv_done(fd, rc_, rc_ >= 0 ? msg->msg_iov : NULL,
-                                       rc_ >= 0 ? msg->msg_iovlen : 0));
+                carry__hook_recvmsg_done(fd, flags, rc_, msg));
 }
 
 CARRY__EXPORT int recvmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags,
@@ -380,7 +379,7 @@ CARRY__EXPORT int recvmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags,
                 carry__hook_recvmmsg(fd, msgs, n, flags, carry__recvmmsg_real,
                                      &(struct carry__recvmmsg_call){fd, flags, msgs, n, timeout}),
                 CARRY__REAL(recvmmsg)(fd, msgs, n, flags, timeout),
-                carry__hook_read_done(fd, rc_, NULL, 0));
+                carry__hook_recv_read_done(fd, flags, rc_, NULL, 0));
 }
 
 /* The write family's own paths, for what the common write leaves

@@ -320,11 +320,13 @@ static inline __attribute__((always_inline)) unsigned carry__read_way(int fd, bo
  * has read the program's buffers too).  A read in an epoll batch switches
  * first, in a function of its own (the wrapper's path makes its switch
  * itself). */
-#define CARRY__READ_ENTRY(name, params, seen_params, args, all, seen_args, bytes, cap, asked) \
+#define CARRY__READ_ENTRY(name, params, seen_params, args, all, seen_args, bytes, cap, asked, \
+                          peeks) \
     static __attribute__((noinline)) ssize_t carry__##name##_seen seen_params \
     { \
         ssize_t rc = real args; \
-        carry__read_done(e, fd, rc, rc > 0 ? (bytes) : NULL, rc > 0 ? (cap) : (asked)); \
+        if (!(peeks)) \
+            carry__read_done(e, fd, rc, rc > 0 ? (bytes) : NULL, rc > 0 ? (cap) : (asked)); \
         return rc; \
     } \
     static __attribute__((noinline)) ssize_t carry__##name##_in_batch params \
@@ -347,21 +349,21 @@ static inline __attribute__((always_inline)) unsigned carry__read_way(int fd, bo
 CARRY__READ_ENTRY(read,
                   (int fd, void *buf, size_t n, carry__read_fn *real, carry__read_fn *full),
                   (int fd, void *buf, size_t n, carry__read_fn *real, struct carry__fd *e),
-                  (fd, buf, n), (fd, buf, n, real, full), (fd, buf, n, real, e), buf, n, n)
+                  (fd, buf, n), (fd, buf, n, real, full), (fd, buf, n, real, e), buf, n, n, false)
 CARRY__READ_ENTRY(readv,
                   (int fd, const struct iovec *iov, int cnt, carry__readv_fn *real,
                    carry__readv_fn *full),
                   (int fd, const struct iovec *iov, int cnt, carry__readv_fn *real,
                    struct carry__fd *e),
                   (fd, iov, cnt), (fd, iov, cnt, real, full), (fd, iov, cnt, real, e),
-                  iov->iov_base, iov->iov_len, carry__hook_readv_cap(rc, iov, (size_t)cnt))
+                  iov->iov_base, iov->iov_len, carry__hook_readv_cap(rc, iov, (size_t)cnt), false)
 CARRY__READ_ENTRY(recv,
                   (int fd, void *buf, size_t n, int flags, carry__recv_into_fn *real,
                    carry__recv_into_fn *full),
                   (int fd, void *buf, size_t n, int flags, carry__recv_into_fn *real,
                    struct carry__fd *e),
                   (fd, buf, n, flags), (fd, buf, n, flags, real, full),
-                  (fd, buf, n, flags, real, e), buf, n, n)
+                  (fd, buf, n, flags, real, e), buf, n, n, carry__hook_recv_peeks(flags))
 
 /* A write's turn (rule R) and hand-off (rule H): one look-up of fd. */
 static inline unsigned carry__write_turn(int fd, unsigned watch)
@@ -585,22 +587,17 @@ void carry__hook_socket(int fd, int domain, int type)
 
 /* A receive that begins no datagram: a stream's read (rule R), a peek, a
  * read of the error queue. */
-static ssize_t carry__recv_stream(int fd, ssize_t rc, const void *bytes, size_t cap)
+static ssize_t carry__recv_stream(int fd, int flags, ssize_t rc, const void *bytes, size_t cap)
 {
-    carry__hook_read_done(fd, rc, bytes, cap);
+    carry__hook_recv_read_done(fd, flags, rc, bytes, cap);
     return rc;
-}
-
-static bool carry__recv_peeks(int flags)
-{
-    return flags & (MSG_PEEK | MSG_ERRQUEUE);
 }
 
 ssize_t carry__hook_recv_done(int fd, int flags, ssize_t rc, const void *bytes, size_t cap)
 {
     struct carry__fd *e = carry__dgram_fd(fd);
-    if (e == NULL || rc < 0 || carry__recv_peeks(flags))
-        return carry__recv_stream(fd, rc, bytes, cap);
+    if (e == NULL || rc < 0 || carry__hook_recv_peeks(flags))
+        return carry__recv_stream(fd, flags, rc, bytes, cap);
     int saved_errno = errno;
     carry__dgram_received(e, fd, NULL, 0);
     errno = saved_errno;
@@ -613,8 +610,8 @@ ssize_t carry__hook_recvfrom(int fd, int flags, struct sockaddr *addr, socklen_t
                              carry__recvfrom_fn *real, void *call, const void *bytes, size_t cap)
 {
     struct carry__fd *e = carry__dgram_fd(fd);
-    if (e == NULL || carry__recv_peeks(flags) || (addr != NULL && len == NULL))
-        return carry__recv_stream(fd, real(call, addr, len), bytes, cap);
+    if (e == NULL || carry__hook_recv_peeks(flags) || (addr != NULL && len == NULL))
+        return carry__recv_stream(fd, flags, real(call, addr, len), bytes, cap);
     struct sockaddr_storage peer;
     socklen_t peer_len = sizeof peer;
     ssize_t rc = real(call, (struct sockaddr *)&peer, &peer_len);
@@ -645,9 +642,9 @@ ssize_t carry__hook_recvmsg(int fd, struct msghdr *msg, int flags, carry__recv_f
                             void *call)
 {
     struct carry__fd *e = carry__dgram_fd(fd);
-    if (e == NULL || msg == NULL || carry__recv_peeks(flags)) {
+    if (e == NULL || msg == NULL || carry__hook_recv_peeks(flags)) {
         ssize_t rc = real(call);
-        carry__hook_readv_done(fd, rc, msg ? msg->msg_iov : NULL, msg ? msg->msg_iovlen : 0);
+        carry__hook_recvmsg_done(fd, flags, rc, msg);
         return rc;
     }
     return carry__recv_msgs(e, fd, msg, sizeof *msg, 1, true, real, call);
@@ -657,8 +654,8 @@ int carry__hook_recvmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags,
                          carry__recv_fn *real, void *call)
 {
     struct carry__fd *e = carry__dgram_fd(fd);
-    if (e == NULL || msgs == NULL || carry__recv_peeks(flags))
-        return (int)carry__recv_stream(fd, real(call), NULL, 0);
+    if (e == NULL || msgs == NULL || carry__hook_recv_peeks(flags))
+        return (int)carry__recv_stream(fd, flags, real(call), NULL, 0);
     return (int)carry__recv_msgs(e, fd, &msgs->msg_hdr, sizeof *msgs, n, false, real, call);
 }
 

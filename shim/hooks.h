@@ -188,6 +188,31 @@ static inline void carry__hook_readv_done(int fd, ssize_t rc, const struct iovec
                           carry__hook_readv_cap(rc, iov, cnt));
 }
 
+/* Does a receive with flags take no bytes from the stream?  A peek
+ * (MSG_PEEK) leaves them for the read that follows, and the error queue
+ * (MSG_ERRQUEUE) is no part of the stream: such a receive begins, ends and
+ * hands over nothing (rules R, H, W), so its result is not the core's. */
+static inline bool carry__hook_recv_peeks(int flags)
+{
+    return flags & (MSG_PEEK | MSG_ERRQUEUE);
+}
+
+/* carry__hook_read_done and carry__hook_readv_done for a receive with
+ * flags (recvmsg's buffers: msg's). */
+static inline void carry__hook_recv_read_done(int fd, int flags, ssize_t rc, const void *bytes,
+                                              size_t cap)
+{
+    if (!carry__hook_recv_peeks(flags))
+        carry__hook_read_done(fd, rc, bytes, cap);
+}
+
+static inline void carry__hook_recvmsg_done(int fd, int flags, ssize_t rc, const struct msghdr *msg)
+{
+    if (!carry__hook_recv_peeks(flags) && msg != NULL)
+        carry__hook_readv_done(fd, rc, rc >= 0 ? msg->msg_iov : NULL,
+                               rc >= 0 ? msg->msg_iovlen : 0);
+}
+
 /* What a write needs beyond the real call: its lines tagged (only asked
  * with taggable: write, writev), through carry__hook_write_tagged; on a
  * hand-off channel's end (rule H), a record made before and corrected

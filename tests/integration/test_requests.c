@@ -411,3 +411,38 @@ Test(requests, a_read_of_nothing_is_no_end_of_file)
     cr_assert_str_empty(r.err);
     carry_run_free(&r);
 }
+
+/* A peek (MSG_PEEK, with recv, recvfrom or recvmsg) takes no bytes from
+ * the stream: it begins no request and ends none, and the read that
+ * follows begins the request and reads its HTTP head, traceparent and
+ * all.  privoxy peeks at one byte of each request before it reads it. */
+Test(requests, peeks_take_no_turn)
+{
+    const char *argv[] = {carry_test_probe(), "peek", NULL};
+    struct carry_run_result r = carry_run_program(true, NULL, argv);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    uint64_t conn = carry_line_id(r.out, "accepted"), last = conn;
+    cr_assert_neq(conn, 0, "%s", r.out);
+    const char *const ways[] = {"recv", "recvfrom", "recvmsg"};
+    for (size_t i = 0; i < 3; i++) {
+        char name[32], line[160];
+        snprintf(name, sizeof name, "%s-peeked", ways[i]);
+        cr_assert_eq(carry_line_id(r.out, name), last, "the %s peek began a request:\n%s",
+                     ways[i], r.out);
+        snprintf(name, sizeof name, "%s-read", ways[i]);
+        uint64_t request = carry_line_id(r.out, name);
+        cr_assert(request != 0 && request != conn && request != last, "%s", r.out);
+        snprintf(line, sizeof line,
+                 "%s id=%016" PRIx64 " http.method=GET "
+                 "traceparent=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\n",
+                 name, request);
+        cr_assert_not_null(strstr(r.out, line), "no head read after the %s peek:\n%s", ways[i],
+                           r.out);
+        last = request;
+    }
+    cr_assert_eq(carry_line_id(r.out, "end-peeked"), last, "a peek ended the request:\n%s",
+                 r.out);
+    cr_assert_eq(carry_line_id(r.out, "end-read"), conn, "%s", r.out);
+    cr_assert_str_empty(r.err);
+    carry_run_free(&r);
+}
