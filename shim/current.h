@@ -66,7 +66,9 @@ static inline void carry__current_republish(carry_ctx *current)
     carry__otel_thread_ctx = &current->trace;
 }
 
-static inline bool carry__ctx_owned(const carry_ctx *ctx)
+/* Does this thread own ctx (its references counted in biased)?  Always
+ * inline: every switch and every request's renewal asks. */
+static inline __attribute__((always_inline)) bool carry__ctx_owned(const carry_ctx *ctx)
 {
     struct carry__owner *mine = carry__self.owner;
     return mine != NULL && atomic_load_explicit(&ctx->owner, memory_order_relaxed) == mine;

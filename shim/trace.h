@@ -79,7 +79,8 @@ static inline void carry__trace_put_be64(uint8_t *out, uint64_t v)
 /* t's fields but the trace-id, for a context of id: valid, no parent, no
  * span begun (rule O reads the times from another thread at exit:
  * relaxed atomics, plain stores). */
-static inline void carry__trace_record(struct carry__trace *t, uint64_t id, uint8_t flags)
+static inline __attribute__((always_inline)) void
+carry__trace_record(struct carry__trace *t, uint64_t id, uint8_t flags)
 {
     carry__trace_put_be64(t->span_id, id);
     t->valid = 1;
@@ -95,8 +96,11 @@ static inline void carry__trace_record(struct carry__trace *t, uint64_t id, uint
  * is a bijection of id, so the trace-id is as unique as id and says
  * nothing of it; its first half is odd, so it is never all zero.  Random
  * bytes in any order are as random: stored as they are, not
- * byte-swapped. */
-static inline void carry__trace_start(struct carry__trace *t, uint64_t id)
+ * byte-swapped.  Always inline, with carry__trace_record: each request's
+ * renewal (rule R) starts one, in a function GCC would otherwise call
+ * them from. */
+static inline __attribute__((always_inline)) void
+carry__trace_start(struct carry__trace *t, uint64_t id)
 {
     unsigned __int128 x = (unsigned __int128)(id ^ carry__trace_keys[2]) * 0x9e3779b97f4a7c15u;
     uint64_t hi = ((uint64_t)(x >> 64) ^ carry__trace_keys[3]) | UINT64_C(1) << 56;
