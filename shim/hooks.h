@@ -208,9 +208,9 @@ static inline void carry__hook_recv_read_done(int fd, int flags, ssize_t rc, con
 
 static inline void carry__hook_recvmsg_done(int fd, int flags, ssize_t rc, const struct msghdr *msg)
 {
-    if (!carry__hook_recv_peeks(flags) && msg != NULL)
-        carry__hook_readv_done(fd, rc, rc >= 0 ? msg->msg_iov : NULL,
-                               rc >= 0 ? msg->msg_iovlen : 0);
+    bool filled = rc >= 0 && msg != NULL;
+    if (!carry__hook_recv_peeks(flags))
+        carry__hook_readv_done(fd, rc, filled ? msg->msg_iov : NULL, filled ? msg->msg_iovlen : 0);
 }
 
 /* What a write needs beyond the real call: its lines tagged (only asked
