@@ -57,21 +57,27 @@ static inline bool carry__request_wrote_plain(struct carry__fd *e)
     return true;
 }
 
-/* The ways a turn goes that are not its common one (request.c): out of
- * line, so that the common turn, inline in the read that takes it, keeps
- * no frame of its own.  What a new request needs when a rare feature is
- * on (carry__rare) or its bytes may begin an HTTP head (its keys, its
- * span's start, its counts); a request in a new context (without memory,
- * none: the fd delivers no context of its own, and the thread runs in
- * none); a turn while a rare feature is on, or of bytes that may begin an
- * HTTP head; and a read that asked for asked bytes and returned rc,
- * end-of-file or an error (errno), which gives the connection its own
- * context back unless the read only found no data yet, or asked for
- * none. */
+/* The ways a turn goes that are not its common one (request.c), out of
+ * line so that the common turn, inline in the read that takes it, keeps
+ * no frame of its own. */
+
+/* What a new request needs when a rare feature is on (carry__rare) or its
+ * bytes may begin an HTTP head: its keys, its span's start, its counts. */
 void carry__request_made_rare(int fd, carry_ctx *req, const char *bytes, size_t len);
+
+/* A request of e's connection begins in a new context: without memory,
+ * none (the fd delivers no context of its own, and the thread runs in
+ * none). */
 void carry__request_begin_new(struct carry__fd *e, int fd, const char *bytes, size_t len);
+
+/* A turn while a rare feature is on, or of bytes that may begin an HTTP
+ * head. */
 void carry__request_turn_rare(struct carry__fd *e, int fd, carry_ctx *last, const char *bytes,
                               size_t len);
+
+/* A read that asked for asked bytes returned rc, end-of-file or an error
+ * (errno): unless it only found no data yet, or asked for none, the
+ * connection's own context is current again, and what fd delivers. */
 void carry__request_end(struct carry__fd *e, ssize_t rc, size_t asked);
 
 /* req, e's new request, is made, before any other thread can see it.
