@@ -299,7 +299,17 @@ if [ -n "$unit" ] && command -v systemd-analyze >/dev/null 2>&1; then
 	mkdir -p "$tmp/units/memcached.service.d"
 	cp "$unit" "$tmp/units/"
 	cp "$dropin" "$tmp/units/memcached.service.d/carry.conf"
+	# It reads every unit on the path, and says what it finds wrong with
+	# the machine's other units too (pgpool2's obsolete StandardOutput=
+	# syslog, say): only what it says of memcached.service or the drop-in
+	# is the drop-in's.
 	if out=$(SYSTEMD_UNIT_PATH=$tmp/units: systemd-analyze verify "$tmp/units/memcached.service" 2>&1) &&
+		out=$(printf '%s\n' "$out" | awk '/^\/[^: ]+:[0-9]+: / {
+				split($1, at, ":")
+				if (at[1] !~ /(memcached\.service|carry\.conf)$/)
+					next
+			}
+			NF { print }') &&
 		[ -z "$out" ]; then
 		verified="; systemd-analyze verify accepts $unit with it"
 	else
