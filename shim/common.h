@@ -19,6 +19,21 @@
 #define CARRY__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define CARRY__COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The stack pointer: how deep the calling function runs, with no frame of
+ * its own needed to tell. */
+static inline __attribute__((always_inline)) uintptr_t carry__stack_depth(void)
+{
+    uintptr_t sp;
+#if defined(__x86_64__)
+    __asm__("mov %%rsp, %0" : "=r"(sp));
+#elif defined(__aarch64__)
+    __asm__("mov %0, sp" : "=r"(sp));
+#else
+    sp = (uintptr_t)__builtin_frame_address(0);
+#endif
+    return sp;
+}
+
 /* memcpy without a call for the up to 32 bytes that most keys, values
  * and socket addresses have: two moves that overlap when n is not their
  * sum. */

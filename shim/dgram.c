@@ -4,6 +4,7 @@
 #include "addr.h"
 #include "current.h"
 #include "dgram.h"
+#include "epoll.h"
 #include "log.h"
 #include "pool.h"
 #include "span.h"
@@ -64,6 +65,7 @@ static struct carry__dgram_batch *carry__batch_for(int fd)
         carry__dgram_end(); /* the batch before, if the thread dispatched none since */
     }
     b->fd = fd;
+    carry__ep_wait_unplain(); /* the thread's next wait ends the batch */
     return b;
 }
 

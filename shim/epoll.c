@@ -59,6 +59,8 @@ struct carry__fdmap carry__ep_fds = {.entry_size = sizeof(struct carry__ep_fd)};
 
 __thread uint64_t carry__io_batch __attribute__((tls_model("initial-exec")));
 
+_Atomic uint32_t carry__ep_epoch;
+
 /* Live epoll fds, walked when a registered fd is closed.  Dead ones go
  * back to the pool, never to malloc: a thread may still be waiting on a
  * closed one. */
@@ -539,6 +541,7 @@ static void carry__ep_nest(struct carry__thread *self, uintptr_t depth, carry_ct
     } else if (*prev != NULL && depth < self->wait_depth &&
                self->wait_depth - depth < CARRY__NEST_SPAN) {
         self->nested_in = *prev;
+        self->plain_epfd = 0;
         self->nested_depth = self->wait_depth;
         self->nested_batch = batch;
         self->nested_batch_ep = self->batch_ep;
@@ -639,19 +642,19 @@ int carry__ep_wait_in_loop(int epfd, struct epoll_event *events, int maxevents, 
 }
 
 int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, int timeout,
-                       carry__wait_fn *real)
+                       carry__wait_fn *real, uintptr_t depth)
 {
     /* Before it may block: contexts this thread owns and others let go of
      * die now, not after the wait. */
     carry__ctx_drain();
     struct carry__thread *self = &carry__self;
+    uint32_t epoch = atomic_load_explicit(&carry__ep_epoch, memory_order_relaxed);
     struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_find(epfd) : NULL;
 
     /* Rule D: the thread is back in its loop and leaves its context.  The
      * reference stays in prev until the next context is known, so that the
      * common case of two events of one connection costs no atomics. */
     carry_ctx *prev = self->current;
-    uintptr_t depth = (uintptr_t)__builtin_frame_address(0);
     carry__current_set(self, NULL);
     int fd;
     struct carry__reg *reg;
@@ -661,7 +664,12 @@ int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, int 
                           atomic_load_explicit(&ep->queued, memory_order_relaxed) == 0)) {
             /* The common wait: nothing queued, nested or batched before
              * it, and most often one event back, which leaves errno as the
-             * wait did. */
+             * wait did.  In batch mode the next one is plain. */
+            if (carry__config.epoll_batch) {
+                self->plain_ep = ep;
+                self->plain_epoch = epoch;
+                self->plain_epfd = epfd + 1;
+            }
             int n = real(epfd, events, maxevents, timeout);
             if (n == 1 && (reg = carry__ep_resolve(ep, events, &fd)) != NULL) {
                 self->wait_depth = depth;
@@ -692,6 +700,33 @@ int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, int 
                                false, 0, err);
 }
 
+/* The common wait's way, for a plain one (epoll.h): what carry__ep_wait_own
+ * checks and looks up first is known. */
+int carry__ep_wait_plain(int epfd, struct epoll_event *events, int maxevents, int timeout,
+                         carry__wait_fn *real, uintptr_t depth)
+{
+    struct carry__thread *self = &carry__self;
+    carry_ctx *prev = self->current;
+    struct carry__owner *mine = self->owner;
+    /* A nested wait, or contexts to reclaim first: the whole way. */
+    if (CARRY__UNLIKELY((prev != NULL && depth < self->wait_depth) ||
+                        (mine != NULL && carry__owner_queued(mine))))
+        return carry__ep_wait_own(epfd, events, maxevents, timeout, real, depth);
+    struct carry__ep *ep = self->plain_ep;
+    carry__current_set(self, NULL);
+    int n = real(epfd, events, maxevents, timeout);
+    int fd;
+    struct carry__reg *reg;
+    if (CARRY__LIKELY(n == 1 && (reg = carry__ep_resolve(ep, events, &fd)) != NULL)) {
+        self->wait_depth = depth;
+        carry_ctx *next = carry__ep_context(fd, reg, &prev);
+        carry__ep_wait_done(next, prev);
+        return 1;
+    }
+    return carry__ep_wait_rest(self, ep, epfd, events, maxevents, timeout, real, prev, depth, true,
+                               n, errno);
+}
+
 static void carry__reg_reset(int fd, void *entry, void *arg)
 {
     (void)arg;
@@ -706,6 +741,9 @@ static void carry__reg_reset(int fd, void *entry, void *arg)
  * ADD moves past them. */
 static void carry__ep_release(struct carry__ep *ep)
 {
+    /* No thread's plain wait may find ep any more (its number may be
+     * another epoll fd's next). */
+    atomic_fetch_add_explicit(&carry__ep_epoch, 1, memory_order_relaxed);
     carry__spin_lock(&carry__eps_lock);
     for (struct carry__ep **p = &carry__eps; *p != NULL; p = &(*p)->next) {
         if (*p == ep) {

@@ -8,25 +8,59 @@
 #include "common.h"
 #include "fdmap.h"
 #include "self.h"
+#include "watch.h"
 
 /* A wait inside a library's loop, whose callbacks set the contexts (rule
  * L): the tokens are translated, nothing else. */
 int carry__ep_wait_in_loop(int epfd, struct epoll_event *events, int maxevents, int timeout,
                            carry__wait_fn *real);
 
-/* Any other wait: rules D and E. */
+/* Any other wait: rules D and E.  depth is where the wait's entry point
+ * (hooks.c) found the stack, the same for every wait through it whichever
+ * way it takes after, so that a wait can tell that it is nested in a
+ * handler (epoll.c). */
 int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, int timeout,
-                       carry__wait_fn *real);
+                       carry__wait_fn *real, uintptr_t depth);
+
+/*
+ * A plain wait: on the epoll fd of the thread's last wait, in batch mode,
+ * with no batch, nested handler, library loop or datagram batch of the
+ * thread's to see to.  The wait that finds the thread so remembers the
+ * epoll fd and its state (plain_* in self.h), so that the next one skips
+ * the look-ups and checks of carry__ep_wait_own; what would make a wait
+ * other than plain forgets it (carry__ep_wait_unplain), and the release
+ * of any epoll fd's state moves carry__ep_epoch on, which every thread's
+ * remembered state is checked against.
+ */
+extern _Atomic uint32_t carry__ep_epoch;
+
+static inline bool carry__ep_wait_is_plain(int epfd)
+{
+    struct carry__thread *self = &carry__self;
+    return self->plain_epfd == epfd + 1 &&
+           self->plain_epoch == atomic_load_explicit(&carry__ep_epoch, memory_order_relaxed) &&
+           carry__io_batch == 0;
+}
+
+int carry__ep_wait_plain(int epfd, struct epoll_event *events, int maxevents, int timeout,
+                         carry__wait_fn *real, uintptr_t depth);
+
+/* The thread's next wait takes the whole way (a library loop or a
+ * datagram batch begins). */
+static inline void carry__ep_wait_unplain(void)
+{
+    carry__self.plain_epfd = 0;
+}
 
 /* Rules D and E for one epoll_wait-family call.  Inline, and the two
  * kinds of wait apart, so that each saves only the registers it needs. */
 static inline int carry__ep_wait(int epfd, struct epoll_event *events, int maxevents,
-                                 int timeout, carry__wait_fn *real)
+                                 int timeout, carry__wait_fn *real, uintptr_t depth)
 {
     struct carry__thread *self = &carry__self;
     if (self->in_loop > 0 && self->queue.count == 0)
         return carry__ep_wait_in_loop(epfd, events, maxevents, timeout, real);
-    return carry__ep_wait_own(epfd, events, maxevents, timeout, real);
+    return carry__ep_wait_own(epfd, events, maxevents, timeout, real, depth);
 }
 
 /* Rule E for epoll_ctl: binds the registration to the current context and

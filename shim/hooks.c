@@ -690,14 +690,14 @@ int carry__hook_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event, c
  * entered ends there, though the wait delivers none. */
 static __attribute__((noinline)) int carry__epoll_wait_rare(int epfd, struct epoll_event *events,
                                                             int maxevents, int timeout,
-                                                            carry__wait_fn *real)
+                                                            carry__wait_fn *real, uintptr_t depth)
 {
     carry__dgram_end();
     /* Not carry__on, which calls out whenever the rule is off: here, at
      * every wait of a passive program. */
     carry__ensure_init();
     if (atomic_load_explicit(&carry__rules, memory_order_acquire) & CARRY__RULE_EPOLL)
-        return carry__ep_wait(epfd, events, maxevents, timeout, real);
+        return carry__ep_wait(epfd, events, maxevents, timeout, real, depth);
     carry__dispatch();
     return real(epfd, events, maxevents, timeout);
 }
@@ -705,17 +705,31 @@ static __attribute__((noinline)) int carry__epoll_wait_rare(int epfd, struct epo
 /* Every way out is a tail call: the common wait saves no registers here.
  * Rules are only ever set once carry has started, so a set without E
  * means that a wait with nothing for rule D to do is the real one. */
-int carry__hook_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout,
-                           carry__wait_fn *real)
+static __attribute__((noinline)) int carry__epoll_wait_other(int epfd, struct epoll_event *events,
+                                                             int maxevents, int timeout,
+                                                             carry__wait_fn *real, uintptr_t depth)
 {
     if (CARRY__LIKELY(!carry__dgram_pending())) {
         unsigned rules = atomic_load_explicit(&carry__rules, memory_order_acquire);
         if (rules & CARRY__RULE_EPOLL)
-            return carry__ep_wait(epfd, events, maxevents, timeout, real);
+            return carry__ep_wait(epfd, events, maxevents, timeout, real, depth);
         if (rules != 0 && carry__dispatch_idle())
             return real(epfd, events, maxevents, timeout);
     }
-    return carry__epoll_wait_rare(epfd, events, maxevents, timeout, real);
+    return carry__epoll_wait_rare(epfd, events, maxevents, timeout, real, depth);
+}
+
+/* A plain wait first (epoll.h), apart from the others, so that asking
+ * costs the others a compare or two and no moves of their arguments.  The
+ * stack's depth is taken here, where every wait passes at the same depth
+ * whatever way it goes on (with or without tail calls). */
+int carry__hook_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout,
+                           carry__wait_fn *real)
+{
+    uintptr_t depth = carry__stack_depth();
+    if (CARRY__LIKELY(carry__ep_wait_is_plain(epfd)))
+        return carry__ep_wait_plain(epfd, events, maxevents, timeout, real, depth);
+    return carry__epoll_wait_other(epfd, events, maxevents, timeout, real, depth);
 }
 
 /* ---- Event-loop libraries ------------------------------------------------ */
@@ -734,6 +748,7 @@ carry__loop_scope carry__hook_loop_enter(void)
     carry__dgram_end();
     carry__dispatch();
     self->in_loop++;
+    carry__ep_wait_unplain();
     return scope;
 }
 

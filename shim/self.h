@@ -25,6 +25,9 @@ struct carry__thread {
     uintptr_t wait_depth;        /* epoll.c: the stack depth of the thread's last wait */
     uint64_t nested_batch;       /* epoll.c: the batch the handler was in (carry__io_batch) */
     struct carry__ep *nested_batch_ep; /* epoll.c: and whose it was */
+    struct carry__ep *plain_ep;  /* epoll.c: the state of plain_epfd's epoll fd */
+    int plain_epfd;              /* epoll.c: an epoll fd plain waits are on, plus 1 (0: none) */
+    uint32_t plain_epoch;        /* epoll.c: carry__ep_epoch when plain_ep was found */
     unsigned in_loop;            /* hooks.c: depth of event-library loops running */
     bool finished;               /* current.c: ended; it owns no more contexts */
     bool exit_hook;              /* current.c: thread-exit release armed */

@@ -196,6 +196,18 @@ Test(epoll, a_failed_dup2_leaves_its_target_alone)
     }
 }
 
+/* An epoll fd made with the number of one closed since the thread's last
+ * wait is waited on with its own state. */
+Test(epoll, a_new_epoll_fd_with_a_closed_ones_number_has_its_own_state)
+{
+    for (int mode = 0; mode < 2; mode++) {
+        struct carry_run_result r = probe(true, mode ? "split" : "batch", "reopen");
+        cr_assert_not_null(strstr(r.out, "same number=1\n"), "%s", r.out);
+        cr_assert_not_null(strstr(r.out, "wait n=1 data=9 mine=1\n"), "%s", r.out);
+        carry_run_free(&r);
+    }
+}
+
 /* CARRY_EPOLL=batch: after a handler's nested loop gives it its context
  * back, the rest of the outer batch still switches to each connection. */
 Test(epoll, after_a_nested_loop_the_outer_batch_goes_on)
@@ -206,6 +218,19 @@ Test(epoll, after_a_nested_loop_the_outer_batch_goes_on)
     cr_assert_not_null(strstr(r.out, "X read in=X\n"), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "X reply in=X\n"), "%s", r.out);
     carry_run_free(&r);
+}
+
+/* A handler's nested wait on its own loop's epoll fd gives it its context
+ * back; the outer loop's next wait lets go of it (rule D). */
+Test(epoll, after_a_nested_wait_the_outer_loop_ends_the_handler)
+{
+    for (int mode = 0; mode < 2; mode++) {
+        struct carry_run_result r = probe(true, mode ? "split" : "batch", "nestone");
+        cr_assert_not_null(strstr(r.out, "S after nested in=S\n"), "%s", r.out);
+        cr_assert_not_null(strstr(r.out, "X in=X\n"), "%s", r.out);
+        cr_assert_not_null(strstr(r.out, "after in=none\n"), "%s", r.out);
+        carry_run_free(&r);
+    }
 }
 
 /* The events of what one pattern of batchstale left live, in the order

@@ -117,6 +117,22 @@ Test(udp, recvmmsg_replies_after_the_batch_run_in_their_datagrams, .timeout = 24
 /* CARRY_SCOPE=connection turns rule R off: a datagram begins nothing, and
  * the server, which accepted no connection, runs in no context, as it
  * does without carry. */
+/* A wait ends the thread's batch of datagrams (rule D), on the epoll fd
+ * of its last wait too: a reply to one of the batch's peers after it
+ * stays in no context. */
+Test(udp, a_wait_ends_the_batch_of_datagrams_before_it)
+{
+    for (int mode = 0; mode < 2; mode++) {
+        const char *env[] = {mode ? "CARRY_EPOLL=split" : "CARRY_EPOLL=batch", NULL};
+        const char *argv[] = {carry_test_probe(), "dgramwait", NULL};
+        struct carry_run_result r = carry_run_program(true, env, argv);
+        cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+        cr_assert_not_null(strstr(r.out, "batch n=2\n"), "%s", r.out);
+        cr_assert_not_null(strstr(r.out, "reply in=none\n"), "%s", r.out);
+        carry_run_free(&r);
+    }
+}
+
 Test(udp, connection_scope_has_no_datagram_contexts, .timeout = 120)
 {
     const char *env[] = {"CARRY_SCOPE=connection", NULL};
