@@ -110,8 +110,14 @@ size_t carry__report_format(char *buf, size_t size)
             len += (size_t)n_; \
     } while (0)
     CARRY__PUT("carry stats: pid %d (%s), %.1f s\n", (int)getpid(), carry__stats_name, seconds);
-    CARRY__PUT("  contexts: %s created, %s alive at peak, %s alive at exit\n",
-               carry__stats_num(carry__stat(&carry__stats.created), a, sizeof a),
+    CARRY__PUT("  contexts: %s created, ",
+               carry__stats_num(carry__stat(&carry__stats.created), a, sizeof a));
+    /* A forked child's peak and live counts start from its parent's
+     * contexts: said, so that they are not taken for its own. */
+    if (carry__stat(&carry__stats.inherited) != 0)
+        CARRY__PUT("%s inherited at fork, ",
+                   carry__stats_num(carry__stat(&carry__stats.inherited), a, sizeof a));
+    CARRY__PUT("%s alive at peak, %s alive at exit\n",
                carry__stats_num(carry__stat(&carry__stats.peak), b, sizeof b),
                carry__stats_num(carry__ctx_live(), c, sizeof c));
     CARRY__PUT("  connections: %s accepted (each a new context), %s connected\n",

@@ -25,4 +25,5 @@ void carry__stats_reset(uint64_t live)
 {
     memset(&carry__stats, 0, sizeof carry__stats);
     atomic_store_explicit(&carry__stats.peak, live, memory_order_relaxed);
+    atomic_store_explicit(&carry__stats.inherited, live, memory_order_relaxed);
 }

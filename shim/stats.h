@@ -22,6 +22,8 @@ enum { CARRY__CAPTURED, CARRY__RESTORED, CARRY__WITHOUT };
 struct carry__stats {
     _Atomic uint64_t flow[CARRY__BOUNDARIES][3]; /* captures, restores, none */
     _Atomic uint64_t created, peak, accepted, connected, mismatches;
+    /* A forked child: the contexts alive when it was made. */
+    _Atomic uint64_t inherited;
     /* Rule R: requests begun, and the most on one connection. */
     _Atomic uint64_t requests, requests_max;
     /* HTTP/1.x request heads read, traceparents adopted and rejected. */

@@ -163,6 +163,21 @@ Test(stats, the_report_names_the_process_as_it_started)
     carry_run_free(&r);
 }
 
+/* A forked child's report says how many of the contexts it counts alive
+ * it inherited: here the one it exits in, which it made none of. */
+Test(stats, a_childs_report_names_what_it_inherited)
+{
+    const char *args[] = {"forkctx", NULL};
+    struct carry_run_result r = stats_probe("stderr", args);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert_not_null(strstr(r.err, "contexts: 0 created, 1 inherited at fork, 1 alive at peak, "
+                                     "1 alive at exit\n"),
+                       "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "contexts: 1 created, 1 alive at peak, 1 alive at exit\n"),
+                       "the parent's: %s", r.err);
+    carry_run_free(&r);
+}
+
 /* A worker that drops root still appends its report to the file its
  * master opened as root (mkstemp's file: mode 0600, root's). */
 Test(stats, a_child_that_changed_user_writes_its_report)
