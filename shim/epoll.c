@@ -629,11 +629,25 @@ carry__ep_wait_rest(struct carry__thread *self, struct carry__ep *ep, int epfd,
     return n;
 }
 
+/* Remembers epfd's state ep for the thread's next wait, plain when nothing
+ * makes it otherwise (epoll.h); in_loop: a library loop's. */
+static inline void carry__ep_wait_remember(struct carry__thread *self, int epfd,
+                                           struct carry__ep *ep, uint32_t epoch, bool in_loop)
+{
+    self->plain_ep = ep;
+    self->plain_epoch = epoch;
+    self->plain_in_loop = in_loop;
+    self->plain_epfd = epfd + 1;
+}
+
 int carry__ep_wait_in_loop(int epfd, struct epoll_event *events, int maxevents, int timeout,
                            carry__wait_fn *real)
 {
     carry__ctx_drain();
+    uint32_t epoch = atomic_load_explicit(&carry__ep_epoch, memory_order_relaxed);
     struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_find(epfd) : NULL;
+    if (ep != NULL)
+        carry__ep_wait_remember(&carry__self, epfd, ep, epoch, true);
     int n = real(epfd, events, maxevents, timeout);
     /* Translating tokens makes no system call: errno stays the wait's. */
     if (ep != NULL && n > 0)
@@ -665,11 +679,8 @@ int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, int 
             /* The common wait: nothing queued, nested or batched before
              * it, and most often one event back, which leaves errno as the
              * wait did.  In batch mode the next one is plain. */
-            if (carry__config.epoll_batch) {
-                self->plain_ep = ep;
-                self->plain_epoch = epoch;
-                self->plain_epfd = epfd + 1;
-            }
+            if (carry__config.epoll_batch)
+                carry__ep_wait_remember(self, epfd, ep, epoch, false);
             int n = real(epfd, events, maxevents, timeout);
             if (n == 1 && (reg = carry__ep_resolve(ep, events, &fd)) != NULL) {
                 self->wait_depth = depth;
@@ -701,20 +712,27 @@ int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, int 
 }
 
 /* The common wait's way, for a plain one (epoll.h): what carry__ep_wait_own
- * checks and looks up first is known. */
+ * or carry__ep_wait_in_loop checks and looks up first is known. */
 int carry__ep_wait_plain(int epfd, struct epoll_event *events, int maxevents, int timeout,
                          carry__wait_fn *real, uintptr_t depth)
 {
     struct carry__thread *self = &carry__self;
+    struct carry__ep *ep = self->plain_ep;
+    int n;
+    if (self->plain_in_loop) {
+        /* carry__ep_wait_in_loop's way. */
+        carry__ctx_drain();
+        n = real(epfd, events, maxevents, timeout);
+        return n > 0 ? carry__ep_resolve_all(ep, events, n) : n;
+    }
     carry_ctx *prev = self->current;
     struct carry__owner *mine = self->owner;
     /* A nested wait, or contexts to reclaim first: the whole way. */
     if (CARRY__UNLIKELY((prev != NULL && depth < self->wait_depth) ||
                         (mine != NULL && carry__owner_queued(mine))))
         return carry__ep_wait_own(epfd, events, maxevents, timeout, real, depth);
-    struct carry__ep *ep = self->plain_ep;
     carry__current_set(self, NULL);
-    int n = real(epfd, events, maxevents, timeout);
+    n = real(epfd, events, maxevents, timeout);
     int fd;
     struct carry__reg *reg;
     if (CARRY__LIKELY(n == 1 && (reg = carry__ep_resolve(ep, events, &fd)) != NULL)) {

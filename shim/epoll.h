@@ -23,14 +23,17 @@ int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, int 
                        carry__wait_fn *real, uintptr_t depth);
 
 /*
- * A plain wait: on the epoll fd of the thread's last wait, in batch mode,
- * with no batch, nested handler, library loop or datagram batch of the
- * thread's to see to.  The wait that finds the thread so remembers the
- * epoll fd and its state (plain_* in self.h), so that the next one skips
- * the look-ups and checks of carry__ep_wait_own; what would make a wait
- * other than plain forgets it (carry__ep_wait_unplain), and the release
- * of any epoll fd's state moves carry__ep_epoch on, which every thread's
- * remembered state is checked against.
+ * A plain wait: on the epoll fd of the thread's last wait, with no batch,
+ * nested handler or datagram batch of the thread's to see to, and either
+ * in batch mode outside any library loop or inside the same library loop
+ * as that wait.  The wait that finds the thread so remembers the epoll fd
+ * and its state (plain_* in self.h), so that the next one skips the
+ * look-ups and checks of carry__ep_wait_own or carry__ep_wait_in_loop;
+ * what would make a wait other than plain forgets it (a library loop
+ * entered or left, a datagram batch, a nested handler:
+ * carry__ep_wait_unplain), and the release of any epoll fd's state moves
+ * carry__ep_epoch on, which every thread's remembered state is checked
+ * against.
  */
 extern _Atomic uint32_t carry__ep_epoch;
 
@@ -45,8 +48,8 @@ static inline bool carry__ep_wait_is_plain(int epfd)
 int carry__ep_wait_plain(int epfd, struct epoll_event *events, int maxevents, int timeout,
                          carry__wait_fn *real, uintptr_t depth);
 
-/* The thread's next wait takes the whole way (a library loop or a
- * datagram batch begins). */
+/* The thread's next wait takes the whole way (a library loop begins or
+ * ends, a datagram batch begins). */
 static inline void carry__ep_wait_unplain(void)
 {
     carry__self.plain_epfd = 0;

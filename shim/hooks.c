@@ -755,6 +755,7 @@ carry__loop_scope carry__hook_loop_enter(void)
 void carry__hook_loop_leave(carry__loop_scope scope)
 {
     carry__self.in_loop--;
+    carry__ep_wait_unplain();
     carry__dispatch();
     carry__current_adopt(scope.outer);
 }

@@ -23,6 +23,17 @@ static char *uv_probe_line(const char *cmd, const char *const *env, struct carry
     return line;
 }
 
+/* Once uv_run has returned, a wait on the loop's epoll fd is the
+ * program's own dispatch point (rule D), not the loop's. */
+Test(libuv, a_wait_on_the_loops_epoll_fd_after_the_loop_ends_the_context)
+{
+    struct carry_run_result r;
+    char *line = uv_probe_line("backend", NULL, &r);
+    cr_assert_str_eq(line, "backend n=0 after=none", "%s", r.out);
+    free(line);
+    carry_run_free(&r);
+}
+
 Test(libuv, every_step_in_its_connections_context, .timeout = 240)
 {
     carry_assert_clean_in_each_epoll_mode("uv_server", "-");
