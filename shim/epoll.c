@@ -339,6 +339,7 @@ static bool carry__ep_queue_mine(struct carry__thread *self, struct carry__ep *e
     }
     carry__ring_push(ring, events, n);
     self->queue_ep = ep;
+    self->plain_epfd = 0; /* its next waits hand them out */
     return true;
 }
 
@@ -629,14 +630,18 @@ carry__ep_wait_rest(struct carry__thread *self, struct carry__ep *ep, int epfd,
     return n;
 }
 
+/* The ways a plain wait takes (epoll.h): carry__ep_wait_own's in batch
+ * mode or in split mode, or carry__ep_wait_in_loop's. */
+enum { CARRY__PLAIN_BATCH, CARRY__PLAIN_SPLIT, CARRY__PLAIN_LOOP };
+
 /* Remembers epfd's state ep for the thread's next wait, plain when nothing
- * makes it otherwise (epoll.h); in_loop: a library loop's. */
+ * makes it otherwise (epoll.h). */
 static inline void carry__ep_wait_remember(struct carry__thread *self, int epfd,
-                                           struct carry__ep *ep, uint32_t epoch, bool in_loop)
+                                           struct carry__ep *ep, uint32_t epoch, uint8_t way)
 {
     self->plain_ep = ep;
     self->plain_epoch = epoch;
-    self->plain_in_loop = in_loop;
+    self->plain_way = way;
     self->plain_epfd = epfd + 1;
 }
 
@@ -647,7 +652,7 @@ int carry__ep_wait_in_loop(int epfd, struct epoll_event *events, int maxevents, 
     uint32_t epoch = atomic_load_explicit(&carry__ep_epoch, memory_order_relaxed);
     struct carry__ep *ep = maxevents > 0 && events != NULL ? carry__ep_find(epfd) : NULL;
     if (ep != NULL)
-        carry__ep_wait_remember(&carry__self, epfd, ep, epoch, true);
+        carry__ep_wait_remember(&carry__self, epfd, ep, epoch, CARRY__PLAIN_LOOP);
     int n = real(epfd, events, maxevents, timeout);
     /* Translating tokens makes no system call: errno stays the wait's. */
     if (ep != NULL && n > 0)
@@ -678,9 +683,10 @@ int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, int 
                           atomic_load_explicit(&ep->queued, memory_order_relaxed) == 0)) {
             /* The common wait: nothing queued, nested or batched before
              * it, and most often one event back, which leaves errno as the
-             * wait did.  In batch mode the next one is plain. */
-            if (carry__config.epoll_batch)
-                carry__ep_wait_remember(self, epfd, ep, epoch, false);
+             * wait did.  The next one is plain. */
+            carry__ep_wait_remember(self, epfd, ep, epoch,
+                                    carry__config.epoll_batch ? CARRY__PLAIN_BATCH
+                                                              : CARRY__PLAIN_SPLIT);
             int n = real(epfd, events, maxevents, timeout);
             if (n == 1 && (reg = carry__ep_resolve(ep, events, &fd)) != NULL) {
                 self->wait_depth = depth;
@@ -719,11 +725,16 @@ int carry__ep_wait_plain(int epfd, struct epoll_event *events, int maxevents, in
     struct carry__thread *self = &carry__self;
     struct carry__ep *ep = self->plain_ep;
     int n;
-    if (self->plain_in_loop) {
-        /* carry__ep_wait_in_loop's way. */
-        carry__ctx_drain();
-        n = real(epfd, events, maxevents, timeout);
-        return n > 0 ? carry__ep_resolve_all(ep, events, n) : n;
+    if (self->plain_way != CARRY__PLAIN_BATCH) {
+        if (self->plain_way == CARRY__PLAIN_LOOP) {
+            /* carry__ep_wait_in_loop's way. */
+            carry__ctx_drain();
+            n = real(epfd, events, maxevents, timeout);
+            return n > 0 ? carry__ep_resolve_all(ep, events, n) : n;
+        }
+        /* Split mode: events other threads handed back go first. */
+        if (atomic_load_explicit(&ep->queued, memory_order_relaxed) != 0)
+            return carry__ep_wait_own(epfd, events, maxevents, timeout, real, depth);
     }
     carry_ctx *prev = self->current;
     struct carry__owner *mine = self->owner;

@@ -24,16 +24,15 @@ int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, int 
 
 /*
  * A plain wait: on the epoll fd of the thread's last wait, with no batch,
- * nested handler or datagram batch of the thread's to see to, and either
- * in batch mode outside any library loop or inside the same library loop
- * as that wait.  The wait that finds the thread so remembers the epoll fd
- * and its state (plain_* in self.h), so that the next one skips the
- * look-ups and checks of carry__ep_wait_own or carry__ep_wait_in_loop;
- * what would make a wait other than plain forgets it (a library loop
- * entered or left, a datagram batch, a nested handler:
- * carry__ep_wait_unplain), and the release of any epoll fd's state moves
- * carry__ep_epoch on, which every thread's remembered state is checked
- * against.
+ * nested handler, datagram batch or queued events of the thread's to see
+ * to, outside any library loop or inside the same one as that wait.  The
+ * wait that finds the thread so remembers the epoll fd and its state
+ * (plain_* in self.h), so that the next one skips the look-ups and checks
+ * of carry__ep_wait_own or carry__ep_wait_in_loop; what would make a wait
+ * other than plain forgets it (a library loop entered or left, a datagram
+ * batch, a nested handler, events queued: carry__ep_wait_unplain), and
+ * the release of any epoll fd's state moves carry__ep_epoch on, which
+ * every thread's remembered state is checked against.
  */
 extern _Atomic uint32_t carry__ep_epoch;
 

@@ -31,7 +31,7 @@ struct carry__thread {
     unsigned in_loop;            /* hooks.c: depth of event-library loops running */
     bool finished;               /* current.c: ended; it owns no more contexts */
     bool exit_hook;              /* current.c: thread-exit release armed */
-    bool plain_in_loop;          /* epoll.c: plain waits are a library loop's */
+    uint8_t plain_way;           /* epoll.c: which way plain waits take */
 };
 
 extern __thread struct carry__thread carry__self __attribute__((tls_model("initial-exec")));

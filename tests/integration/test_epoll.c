@@ -196,6 +196,18 @@ Test(epoll, a_failed_dup2_leaves_its_target_alone)
     }
 }
 
+/* CARRY_EPOLL=split: the event a thread kept and handed back at its end
+ * reaches the next wait on the epoll fd, also the one of a thread whose
+ * last wait was on it (the kernel reports a one-shot fd only once). */
+Test(epoll, events_handed_back_reach_the_next_waiter_in_split_mode)
+{
+    struct carry_run_result r = probe(true, "split", "handback");
+    cr_assert_not_null(strstr(r.out, "first data=3\n"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "thread n=1 data=1\n"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "again n=1 data=2\n"), "%s", r.out);
+    carry_run_free(&r);
+}
+
 /* An epoll fd made with the number of one closed since the thread's last
  * wait is waited on with its own state. */
 Test(epoll, a_new_epoll_fd_with_a_closed_ones_number_has_its_own_state)
