@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,26 @@ static struct carry_run_result probe(bool preload, const char *epoll_mode, const
     return r;
 }
 
+/* Runs probe CMD under carry in the epoll mode given ("both": batch, then
+ * split) and asserts that it printed each line of want (NULL-terminated,
+ * without their line endings). */
+static void probe_prints(const char *mode, const char *cmd, const char *const *want)
+{
+    const char *modes[] = {"batch", "split"};
+    bool both = strcmp(mode, "both") == 0;
+    for (int m = 0; m < (both ? 2 : 1); m++) {
+        const char *run_mode = both ? modes[m] : mode;
+        struct carry_run_result r = probe(true, run_mode, cmd);
+        for (const char *const *w = want; *w != NULL; w++) {
+            char line[256];
+            snprintf(line, sizeof line, "%s\n", *w);
+            cr_assert_not_null(strstr(r.out, line), "%s (%s): no \"%s\" in:\n%s", cmd, run_mode,
+                               *w, r.out);
+        }
+        carry_run_free(&r);
+    }
+}
+
 /*
  * CARRY_EPOLL=batch: one epoll_wait returns the requests of 3 connections;
  * the server reads them all, then writes every reply.  Each read and each
@@ -176,10 +197,8 @@ Test(epoll, batch_mode_runs_every_io_of_the_batch_in_its_connection)
  */
 Test(epoll, batch_mode_writes_to_a_borrowed_fd_stay_in_the_writer)
 {
-    struct carry_run_result r = probe(true, "batch", "batchborrow");
-    cr_assert_not_null(strstr(r.out, "batch n=2\n"), "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "after write(U) in=A\n"), "%s", r.out);
-    carry_run_free(&r);
+    const char *want[] = {"batch n=2", "after write(U) in=A", NULL};
+    probe_prints("batch", "batchborrow", want);
 }
 
 /* A dup2 or dup3 that fails (EBADF) changes nothing: the connection it
@@ -201,48 +220,33 @@ Test(epoll, a_failed_dup2_leaves_its_target_alone)
  * last wait was on it (the kernel reports a one-shot fd only once). */
 Test(epoll, events_handed_back_reach_the_next_waiter_in_split_mode)
 {
-    struct carry_run_result r = probe(true, "split", "handback");
-    cr_assert_not_null(strstr(r.out, "first data=3\n"), "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "thread n=1 data=1\n"), "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "again n=1 data=2\n"), "%s", r.out);
-    carry_run_free(&r);
+    const char *want[] = {"first data=3", "thread n=1 data=1", "again n=1 data=2", NULL};
+    probe_prints("split", "handback", want);
 }
 
 /* An epoll fd made with the number of one closed since the thread's last
  * wait is waited on with its own state. */
 Test(epoll, a_new_epoll_fd_with_a_closed_ones_number_has_its_own_state)
 {
-    for (int mode = 0; mode < 2; mode++) {
-        struct carry_run_result r = probe(true, mode ? "split" : "batch", "reopen");
-        cr_assert_not_null(strstr(r.out, "same number=1\n"), "%s", r.out);
-        cr_assert_not_null(strstr(r.out, "wait n=1 data=9 mine=1\n"), "%s", r.out);
-        carry_run_free(&r);
-    }
+    const char *want[] = {"same number=1", "wait n=1 data=9 mine=1", NULL};
+    probe_prints("both", "reopen", want);
 }
 
 /* CARRY_EPOLL=batch: after a handler's nested loop gives it its context
  * back, the rest of the outer batch still switches to each connection. */
 Test(epoll, after_a_nested_loop_the_outer_batch_goes_on)
 {
-    struct carry_run_result r = probe(true, "batch", "nestbatch");
-    cr_assert_not_null(strstr(r.out, "batch n=2\n"), "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "S after nested in=S\n"), "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "X read in=X\n"), "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "X reply in=X\n"), "%s", r.out);
-    carry_run_free(&r);
+    const char *want[] = {"batch n=2", "S after nested in=S", "X read in=X", "X reply in=X",
+                          NULL};
+    probe_prints("batch", "nestbatch", want);
 }
 
 /* A handler's nested wait on its own loop's epoll fd gives it its context
  * back; the outer loop's next wait lets go of it (rule D). */
 Test(epoll, after_a_nested_wait_the_outer_loop_ends_the_handler)
 {
-    for (int mode = 0; mode < 2; mode++) {
-        struct carry_run_result r = probe(true, mode ? "split" : "batch", "nestone");
-        cr_assert_not_null(strstr(r.out, "S after nested in=S\n"), "%s", r.out);
-        cr_assert_not_null(strstr(r.out, "X in=X\n"), "%s", r.out);
-        cr_assert_not_null(strstr(r.out, "after in=none\n"), "%s", r.out);
-        carry_run_free(&r);
-    }
+    const char *want[] = {"S after nested in=S", "X in=X", "after in=none", NULL};
+    probe_prints("both", "nestone", want);
 }
 
 /* The events of what one pattern of batchstale left live, in the order
@@ -298,11 +302,8 @@ Test(epoll, stale_events_anywhere_in_a_batch_are_dropped_alone)
  * in split mode, never comes out after the close. */
 Test(epoll, close_range_drops_the_queued_events_of_what_it_closes)
 {
-    struct carry_run_result r = probe(true, "split", "closerange");
-    cr_assert_not_null(strstr(r.out, "first n=1 data=1\n"), "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "closed fd=2048\n"), "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "after n=0 data=0\n"), "%s", r.out);
-    carry_run_free(&r);
+    const char *want[] = {"first n=1 data=1", "closed fd=2048", "after n=0 data=0", NULL};
+    probe_prints("split", "closerange", want);
 }
 
 Test(epoll, accepted_fds_own_their_context_through_dups)
