@@ -642,7 +642,7 @@ static inline void carry__ep_wait_remember(struct carry__thread *self, int epfd,
     self->plain_ep = ep;
     self->plain_epoch = epoch;
     self->plain_way = way;
-    self->plain_epfd = epfd + 1;
+    self->plain_epfd = (unsigned)epfd + 1;
 }
 
 int carry__ep_wait_in_loop(int epfd, struct epoll_event *events, int maxevents, int timeout,

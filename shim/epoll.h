@@ -36,10 +36,12 @@ int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, int 
  */
 extern _Atomic uint32_t carry__ep_epoch;
 
+/* Unsigned, so that no epfd overflows; a negative one may take the plain
+ * way, where the kernel refuses it as on the others. */
 static inline bool carry__ep_wait_is_plain(int epfd)
 {
     struct carry__thread *self = &carry__self;
-    return self->plain_epfd == epfd + 1 &&
+    return self->plain_epfd == (unsigned)epfd + 1 &&
            self->plain_epoch == atomic_load_explicit(&carry__ep_epoch, memory_order_relaxed) &&
            carry__io_batch == 0;
 }

@@ -26,7 +26,7 @@ struct carry__thread {
     uint64_t nested_batch;       /* epoll.c: the batch the handler was in (carry__io_batch) */
     struct carry__ep *nested_batch_ep; /* epoll.c: and whose it was */
     struct carry__ep *plain_ep;  /* epoll.c: the state of plain_epfd's epoll fd */
-    int plain_epfd;              /* epoll.c: an epoll fd plain waits are on, plus 1 (0: none) */
+    unsigned plain_epfd;         /* epoll.c: an epoll fd plain waits are on, plus 1 (0: none) */
     uint32_t plain_epoch;        /* epoll.c: carry__ep_epoch when plain_ep was found */
     unsigned in_loop;            /* hooks.c: depth of event-library loops running */
     bool finished;               /* current.c: ended; it owns no more contexts */
