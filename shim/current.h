@@ -125,13 +125,19 @@ carry_ctx *carry__ctx_new_local(void);
 /* The same with an internal reference in refs instead. */
 carry_ctx *carry__ctx_new(void);
 
+/* Has this thread contexts that other threads let go of to reclaim? */
+static inline bool carry__ctx_drain_due(void)
+{
+    struct carry__owner *mine = carry__self.owner;
+    return CARRY__UNLIKELY(mine != NULL && carry__owner_queued(mine));
+}
+
 /* Contexts other threads let go of while this thread owned them: those
  * that have no reference left die now (at rule-D points, thread exit). */
 static inline void carry__ctx_drain(void)
 {
-    struct carry__owner *mine = carry__self.owner;
-    if (CARRY__UNLIKELY(mine != NULL && carry__owner_queued(mine)))
-        carry__owner_drain(mine);
+    if (carry__ctx_drain_due())
+        carry__owner_drain(carry__self.owner);
 }
 
 /* Makes ctx current, taking a thread reference of its own (NULL: none),
@@ -184,8 +190,7 @@ static inline void carry__dispatch(void)
 /* Would carry__dispatch do nothing: no context to end, none to reclaim? */
 static inline bool carry__dispatch_idle(void)
 {
-    struct carry__owner *mine = carry__self.owner;
-    return carry__self.current == NULL && (mine == NULL || !carry__owner_queued(mine));
+    return carry__self.current == NULL && !carry__ctx_drain_due();
 }
 
 /* Runs fn when each thread that armed the hook ends, before the thread's

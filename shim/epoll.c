@@ -339,7 +339,7 @@ static bool carry__ep_queue_mine(struct carry__thread *self, struct carry__ep *e
     }
     carry__ring_push(ring, events, n);
     self->queue_ep = ep;
-    self->plain_epfd = 0; /* its next waits hand them out */
+    carry__ep_wait_unplain(); /* its next waits hand them out */
     return true;
 }
 
@@ -542,7 +542,7 @@ static void carry__ep_nest(struct carry__thread *self, uintptr_t depth, carry_ct
     } else if (*prev != NULL && depth < self->wait_depth &&
                self->wait_depth - depth < CARRY__NEST_SPAN) {
         self->nested_in = *prev;
-        self->plain_epfd = 0;
+        carry__ep_wait_unplain();
         self->nested_depth = self->wait_depth;
         self->nested_batch = batch;
         self->nested_batch_ep = self->batch_ep;
@@ -660,6 +660,35 @@ int carry__ep_wait_in_loop(int epfd, struct epoll_event *events, int maxevents, 
     return n;
 }
 
+/* A wait at depth hands out fd's event, of registration reg: the thread
+ * takes the event's context and lets go of prev, the one it left. */
+static inline __attribute__((always_inline)) int
+carry__ep_wait_one(struct carry__thread *self, int fd, struct carry__reg *reg, carry_ctx *prev,
+                   uintptr_t depth)
+{
+    self->wait_depth = depth;
+    carry_ctx *next = carry__ep_context(fd, reg, &prev);
+    carry__ep_wait_done(next, prev);
+    return 1;
+}
+
+/* The real wait of a thread that left prev, with nothing queued, nested
+ * or batched before it: most often one event back, which leaves errno as
+ * the wait did. */
+static inline __attribute__((always_inline)) int
+carry__ep_wait_real(struct carry__thread *self, struct carry__ep *ep, int epfd,
+                    struct epoll_event *events, int maxevents, int timeout, carry__wait_fn *real,
+                    carry_ctx *prev, uintptr_t depth)
+{
+    int fd;
+    struct carry__reg *reg;
+    int n = real(epfd, events, maxevents, timeout);
+    if (CARRY__LIKELY(n == 1 && (reg = carry__ep_resolve(ep, events, &fd)) != NULL))
+        return carry__ep_wait_one(self, fd, reg, prev, depth);
+    return carry__ep_wait_rest(self, ep, epfd, events, maxevents, timeout, real, prev, depth, true,
+                               n, errno);
+}
+
 int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, int timeout,
                        carry__wait_fn *real, uintptr_t depth)
 {
@@ -681,31 +710,18 @@ int carry__ep_wait_own(int epfd, struct epoll_event *events, int maxevents, int 
                       (prev == NULL || depth >= self->wait_depth))) {
         if (CARRY__LIKELY(self->queue.count == 0 &&
                           atomic_load_explicit(&ep->queued, memory_order_relaxed) == 0)) {
-            /* The common wait: nothing queued, nested or batched before
-             * it, and most often one event back, which leaves errno as the
-             * wait did.  The next one is plain. */
+            /* The common wait; the next one is plain. */
             carry__ep_wait_remember(self, epfd, ep, epoch,
                                     carry__config.epoll_batch ? CARRY__PLAIN_BATCH
                                                               : CARRY__PLAIN_SPLIT);
-            int n = real(epfd, events, maxevents, timeout);
-            if (n == 1 && (reg = carry__ep_resolve(ep, events, &fd)) != NULL) {
-                self->wait_depth = depth;
-                carry_ctx *next = carry__ep_context(fd, reg, &prev);
-                carry__ep_wait_done(next, prev);
-                return 1;
-            }
-            return carry__ep_wait_rest(self, ep, epfd, events, maxevents, timeout, real, prev,
-                                       depth, true, n, errno);
+            return carry__ep_wait_real(self, ep, epfd, events, maxevents, timeout, real, prev,
+                                       depth);
         }
         /* Split mode's next event of the thread's own batch: no wait, no
          * system call (errno stays). */
         if (self->queue_ep == ep && self->queue.count > 0 &&
-            (reg = carry__ring_pop_live(&self->queue, ep, events, &fd)) != NULL) {
-            self->wait_depth = depth;
-            carry_ctx *next = carry__ep_context(fd, reg, &prev);
-            carry__ep_wait_done(next, prev);
-            return 1;
-        }
+            (reg = carry__ring_pop_live(&self->queue, ep, events, &fd)) != NULL)
+            return carry__ep_wait_one(self, fd, reg, prev, depth);
     }
     uint64_t batch = carry__io_batch;
     carry__io_batch = 0;
@@ -724,12 +740,11 @@ int carry__ep_wait_plain(int epfd, struct epoll_event *events, int maxevents, in
 {
     struct carry__thread *self = &carry__self;
     struct carry__ep *ep = self->plain_ep;
-    int n;
     if (self->plain_way != CARRY__PLAIN_BATCH) {
         if (self->plain_way == CARRY__PLAIN_LOOP) {
-            /* carry__ep_wait_in_loop's way. */
+            /* carry__ep_wait_in_loop's way, with ep known. */
             carry__ctx_drain();
-            n = real(epfd, events, maxevents, timeout);
+            int n = real(epfd, events, maxevents, timeout);
             return n > 0 ? carry__ep_resolve_all(ep, events, n) : n;
         }
         /* Split mode: events other threads handed back go first. */
@@ -737,23 +752,11 @@ int carry__ep_wait_plain(int epfd, struct epoll_event *events, int maxevents, in
             return carry__ep_wait_own(epfd, events, maxevents, timeout, real, depth);
     }
     carry_ctx *prev = self->current;
-    struct carry__owner *mine = self->owner;
     /* A nested wait, or contexts to reclaim first: the whole way. */
-    if (CARRY__UNLIKELY((prev != NULL && depth < self->wait_depth) ||
-                        (mine != NULL && carry__owner_queued(mine))))
+    if (CARRY__UNLIKELY((prev != NULL && depth < self->wait_depth) || carry__ctx_drain_due()))
         return carry__ep_wait_own(epfd, events, maxevents, timeout, real, depth);
     carry__current_set(self, NULL);
-    n = real(epfd, events, maxevents, timeout);
-    int fd;
-    struct carry__reg *reg;
-    if (CARRY__LIKELY(n == 1 && (reg = carry__ep_resolve(ep, events, &fd)) != NULL)) {
-        self->wait_depth = depth;
-        carry_ctx *next = carry__ep_context(fd, reg, &prev);
-        carry__ep_wait_done(next, prev);
-        return 1;
-    }
-    return carry__ep_wait_rest(self, ep, epfd, events, maxevents, timeout, real, prev, depth, true,
-                               n, errno);
+    return carry__ep_wait_real(self, ep, epfd, events, maxevents, timeout, real, prev, depth);
 }
 
 static void carry__reg_reset(int fd, void *entry, void *arg)

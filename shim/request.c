@@ -84,7 +84,5 @@ void carry__request_end(struct carry__fd *e, ssize_t rc, size_t asked)
 void carry__request_turn_rare(struct carry__fd *e, int fd, carry_ctx *last, const char *bytes,
                               size_t len)
 {
-    if (last == NULL || last != atomic_load_explicit(&e->owner, memory_order_relaxed) ||
-        !carry__request_renew(e, fd, last, bytes, len, true, carry__id_next()))
-        carry__request_begin_new(e, fd, bytes, len);
+    carry__request_turn(e, fd, last, bytes, len, true, 0);
 }

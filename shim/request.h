@@ -123,6 +123,18 @@ carry__request_renew(struct carry__fd *e, int fd, carry_ctx *last, const char *b
     return true;
 }
 
+/* A turn of e's connection, last current: its request renewed in place
+ * when it is last, else a new one.  Not rare, id is the new id
+ * (carry__id_peek); rare, the id is taken only for a renewal. */
+static inline __attribute__((always_inline)) void
+carry__request_turn(struct carry__fd *e, int fd, carry_ctx *last, const char *bytes, size_t len,
+                    bool rare, uint64_t id)
+{
+    if (last == NULL || last != atomic_load_explicit(&e->owner, memory_order_relaxed) ||
+        !carry__request_renew(e, fd, last, bytes, len, rare, rare ? carry__id_next() : id))
+        carry__request_begin_new(e, fd, bytes, len);
+}
+
 /* A read on fd, an accepted connection (e), returned rc (> 0: data; errno
  * is the read's otherwise); bytes is the buffer it filled first, of cap
  * bytes (NULL: unknown), where a request's HTTP/1.x head is looked for.
@@ -144,9 +156,8 @@ carry__request_read(struct carry__fd *e, int fd, ssize_t rc, const void *bytes, 
             carry__http_maybe(bytes, len) ||
             !carry__id_peek(&id))
             carry__request_turn_rare(e, fd, last, bytes, len);
-        else if (last == NULL || last != atomic_load_explicit(&e->owner, memory_order_relaxed) ||
-                 !carry__request_renew(e, fd, last, bytes, len, false, id))
-            carry__request_begin_new(e, fd, bytes, len);
+        else
+            carry__request_turn(e, fd, last, bytes, len, false, id);
     } else {
         carry__request_end(e, rc, cap);
     }
