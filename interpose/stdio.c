@@ -7,6 +7,12 @@
 /* The fortified headers define printf and friends as inline functions,
  * which this file defines for real. */
 #undef _FORTIFY_SOURCE
+/* And when optimising, glibc's bits/stdio.h defines vprintf and putchar
+ * inline, before this file's definitions can say they are exported: clang
+ * then leaves them hidden (gcc exports them all the same). */
+#ifndef __NO_INLINE__
+#define __NO_INLINE__ 1
+#endif
 #include <limits.h>
 #include <stdarg.h>
 #include <string.h>

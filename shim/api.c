@@ -93,7 +93,7 @@ static void *carry__api_run(carry_ctx *ctx, void *(*fn)(void *), void *arg)
         carry__ctx_ref_local(ctx);
     /* The cleanup also runs when fn's thread is cancelled or exits and the
      * stack unwinds through this frame. */
-    carry_ctx *prev __attribute__((cleanup(carry__scope_leave))) = carry__scope_enter(ctx);
+    carry_ctx *prev CARRY__SCOPED(carry__scope_leave) = carry__scope_enter(ctx);
     return fn(arg);
 }
 

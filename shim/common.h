@@ -18,6 +18,10 @@
 #define CARRY__LIKELY(x) __builtin_expect(!!(x), 1)
 #define CARRY__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define CARRY__COUNT(a) (sizeof(a) / sizeof((a)[0]))
+/* A variable whose cleanup ends a scope: fn(&var) runs however the scope
+ * ends (return, cancellation, unwinding).  Marked used for clang, which
+ * takes a variable that nothing reads for an unused one. */
+#define CARRY__SCOPED(fn) __attribute__((cleanup(fn), unused))
 
 /* The stack pointer: how deep the calling function runs, with no frame of
  * its own needed to tell. */

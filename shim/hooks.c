@@ -55,7 +55,7 @@ static carry__thread_create_fn *carry__thread_real;
 static int carry__thread_create_bare(pthread_t *thread, const pthread_attr_t *attr,
                                      void *(*fn)(void *), void *arg)
 {
-    carry_ctx *prev __attribute__((cleanup(carry__scope_leave))) = carry__scope_enter(NULL);
+    carry_ctx *prev CARRY__SCOPED(carry__scope_leave) = carry__scope_enter(NULL);
     return carry__thread_real(thread, attr, fn, arg);
 }
 
@@ -885,7 +885,7 @@ void carry__hook_levent_run(int fd, short what, void *p)
     struct carry__cb *cb = p;
     carry__levent_cb *fn = (carry__levent_cb *)cb->fn;
     void *arg = cb->arg; /* read first: the callback may free its event */
-    carry_ctx *scope_ __attribute__((cleanup(carry__record_leave))) =
+    carry_ctx *scope_ CARRY__SCOPED(carry__record_leave) =
         carry__record_enter(carry__record_from(cb));
     fn(fd, what, arg);
 }
@@ -893,7 +893,7 @@ void carry__hook_levent_run(int fd, short what, void *p)
 void carry__hook_ev_run(struct ev_loop *loop, void *watcher, int revents)
 {
     struct carry__record *r = carry__record_find(watcher);
-    carry_ctx *scope_ __attribute__((cleanup(carry__record_leave))) = carry__record_enter(r);
+    carry_ctx *scope_ CARRY__SCOPED(carry__record_leave) = carry__record_enter(r);
     ((carry__ev_cb *)r->cb.fn)(loop, watcher, revents);
 }
 
@@ -917,7 +917,7 @@ static inline carry_ctx *carry__uv_dispatched(carry_ctx *prev)
     void carry__hook_uv_on_##name params \
     { \
         struct carry__record *r = find(obj); \
-        carry_ctx *scope_ __attribute__((cleanup(carry__record_leave))) = \
+        carry_ctx *scope_ CARRY__SCOPED(carry__record_leave) = \
             carry__uv_dispatched(enter); \
         ((type *)r->cb.field) args; \
     }
@@ -966,7 +966,7 @@ CARRY__UV_ON(udp_recv, carry__uv_udp_enter(r, nread, addr), carry__uv_udp_recv_c
     void carry__hook_uv_on_##name params \
     { \
         struct carry__cb cb; \
-        carry_ctx *scope_ __attribute__((cleanup(carry__record_leave))) = \
+        carry_ctx *scope_ CARRY__SCOPED(carry__record_leave) = \
             carry__uv_dispatched(last(obj, &cb)); \
         if (cb.field != NULL) \
             ((type *)cb.field) args; \

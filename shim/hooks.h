@@ -479,7 +479,7 @@ static inline void carry__cb_scope_end(carry__cb_scope *scope)
 }
 
 #define CARRY__CB_SCOPE(enter) \
-    carry__cb_scope carry__cb_scope_ __attribute__((cleanup(carry__cb_scope_end))) = (enter)
+    carry__cb_scope carry__cb_scope_ CARRY__SCOPED(carry__cb_scope_end) = (enter)
 
 /* A call that may queue work to libuv's thread pool (async: it has a
  * callback; without one libuv runs the work at once, in the caller's
@@ -494,7 +494,7 @@ void carry__hook_uv_pool_leave(carry__uv_pool_scope *scope);
 
 #define CARRY__UV_POOL_SCOPE(async) \
     carry__uv_pool_scope carry__uv_pool_scope_ \
-        __attribute__((cleanup(carry__hook_uv_pool_leave))) = carry__hook_uv_pool_enter(async)
+        CARRY__SCOPED(carry__hook_uv_pool_leave) = carry__hook_uv_pool_enter(async)
 
 /* ---- Lines written (CARRY_TAG) ------------------------------------------- */
 

@@ -30,14 +30,15 @@ struct carry__chunk {
 #define CARRY__CHUNK_MAX 4096
 
 /* First chunks, which nearly every context has (a connection's peer and
- * local), come from a pool; larger ones from malloc. */
-struct carry__first_chunk {
+ * local), come from a pool; larger ones from malloc.  A union: a struct
+ * with a flexible array member may not be a member of a struct. */
+union carry__first_chunk {
     struct carry__chunk head;
-    char bytes[CARRY__CHUNK_FIRST];
+    char whole[sizeof(struct carry__chunk) + CARRY__CHUNK_FIRST];
 };
 
 static struct carry__pool carry__first_chunks =
-    CARRY__POOL_INIT(struct carry__first_chunk, head.next, 256, NULL, true, "context stores");
+    CARRY__POOL_INIT(union carry__first_chunk, head.next, 256, NULL, true, "context stores");
 
 struct carry__entry {
     struct carry__entry *next;       /* fixed once published */

@@ -165,7 +165,7 @@ size_t carry__tag_put(FILE *fp, int fd, struct carry__tag_buf *b, carry__tag_who
     size_t n = b->len;
     if (n == 0)
         return 0;
-    FILE *locked __attribute__((cleanup(carry__tag_unlock))) = fp;
+    FILE *locked CARRY__SCOPED(carry__tag_unlock) = fp;
     flockfile(fp);
     bool start = id.id != 0 && carry__tag_stream_line_start(fp, fd);
     char *data = b->data + CARRY__TAG_MAX;
@@ -208,12 +208,12 @@ size_t carry__tag_put(FILE *fp, int fd, struct carry__tag_buf *b, carry__tag_who
 
 size_t carry__tag_put_copy(FILE *fp, int fd, const struct iovec *src, int cnt, carry__tag_who id)
 {
-    struct carry__tag_buf b __attribute__((cleanup(carry__tag_buf_free)));
+    struct carry__tag_buf b CARRY__SCOPED(carry__tag_buf_free);
     carry__tag_buf_init(&b);
     if (carry__tag_buf_copy(&b, src, cnt))
         return carry__tag_put(fp, fd, &b, id);
     /* No memory for a large write: tag it piece by piece. */
-    FILE *locked __attribute__((cleanup(carry__tag_unlock))) = fp;
+    FILE *locked CARRY__SCOPED(carry__tag_unlock) = fp;
     flockfile(fp);
     char tag[CARRY__TAG_MAX];
     size_t tl = carry__tag_format(tag, id);

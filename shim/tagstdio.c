@@ -51,11 +51,11 @@ int carry__tag_vfprintf(FILE *fp, int fd, int flag, const char *fmt, va_list ap,
                         carry__vfprintf_fn *real)
 {
     carry__tag_who id = carry__tag_current();
-    struct carry__tag_buf b __attribute__((cleanup(carry__tag_buf_free)));
+    struct carry__tag_buf b CARRY__SCOPED(carry__tag_buf_free);
     carry__tag_buf_init(&b);
     int n = carry__line_format(&b, id, flag, fmt, ap);
     if (n == CARRY__LINE_PLAIN) {
-        FILE *locked __attribute__((cleanup(carry__tag_unlock))) = fp;
+        FILE *locked CARRY__SCOPED(carry__tag_unlock) = fp;
         flockfile(fp);
         int rc = real(fp, flag, fmt, ap);
         carry__tag_mark(fd, false);
@@ -74,7 +74,7 @@ int carry__tag_vdprintf(int fd, int flag, const char *fmt, va_list ap, carry__vd
                         carry__writev_fn *real_writev)
 {
     carry__tag_who id = carry__tag_current();
-    struct carry__tag_buf b __attribute__((cleanup(carry__tag_buf_free)));
+    struct carry__tag_buf b CARRY__SCOPED(carry__tag_buf_free);
     carry__tag_buf_init(&b);
     int n = carry__line_format(&b, id, flag, fmt, ap);
     if (n == CARRY__LINE_PLAIN) {
@@ -104,7 +104,7 @@ bool carry__tag_fput(FILE *fp, int fd, const struct iovec *bytes, int cnt, carry
         total += bytes[i].iov_len;
     carry__tag_who id = carry__tag_current();
     if (id.id == 0) {
-        FILE *locked __attribute__((cleanup(carry__tag_unlock))) = fp;
+        FILE *locked CARRY__SCOPED(carry__tag_unlock) = fp;
         flockfile(fp);
         real(call);
         carry__tag_noted(fd, bytes, cnt, total);
@@ -139,14 +139,14 @@ void carry__tag_perror(FILE *fp, int fd, const char *s, void (*real)(const char 
 {
     carry__tag_who id = carry__tag_current();
     if (id.id == 0) {
-        FILE *locked __attribute__((cleanup(carry__tag_unlock))) = fp;
+        FILE *locked CARRY__SCOPED(carry__tag_unlock) = fp;
         flockfile(fp);
         real(s);
         carry__tag_mark(fd, false);
         return;
     }
     int saved_errno = errno;
-    struct carry__tag_buf b __attribute__((cleanup(carry__tag_buf_free)));
+    struct carry__tag_buf b CARRY__SCOPED(carry__tag_buf_free);
     carry__tag_buf_init(&b);
     bool named = s != NULL && *s != '\0';
     int n = carry__perror_format(&b, "%s%s%m\n", named ? s : "", named ? ": " : "");
@@ -180,7 +180,7 @@ void carry__tag_vsyslog(int pri, int flag, const char *fmt, va_list ap, carry__v
         return;
     }
     int saved_errno = errno;
-    struct carry__tag_buf b __attribute__((cleanup(carry__tag_buf_free)));
+    struct carry__tag_buf b CARRY__SCOPED(carry__tag_buf_free);
     carry__tag_buf_init(&b);
     if (carry__tag_buf_vformat(&b, flag, fmt, ap) < 0) {
         errno = saved_errno;

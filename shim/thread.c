@@ -35,7 +35,7 @@ static void *carry__thread_trampoline(void *p)
     carry__pool_give(&carry__starts, p);
     /* This frame releases the context: no thread-exit hook is needed. */
     carry__self.exit_hook = true;
-    char guard __attribute__((cleanup(carry__thread_end))) = 0;
+    char guard CARRY__SCOPED(carry__thread_end) = 0;
     (void)guard;
     carry__current_adopt(carry__ctx_localize(start.ctx));
     carry__count_dispatch(CARRY__B_THREADS, start.ctx);

@@ -184,7 +184,7 @@ int main(int argc, char **argv)
     int port = (int)parse_uint("PORT", argv[1], 65535);
     int conns = (int)parse_uint("CONNS", argv[2], 10000);
     total = (long)parse_uint("REQUESTS", argv[3], 1000000000);
-    for (int i = 4; i < argc; i++) {
+    for (int i = 4; i < argc; i += 2) {
         if (i + 1 >= argc) {
             fprintf(stderr, "mc_load: %s needs a value\n", argv[i]);
             return 2;
@@ -199,7 +199,6 @@ int main(int argc, char **argv)
             fprintf(stderr, "mc_load: unknown option '%s'\n", argv[i]);
             return 2;
         }
-        i++;
     }
     if (conns < 1 || total < 1 || keys < 1) {
         fprintf(stderr, "mc_load: CONNS, REQUESTS and --keys must be positive\n");

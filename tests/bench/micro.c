@@ -122,6 +122,13 @@
 #include "micro.h"
 
 #define NOINLINE __attribute__((noinline))
+/* A function callgrind toggles collection on by its name: gcc must not
+ * clone it under another (clang does not clone, and has no noclone). */
+#ifdef __clang__
+#define TOGGLED NOINLINE
+#else
+#define TOGGLED NOINLINE __attribute__((noclone))
+#endif
 #define CLOBBER() __asm__ volatile("" ::: "memory")
 
 /* Sinks the compiler must write, so it cannot drop the calls feeding them. */
@@ -455,7 +462,7 @@ static int dial(void)
  * inlined: scripts/bench/micro --callgrind counts the instructions under it
  * for accept (whose bench_body also connects the clients). */
 void accept_close(void);
-NOINLINE __attribute__((noclone)) void accept_close(void)
+TOGGLED void accept_close(void)
 {
     struct sockaddr_storage peer;
     socklen_t len = sizeof peer;
@@ -603,7 +610,7 @@ static void loop_handoff(uint64_t n)
 /* The read that begins a request.  Not inlined: scripts/bench/micro
  * --callgrind counts the instructions under it. */
 void request_read(void);
-NOINLINE __attribute__((noclone)) void request_read(void)
+TOGGLED void request_read(void)
 {
     char c;
     if (read(request_server, &c, 1) != 1)
@@ -707,7 +714,7 @@ static const struct bench benches[] = {
  * exists under this name; extern for the same reason.  Returns the
  * nanoseconds a self-timed benchmark measured, else 0. */
 uint64_t bench_body(const struct bench *b, uint64_t n);
-NOINLINE __attribute__((noclone)) uint64_t bench_body(const struct bench *b, uint64_t n)
+TOGGLED uint64_t bench_body(const struct bench *b, uint64_t n)
 {
     if (b->timed)
         return b->timed(n);

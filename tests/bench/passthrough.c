@@ -24,6 +24,12 @@
  * offsets would rename fcntl into fcntl64: this file defines both. */
 #undef _FORTIFY_SOURCE
 #undef _FILE_OFFSET_BITS
+/* And when optimising, glibc's bits/stdio.h defines vprintf and putchar
+ * inline, before this file's definitions can say they are exported: clang
+ * then leaves them hidden (gcc exports them all the same). */
+#ifndef __NO_INLINE__
+#define __NO_INLINE__ 1
+#endif
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -229,7 +229,7 @@ Test(inject, partial_writes_keep_the_stream_and_the_counts)
         cr_assert_eq(memcmp(req, INJECT_PARTIAL_HEAD, first), 0, "request %zu", i);
         cr_assert_eq(memcmp(req + first, line, strlen(line)), 0, "request %zu", i);
         const char *rest = req + first + strlen(line);
-        cr_assert_eq(memcmp(rest, INJECT_PARTIAL_HEAD + first, head - first), 0, "request %zu", i);
+        cr_assert_eq(memcmp(rest, &INJECT_PARTIAL_HEAD[first], head - first), 0, "request %zu", i);
         for (size_t b = 0; b < INJECT_BODY; b++)
             if (rest[head - first + b] != inject_body_byte(b))
                 cr_assert_fail("request %zu: body byte %zu", i, b);

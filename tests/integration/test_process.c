@@ -19,7 +19,7 @@ Test(fork, child_continues_in_the_forking_threads_context)
     uint64_t parent = carry_line_id(r.out, "parent");
     cr_assert_neq(parent, 0);
     cr_assert_eq(carry_line_id(r.out, "child"), parent);
-    cr_assert_not_null(strstr(r.out, "child id=") && strstr(r.out, "user=carol"));
+    cr_assert(strstr(r.out, "child id=") != NULL && strstr(r.out, "user=carol") != NULL);
     uint64_t fresh = carry_line_id(r.out, "child-begun");
     cr_assert(fresh != 0 && fresh != parent);
     cr_assert_eq(carry_line_id(r.out, "parent-after"), parent);
