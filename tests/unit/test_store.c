@@ -44,9 +44,6 @@ Test(store, set_get_unset)
     carry__ctx_unref(ctx);
 }
 
-/* Lookups compare keys 8 bytes at a time: keys around that length, keys
- * sharing their first 8 bytes and bytes of either sign must still match
- * only themselves. */
 /* A renewed request keeps its store's one small chunk, emptied, for its
  * next life's keys; a store grown past it gives its memory back. */
 Test(store, a_small_store_is_recycled_empty)
@@ -184,6 +181,8 @@ Test(store, every_short_length_is_copied_whole)
     carry__ctx_unref(ctx);
 }
 
+/* Keys around 8 bytes long, keys sharing their first 8 bytes and bytes of
+ * either sign match only themselves. */
 Test(store, keys_around_eight_bytes)
 {
     static const char *const keys[] = {"a", "request", "request_", "request_i", "request_id",
