@@ -30,35 +30,14 @@ static const char own_traceparent[] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6
 static carry_ctx *ctx;
 static struct carry__fd *e;
 
-static char *sink;
-static size_t sink_len;
-static const uint8_t *budgets;
-static size_t budgets_left;
+static struct fuzz_peer peer;
 
-/* The connection: takes what the next budget allows (0: EAGAIN; 255: all),
- * then everything once the budgets are spent. */
+/* The connection: the peer's budgets, then everything. */
 static ssize_t connection(const void *call, int fd, const struct iovec *iov, int cnt)
 {
     (void)call;
     FUZZ_CHECK(fd == FD, "a write on fd %d", fd);
-    size_t take = SIZE_MAX;
-    if (budgets_left > 0) {
-        budgets_left--;
-        take = *budgets == 255 ? SIZE_MAX : *budgets;
-        budgets++;
-    }
-    if (take == 0) {
-        errno = EAGAIN;
-        return -1;
-    }
-    size_t n = 0;
-    for (int i = 0; i < cnt && n < take; i++) {
-        size_t len = iov[i].iov_len < take - n ? iov[i].iov_len : take - n;
-        memcpy(sink + sink_len, iov[i].iov_base, len);
-        sink_len += len;
-        n += len;
-    }
-    return (ssize_t)n;
+    return fuzz_peer_take(&peer, iov, cnt);
 }
 
 static void setup_once(void)
@@ -128,11 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             cuts[j - 1] = t;
         }
     cuts[ncuts] = len;
-    budgets = control + 1 + 2 * CUTS;
-    budgets_left = BUDGETS;
-    sink = malloc(len + 128);
-    FUZZ_CHECK(sink != NULL, "out of memory");
-    sink_len = 0;
+    peer = (struct fuzz_peer){malloc(len + 128), 0, control + 1 + 2 * CUTS, BUDGETS};
+    FUZZ_CHECK(peer.bytes != NULL, "out of memory");
     atomic_store(&e->turn, CARRY__INJECT_NEXT);
 
     /* The first write's first non-empty buffer. */
@@ -165,11 +141,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FUZZ_CHECK(!(atomic_load(&e->turn) & CARRY__INJECT_WAITING),
                "carry's bytes still wait after the program's last");
-    FUZZ_CHECK(sink_len == want_len && memcmp(sink, want, want_len) == 0,
-               "sent %zu bytes, want %zu: %.*s", sink_len, want_len, (int)sink_len, sink);
+    FUZZ_CHECK(peer.len == want_len && memcmp(peer.bytes, want, want_len) == 0,
+               "sent %zu bytes, want %zu: %.*s", peer.len, want_len, (int)peer.len, peer.bytes);
     carry__inject_closed(FD);
     free(want);
-    free(sink);
+    free(peer.bytes);
     free(msg);
     return 0;
 }

@@ -28,34 +28,13 @@ static const carry__tag_who whos[] = {
     {0x3333333333333333, 0, 0, 0},
 };
 
-static char *sink;
-static size_t sink_len;
-static const uint8_t *budgets;
-static size_t budgets_left;
+static struct fuzz_peer peer;
 
-/* The output: takes what the next budget allows (0: EAGAIN; 255: all),
- * then everything once the budgets are spent. */
+/* stderr: the peer's budgets, then everything. */
 static ssize_t output(int fd, const struct iovec *iov, int cnt)
 {
     FUZZ_CHECK(fd == FD, "a write on fd %d", fd);
-    size_t take = SIZE_MAX;
-    if (budgets_left > 0) {
-        budgets_left--;
-        take = *budgets == 255 ? SIZE_MAX : *budgets;
-        budgets++;
-    }
-    if (take == 0) {
-        errno = EAGAIN;
-        return -1;
-    }
-    size_t n = 0;
-    for (int i = 0; i < cnt && n < take; i++) {
-        size_t len = iov[i].iov_len < take - n ? iov[i].iov_len : take - n;
-        memcpy(sink + sink_len, iov[i].iov_base, len);
-        sink_len += len;
-        n += len;
-    }
-    return (ssize_t)n;
+    return fuzz_peer_take(&peer, iov, cnt);
 }
 
 /* The length of the tag at p (n bytes left), or 0 when there is none:
@@ -99,11 +78,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (w > 0 && ends[w] < ends[w - 1])
             ends[w] = ends[w - 1];
     }
-    budgets = control + 1 + 2 * WRITES;
-    budgets_left = BUDGETS;
-    sink = malloc(2 * len * CARRY__TAG_MAX + 64);
-    FUZZ_CHECK(sink != NULL, "out of memory");
-    sink_len = 0;
+    peer = (struct fuzz_peer){malloc(2 * len * CARRY__TAG_MAX + 64), 0, control + 1 + 2 * WRITES,
+                              BUDGETS};
+    FUZZ_CHECK(peer.bytes != NULL, "out of memory");
     carry__tag_reset();
 
     size_t off = 0;
@@ -124,21 +101,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* The output, line by line. */
     size_t in = 0, at = 0;
-    while (at < sink_len) {
-        size_t tag = tag_at(sink + at, sink_len - at, used);
+    while (at < peer.len) {
+        size_t tag = tag_at(peer.bytes + at, peer.len - at, used);
         FUZZ_CHECK(tag != 0 || !(used[1] || used[2] || used[3]) || used[0],
                    "a line without a tag, every write in a context");
         at += tag;
-        FUZZ_CHECK(at < sink_len, "a tag with no line after it");
-        const char *nl = memchr(sink + at, '\n', sink_len - at);
-        size_t line = nl ? (size_t)(nl - (sink + at)) + 1 : sink_len - at;
-        FUZZ_CHECK(in + line <= len && memcmp(sink + at, msg + in, line) == 0,
+        FUZZ_CHECK(at < peer.len, "a tag with no line after it");
+        const char *nl = memchr(peer.bytes + at, '\n', peer.len - at);
+        size_t line = nl ? (size_t)(nl - (peer.bytes + at)) + 1 : peer.len - at;
+        FUZZ_CHECK(in + line <= len && memcmp(peer.bytes + at, msg + in, line) == 0,
                    "the output's bytes are not the program's");
         at += line;
         in += line;
     }
     FUZZ_CHECK(in == len, "%zu of the program's %zu bytes in the output", in, len);
-    free(sink);
+    free(peer.bytes);
     free(msg);
     return 0;
 }
