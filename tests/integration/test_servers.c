@@ -314,9 +314,10 @@ static void server_start(struct server *s, const char *name, const char *const *
     }
 }
 
-/* Runs server_client PROTO PORT ARGS... and returns its output; fails the
- * test if it failed. */
-static char *run_client(const char *proto, int port, const char *const *args)
+/* Runs server_client PROTO PORT ARGS... against s and returns its output;
+ * if it failed, stops s and fails the test with both outputs (the
+ * server's last: what a truncated log keeps). */
+static char *run_client(struct server *s, const char *proto, int port, const char *const *args)
 {
     char port_text[16];
     snprintf(port_text, sizeof port_text, "%d", port);
@@ -326,7 +327,11 @@ static char *run_client(const char *proto, int port, const char *const *args)
         argv[n++] = *args;
     argv[n] = NULL;
     struct carry_run_result r = carry_run_program(false, NULL, argv);
-    cr_assert_eq(r.status, 0, "server_client %s failed:\n%s%s", proto, r.out, r.err);
+    if (r.status != 0) {
+        server_stop(s, SIGTERM);
+        cr_assert_fail("server_client %s failed:\n%s%s\n%s (exit %d) wrote:\n%s", proto, r.out,
+                       r.err, s->name, s->status, s->log.s ? s->log.s : "");
+    }
     free(r.err);
     return r.out;
 }
@@ -395,7 +400,7 @@ static void assert_no_mismatches(struct server *s, const char *proto, int port, 
                                  int reports)
 {
     const char *args[] = {"--connections", LOAD_CONNECTIONS, "--requests", rounds, NULL};
-    char *out = run_client(proto, port, args);
+    char *out = run_client(s, proto, port, args);
     cr_assert_not_null(strstr(out, "ok connections=" LOAD_CONNECTIONS " "), "%s", out);
     server_stop(s, SIGTERM);
     int seen;
@@ -445,7 +450,7 @@ static struct mc_run memcached_run_in(const char *const *env, const char *const 
     struct server s;
     int port;
     memcached_start(&s, env, &port);
-    char *out = run_client("memcached", port, client_args);
+    char *out = run_client(&s, "memcached", port, client_args);
     /* Every connection's end is in the log before it stops. */
     cr_assert(server_wait(&s, "connection closed.", connections), "memcached stopped:\n%s",
               s.log.s);
@@ -920,7 +925,7 @@ static struct redis_run redis_run(bool carry)
     redis_start(&s, carry ? carry_env(NULL) : NULL, dir, &port);
     const char *args[] = {"--connections", "8", "--requests", "3", "--waves", "2", "--peers",
                           NULL};
-    char *out = run_client("redis", port, args);
+    char *out = run_client(&s, "redis", port, args);
     cr_assert(server_wait(&s, "Client closed connection", REDIS_CLIENTS), "redis stopped:\n%s",
               s.log.s);
     server_stop(&s, SIGTERM);
@@ -1158,7 +1163,7 @@ Test(nginx, access_and_error_lines_carry_the_connections_id)
         struct server s;
         int port;
         nginx_start(&s, carry, NULL, &config, &port, false);
-        out[carry] = run_client("http", port, args);
+        out[carry] = run_client(&s, "http", port, args);
         cr_assert(server_wait(&s, "closed keepalive connection", NGINX_CLIENTS),
                   "nginx stopped:\n%s", s.log.s);
         server_stop(&s, SIGTERM);
@@ -1242,7 +1247,7 @@ Test(nginx, keepalive_requests_have_ids_of_their_own_and_adopt_their_traceparent
     struct server s;
     int port;
     nginx_start(&s, true, "CARRY_DEBUG=2", &config, &port, true);
-    free(run_client("http", port, args));
+    free(run_client(&s, "http", port, args));
     cr_assert(server_wait(&s, "closed keepalive connection", NGINX_CLIENTS), "nginx stopped:\n%s",
               s.log.s);
     server_stop(&s, SIGTERM);
@@ -1682,7 +1687,7 @@ Test(export, memcached_one_span_per_command_and_its_log_lines_name_it)
     int port;
     memcached_start(&s, carry_env_list(extra, 3), &port);
     const char *args[] = {"--connections", "4", "--requests", "3", NULL};
-    free(run_client("memcached", port, args));
+    free(run_client(&s, "memcached", port, args));
     cr_assert(server_wait(&s, "connection closed", EXPORT_MC_CONNS), "memcached stopped:\n%s",
               s.log.s);
     carry_otlp_wait_spans(&rec, EXPORT_MC_COMMANDS);
@@ -1752,7 +1757,7 @@ Test(export, redis_one_span_per_command)
     int port;
     redis_start(&s, carry_env_list(extra, 2), dir, &port);
     const char *args[] = {"--connections", "3", "--requests", "2", "--peers", NULL};
-    char *out = run_client("redis", port, args);
+    char *out = run_client(&s, "redis", port, args);
     cr_assert(server_wait(&s, "Client closed connection", 3), "redis stopped:\n%s", s.log.s);
     carry_otlp_wait_spans(&rec, 36);
     server_stop(&s, SIGTERM);
