@@ -1,7 +1,8 @@
 /*
  * What the fuzz targets share: the entry point libFuzzer calls (and
- * replay.c, in the test suite, over a corpus), and the check that ends a
- * run as a crash, which both report with the input that caused it.
+ * replay.c, in the test suite, over a corpus), the check that ends a run
+ * as a crash, which both report with the input that caused it, the
+ * input's exact copy, and a peer that takes part of each write.
  */
 #ifndef CARRY_FUZZ_H
 #define CARRY_FUZZ_H

@@ -22,11 +22,15 @@ static void replay_file(const char *path)
         exit(2);
     }
     size_t cap = 4096, len = 0;
-    uint8_t *data = malloc(cap);
+    uint8_t *data = malloc(cap), *more;
     for (size_t n; data != NULL && (n = fread(data + len, 1, cap - len, f)) > 0;) {
         len += n;
-        if (len == cap)
-            data = realloc(data, cap *= 2);
+        if (len < cap)
+            continue;
+        more = realloc(data, cap *= 2);
+        if (more == NULL)
+            free(data);
+        data = more;
     }
     if (data == NULL || ferror(f)) {
         fprintf(stderr, "replay: %s: cannot read\n", path);
