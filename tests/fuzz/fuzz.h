@@ -2,7 +2,8 @@
  * What the fuzz targets share: the entry point libFuzzer calls (and
  * replay.c, in the test suite, over a corpus), the check that ends a run
  * as a crash, which both report with the input that caused it, the
- * input's exact copy, and a peer that takes part of each write.
+ * input's exact copy and a reader of it, and a peer that takes part of
+ * each write.
  */
 #ifndef CARRY_FUZZ_H
 #define CARRY_FUZZ_H
@@ -37,6 +38,20 @@ static inline char *fuzz_exact_copy(const uint8_t *data, size_t size)
     if (size > 0)
         memcpy(copy, data, size);
     return copy;
+}
+
+/* The input, read from the front, a byte at a time: 0 once it is spent. */
+struct fuzz_input {
+    const uint8_t *p;
+    size_t n;
+};
+
+static inline unsigned fuzz_take(struct fuzz_input *in)
+{
+    if (in->n == 0)
+        return 0;
+    in->n--;
+    return *in->p++;
 }
 
 /*

@@ -21,45 +21,36 @@
  * span, and room for the Resource and the scope. */
 #define BODY (CARRY__EXPORT_BATCH * CARRY__SPAN_ENCODED_MAX + 4096)
 
-static unsigned take(const uint8_t **p, size_t *n)
-{
-    if (*n == 0)
-        return 0;
-    (*n)--;
-    return *(*p)++;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct carry__span span;
     static struct carry__resource resource;
     static uint8_t body[BODY];
     memset(&span, 0, sizeof span);
-    const uint8_t *p = data;
-    size_t n = size;
+    struct fuzz_input in = {data, size};
     for (size_t i = 0; i < sizeof span.trace_id; i++)
-        span.trace_id[i] = (uint8_t)take(&p, &n);
+        span.trace_id[i] = (uint8_t)fuzz_take(&in);
     for (int i = 0; i < 8; i++) {
-        span.span_id = span.span_id << 8 | take(&p, &n);
-        span.parent_span_id = span.parent_span_id << 8 | take(&p, &n);
-        span.start_ns = span.start_ns << 8 | take(&p, &n);
-        span.end_ns = span.end_ns << 8 | take(&p, &n);
+        span.span_id = span.span_id << 8 | fuzz_take(&in);
+        span.parent_span_id = span.parent_span_id << 8 | fuzz_take(&in);
+        span.start_ns = span.start_ns << 8 | fuzz_take(&in);
+        span.end_ns = span.end_ns << 8 | fuzz_take(&in);
     }
-    span.flags = (uint8_t)take(&p, &n);
-    span.kind = (uint8_t)take(&p, &n);
-    size_t name_len = take(&p, &n) % sizeof span.name;
+    span.flags = (uint8_t)fuzz_take(&in);
+    span.kind = (uint8_t)fuzz_take(&in);
+    size_t name_len = fuzz_take(&in) % sizeof span.name;
     for (size_t i = 0; i < name_len; i++)
-        span.name[i] = (char)take(&p, &n);
+        span.name[i] = (char)fuzz_take(&in);
     /* Attribute entries until the span refuses one. */
     static const char *const addresses[] = {"client", "server"};
     unsigned next_address = 0;
     for (;;) {
-        unsigned kind = take(&p, &n) % 4;
-        size_t key_len = 1 + take(&p, &n) % 255, value_len = take(&p, &n);
-        value_len |= (size_t)take(&p, &n) << 8;
+        unsigned kind = fuzz_take(&in) % 4;
+        size_t key_len = 1 + fuzz_take(&in) % 255, value_len = fuzz_take(&in);
+        value_len |= (size_t)fuzz_take(&in) << 8;
         char key[256];
         for (size_t i = 0; i < key_len; i++)
-            key[i] = (char)(take(&p, &n) | 1); /* no NUL: the key is a C string */
+            key[i] = (char)(fuzz_take(&in) | 1); /* no NUL: the key is a C string */
         key[key_len] = '\0';
         if (kind == CARRY__SPAN_INT) {
             value_len = 8;
@@ -71,8 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         char value[UINT16_MAX + 1];
         for (size_t i = 0; i < value_len && i < sizeof value; i++)
-            value[i] = (char)take(&p, &n);
-        if (n == 0 || !carry__span_put(&span, kind, key, value, value_len))
+            value[i] = (char)fuzz_take(&in);
+        if (in.n == 0 || !carry__span_put(&span, kind, key, value, value_len))
             break;
     }
     /* The largest Resource the exporter keeps. */

@@ -82,29 +82,15 @@ static void kept_check_and_clear(void)
     kept_n = 0;
 }
 
-/* The input, read from the front. */
-struct input {
-    const uint8_t *p;
-    size_t n;
-};
-
-static unsigned take(struct input *in)
-{
-    if (in->n == 0)
-        return 0;
-    in->n--;
-    return *in->p++;
-}
-
 /* A key: one of the pool's, or (one time in eight) spelt by the input. */
-static void take_key(struct input *in, char key[CARRY_KEY_MAX + 1])
+static void take_key(struct fuzz_input *in, char key[CARRY_KEY_MAX + 1])
 {
-    unsigned pick = take(in);
+    unsigned pick = fuzz_take(in);
     if (pick % 8 != 7) {
         strcpy(key, pool[pick % POOL]);
         return;
     }
-    size_t len = take(in) % (CARRY_KEY_MAX + 1);
+    size_t len = fuzz_take(in) % (CARRY_KEY_MAX + 1);
     if (len > in->n)
         len = in->n;
     memcpy(key, in->p, len);
@@ -115,9 +101,9 @@ static void take_key(struct input *in, char key[CARRY_KEY_MAX + 1])
 
 /* A value's length: mostly short, sometimes past a chunk, rarely past the
  * limit. */
-static size_t take_len(struct input *in)
+static size_t take_len(struct fuzz_input *in)
 {
-    unsigned a = take(in), b = take(in);
+    unsigned a = fuzz_take(in), b = fuzz_take(in);
     switch (a % 8) {
     case 7:
         return CARRY_VALUE_MAX - 1 + b % 3;
@@ -132,14 +118,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (pool[0][0] == '\0')
         pool_init();
-    struct input in = {data, size};
+    struct fuzz_input in = {data, size};
     carry_ctx *ctx = carry__ctx_new();
     FUZZ_CHECK(ctx != NULL, "out of memory");
     static char value[CARRY_VALUE_MAX + 2];
     static const char hidden_bytes[16] = "0123456789abcde";
     char *hidden = NULL;
     while (in.n > 0) {
-        unsigned op = take(&in);
+        unsigned op = fuzz_take(&in);
         char key[CARRY_KEY_MAX + 1];
         take_key(&in, key);
         size_t key_len;
@@ -152,7 +138,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             memset(value, 'a' + (int)(op % 26), len);
             value[len] = '\0';
             if (op % 6 == 1 && len > 2)
-                value[len / 2] = (char)take(&in);
+                value[len / 2] = (char)fuzz_take(&in);
             char **v = key_ok ? model_value(key, true) : NULL;
             if (v == NULL)
                 break; /* an empty key, or the model full */
@@ -214,7 +200,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             carry__store_free_arena(carry__store_recycle(&ctx->store));
             model_clear();
             /* A connection's next life begins with its hidden addresses. */
-            if (take(&in) & 1) {
+            if (fuzz_take(&in) & 1) {
                 hidden = carry__store_add_hidden(&ctx->store, sizeof hidden_bytes);
                 FUZZ_CHECK(hidden != NULL, "out of memory");
                 memcpy(hidden, hidden_bytes, sizeof hidden_bytes);
